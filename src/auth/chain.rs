@@ -1,0 +1,116 @@
+//! The credential chain of the official SDKs: the `HUAWEICLOUD_SDK_*` environment variables,
+//! then the profile file (`~/.huaweicloud/credentials`, section `[basic]`).
+
+use std::path::PathBuf;
+
+use crate::{Credentials, Error};
+
+const AK: &str = "HUAWEICLOUD_SDK_AK";
+const SK: &str = "HUAWEICLOUD_SDK_SK";
+const TOKEN: &str = "HUAWEICLOUD_SDK_TOKEN";
+const PROJECT_ID: &str = "HUAWEICLOUD_SDK_PROJECT_ID";
+const SECURITY_TOKEN: &str = "HUAWEICLOUD_SDK_SECURITY_TOKEN";
+const CREDENTIALS_FILE: &str = "HUAWEICLOUD_SDK_CREDENTIALS_FILE";
+const PROFILE_SECTION: &str = "basic";
+
+impl Credentials {
+    /// The official SDKs' chain: `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK` (with
+    /// `HUAWEICLOUD_SDK_PROJECT_ID` and `HUAWEICLOUD_SDK_SECURITY_TOKEN`) or
+    /// `HUAWEICLOUD_SDK_TOKEN`; then the `[basic]` section of the profile file
+    /// (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, or `~/.huaweicloud/credentials`) with keys `ak`,
+    /// `sk`, `project_id`, `security_token`. Partial credentials are an error, never skipped.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The same chain, reading variables from `var` instead of the process environment.
+    ///
+    /// ```
+    /// use codearts_repo::Credentials;
+    /// let vars = |name: &str| match name {
+    ///     "HUAWEICLOUD_SDK_AK" => Some("HPUAEXAMPLEAK0000001".to_owned()),
+    ///     "HUAWEICLOUD_SDK_SK" => Some("example-secret".to_owned()),
+    ///     _ => None,
+    /// };
+    /// assert_eq!(Credentials::from_vars(vars).unwrap().kind(), "AK/SK");
+    /// let partial = |name: &str| (name == "HUAWEICLOUD_SDK_AK").then(|| "AK".to_owned());
+    /// assert!(Credentials::from_vars(partial).unwrap_err().to_string().contains("HUAWEICLOUD_SDK_SK"));
+    /// ```
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let var = |name: &str| var(name).filter(|v| !v.is_empty());
+        let found = from_fields(
+            "the environment",
+            [AK, SK, TOKEN, PROJECT_ID, SECURITY_TOKEN].map(|name| (name, var(name))),
+        )?;
+        if let Some(credentials) = found {
+            return Ok(credentials);
+        }
+        let (path, explicit) = match var(CREDENTIALS_FILE) {
+            Some(path) => (PathBuf::from(path), true),
+            None => (home_dir(&var).join(".huaweicloud").join("credentials"), false),
+        };
+        let looked_for = format!(
+            "no credentials: looked for {AK} and {SK}, or {TOKEN}, in the environment, \
+             then a [{PROFILE_SECTION}] section in {}",
+            path.display()
+        );
+        if !explicit && !path.exists() {
+            return Err(Error::Config(format!("{looked_for} (no such file)")));
+        }
+        let profile = ini::Ini::load_from_file(&path).map_err(|e| {
+            Error::Config(format!("cannot read the credentials file {}: {e}", path.display()))
+        })?;
+        let section = profile
+            .section(Some(PROFILE_SECTION))
+            .ok_or_else(|| Error::Config(format!("{looked_for} (no such section)")))?;
+        let field = |key: &str| section.get(key).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let place = format!("[{PROFILE_SECTION}] of {}", path.display());
+        from_fields(
+            &place,
+            [
+                ("ak", field("ak")),
+                ("sk", field("sk")),
+                ("token", field("token")),
+                ("project_id", field("project_id")),
+                ("security_token", field("security_token")),
+            ],
+        )?
+        .ok_or_else(|| Error::Config(format!("{looked_for} (the section has no ak and sk)")))
+    }
+}
+
+/// Builds credentials from one place's fields, in the order AK, SK, token, project id,
+/// security token. `Ok(None)`: the place holds no credentials at all.
+fn from_fields(place: &str, fields: [(&str, Option<String>); 5]) -> Result<Option<Credentials>, Error> {
+    let [(ak_name, ak), (sk_name, sk), (token_name, token), (_, project_id), (_, security_token)] =
+        fields;
+    let partial = |set: &str, unset: &str| {
+        Error::Config(format!("{set} is set in {place} but {unset} is not: set both or neither"))
+    };
+    let credentials = match (ak, sk, token) {
+        (None, None, None) => return Ok(None),
+        (Some(_), Some(_), Some(_)) => {
+            return Err(Error::Config(format!(
+                "{place} holds both an access key ({ak_name}) and a token ({token_name}): keep one"
+            )));
+        }
+        (Some(ak), Some(sk), None) => Credentials::aksk(ak, sk)?,
+        (None, None, Some(token)) => Credentials::token(token)?,
+        (Some(_), None, _) => return Err(partial(ak_name, sk_name)),
+        (None, Some(_), _) => return Err(partial(sk_name, ak_name)),
+    };
+    let credentials = match project_id {
+        Some(id) => credentials.with_project_id(id)?,
+        None => credentials,
+    };
+    Ok(Some(match security_token {
+        Some(token) => credentials.with_security_token(token)?,
+        None => credentials,
+    }))
+}
+
+fn home_dir(var: &impl Fn(&str) -> Option<String>) -> PathBuf {
+    var("HOME")
+        .or_else(|| var("USERPROFILE"))
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}

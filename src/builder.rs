@@ -1,0 +1,209 @@
+//! Building a [`Client`]: where the services are, how to authenticate, how patient to be.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    Client, Credentials, Error, ProjectId, RetryPolicy,
+    call::CallSettings,
+    endpoint::{Service, base_url},
+    generated,
+    hooks::{HookConfig, Hooks},
+};
+
+/// The default cap on a response body: far above any legitimate answer (ten commits), far
+/// below what would hurt memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Configures a [`Client`]. A region or an endpoint is required; credentials come from
+/// [`ClientBuilder::credentials`] or, when not given, from [`Credentials::from_env`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ClientBuilder {
+    region: Option<String>,
+    endpoint: Option<String>,
+    codearts_repo_endpoint: Option<String>,
+    servicestage_endpoint: Option<String>,
+    credentials: Option<Credentials>,
+    project_id: Option<String>,
+    allow_http: bool,
+    connect_timeout: Duration,
+    attempt_timeout: Duration,
+    timeout: Option<Duration>,
+    retry: RetryPolicy,
+    max_body_bytes: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint: None,
+            codearts_repo_endpoint: None,
+            servicestage_endpoint: None,
+            credentials: None,
+            project_id: None,
+            allow_http: false,
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(15),
+            timeout: Some(Duration::from_secs(60)),
+            retry: RetryPolicy::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The region (`cn-north-4`, ...): both services' hosts from the official SDKs' tables, or
+    /// from `HUAWEICLOUD_SDK_REGION_<SERVICE>_<REGION>` when set. A region one service lacks
+    /// is an error for that service's calls only.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// One base URL for both services (a gateway, or the embedded server).
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// The CodeArts Repo base URL, over any region or shared endpoint.
+    pub fn codearts_repo_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.codearts_repo_endpoint = Some(url.into());
+        self
+    }
+
+    /// The ServiceStage base URL, over any region or shared endpoint.
+    pub fn servicestage_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.servicestage_endpoint = Some(url.into());
+        self
+    }
+
+    /// The credentials; without this, [`Credentials::from_env`] at [`Self::build`].
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// The project id for the commits call, over the credentials' one.
+    pub fn project_id(mut self, project_id: impl Into<String>) -> Self {
+        self.project_id = Some(project_id.into());
+        self
+    }
+
+    /// Allows plain HTTP to hosts other than loopback (the token or signature travels in
+    /// clear text). Off by default.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
+    /// Time to establish a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time for one attempt, from sending to the last byte of the body (default 15 s).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Time for a whole call, retries and waits included (default 60 s; `None`: unbounded).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// Checks the configuration and builds the client. Nothing is sent.
+    pub fn build(self) -> Result<Client, Error> {
+        if self.region.is_none()
+            && self.endpoint.is_none()
+            && (self.codearts_repo_endpoint.is_none() || self.servicestage_endpoint.is_none())
+        {
+            return Err(Error::Config(
+                "no endpoint: set a region or an endpoint (for both services or for each)".into(),
+            ));
+        }
+        let credentials = match self.credentials.clone() {
+            Some(credentials) => credentials,
+            None => Credentials::from_env()?,
+        };
+        let project_id = match &self.project_id {
+            Some(id) => Some(ProjectId::new(id.clone())?),
+            None => credentials.project_id().cloned(),
+        };
+        let http = reqwest::Client::builder()
+            // A redirect would carry the credentials to another host: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let hooks = Hooks::new(HookConfig {
+            credentials,
+            max_body_bytes: self.max_body_bytes,
+        });
+        let service = |service: Service| -> Result<generated::Client, Arc<str>> {
+            let url = self.service_url(service).map_err(|e| Arc::from(e.to_string()))?;
+            Ok(generated::Client::new_with_client(&url, http.clone(), hooks.clone()))
+        };
+        Ok(Client {
+            codearts_repo: service(Service::CodeArtsRepo),
+            servicestage: service(Service::ServiceStage),
+            settings: Arc::new(CallSettings {
+                retry: self.retry.clone(),
+                attempt_timeout: self.attempt_timeout,
+                overall_timeout: self.timeout,
+                max_body_bytes: self.max_body_bytes,
+            }),
+            project_id,
+        })
+    }
+
+    /// Service endpoint, then shared endpoint, then the SDK's environment override, then the
+    /// region table.
+    fn service_url(&self, service: Service) -> Result<String, Error> {
+        let explicit = match service {
+            Service::CodeArtsRepo => &self.codearts_repo_endpoint,
+            Service::ServiceStage => &self.servicestage_endpoint,
+        };
+        if let Some(url) = explicit.as_ref().or(self.endpoint.as_ref()) {
+            return base_url(service, url, self.allow_http);
+        }
+        let region = self.region.as_deref().unwrap_or_default();
+        if let Some(url) = env_override(service, region) {
+            return base_url(service, &url, self.allow_http);
+        }
+        base_url(service, service.region_endpoint(region)?, self.allow_http)
+    }
+}
+
+/// `HUAWEICLOUD_SDK_REGION_<SERVICE>_<REGION>` (region upper-cased, `-` as `_`): a
+/// comma-separated list of endpoints, of which the official SDKs use the first.
+fn env_override(service: Service, region: &str) -> Option<String> {
+    let name = format!(
+        "HUAWEICLOUD_SDK_REGION_{}_{}",
+        service.sdk_name(),
+        region.to_ascii_uppercase().replace('-', "_")
+    );
+    let value = std::env::var(name).ok()?;
+    value
+        .split(',')
+        .map(str::trim)
+        .find(|url| !url.is_empty())
+        .map(str::to_owned)
+}

@@ -1,0 +1,219 @@
+//! Running one operation: attempts with timeouts and retries, tracing, and the mapping of the
+//! generated client's errors onto the crate's [`Error`].
+
+use std::{future::Future, time::Duration};
+
+use progenitor_client::ResponseValue;
+use tokio::time::Instant;
+use tracing::{Instrument, field::Empty};
+
+use crate::{
+    ApiError, Error, RetryPolicy, TransportKind,
+    generated::types::HuaweiError,
+    hooks::REQUEST_ID,
+    retry::{retry_after, retryable_status},
+};
+
+type GeneratedError = progenitor_client::Error<HuaweiError>;
+
+/// Per-client settings that shape every call.
+#[derive(Clone, Debug)]
+pub(crate) struct CallSettings {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) overall_timeout: Option<Duration>,
+    pub(crate) max_body_bytes: usize,
+}
+
+/// One failed attempt, with what the retry decision needs.
+struct Failure {
+    error: Error,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl CallSettings {
+    pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, mut send: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
+    {
+        let started = Instant::now();
+        let deadline = self.overall_timeout.map(|t| started + t);
+        let mut rng = self.retry.rng();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let budget = deadline.map_or(self.attempt_timeout, |d| {
+                self.attempt_timeout.min(d.saturating_duration_since(Instant::now()))
+            });
+            let span = tracing::info_span!(
+                "codearts_request",
+                operation,
+                attempt,
+                status = Empty,
+                request_id = Empty
+            );
+            let attempt_started = Instant::now();
+            let result = tokio::time::timeout(budget, send().instrument(span.clone())).await;
+            let failure = match result {
+                Ok(Ok(value)) => {
+                    span.in_scope(|| {
+                        tracing::debug!(elapsed_ms = elapsed_ms(attempt_started), "response decoded")
+                    });
+                    return Ok(value.into_inner());
+                }
+                Ok(Err(error)) => self.failure(error).await,
+                Err(_) => Failure {
+                    error: transport(TransportKind::Timeout, format!("no complete answer within {budget:?}")),
+                    retryable: true,
+                    retry_after: None,
+                },
+            };
+            span.in_scope(|| {
+                tracing::debug!(
+                    elapsed_ms = elapsed_ms(attempt_started),
+                    error = %failure.error,
+                    retryable = failure.retryable,
+                    "attempt failed"
+                )
+            });
+            let delay = (failure.retryable && attempt < self.retry.attempts())
+                .then(|| self.retry.delay(attempt, failure.retry_after, &mut rng))
+                .flatten()
+                .filter(|delay| deadline.is_none_or(|d| Instant::now() + *delay < d));
+            match delay {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(with_attempts(failure.error, attempt)),
+            }
+        }
+    }
+
+    async fn failure(&self, error: GeneratedError) -> Failure {
+        let api = |api: ApiError, headers: &reqwest::header::HeaderMap| Failure {
+            retryable: retryable_status(api.status),
+            retry_after: retry_after(headers),
+            error: Error::Api(api),
+        };
+        match error {
+            GeneratedError::ErrorResponse(value) => {
+                let status = value.status().as_u16();
+                let headers = value.headers().clone();
+                let body = value.into_inner();
+                let error = ApiError {
+                    status,
+                    error_code: body.error_code,
+                    error_msg: body.error_msg,
+                    request_id: request_id(&headers),
+                    encoded_authorization_message: body.encoded_authorization_message,
+                    attempts: 1,
+                };
+                api(error, &headers)
+            }
+            GeneratedError::UnexpectedResponse(response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                // The hooks already replaced the body with a small canonical one.
+                let body = response.bytes().await.unwrap_or_default();
+                api(ApiError::from_body(status, request_id(&headers), &body), &headers)
+            }
+            GeneratedError::InvalidResponsePayload(body, error) => Failure {
+                error: Error::decode(error, &body),
+                retryable: false,
+                retry_after: None,
+            },
+            GeneratedError::ResponseBodyError(error)
+                if source_is::<http_body_util::LengthLimitError>(&error) =>
+            {
+                Failure {
+                    error: Error::ResponseTooLarge {
+                        limit: self.max_body_bytes,
+                    },
+                    retryable: false,
+                    retry_after: None,
+                }
+            }
+            GeneratedError::CommunicationError(error)
+            | GeneratedError::ResponseBodyError(error)
+            | GeneratedError::InvalidUpgrade(error) => {
+                let kind = transport_kind(&error);
+                Failure {
+                    error: transport(kind, chain(&error)),
+                    retryable: true,
+                    retry_after: None,
+                }
+            }
+            GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Failure {
+                error: Error::invalid("request", message),
+                retryable: false,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn transport(kind: TransportKind, message: String) -> Error {
+    Error::Transport {
+        kind,
+        message,
+        attempts: 1,
+    }
+}
+
+fn with_attempts(mut error: Error, attempts: u32) -> Error {
+    match &mut error {
+        Error::Transport { attempts: a, .. } => *a = attempts,
+        Error::Api(api) => api.attempts = attempts,
+        _ => {}
+    }
+    error
+}
+
+fn transport_kind(error: &reqwest::Error) -> TransportKind {
+    if error.is_timeout() {
+        TransportKind::Timeout
+    } else if source_is::<rustls::Error>(error) {
+        TransportKind::Tls
+    } else if error.is_connect() {
+        TransportKind::Connect
+    } else {
+        TransportKind::Connection
+    }
+}
+
+fn source_is<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<E>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The error and its causes on one line: reqwest's own message hides the cause.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        let cause = e.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        current = e.source();
+    }
+    text
+}

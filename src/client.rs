@@ -1,0 +1,175 @@
+//! The client: the two operations, each validated before any I/O.
+
+use std::sync::Arc;
+
+use crate::{
+    Error, GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId,
+    builder::ClientBuilder,
+    call::CallSettings,
+    endpoint::Service,
+    generated::{self, types},
+};
+
+pub use generated::types::{Commit, CommitList, PushEvent, RepositoryBrief};
+
+/// A client for both services. Cheap to clone; clones share connections.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), codearts_repo::Error> {
+/// use codearts_repo::{Client, Credentials};
+/// let client = Client::builder()
+///     .region("cn-north-4")
+///     .credentials(Credentials::from_env()?)
+///     .build()?;
+/// let event = client.last_push_event(2112036131).await?;
+/// let commits = client
+///     .commits("my-group", "team/app")
+///     .git_ref("main")
+///     .repo_auth("gh-auth")
+///     .send()
+///     .await?;
+/// # let _ = (event, commits); Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
+    pub(crate) servicestage: Result<generated::Client, Arc<str>>,
+    pub(crate) settings: Arc<CallSettings>,
+    pub(crate) project_id: Option<ProjectId>,
+}
+
+impl Client {
+    /// Starts a builder.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    fn service(&self, service: Service) -> Result<&generated::Client, Error> {
+        let client = match service {
+            Service::CodeArtsRepo => &self.codearts_repo,
+            Service::ServiceStage => &self.servicestage,
+        };
+        client.as_ref().map_err(|why| Error::Config(why.to_string()))
+    }
+
+    /// The base URL used for `service`, or why there is none.
+    pub fn endpoint(&self, service: Service) -> Result<&str, Error> {
+        Ok(progenitor_client::ClientInfo::baseurl(self.service(service)?))
+    }
+
+    /// The latest push event of a repository (CodeArts Repo).
+    ///
+    /// `repository_id` must be from 1 to 2147483647; anything else is refused before I/O.
+    pub async fn last_push_event<R>(&self, repository_id: R) -> Result<PushEvent, Error>
+    where
+        R: TryInto<RepositoryId>,
+        R::Error: Into<Error>,
+    {
+        let repository_id = repository_id.try_into().map_err(Into::into)?;
+        let client = self.service(Service::CodeArtsRepo)?;
+        self.settings
+            .run("ShowLastPushEventInRepository", || {
+                client.show_last_push_event_in_repository(&repository_id)
+            })
+            .await
+    }
+
+    /// The latest ten commits of a project (ServiceStage). Finish with [`CommitsRequest::send`].
+    ///
+    /// A `/` in `project` is sent as `:`, as the document asks.
+    pub fn commits(&self, namespace: impl Into<String>, project: impl Into<String>) -> CommitsRequest<'_> {
+        CommitsRequest {
+            client: self,
+            namespace: namespace.into(),
+            project: project.into(),
+            git_ref: None,
+            repo_auth: None,
+            project_id: None,
+        }
+    }
+}
+
+/// The parameters of one commits call; every one is checked by [`CommitsRequest::send`]
+/// before any I/O.
+#[derive(Debug)]
+#[must_use = "nothing is sent until `send` is awaited"]
+pub struct CommitsRequest<'a> {
+    client: &'a Client,
+    namespace: String,
+    project: String,
+    git_ref: Option<String>,
+    repo_auth: Option<String>,
+    project_id: Option<String>,
+}
+
+impl CommitsRequest<'_> {
+    /// Branch or tag; without it the default branch.
+    pub fn git_ref(mut self, git_ref: impl Into<String>) -> Self {
+        self.git_ref = Some(git_ref.into());
+        self
+    }
+
+    /// The git repository authorization name (`X-Repo-Auth`); required.
+    pub fn repo_auth(mut self, name: impl Into<String>) -> Self {
+        self.repo_auth = Some(name.into());
+        self
+    }
+
+    /// The tenant's project id; without it, the client's or the credentials' project id.
+    pub fn project_id(mut self, project_id: impl Into<String>) -> Self {
+        self.project_id = Some(project_id.into());
+        self
+    }
+
+    /// Checks every parameter, then sends the request.
+    pub async fn send(self) -> Result<CommitList, Error> {
+        let project_id = match self.project_id {
+            Some(id) => ProjectId::new(id)?,
+            None => self.client.project_id.clone().ok_or_else(|| {
+                Error::invalid(
+                    "project_id",
+                    "is required: pass it to the call, the builder or the credentials \
+                     (HUAWEICLOUD_SDK_PROJECT_ID)",
+                )
+            })?,
+        };
+        let namespace = Namespace::new(self.namespace)?;
+        let project = ProjectPath::new(self.project)?;
+        let git_ref = self.git_ref.map(GitRef::new).transpose()?;
+        let repo_auth = RepoAuth::new(
+            self.repo_auth
+                .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))?,
+        )?;
+
+        let project_id: types::ListCommitsProjectId = generated("project_id", project_id.as_str())?;
+        let namespace: types::ListCommitsNamespace = generated("namespace", namespace.as_str())?;
+        let project: types::ListCommitsProject = generated("project", project.as_str())?;
+        let git_ref: Option<types::ListCommitsRef> = git_ref
+            .map(|r| generated("ref", r.as_str()))
+            .transpose()?;
+        let repo_auth: types::ListCommitsXRepoAuth = generated("repo_auth", repo_auth.as_str())?;
+
+        let client = self.client.service(Service::ServiceStage)?;
+        self.client
+            .settings
+            .run("ListCommits", || {
+                client.list_commits(
+                    &project_id,
+                    &namespace,
+                    &project,
+                    git_ref.as_ref(),
+                    types::ListCommitsContentType::ApplicationJsonCharsetUtf8,
+                    &repo_auth,
+                )
+            })
+            .await
+    }
+}
+
+/// The generated newtypes only re-check what the crate's own types already guarantee.
+fn generated<T>(field: &'static str, value: &str) -> Result<T, Error>
+where
+    T: std::str::FromStr<Err = types::error::ConversionError>,
+{
+    value.parse().map_err(|e: T::Err| Error::invalid(field, e.to_string()))
+}

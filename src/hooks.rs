@@ -1,0 +1,171 @@
+//! The progenitor hooks: what happens to every request the generated code builds, and to
+//! every response before the generated code reads it.
+//!
+//! - the `api-version` header progenitor always adds is removed (the API knows no such header);
+//! - path and query are rewritten in the official SDK's encoding, which is also the
+//!   signature's canonical form, so what is signed is exactly what is sent;
+//! - credentials are applied last: the token, or an AK/SK signature over the final request;
+//! - a 200 body is capped at the configured size while the generated code reads it;
+//! - any other answer is read (capped) and rewritten into the canonical Huawei error body, so
+//!   the generated code can always decode it and the status is never lost.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
+use reqwest::{
+    Request, Response, StatusCode,
+    header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue},
+};
+
+use crate::{
+    ApiError,
+    auth::{Auth, Credentials, signer},
+    generated::Client,
+};
+
+/// What the generated client carries for the hooks (its "inner type").
+#[derive(Clone, Debug)]
+pub(crate) struct Hooks(Arc<HookConfig>);
+
+#[derive(Debug)]
+pub(crate) struct HookConfig {
+    pub(crate) credentials: Credentials,
+    pub(crate) max_body_bytes: usize,
+}
+
+impl Hooks {
+    pub(crate) fn new(config: HookConfig) -> Self {
+        Self(Arc::new(config))
+    }
+}
+
+pub(crate) const REQUEST_ID: &str = "x-request-id";
+
+impl ClientHooks<Hooks> for Client {
+    async fn exec(&self, mut request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
+        let config = &self.inner().0;
+        request.headers_mut().remove("api-version");
+        canonicalise_url(request.url_mut());
+        authenticate(&mut request, &config.credentials);
+
+        let response = self.client().execute(request).await?;
+        let span = tracing::Span::current();
+        span.record("status", response.status().as_u16());
+        if let Some(id) = response.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+            span.record("request_id", id);
+        }
+        if response.status() == StatusCode::OK {
+            Ok(cap_body(response, config.max_body_bytes))
+        } else {
+            normalise_error(response, config.max_body_bytes).await
+        }
+    }
+}
+
+/// Rewrites each path segment and the query with the signer's encoding (`%20`, `%3A`, ...).
+fn canonicalise_url(url: &mut reqwest::Url) {
+    let path = url
+        .path()
+        .split('/')
+        .map(|segment| signer::encode(&percent_encoding::percent_decode_str(segment).decode_utf8_lossy()))
+        .collect::<Vec<_>>()
+        .join("/");
+    url.set_path(&path);
+    if url.query().is_some() {
+        let query = signer::encoded_query(url.query_pairs().into_owned());
+        url.set_query(Some(&query));
+    }
+}
+
+fn sensitive(value: &str) -> HeaderValue {
+    // Values were checked when the credentials were made: visible ASCII only.
+    let mut value = HeaderValue::from_str(value).expect("credentials hold header-safe values");
+    value.set_sensitive(true);
+    value
+}
+
+fn authenticate(request: &mut Request, credentials: &Credentials) {
+    match &credentials.auth {
+        Auth::Token(token) => {
+            request
+                .headers_mut()
+                .insert("x-auth-token", sensitive(token.expose()));
+        }
+        Auth::AkSk {
+            ak,
+            sk,
+            security_token,
+        } => {
+            let host = host_header(request.url());
+            let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+            let headers = request.headers_mut();
+            headers.insert(HOST, host);
+            headers.insert(signer::DATE_HEADER, HeaderValue::from_str(&date).expect("ASCII date"));
+            if let Some(project_id) = credentials.project_id() {
+                headers.insert(
+                    "x-project-id",
+                    HeaderValue::from_str(project_id.as_str()).expect("checked project id"),
+                );
+            }
+            if let Some(token) = security_token {
+                headers.insert("x-security-token", sensitive(token.expose()));
+            }
+            let body = request.body().and_then(|b| b.as_bytes()).unwrap_or_default();
+            let signature =
+                signer::sign(sk.expose(), request.method(), request.url(), request.headers(), body);
+            let authorization = sensitive(&signature.authorization(ak));
+            request.headers_mut().insert(AUTHORIZATION, authorization);
+        }
+    }
+}
+
+/// `host[:port]`, the port only when it is not the scheme's default, as browsers and the SDK send it.
+fn host_header(url: &reqwest::Url) -> HeaderValue {
+    let host = url.host_str().unwrap_or_default();
+    let value = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    HeaderValue::from_str(&value).expect("a URL host is a valid header value")
+}
+
+/// Lets the generated code read the body only up to `limit` bytes: past it, reading fails
+/// with `LengthLimitError` and the connection is dropped.
+fn cap_body(response: Response, limit: usize) -> Response {
+    let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
+    let capped = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
+    Response::from(http::Response::from_parts(parts, capped))
+}
+
+/// Reads an error answer (at most `limit` bytes; the rest is dropped) and replaces its body
+/// with the canonical `{"error_code", "error_msg"}` the spec declares.
+async fn normalise_error(mut response: Response, limit: usize) -> reqwest::Result<Response> {
+    let status = response.status();
+    let mut headers = HeaderMap::new();
+    std::mem::swap(&mut headers, response.headers_mut());
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            None => break,
+        }
+    }
+    let error = ApiError::from_body(status.as_u16(), request_id, &body);
+    let canonical = serde_json::json!({
+        "error_code": error.error_code,
+        "error_msg": error.error_msg,
+        "encoded_authorization_message": error.encoded_authorization_message,
+    });
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.remove(reqwest::header::CONTENT_LENGTH);
+    headers.remove(reqwest::header::TRANSFER_ENCODING);
+    let mut rebuilt = http::Response::new(Bytes::from(canonical.to_string()));
+    *rebuilt.status_mut() = status;
+    *rebuilt.headers_mut() = headers;
+    Ok(Response::from(rebuilt))
+}

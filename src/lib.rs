@@ -1,0 +1,66 @@
+//! A typed client for two Huawei Cloud endpoints: the latest push event of a CodeArts Repo
+//! repository and the latest ten commits of a ServiceStage git project.
+//!
+//! The low-level client is generated at build time by progenitor from
+//! `openapi/codearts-repo.yaml`; this crate wraps it with validated parameters, token and
+//! AK/SK authentication, endpoints per region, retries, timeouts and typed errors.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), codearts_repo::Error> {
+//! use codearts_repo::{Client, Credentials};
+//!
+//! let client = Client::builder()
+//!     .region("cn-north-4")
+//!     .credentials(Credentials::token(std::env::var("HUAWEICLOUD_SDK_TOKEN").unwrap_or_default())?)
+//!     .build()?;
+//! let event = client.last_push_event(2112036131).await?;
+//! println!("{:?} at {:?}", event.ref_, event.created_at);
+//! # Ok(()) }
+//! ```
+//!
+//! Every parameter is checked before any I/O, and the error names the field and the rule:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use codearts_repo::{Client, Credentials, Error};
+//! let client = Client::builder()
+//!     .endpoint("http://127.0.0.1:9")
+//!     .credentials(Credentials::token("example-token").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let error = client.last_push_event(0).await.unwrap_err();
+//! assert!(matches!(error, Error::InvalidInput { field: "repository_id", .. }));
+//! assert_eq!(error.to_string(), "invalid repository_id: must be an integer from 1 to 2147483647");
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod auth;
+mod builder;
+mod call;
+mod client;
+pub mod endpoint;
+mod error;
+mod generated;
+mod hooks;
+mod params;
+mod retry;
+mod timestamp;
+
+pub use auth::Credentials;
+pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
+pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
+pub use error::{ApiError, Error, TransportKind};
+pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
+pub use retry::RetryPolicy;
+pub use timestamp::Timestamp;
+
+/// The spec the client is generated from, for tools that diff or serve it.
+pub const OPENAPI_SPEC: &str = include_str!("../openapi/codearts-repo.yaml");
+
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
