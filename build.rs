@@ -26,8 +26,8 @@ fn main() -> ExitCode {
 fn generate() -> Result<(), String> {
     let text = fs::read_to_string(SPEC).map_err(|e| format!("cannot read: {e}"))?;
     // serde_norway reports "at line L column C" for syntax and shape errors alike.
-    let spec: openapiv3::OpenAPI =
-        serde_norway::from_str(&text).map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
+    let spec: openapiv3::OpenAPI = serde_norway::from_str(&text)
+        .map_err(|e| format!("not a valid OpenAPI 3.0 document: {e}"))?;
 
     let mut settings = GenerationSettings::new();
     settings
@@ -36,10 +36,18 @@ fn generate() -> Result<(), String> {
         .with_inner_type(quote_path("crate::hooks::Hooks"))
         .with_hooks(HooksMode::Expected)
         // progenitor maps the id to NonZeroU32, which accepts 3,000,000,000: use the checked type.
-        .with_replacement("RepositoryId", "crate::RepositoryId", [TypeImpl::Display].into_iter())
+        .with_replacement(
+            "RepositoryId",
+            "crate::RepositoryId",
+            [TypeImpl::Display].into_iter(),
+        )
         // progenitor maps date-time to DateTime<Utc>, losing the offset and failing on odd
         // values: keep the text as sent.
-        .with_replacement("Timestamp", "crate::Timestamp", [TypeImpl::Display].into_iter());
+        .with_replacement(
+            "Timestamp",
+            "crate::Timestamp",
+            [TypeImpl::Display].into_iter(),
+        );
 
     let mut generator = Generator::new(&settings);
     let tokens = generator

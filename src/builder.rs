@@ -158,8 +158,14 @@ impl ClientBuilder {
             max_body_bytes: self.max_body_bytes,
         });
         let service = |service: Service| -> Result<generated::Client, Arc<str>> {
-            let url = self.service_url(service).map_err(|e| Arc::from(e.to_string()))?;
-            Ok(generated::Client::new_with_client(&url, http.clone(), hooks.clone()))
+            let url = self
+                .service_url(service)
+                .map_err(|e| Arc::from(e.to_string()))?;
+            Ok(generated::Client::new_with_client(
+                &url,
+                http.clone(),
+                hooks.clone(),
+            ))
         };
         Ok(Client {
             codearts_repo: service(Service::CodeArtsRepo),

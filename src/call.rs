@@ -33,7 +33,11 @@ struct Failure {
 }
 
 impl CallSettings {
-    pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, mut send: F) -> Result<T, Error>
+    pub(crate) async fn run<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut send: F,
+    ) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
@@ -45,7 +49,8 @@ impl CallSettings {
         loop {
             attempt += 1;
             let budget = deadline.map_or(self.attempt_timeout, |d| {
-                self.attempt_timeout.min(d.saturating_duration_since(Instant::now()))
+                self.attempt_timeout
+                    .min(d.saturating_duration_since(Instant::now()))
             });
             let span = tracing::info_span!(
                 "codearts_request",
@@ -59,13 +64,19 @@ impl CallSettings {
             let failure = match result {
                 Ok(Ok(value)) => {
                     span.in_scope(|| {
-                        tracing::debug!(elapsed_ms = elapsed_ms(attempt_started), "response decoded")
+                        tracing::debug!(
+                            elapsed_ms = elapsed_ms(attempt_started),
+                            "response decoded"
+                        )
                     });
                     return Ok(value.into_inner());
                 }
                 Ok(Err(error)) => self.failure(error).await,
                 Err(_) => Failure {
-                    error: transport(TransportKind::Timeout, format!("no complete answer within {budget:?}")),
+                    error: transport(
+                        TransportKind::Timeout,
+                        format!("no complete answer within {budget:?}"),
+                    ),
                     retryable: true,
                     retry_after: None,
                 },
@@ -115,7 +126,10 @@ impl CallSettings {
                 let headers = response.headers().clone();
                 // The hooks already replaced the body with a small canonical one.
                 let body = response.bytes().await.unwrap_or_default();
-                api(ApiError::from_body(status, request_id(&headers), &body), &headers)
+                api(
+                    ApiError::from_body(status, request_id(&headers), &body),
+                    &headers,
+                )
             }
             GeneratedError::InvalidResponsePayload(body, error) => Failure {
                 error: Error::decode(error, &body),

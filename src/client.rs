@@ -49,12 +49,16 @@ impl Client {
             Service::CodeArtsRepo => &self.codearts_repo,
             Service::ServiceStage => &self.servicestage,
         };
-        client.as_ref().map_err(|why| Error::Config(why.to_string()))
+        client
+            .as_ref()
+            .map_err(|why| Error::Config(why.to_string()))
     }
 
     /// The base URL used for `service`, or why there is none.
     pub fn endpoint(&self, service: Service) -> Result<&str, Error> {
-        Ok(progenitor_client::ClientInfo::baseurl(self.service(service)?))
+        Ok(progenitor_client::ClientInfo::baseurl(
+            self.service(service)?,
+        ))
     }
 
     /// The latest push event of a repository (CodeArts Repo).
@@ -77,7 +81,11 @@ impl Client {
     /// The latest ten commits of a project (ServiceStage). Finish with [`CommitsRequest::send`].
     ///
     /// A `/` in `project` is sent as `:`, as the document asks.
-    pub fn commits(&self, namespace: impl Into<String>, project: impl Into<String>) -> CommitsRequest<'_> {
+    pub fn commits(
+        &self,
+        namespace: impl Into<String>,
+        project: impl Into<String>,
+    ) -> CommitsRequest<'_> {
         CommitsRequest {
             client: self,
             namespace: namespace.into(),
@@ -144,9 +152,8 @@ impl CommitsRequest<'_> {
         let project_id: types::ListCommitsProjectId = generated("project_id", project_id.as_str())?;
         let namespace: types::ListCommitsNamespace = generated("namespace", namespace.as_str())?;
         let project: types::ListCommitsProject = generated("project", project.as_str())?;
-        let git_ref: Option<types::ListCommitsRef> = git_ref
-            .map(|r| generated("ref", r.as_str()))
-            .transpose()?;
+        let git_ref: Option<types::ListCommitsRef> =
+            git_ref.map(|r| generated("ref", r.as_str())).transpose()?;
         let repo_auth: types::ListCommitsXRepoAuth = generated("repo_auth", repo_auth.as_str())?;
 
         let client = self.client.service(Service::ServiceStage)?;
@@ -171,5 +178,7 @@ fn generated<T>(field: &'static str, value: &str) -> Result<T, Error>
 where
     T: std::str::FromStr<Err = types::error::ConversionError>,
 {
-    value.parse().map_err(|e: T::Err| Error::invalid(field, e.to_string()))
+    value
+        .parse()
+        .map_err(|e: T::Err| Error::invalid(field, e.to_string()))
 }

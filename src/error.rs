@@ -118,7 +118,12 @@ impl std::error::Error for ApiError {}
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "API error: HTTP {} {}: ", self.status, one_line(&self.error_code))?;
+        write!(
+            f,
+            "API error: HTTP {} {}: ",
+            self.status,
+            one_line(&self.error_code)
+        )?;
         f.write_str(&one_line(&self.error_msg))?;
         if let Some(id) = &self.request_id {
             write!(f, " (request id {})", one_line(id))?;
@@ -147,8 +152,7 @@ impl ApiError {
                     .find_map(code_and_message)
             })
         });
-        let (error_code, error_msg) =
-            pair.unwrap_or_else(|| (status.to_string(), excerpt(body)));
+        let (error_code, error_msg) = pair.unwrap_or_else(|| (status.to_string(), excerpt(body)));
         let encoded_authorization_message = object
             .and_then(|o| o.get("encoded_authorization_message"))
             .map(text);
@@ -170,9 +174,9 @@ const PAIRS: [(&str, &str); 3] = [
 ];
 
 fn code_and_message(object: &Map<String, Value>) -> Option<(String, String)> {
-    PAIRS.iter().find_map(|(code, message)| {
-        Some((text(object.get(*code)?), text(object.get(*message)?)))
-    })
+    PAIRS
+        .iter()
+        .find_map(|(code, message)| Some((text(object.get(*code)?), text(object.get(*message)?))))
 }
 
 fn text(value: &Value) -> String {

@@ -52,7 +52,11 @@ impl ClientHooks<Hooks> for Client {
         let response = self.client().execute(request).await?;
         let span = tracing::Span::current();
         span.record("status", response.status().as_u16());
-        if let Some(id) = response.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        if let Some(id) = response
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+        {
             span.record("request_id", id);
         }
         if response.status() == StatusCode::OK {
@@ -68,7 +72,9 @@ fn canonicalise_url(url: &mut reqwest::Url) {
     let path = url
         .path()
         .split('/')
-        .map(|segment| signer::encode(&percent_encoding::percent_decode_str(segment).decode_utf8_lossy()))
+        .map(|segment| {
+            signer::encode(&percent_encoding::percent_decode_str(segment).decode_utf8_lossy())
+        })
         .collect::<Vec<_>>()
         .join("/");
     url.set_path(&path);
@@ -101,7 +107,10 @@ fn authenticate(request: &mut Request, credentials: &Credentials) {
             let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
             let headers = request.headers_mut();
             headers.insert(HOST, host);
-            headers.insert(signer::DATE_HEADER, HeaderValue::from_str(&date).expect("ASCII date"));
+            headers.insert(
+                signer::DATE_HEADER,
+                HeaderValue::from_str(&date).expect("ASCII date"),
+            );
             if let Some(project_id) = credentials.project_id() {
                 headers.insert(
                     "x-project-id",
@@ -111,9 +120,17 @@ fn authenticate(request: &mut Request, credentials: &Credentials) {
             if let Some(token) = security_token {
                 headers.insert("x-security-token", sensitive(token.expose()));
             }
-            let body = request.body().and_then(|b| b.as_bytes()).unwrap_or_default();
-            let signature =
-                signer::sign(sk.expose(), request.method(), request.url(), request.headers(), body);
+            let body = request
+                .body()
+                .and_then(|b| b.as_bytes())
+                .unwrap_or_default();
+            let signature = signer::sign(
+                sk.expose(),
+                request.method(),
+                request.url(),
+                request.headers(),
+                body,
+            );
             let authorization = sensitive(&signature.authorization(ak));
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }

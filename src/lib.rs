@@ -46,6 +46,8 @@ mod generated;
 mod hooks;
 mod params;
 mod retry;
+#[cfg(feature = "server")]
+pub mod server;
 mod timestamp;
 
 pub use auth::Credentials;

@@ -62,19 +62,18 @@ impl FromStr for RepositoryId {
     }
 }
 
-impl TryFrom<u32> for RepositoryId {
-    type Error = Error;
-    fn try_from(value: u32) -> Result<Self, Error> {
-        Self::new(value)
-    }
+macro_rules! repository_id_from {
+    ($($int:ty),*) => {$(
+        impl TryFrom<$int> for RepositoryId {
+            type Error = Error;
+            fn try_from(value: $int) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+    )*};
 }
 
-impl TryFrom<i64> for RepositoryId {
-    type Error = Error;
-    fn try_from(value: i64) -> Result<Self, Error> {
-        Self::new(value)
-    }
-}
+repository_id_from!(i32, u32, i64);
 
 impl TryFrom<u64> for RepositoryId {
     type Error = Error;
@@ -112,10 +111,16 @@ pub(crate) fn check_header_value(field: &'static str, value: &str) -> Result<(),
         return Err(Error::invalid(field, "must not be empty"));
     }
     if value.chars().any(|c| c.is_ascii_control()) {
-        return Err(Error::invalid(field, "must not contain control characters (CR, LF, ...)"));
+        return Err(Error::invalid(
+            field,
+            "must not contain control characters (CR, LF, ...)",
+        ));
     }
     if !value.is_ascii() {
-        return Err(Error::invalid(field, "must be ASCII (it is sent as an HTTP header)"));
+        return Err(Error::invalid(
+            field,
+            "must be ASCII (it is sent as an HTTP header)",
+        ));
     }
     if value.starts_with(' ') || value.ends_with(' ') {
         return Err(Error::invalid(field, "must not start or end with a space"));

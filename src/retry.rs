@@ -78,7 +78,8 @@ impl RetryPolicy {
     }
 
     pub(crate) fn rng(&self) -> fastrand::Rng {
-        self.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)
+        self.seed
+            .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)
     }
 
     /// The wait before retry number `retry` (1 for the first retry), or `None` when the

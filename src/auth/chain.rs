@@ -47,7 +47,10 @@ impl Credentials {
         }
         let (path, explicit) = match var(CREDENTIALS_FILE) {
             Some(path) => (PathBuf::from(path), true),
-            None => (home_dir(&var).join(".huaweicloud").join("credentials"), false),
+            None => (
+                home_dir(&var).join(".huaweicloud").join("credentials"),
+                false,
+            ),
         };
         let looked_for = format!(
             "no credentials: looked for {AK} and {SK}, or {TOKEN}, in the environment, \
@@ -58,12 +61,21 @@ impl Credentials {
             return Err(Error::Config(format!("{looked_for} (no such file)")));
         }
         let profile = ini::Ini::load_from_file(&path).map_err(|e| {
-            Error::Config(format!("cannot read the credentials file {}: {e}", path.display()))
+            Error::Config(format!(
+                "cannot read the credentials file {}: {e}",
+                path.display()
+            ))
         })?;
         let section = profile
             .section(Some(PROFILE_SECTION))
             .ok_or_else(|| Error::Config(format!("{looked_for} (no such section)")))?;
-        let field = |key: &str| section.get(key).map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let field = |key: &str| {
+            section
+                .get(key)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         let place = format!("[{PROFILE_SECTION}] of {}", path.display());
         from_fields(
             &place,
@@ -81,11 +93,21 @@ impl Credentials {
 
 /// Builds credentials from one place's fields, in the order AK, SK, token, project id,
 /// security token. `Ok(None)`: the place holds no credentials at all.
-fn from_fields(place: &str, fields: [(&str, Option<String>); 5]) -> Result<Option<Credentials>, Error> {
-    let [(ak_name, ak), (sk_name, sk), (token_name, token), (_, project_id), (_, security_token)] =
-        fields;
+fn from_fields(
+    place: &str,
+    fields: [(&str, Option<String>); 5],
+) -> Result<Option<Credentials>, Error> {
+    let [
+        (ak_name, ak),
+        (sk_name, sk),
+        (token_name, token),
+        (_, project_id),
+        (_, security_token),
+    ] = fields;
     let partial = |set: &str, unset: &str| {
-        Error::Config(format!("{set} is set in {place} but {unset} is not: set both or neither"))
+        Error::Config(format!(
+            "{set} is set in {place} but {unset} is not: set both or neither"
+        ))
     };
     let credentials = match (ak, sk, token) {
         (None, None, None) => return Ok(None),

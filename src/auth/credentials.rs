@@ -65,7 +65,10 @@ impl Credentials {
         let token = token.into();
         check_header_value("token", &token)?;
         if token.chars().count() > TOKEN_MAX_CHARS {
-            return Err(Error::invalid("token", "must be at most 100,000 characters"));
+            return Err(Error::invalid(
+                "token",
+                "must be at most 100,000 characters",
+            ));
         }
         Ok(Self::new(Auth::Token(Secret(token))))
     }

@@ -45,13 +45,7 @@ impl Signature {
 }
 
 /// Signs a request as it will be sent. `headers` must already hold `X-Sdk-Date` and `Host`.
-pub fn sign(
-    sk: &str,
-    method: &Method,
-    url: &Url,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Signature {
+pub fn sign(sk: &str, method: &Method, url: &Url, headers: &HeaderMap, body: &[u8]) -> Signature {
     let signed: Vec<(String, String)> = signed_headers(headers);
     let signed_headers = signed
         .iter()
@@ -110,11 +104,7 @@ pub fn sign(
 /// A `%2F` inside a segment therefore becomes a separator, as in the official signer.
 pub fn canonical_uri(raw_path: &str) -> String {
     let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
-    let mut uri = decoded
-        .split('/')
-        .map(encode)
-        .collect::<Vec<_>>()
-        .join("/");
+    let mut uri = decoded.split('/').map(encode).collect::<Vec<_>>().join("/");
     if !uri.ends_with('/') {
         uri.push('/');
     }

@@ -1,0 +1,110 @@
+//! Command-line arguments. Credentials are never flags (other users can read a command
+//! line): they come from the environment or the profile file, as in the official SDKs.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Credentials: HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
+HUAWEICLOUD_SDK_SECURITY_TOKEN) or HUAWEICLOUD_SDK_TOKEN, else the [basic] section of
+~/.huaweicloud/credentials (or HUAWEICLOUD_SDK_CREDENTIALS_FILE).
+
+Exit codes: 0 success, 2 usage or invalid input (nothing sent), 3 API error,
+4 transport error (connect, TLS, timeout, broken answer), 5 undecodable answer.
+
+Examples:
+  codearts demo
+  codearts --region cn-north-4 push-event 2112036131
+  codearts --endpoint http://127.0.0.1:8080 --output table commits my-group team/app --ref main --repo-auth gh-auth";
+
+/// Latest push events (CodeArts Repo) and commits (ServiceStage) of Huawei Cloud repositories.
+#[derive(Debug, Parser)]
+#[command(name = "codearts", version, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Clone, Debug, Args)]
+pub(crate) struct Global {
+    /// Base URL for both services (overrides the region's hosts).
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) endpoint: Option<String>,
+    /// Huawei Cloud region, e.g. cn-north-4.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+    /// Project id for the commits call (default: from the credentials).
+    #[arg(long, global = true, value_name = "ID")]
+    pub(crate) project_id: Option<String>,
+    /// Output format: json prints exactly one JSON document on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
+    pub(crate) output: Format,
+    /// Bound on the whole call, retries included (e.g. 3s, 500ms).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Attempts in all, the first included (1: no retries).
+    #[arg(long, global = true, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) max_attempts: u32,
+    /// Allow plain HTTP to hosts other than loopback (credentials travel in clear text).
+    #[arg(long, global = true)]
+    pub(crate) allow_http: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Format {
+    /// One JSON document.
+    Json,
+    /// Readable text.
+    Table,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Show the latest push event of a CodeArts Repo repository.
+    #[command(after_help = "Example:\n  codearts --region cn-north-4 push-event 2112036131")]
+    PushEvent {
+        /// Repository id, 1 to 2147483647.
+        #[arg(value_parser = parse_repository_id, allow_negative_numbers = true)]
+        repository_id: codearts_repo::RepositoryId,
+    },
+    /// Show the latest ten commits of a ServiceStage git project.
+    #[command(
+        after_help = "Example:\n  codearts --region cn-north-4 commits my-group team/app --ref main --repo-auth gh-auth"
+    )]
+    Commits(CommitsArgs),
+    /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
+    #[command(after_help = "Example:\n  codearts serve --port 8080 --fixtures fixtures.json")]
+    Serve {
+        /// Port (0 or none: an ephemeral port, printed).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// JSON fixtures file (default: the documents' examples).
+        #[arg(long, value_name = "FILE")]
+        fixtures: Option<PathBuf>,
+    },
+    /// Start the embedded server, run both operations against it, show what happened.
+    #[command(after_help = "Example:\n  codearts demo --output table")]
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CommitsArgs {
+    /// Namespace id or URL code name.
+    pub(crate) namespace: String,
+    /// Project id or URL code name (a `/` is sent as `:`).
+    pub(crate) project: String,
+    /// Branch or tag (default: the default branch).
+    #[arg(long = "ref", value_name = "REF")]
+    pub(crate) git_ref: Option<String>,
+    /// Git repository authorization name (X-Repo-Auth); required by the API.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) repo_auth: Option<String>,
+}
+
+fn parse_repository_id(text: &str) -> Result<codearts_repo::RepositoryId, String> {
+    text.parse()
+        .map_err(|e: codearts_repo::Error| e.to_string())
+}

@@ -1,0 +1,129 @@
+//! `codearts serve` and `codearts demo`: the embedded server, alone or driven by the client.
+
+use std::{net::SocketAddr, path::Path};
+
+use codearts_repo::{
+    Credentials, Error,
+    server::{DEMO_AK, DEMO_SK, Fixtures, Server, ServerConfig},
+};
+use serde_json::json;
+
+use crate::{
+    args::Global,
+    output::{self, Output},
+};
+
+const DEMO_REPOSITORY: u32 = 2112036131;
+const DEMO_NAMESPACE: &str = "3e1f6634946144c2b1ccb46fb8152b8f";
+const DEMO_PROJECT: &str = "test";
+
+async fn start(config: ServerConfig) -> Result<Server, Error> {
+    Server::start(config)
+        .await
+        .map_err(|e| Error::Config(format!("cannot start the embedded server: {e}")))
+}
+
+pub(crate) async fn serve(port: u16, fixtures: Option<&Path>) -> Result<(), Error> {
+    let fixtures = match fixtures {
+        Some(path) => Fixtures::from_file(path)?,
+        None => Fixtures::documented(),
+    };
+    let server = start(ServerConfig {
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        fixtures,
+        ..ServerConfig::default()
+    })
+    .await?;
+    // The URL goes to stdout alone, so scripts can read it; the rest is for people.
+    output::print(&format!("{}\n", server.url()))?;
+    eprintln!(
+        "codearts: serving CodeArts Repo and ServiceStage on {}",
+        server.url()
+    );
+    eprintln!("codearts: any token is accepted; demo AK/SK: {DEMO_AK} / {DEMO_SK}");
+    eprintln!("codearts: press Ctrl-C to stop");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Error::Config(format!("cannot wait for Ctrl-C: {e}")))?;
+    eprintln!("codearts: stopping");
+    server
+        .shutdown()
+        .await
+        .map_err(|e| Error::Config(format!("server error: {e}")))
+}
+
+pub(crate) async fn run(global: &Global, out: Output) -> Result<(), Error> {
+    let server = start(ServerConfig::default()).await?;
+    let say = |line: &str| {
+        if !out.is_json() {
+            let _ = output::print(&format!("{line}\n"));
+        }
+    };
+    say(&format!(
+        "Embedded server on {} (both services)",
+        server.url()
+    ));
+    let global = Global {
+        endpoint: Some(server.url()),
+        ..global.clone()
+    };
+
+    say(&format!(
+        "\n1. Latest push event of repository {DEMO_REPOSITORY}, with a token:"
+    ));
+    let token_client = crate::client(&global, Some(Credentials::token("demo-token")?))?;
+    let event = token_client.last_push_event(DEMO_REPOSITORY).await?;
+    if !out.is_json() {
+        out.push_event(&event)?;
+    }
+
+    say(&format!(
+        "\n2. Latest commits of {DEMO_NAMESPACE}/{DEMO_PROJECT}, signed with AK/SK ({DEMO_AK}):"
+    ));
+    let keys = Credentials::aksk(DEMO_AK, DEMO_SK)?.with_project_id(DEMO_NAMESPACE)?;
+    let aksk_client = crate::client(&global, Some(keys))?;
+    let commits = aksk_client
+        .commits(DEMO_NAMESPACE, DEMO_PROJECT)
+        .repo_auth("demo-auth")
+        .send()
+        .await?;
+    if !out.is_json() {
+        out.commits(&commits)?;
+    }
+
+    say("\n3. What the client refuses or reports:");
+    let refused = token_client.last_push_event(0).await.unwrap_err();
+    say(&format!(
+        "   repository id 0      -> {refused} (nothing sent)"
+    ));
+    let missing = token_client.last_push_event(1).await.unwrap_err();
+    say(&format!("   unknown repository 1 -> {missing}"));
+
+    let requests = server.requests();
+    say(&format!(
+        "\n{} requests reached the server:",
+        requests.len()
+    ));
+    for r in &requests {
+        let query = r
+            .query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
+        say(&format!(
+            "   {} {}{} -> {}",
+            r.method, r.path, query, r.status
+        ));
+    }
+    if out.is_json() {
+        output::json(&json!({
+            "server": server.url(),
+            "push_event": event,
+            "commits": commits,
+            "refused": refused.to_string(),
+            "not_found": missing.to_string(),
+            "requests": requests,
+        }))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `codearts`: the two operations from a shell or a CI job, the embedded server, and a demo.
+//!
+//! Exit codes: 0 success, 2 usage or invalid input (nothing sent), 3 API error,
+//! 4 transport error (connect, TLS, timeout, broken or oversized answer), 5 undecodable answer.
+
+mod args;
+mod demo;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use codearts_repo::{Client, Credentials, Error, RetryPolicy};
+
+use crate::{
+    args::{Cli, Command, Global},
+    output::Output,
+};
+
+fn main() -> ExitCode {
+    // Whatever happens, one line on stderr and no backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("panic");
+        eprintln!("codearts: internal error: {message}");
+    }));
+    let cli = Cli::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("codearts: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("codearts: {error}");
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let out = Output::new(cli.global.output);
+    match cli.command {
+        Command::PushEvent { repository_id } => {
+            let client = client(&cli.global, None)?;
+            out.push_event(&client.last_push_event(repository_id).await?)
+        }
+        Command::Commits(commits) => {
+            let client = client(&cli.global, None)?;
+            let mut request = client.commits(commits.namespace, commits.project);
+            if let Some(git_ref) = commits.git_ref {
+                request = request.git_ref(git_ref);
+            }
+            if let Some(name) = commits.repo_auth {
+                request = request.repo_auth(name);
+            }
+            out.commits(&request.send().await?)
+        }
+        Command::Serve { port, fixtures } => demo::serve(port, fixtures.as_deref()).await,
+        Command::Demo => demo::run(&cli.global, out).await,
+    }
+}
+
+/// A client from the global options; credentials from the chain unless given.
+pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Result<Client, Error> {
+    let mut builder = Client::builder()
+        .allow_http(global.allow_http)
+        .timeout(Some(global.timeout))
+        .attempt_timeout(global.timeout)
+        .retry(RetryPolicy::default().max_attempts(global.max_attempts));
+    if let Some(region) = &global.region {
+        builder = builder.region(region);
+    }
+    if let Some(endpoint) = &global.endpoint {
+        builder = builder.endpoint(endpoint);
+    }
+    if let Some(id) = &global.project_id {
+        builder = builder.project_id(id);
+    }
+    if let Some(credentials) = credentials {
+        builder = builder.credentials(credentials);
+    }
+    builder.build()
+}
+
+fn exit_code(error: &Error) -> u8 {
+    match error {
+        Error::InvalidInput { .. } | Error::Config(_) => 2,
+        Error::Api(_) => 3,
+        Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
+        Error::Decode { .. } => 5,
+        _ => 1,
+    }
+}

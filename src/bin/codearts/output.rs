@@ -1,0 +1,113 @@
+//! Printing results: one JSON document, or readable text with control characters escaped
+//! (a server's strings must not drive the terminal).
+
+use std::io::Write;
+
+use codearts_repo::{CommitList, Error, PushEvent};
+use serde::Serialize;
+
+use crate::args::Format;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Output {
+    format: Format,
+}
+
+impl Output {
+    pub(crate) fn new(format: Format) -> Self {
+        Self { format }
+    }
+
+    pub(crate) fn is_json(self) -> bool {
+        matches!(self.format, Format::Json)
+    }
+
+    pub(crate) fn push_event(self, event: &PushEvent) -> Result<(), Error> {
+        if self.is_json() {
+            return json(event);
+        }
+        let repository = event.repository.as_ref();
+        let text = [
+            (
+                "repository_id",
+                repository.and_then(|r| r.id).map(|id| id.to_string()),
+            ),
+            (
+                "repository",
+                repository.and_then(|r| r.path_with_namespace.clone()),
+            ),
+            (
+                "project_name",
+                repository.and_then(|r| r.project_name.clone()),
+            ),
+            ("ref", event.ref_.clone()),
+            (
+                "created_at",
+                event.created_at.as_ref().map(ToString::to_string),
+            ),
+        ]
+        .iter()
+        .map(|(name, value)| format!("{name:<14} {}\n", clean(value.as_deref().unwrap_or("-"))))
+        .collect::<String>();
+        print(&text)
+    }
+
+    pub(crate) fn commits(self, list: &CommitList) -> Result<(), Error> {
+        if self.is_json() {
+            return json(list);
+        }
+        print(&commits_table(list))
+    }
+}
+
+pub(crate) fn commits_table(list: &CommitList) -> String {
+    let mut text = format!("{:<12} {:<30} {}\n", "SHA", "AUTHORED_DATE", "MESSAGE");
+    for commit in &list.commits {
+        let sha: String = commit
+            .sha
+            .as_deref()
+            .unwrap_or("-")
+            .chars()
+            .take(12)
+            .collect();
+        let message = commit.message.as_deref().unwrap_or("-");
+        let first_line = message.lines().next().unwrap_or_default();
+        text.push_str(&format!(
+            "{:<12} {:<30} {}\n",
+            clean(&sha),
+            clean(commit.authored_date.as_deref().unwrap_or("-")),
+            clean(first_line)
+        ));
+    }
+    if list.commits.is_empty() {
+        text.push_str("(no commits)\n");
+    }
+    text
+}
+
+/// Escapes control characters so that what a server sends cannot move the cursor.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn json(value: &impl Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_owned());
+    print(&format!("{text}\n"))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+pub(crate) fn print(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    Ok(())
+}

@@ -1,0 +1,220 @@
+//! The two endpoints, validated as the documents say, answering errors with the Huawei body.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Path, Request, State as Extract, rejection::PathRejection},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Serialize;
+
+use super::{RecordedRequest, State, verify};
+use crate::{RepositoryId, hooks::REQUEST_ID};
+
+type Shared = Extract<Arc<State>>;
+
+pub(crate) fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route(
+            "/v4/repositories/{repository_id}/last-push-event",
+            get(push_event),
+        )
+        .route(
+            "/v1/{project_id}/git/repos/{namespace}/{project}/commits",
+            get(commits),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        // Both operations are GETs: any body is refused past a small bound.
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(state)
+}
+
+/// An error answer: the Huawei error body, a status the spec declares, an `X-Request-Id`.
+pub(crate) struct Failure {
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error_code": self.code, "error_msg": self.message });
+        json(self.status, &body)
+    }
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    let text = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, text).into_response();
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    let id = format!("{:032x}", fastrand::u128(..));
+    headers.insert(
+        REQUEST_ID,
+        HeaderValue::from_str(&id).expect("hex is a header value"),
+    );
+    response
+}
+
+async fn push_event(
+    Extract(state): Shared,
+    path: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    verify::authenticate(&state, &method, &uri, &headers)?;
+    let bad = |why: &str| Failure::new(StatusCode::BAD_REQUEST, "CH.004400", why);
+    let Path(raw) = path.map_err(|e| bad(&e.body_text()))?;
+    let id: RepositoryId = raw.parse().map_err(|e: crate::Error| bad(&e.to_string()))?;
+    let fixtures = state
+        .fixtures
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let event = fixtures.push_event(id).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            "CH.004404",
+            format!("repository {id} does not exist"),
+        )
+    })?;
+    Ok(json(StatusCode::OK, event))
+}
+
+async fn commits(
+    Extract(state): Shared,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    verify::authenticate(&state, &method, &uri, &headers)?;
+    let bad = |why: String| Failure::new(StatusCode::BAD_REQUEST, "SVCSTG.REPO.0400", why);
+    let Path((project_id, namespace, project)) = path.map_err(|e| bad(e.body_text()))?;
+    for (field, value) in [
+        ("project_id", &project_id),
+        ("namespace", &namespace),
+        ("project", &project),
+    ] {
+        if value.is_empty() || value.chars().any(char::is_control) {
+            return Err(bad(format!("invalid {field}")));
+        }
+    }
+    check_content_type(&headers).map_err(bad)?;
+    headers
+        .get("x-repo-auth")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| bad("the X-Repo-Auth header is required".into()))?;
+    let git_ref = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(key, _)| key == "ref")
+            .map(|(_, value)| value.into_owned())
+    });
+    if git_ref.as_deref() == Some("") {
+        return Err(bad(
+            "ref must not be empty; omit it for the default branch".into()
+        ));
+    }
+    let fixtures = state
+        .fixtures
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let list = fixtures.commits(&namespace, &project).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            "SVCSTG.REPO.0404",
+            format!("project {namespace}/{project} does not exist"),
+        )
+    })?;
+    Ok(json(StatusCode::OK, list))
+}
+
+/// The document requires `Content-Type: application/json;charset=utf8`; the official SDK
+/// sends `application/json`. Both are JSON, so both pass; anything else is refused.
+fn check_content_type(headers: &HeaderMap) -> Result<(), String> {
+    let value = headers
+        .get("content-type")
+        .ok_or("the Content-Type header is required (application/json;charset=utf8)")?;
+    let text = value.to_str().unwrap_or_default().to_ascii_lowercase();
+    let mut parts = text.split(';').map(str::trim);
+    let media = parts.next().unwrap_or_default();
+    let charset_ok = parts.all(|p| matches!(p, "charset=utf8" | "charset=utf-8" | ""));
+    if media == "application/json" && charset_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "unsupported Content-Type `{text}`: use application/json;charset=utf8"
+        ))
+    }
+}
+
+async fn not_found() -> Failure {
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        "APIGW.0101",
+        "The API does not exist or has not been published in the environment.",
+    )
+}
+
+async fn method_not_allowed() -> Failure {
+    Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "APIGW.0101",
+        "Only GET is allowed here.",
+    )
+}
+
+const SECRET_HEADERS: [&str; 3] = ["x-auth-token", "authorization", "x-security-token"];
+
+/// Remembers each request with its secrets redacted, and the status it got.
+async fn record(Extract(state): Shared, request: Request, next: Next) -> Response {
+    let headers = request
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            let value = if SECRET_HEADERS.contains(&name.as_str()) {
+                "<redacted>".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    let mut recorded = RecordedRequest {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+        query: request.uri().query().map(str::to_owned),
+        headers,
+        status: 0,
+    };
+    let response = next.run(request).await;
+    recorded.status = response.status().as_u16();
+    let mut log = state
+        .recorded
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if log.len() >= state.remember {
+        log.pop_front();
+    }
+    if state.remember > 0 {
+        log.push_back(recorded);
+    }
+    response
+}

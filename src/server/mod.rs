@@ -1,0 +1,177 @@
+//! An embedded server that speaks the same API as CodeArts Repo and ServiceStage, for demos
+//! and for tests (yours and ours). Behind the `server` feature.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use codearts_repo::{Client, Credentials, server::{Server, ServerConfig}};
+//! let server = Server::start(ServerConfig::default()).await.unwrap();
+//! let client = Client::builder()
+//!     .endpoint(server.url())
+//!     .credentials(Credentials::token("any-token").unwrap())
+//!     .build()
+//!     .unwrap();
+//! let event = client.last_push_event(2112036131).await.unwrap();
+//! assert_eq!(event.ref_.as_deref(), Some("master"));
+//! # }
+//! ```
+
+mod fixtures;
+mod handlers;
+mod verify;
+
+use std::{
+    collections::VecDeque,
+    net::{Ipv4Addr, SocketAddr},
+    sync::{Arc, Mutex, RwLock},
+};
+
+pub use fixtures::Fixtures;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+use crate::{Commit, PushEvent, RepositoryId};
+
+/// The access key the server accepts by default, printed by `codearts serve`.
+pub const DEMO_AK: &str = "DEMOAK00000000000001";
+/// The secret key that goes with [`DEMO_AK`]. Public on purpose: it guards nothing.
+pub const DEMO_SK: &str = "demo-secret-key-not-for-production";
+
+/// How the server behaves.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Where to listen (default `127.0.0.1:0`, an ephemeral loopback port).
+    pub addr: SocketAddr,
+    /// What it answers with (default [`Fixtures::documented`]).
+    pub fixtures: Fixtures,
+    /// Access keys whose signatures it accepts (default the demo pair).
+    pub keys: Vec<(String, String)>,
+    /// Accept any syntactically valid token (default), or only these.
+    pub tokens: Option<Vec<String>>,
+    /// How many requests it remembers for [`Server::requests`].
+    pub remember: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            fixtures: Fixtures::documented(),
+            keys: vec![(DEMO_AK.to_owned(), DEMO_SK.to_owned())],
+            tokens: None,
+            remember: 1000,
+        }
+    }
+}
+
+/// A request as the server saw it, secrets redacted (for wire tests).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedRequest {
+    /// `GET`, ...
+    pub method: String,
+    /// The path as sent (percent-encoded).
+    pub path: String,
+    /// The query as sent.
+    pub query: Option<String>,
+    /// Headers in arrival order, names lowercased; token, signature and security token
+    /// replaced by `<redacted>`.
+    pub headers: Vec<(String, String)>,
+    /// The status the server answered.
+    pub status: u16,
+}
+
+pub(crate) struct State {
+    pub(crate) fixtures: RwLock<Fixtures>,
+    pub(crate) keys: Vec<(String, String)>,
+    pub(crate) tokens: Option<Vec<String>>,
+    pub(crate) recorded: Mutex<VecDeque<RecordedRequest>>,
+    pub(crate) remember: usize,
+}
+
+/// A running server; stops when dropped or on [`Server::shutdown`].
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Binds and starts serving in the background.
+    pub async fn start(config: ServerConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            fixtures: RwLock::new(config.fixtures),
+            keys: config.keys,
+            tokens: config.tokens,
+            recorded: Mutex::new(VecDeque::new()),
+            remember: config.remember,
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = handlers::router(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL for both services, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sets the latest push event of a repository.
+    pub fn set_push_event(&self, repository_id: RepositoryId, event: PushEvent) {
+        self.fixtures().set_push_event(repository_id, event);
+    }
+
+    /// Sets the commits of a project.
+    pub fn set_commits(&self, namespace: &str, project: &str, commits: Vec<Commit>) {
+        self.fixtures().set_commits(namespace, project, commits);
+    }
+
+    fn fixtures(&self) -> std::sync::RwLockWriteGuard<'_, Fixtures> {
+        self.state
+            .fixtures
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The requests received so far (the last [`ServerConfig::remember`]), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state
+            .recorded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Stops accepting, finishes the requests in flight, and returns.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap_or(Ok(()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
