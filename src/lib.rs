@@ -66,3 +66,8 @@ impl From<std::convert::Infallible> for Error {
         match never {}
     }
 }
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(all(doctest, feature = "server"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
