@@ -118,13 +118,14 @@ impl std::error::Error for ApiError {}
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "API error: HTTP {} {}: ",
-            self.status,
-            one_line(&self.error_code)
-        )?;
-        f.write_str(&one_line(&self.error_msg))?;
+        write!(f, "API error: HTTP {}", self.status)?;
+        if self.error_code != self.status.to_string() {
+            write!(f, " {}", one_line(&self.error_code))?;
+        }
+        match one_line(&self.error_msg) {
+            message if message.is_empty() => f.write_str(" (empty body)")?,
+            message => write!(f, ": {message}")?,
+        }
         if let Some(id) = &self.request_id {
             write!(f, " (request id {})", one_line(id))?;
         }
