@@ -1,0 +1,303 @@
+//! The `codearts` binary, run as a user would, against the embedded server.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn codearts() -> Command {
+    let mut command = Command::cargo_bin("codearts").unwrap();
+    // Only what a test sets: no credentials or profile from the machine running the tests.
+    command.env_clear().env("HOME", env!("CARGO_TARGET_TMPDIR"));
+    command
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().unwrap();
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// `codearts serve` on an ephemeral port, killed on drop.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Serve {
+    fn start() -> Self {
+        let mut child = codearts()
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "serve printed {url:?}"
+        );
+        Self { child, url }
+    }
+
+    fn client(&self) -> Command {
+        let mut command = codearts();
+        command
+            .args(["--endpoint", &self.url, "--max-attempts", "1"])
+            .env("HUAWEICLOUD_SDK_TOKEN", "cli-token")
+            .env(
+                "HUAWEICLOUD_SDK_PROJECT_ID",
+                "3e1f6634946144c2b1ccb46fb8152b8f",
+            );
+        command
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_runs_both_operations_and_prints_one_json_document() {
+    let out = run(codearts().arg("demo"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).expect("exactly one JSON document");
+    assert_eq!(json["push_event"]["ref"], "master");
+    assert_eq!(
+        json["commits"]["commits"][0]["sha"],
+        "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+    );
+    let statuses: Vec<u64> = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 404]);
+}
+
+#[test]
+fn demo_as_a_table_tells_what_happened() {
+    let out = run(codearts().args(["demo", "--output", "table"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for expected in [
+        "2112036131",
+        "master",
+        "6dcb09b5b578",
+        "AK/SK",
+        "invalid repository_id",
+        "CH.004404",
+        "3 requests",
+    ] {
+        assert!(
+            out.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn push_event_and_commits_against_codearts_serve() {
+    let server = Serve::start();
+    let out = run(server.client().args(["push-event", "2112036131"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["created_at"], "2025-06-19T21:27:31.000+08:00");
+
+    let out = run(server.client().args([
+        "commits",
+        "3e1f6634946144c2b1ccb46fb8152b8f",
+        "test",
+        "--repo-auth",
+        "a",
+        "--ref",
+        "master",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["commits"][0]["message"], "Fix all the bugs");
+
+    let out = run(server.client().args([
+        "--output",
+        "table",
+        "commits",
+        "3e1f6634946144c2b1ccb46fb8152b8f",
+        "test",
+        "--repo-auth",
+        "a",
+    ]));
+    assert!(out.stdout.starts_with("SHA"), "{}", out.stdout);
+}
+
+#[test]
+fn aksk_from_the_environment_and_from_a_profile_file() {
+    let server = Serve::start();
+    let out = run(codearts()
+        .args(["--endpoint", &server.url, "push-event", "2112036131"])
+        .env("HUAWEICLOUD_SDK_AK", codearts_repo::server::DEMO_AK)
+        .env("HUAWEICLOUD_SDK_SK", codearts_repo::server::DEMO_SK));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("credentials");
+    std::fs::write(
+        &profile,
+        format!(
+            "[basic]\nak = {}\nsk = {}\nproject_id = p\n",
+            codearts_repo::server::DEMO_AK,
+            codearts_repo::server::DEMO_SK
+        ),
+    )
+    .unwrap();
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &server.url,
+            "commits",
+            "3e1f6634946144c2b1ccb46fb8152b8f",
+            "test",
+            "--repo-auth",
+            "a",
+        ])
+        .env("HUAWEICLOUD_SDK_CREDENTIALS_FILE", &profile));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn api_errors_exit_3_with_code_and_request_id() {
+    let server = Serve::start();
+    let out = run(server.client().args(["push-event", "1"]));
+    assert_eq!(out.code, 3);
+    assert!(out.stdout.is_empty());
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("CH.004404") && out.stderr.contains("request id"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_input_exits_2_and_sends_nothing() {
+    // The endpoint is dead: a request would be a transport error (4), not 2.
+    let cases: &[&[&str]] = &[
+        &["push-event", "0"],
+        &["push-event", "2147483648"],
+        &["push-event", "-5"],
+        &["push-event", "abc"],
+        &["commits", "..", "p", "--repo-auth", "a"],
+        &["commits", "n", "", "--repo-auth", "a"],
+        &["commits", "n", "p", "--repo-auth", "a\r\nX-Evil: 1"],
+        &["commits", "n", "p", "--repo-auth", "a", "--ref", "x\ny"],
+        &["commits", "n", "p"],
+        &["--timeout", "soon", "push-event", "1"],
+    ];
+    for args in cases {
+        let out = run(codearts()
+            .args(["--endpoint", "http://127.0.0.1:9", "--project-id", "p"])
+            .args(*args)
+            .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.is_empty() && out.stdout.is_empty(), "{args:?}");
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    let long_token = "a".repeat(100_001);
+    let out = run(codearts()
+        .args(["--endpoint", "http://127.0.0.1:9", "push-event", "1"])
+        .env("HUAWEICLOUD_SDK_TOKEN", &long_token));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("100,000") && !out.stderr.contains(&long_token),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn missing_credentials_say_where_they_were_looked_for() {
+    let out = run(codearts().args(["--endpoint", "http://127.0.0.1:9", "push-event", "1"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("HUAWEICLOUD_SDK_AK")
+            && out.stderr.contains(".huaweicloud/credentials"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_dead_endpoint_fails_promptly_with_a_transport_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--max-attempts",
+            "1",
+            "push-event",
+            "1",
+        ])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("connect"), "{}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused() {
+    let out = run(codearts()
+        .args(["--endpoint", "http://example.com", "push-event", "1"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("plain HTTP"), "{}", out.stderr);
+}
+
+#[test]
+fn help_is_useful_for_every_command() {
+    for command in ["push-event", "commits", "serve", "demo"] {
+        let out = run(codearts().args([command, "--help"]));
+        assert_eq!(out.code, 0);
+        assert!(out.stdout.contains("Example"), "{command}: {}", out.stdout);
+    }
+    let out = run(codearts().arg("--help"));
+    assert!(out.stdout.contains("Exit codes") && out.stdout.contains("HUAWEICLOUD_SDK_AK"));
+}
+
+#[test]
+fn per_service_endpoint_overrides_come_from_the_sdk_variables() {
+    let server = Serve::start();
+    let out = run(codearts()
+        .args(["--region", "cn-north-4", "push-event", "2112036131"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t")
+        .env(
+            "HUAWEICLOUD_SDK_REGION_CODEARTSREPO_CN_NORTH_4",
+            format!("{},https://unused.example.com", server.url),
+        ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}

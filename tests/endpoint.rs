@@ -1,0 +1,143 @@
+//! Regions to hosts for both services, overrides, and the transport policy.
+
+use codearts_repo::{Client, Credentials, Error, endpoint::Service};
+use serde_json::Value;
+
+fn builder() -> codearts_repo::ClientBuilder {
+    Client::builder().credentials(Credentials::token("t").unwrap())
+}
+
+#[test]
+fn region_tables_match_the_official_sdks() {
+    let tables: Value = serde_json::from_str(include_str!("fixtures/regions.json")).unwrap();
+    for (service, key) in [
+        (Service::CodeArtsRepo, "codeartsrepo"),
+        (Service::ServiceStage, "servicestage"),
+    ] {
+        let table = tables[key].as_object().unwrap();
+        assert_eq!(service.regions().count(), table.len(), "{service}");
+        for (region, url) in table {
+            assert_eq!(
+                service.region_endpoint(region).unwrap(),
+                url.as_str().unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_region_sets_both_hosts() {
+    let client = builder().region("cn-north-4").build().unwrap();
+    assert_eq!(
+        client.endpoint(Service::CodeArtsRepo).unwrap(),
+        "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+    );
+    assert_eq!(
+        client.endpoint(Service::ServiceStage).unwrap(),
+        "https://servicestage.cn-north-4.myhuaweicloud.com"
+    );
+    let client = builder().region("me-east-1").build().unwrap();
+    assert_eq!(
+        client.endpoint(Service::CodeArtsRepo).unwrap(),
+        "https://repo.me-east-1.myhuaweicloud.com"
+    );
+}
+
+#[tokio::test]
+async fn a_region_one_service_lacks_fails_only_that_service() {
+    // ServiceStage has ap-southeast-1; CodeArts Repo does not.
+    let client = builder()
+        .region("ap-southeast-1")
+        .project_id("p")
+        .build()
+        .unwrap();
+    assert!(client.endpoint(Service::ServiceStage).is_ok());
+    let error = client.last_push_event(1).await.unwrap_err();
+    assert!(
+        matches!(&error, Error::Config(m) if m.contains("ap-southeast-1") && m.contains("CodeArts Repo")),
+        "{error}"
+    );
+    let error = builder()
+        .region("xx-nowhere-1")
+        .build()
+        .unwrap()
+        .endpoint(Service::ServiceStage)
+        .unwrap_err();
+    assert!(error.to_string().contains("ServiceStage"), "{error}");
+}
+
+#[test]
+fn explicit_endpoints_override_in_order() {
+    let client = builder()
+        .region("cn-north-4")
+        .endpoint("https://gateway.example.com/")
+        .servicestage_endpoint("https://stage.example.com")
+        .build()
+        .unwrap();
+    assert_eq!(
+        client.endpoint(Service::CodeArtsRepo).unwrap(),
+        "https://gateway.example.com"
+    );
+    assert_eq!(
+        client.endpoint(Service::ServiceStage).unwrap(),
+        "https://stage.example.com"
+    );
+}
+
+#[test]
+fn plain_http_only_to_loopback_or_when_allowed() {
+    for url in [
+        "http://127.0.0.1:8080",
+        "http://localhost:1",
+        "http://[::1]:2",
+    ] {
+        assert!(
+            builder()
+                .endpoint(url)
+                .build()
+                .unwrap()
+                .endpoint(Service::ServiceStage)
+                .is_ok(),
+            "{url}"
+        );
+    }
+    let refused = builder().endpoint("http://10.0.0.1").build().unwrap();
+    assert!(
+        refused
+            .endpoint(Service::ServiceStage)
+            .unwrap_err()
+            .to_string()
+            .contains("plain HTTP")
+    );
+    assert!(
+        builder()
+            .endpoint("http://10.0.0.1")
+            .allow_http(true)
+            .build()
+            .unwrap()
+            .endpoint(Service::ServiceStage)
+            .is_ok()
+    );
+    for bad in [
+        "ftp://x",
+        "https://user:pw@x",
+        "not a url",
+        "https://x/?q=1",
+    ] {
+        assert!(
+            builder()
+                .endpoint(bad)
+                .build()
+                .unwrap()
+                .endpoint(Service::CodeArtsRepo)
+                .is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn no_region_and_no_endpoint_is_an_error() {
+    let error = builder().build().unwrap_err();
+    assert!(error.to_string().contains("region"), "{error}");
+}

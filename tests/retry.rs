@@ -1,0 +1,116 @@
+//! Retries where they are safe, with the attempt count in the final error.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use codearts_repo::{Error, RetryPolicy, TransportKind};
+use common::{Reply, builder, http, json, scripted};
+
+const EVENT: &str = r#"{"ref":"main","created_at":"2025-06-19T21:27:31.000+08:00"}"#;
+
+fn retrying(url: &str, attempts: u32) -> codearts_repo::Client {
+    builder(url)
+        .retry(
+            RetryPolicy::default()
+                .max_attempts(attempts)
+                .base_delay(Duration::from_millis(5))
+                .jitter_seed(7),
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn transient_statuses_are_retried_until_success() {
+    for status in [408u16, 429, 500, 502, 503, 504] {
+        let server = scripted(vec![
+            json(status, r#"{"error_code":"X","error_msg":"busy"}"#),
+            json(200, EVENT),
+        ])
+        .await;
+        let event = retrying(&server.url, 3).last_push_event(1).await.unwrap();
+        assert_eq!(event.ref_.as_deref(), Some("main"));
+        assert_eq!(server.requests().len(), 2, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn other_statuses_are_not_retried() {
+    for status in [400u16, 401, 403, 404, 418] {
+        let server = scripted(vec![json(status, "{}"), json(200, EVENT)]).await;
+        let error = retrying(&server.url, 3)
+            .last_push_event(1)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(status));
+        assert_eq!(server.requests().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let busy = Reply::Raw(http(429, &[("Retry-After", "1")], b"{}"));
+    let server = scripted(vec![busy, json(200, EVENT)]).await;
+    let started = Instant::now();
+    retrying(&server.url, 2).last_push_event(1).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_final_error_counts_the_attempts() {
+    let server = scripted(vec![json(500, r#"{"error_code":"E","error_msg":"down"}"#)]).await;
+    let error = retrying(&server.url, 3)
+        .last_push_event(1)
+        .await
+        .unwrap_err();
+    let Error::Api(api) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(api.attempts, 3);
+    assert!(error.to_string().ends_with("after 3 attempts"), "{error}");
+    assert_eq!(server.requests().len(), 3);
+
+    let server = scripted(vec![Reply::Close]).await;
+    let error = retrying(&server.url, 2)
+        .last_push_event(1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                kind: TransportKind::Connection,
+                attempts: 2,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_retry_is_signed() {
+    let server = scripted(vec![json(503, "{}"), json(200, EVENT)]).await;
+    let keys = codearts_repo::Credentials::aksk("AK", "SK").unwrap();
+    let client = builder(&server.url)
+        .credentials(keys)
+        .retry(RetryPolicy::default().base_delay(Duration::from_millis(5)))
+        .build()
+        .unwrap();
+    client.last_push_event(1).await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert!(
+            request.contains("authorization: SDK-HMAC-SHA256 Access=AK"),
+            "{request}"
+        );
+        assert!(request.contains("x-sdk-date: "), "{request}");
+        assert!(!request.contains("api-version"), "{request}");
+    }
+}
