@@ -10,7 +10,7 @@ use tracing::{Instrument, field::Empty};
 use crate::{
     ApiError, Error, RetryPolicy, TransportKind,
     generated::types::HuaweiError,
-    hooks::REQUEST_ID,
+    hooks::request_id,
     retry::{retry_after, retryable_status},
 };
 
@@ -168,13 +168,6 @@ impl CallSettings {
 
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-fn request_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 fn transport(kind: TransportKind, message: String) -> Error {

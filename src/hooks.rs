@@ -42,6 +42,14 @@ impl Hooks {
 
 pub(crate) const REQUEST_ID: &str = "x-request-id";
 
+/// The `X-Request-Id` the gateway put on an answer.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 impl ClientHooks<Hooks> for Client {
     async fn exec(&self, mut request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
         let config = &self.inner().0;
@@ -161,10 +169,7 @@ async fn normalise_error(mut response: Response, limit: usize) -> reqwest::Resul
     let status = response.status();
     let mut headers = HeaderMap::new();
     std::mem::swap(&mut headers, response.headers_mut());
-    let request_id = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = request_id(&headers);
     let mut body = Vec::new();
     while body.len() < limit {
         match response.chunk().await? {
