@@ -111,18 +111,12 @@ pub fn canonical_uri(raw_path: &str) -> String {
     uri
 }
 
-/// Query pairs decoded, re-encoded, sorted by key then value, joined by `&`.
+/// Query pairs decoded, sorted by key then value (before encoding, as the official signer
+/// sorts), re-encoded, joined by `&`.
 pub fn canonical_query(url: &Url) -> String {
-    let mut pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (encode(&k), encode(&v)))
-        .collect();
+    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    encoded_query(pairs)
 }
 
 /// The query as the official SDK writes it on the wire, which is also its canonical form.
