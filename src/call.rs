@@ -33,11 +33,38 @@ struct Failure {
 }
 
 impl CallSettings {
-    pub(crate) async fn run<T, F, Fut>(
+    /// Runs `send` until it succeeds, fails for good, or runs out of attempts or time.
+    pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
+    {
+        let span = tracing::info_span!(
+            "codearts_call",
+            operation,
+            attempts = Empty,
+            outcome = Empty
+        );
+        let started = Instant::now();
+        let result = self
+            .attempts(operation, send)
+            .instrument(span.clone())
+            .await;
+        let attempts = match &result {
+            Ok((_, attempts)) => *attempts,
+            Err(error) => error_attempts(error),
+        };
+        span.record("attempts", attempts);
+        span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+        span.in_scope(|| tracing::debug!(elapsed_ms = elapsed_ms(started), "call finished"));
+        result.map(|(value, _)| value)
+    }
+
+    async fn attempts<T, F, Fut>(
         &self,
         operation: &'static str,
         mut send: F,
-    ) -> Result<T, Error>
+    ) -> Result<(T, u32), Error>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
@@ -69,7 +96,7 @@ impl CallSettings {
                             "response decoded"
                         )
                     });
-                    return Ok(value.into_inner());
+                    return Ok((value.into_inner(), attempt));
                 }
                 Ok(Err(error)) => self.failure(error).await,
                 Err(_) => Failure {
@@ -175,6 +202,14 @@ fn transport(kind: TransportKind, message: String) -> Error {
         kind,
         message,
         attempts: 1,
+    }
+}
+
+fn error_attempts(error: &Error) -> u32 {
+    match error {
+        Error::Transport { attempts, .. } => *attempts,
+        Error::Api(api) => api.attempts,
+        _ => 1,
     }
 }
 

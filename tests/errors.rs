@@ -3,7 +3,7 @@
 
 mod common;
 
-use codearts_repo::{Error, TransportKind};
+use codearts_repo::Error;
 use common::{Reply, client, http, json, scripted};
 
 async fn push_event_error(reply: Reply) -> Error {
@@ -138,62 +138,4 @@ async fn a_body_over_the_limit_is_refused() {
         matches!(error, Error::ResponseTooLarge { limit: 1000 }),
         "{error:?}"
     );
-}
-
-#[tokio::test]
-async fn no_answer_is_a_transport_error() {
-    let error = push_event_error(Reply::Close).await;
-    assert!(
-        matches!(
-            error,
-            Error::Transport {
-                kind: TransportKind::Connection,
-                attempts: 1,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    // Nothing listens on a port just released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let error = client(&format!("http://127.0.0.1:{port}"))
-        .last_push_event(1)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Transport {
-                kind: TransportKind::Connect,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_silent_server_times_out_at_the_deadline() {
-    let server = scripted(vec![Reply::Hang]).await;
-    let client = common::builder(&server.url)
-        .attempt_timeout(std::time::Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let error = client.last_push_event(1).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
-    assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use codearts_repo::{Error, RetryPolicy, TransportKind};
+use codearts_repo::RetryPolicy;
 use common::{Reply, builder, http, json, scripted};
 
 const EVENT: &str = r#"{"ref":"main","created_at":"2025-06-19T21:27:31.000+08:00"}"#;
@@ -58,38 +58,6 @@ async fn retry_after_is_honoured() {
         started.elapsed() >= Duration::from_millis(900),
         "{:?}",
         started.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn the_final_error_counts_the_attempts() {
-    let server = scripted(vec![json(500, r#"{"error_code":"E","error_msg":"down"}"#)]).await;
-    let error = retrying(&server.url, 3)
-        .last_push_event(1)
-        .await
-        .unwrap_err();
-    let Error::Api(api) = &error else {
-        panic!("{error:?}")
-    };
-    assert_eq!(api.attempts, 3);
-    assert!(error.to_string().ends_with("after 3 attempts"), "{error}");
-    assert_eq!(server.requests().len(), 3);
-
-    let server = scripted(vec![Reply::Close]).await;
-    let error = retrying(&server.url, 2)
-        .last_push_event(1)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Transport {
-                kind: TransportKind::Connection,
-                attempts: 2,
-                ..
-            }
-        ),
-        "{error:?}"
     );
 }
 

@@ -20,6 +20,13 @@ pub enum Reply {
     Close,
     /// Read the request and never answer.
     Hang,
+    /// Send `head`, then `chunk` `count` times with `delay` before each, then close.
+    Stream {
+        head: Vec<u8>,
+        chunk: Vec<u8>,
+        count: usize,
+        delay: Duration,
+    },
 }
 
 pub struct Scripted {
@@ -64,6 +71,20 @@ pub async fn scripted(replies: Vec<Reply>) -> Scripted {
                     }
                     Reply::Close => {}
                     Reply::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+                    Reply::Stream {
+                        head,
+                        chunk,
+                        count,
+                        delay,
+                    } => {
+                        let _ = socket.write_all(&head).await;
+                        for _ in 0..count {
+                            tokio::time::sleep(delay).await;
+                            if socket.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                 }
             });
         }
