@@ -77,6 +77,14 @@ impl ClientHooks<Hooks> for Client {
 
 /// Rewrites each path segment and the query with the signer's encoding (`%20`, `%3A`, ...).
 fn canonicalise_url(url: &mut reqwest::Url) {
+    let plain = |text: &str, extra: &[u8]| {
+        text.bytes()
+            .all(|b| signer::is_unreserved(b) || extra.contains(&b))
+    };
+    // Ids and names without special characters are already canonical: leave them be.
+    if plain(url.path(), b"/") && url.query().is_none_or(|q| plain(q, b"=&")) {
+        return;
+    }
     let path = url
         .path()
         .split('/')
@@ -92,27 +100,18 @@ fn canonicalise_url(url: &mut reqwest::Url) {
     }
 }
 
-fn sensitive(value: &str) -> HeaderValue {
-    // Values were checked when the credentials were made: visible ASCII only.
-    let mut value = HeaderValue::from_str(value).expect("credentials hold header-safe values");
-    value.set_sensitive(true);
-    value
-}
-
 fn authenticate(request: &mut Request, credentials: &Credentials) {
     match &credentials.auth {
         Auth::Token(token) => {
-            request
-                .headers_mut()
-                .insert("x-auth-token", sensitive(token.expose()));
+            request.headers_mut().insert("x-auth-token", token.clone());
         }
         Auth::AkSk {
             ak,
-            sk,
+            key,
             security_token,
         } => {
             let host = host_header(request.url());
-            let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+            let date = signer::sdk_date(chrono::Utc::now());
             let headers = request.headers_mut();
             headers.insert(HOST, host);
             headers.insert(
@@ -126,20 +125,22 @@ fn authenticate(request: &mut Request, credentials: &Credentials) {
                 );
             }
             if let Some(token) = security_token {
-                headers.insert("x-security-token", sensitive(token.expose()));
+                headers.insert("x-security-token", token.clone());
             }
             let body = request
                 .body()
                 .and_then(|b| b.as_bytes())
                 .unwrap_or_default();
             let signature = signer::sign(
-                sk.expose(),
+                key,
                 request.method(),
                 request.url(),
                 request.headers(),
                 body,
             );
-            let authorization = sensitive(&signature.authorization(ak));
+            let mut authorization = HeaderValue::from_str(&signature.authorization(ak))
+                .expect("the AK and hex are header-safe");
+            authorization.set_sensitive(true);
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }
     }
@@ -156,8 +157,15 @@ fn host_header(url: &reqwest::Url) -> HeaderValue {
 }
 
 /// Lets the generated code read the body only up to `limit` bytes: past it, reading fails
-/// with `LengthLimitError` and the connection is dropped.
+/// with `LengthLimitError` and the connection is dropped. A body whose `Content-Length` is
+/// within the limit needs no wrapper: hyper never reads past the length it announced.
 fn cap_body(response: Response, limit: usize) -> Response {
+    if response
+        .content_length()
+        .is_some_and(|length| length <= limit as u64)
+    {
+        return response;
+    }
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let capped = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
     Response::from(http::Response::from_parts(parts, capped))

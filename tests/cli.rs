@@ -301,3 +301,48 @@ fn per_service_endpoint_overrides_come_from_the_sdk_variables() {
         ));
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+#[test]
+fn the_most_verbose_trace_carries_no_secret() {
+    let server = Serve::start();
+    let secret_sk = codearts_repo::server::DEMO_SK;
+    let runs = [
+        vec![("HUAWEICLOUD_SDK_TOKEN", "TOKEN-SECRET-do-not-print")],
+        vec![
+            ("HUAWEICLOUD_SDK_AK", codearts_repo::server::DEMO_AK),
+            ("HUAWEICLOUD_SDK_SK", secret_sk),
+            (
+                "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+                "SECURITY-SECRET-do-not-print",
+            ),
+        ],
+    ];
+    for vars in runs {
+        for args in [
+            &["push-event", "2112036131"][..],
+            &["push-event", "7"],
+            &["commits", "n", "p", "--repo-auth", "a", "--project-id", "x"],
+        ] {
+            let out = run(codearts()
+                .args(["--endpoint", &server.url])
+                .args(args)
+                .env("RUST_LOG", "trace")
+                .envs(vars.iter().copied()));
+            assert!(
+                out.stderr.contains("codearts_call"),
+                "the trace was printed: {}",
+                out.stderr
+            );
+            for secret in [
+                secret_sk,
+                "TOKEN-SECRET-do-not-print",
+                "SECURITY-SECRET-do-not-print",
+            ] {
+                assert!(
+                    !out.stderr.contains(secret) && !out.stdout.contains(secret),
+                    "{secret} leaked"
+                );
+            }
+        }
+    }
+}

@@ -46,7 +46,7 @@ fn every_official_vector_is_reproduced_exactly() {
             (_, Value::String(hex_body)) => hex::decode(hex_body).unwrap(),
             _ => Vec::new(),
         };
-        let signature = signer::sign(sk, &method, &url, &headers, &body);
+        let signature = signer::sign(&signer::SigningKey::new(sk), &method, &url, &headers, &body);
         assert_eq!(
             signature.canonical_request,
             output["canonical_request"].as_str().unwrap(),

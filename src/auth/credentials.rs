@@ -1,42 +1,36 @@
 //! Credentials: an IAM token, or an access key pair (with an optional security token for
 //! temporary keys), plus the project id they belong to. Secrets never reach `Debug`.
 
-use std::fmt;
+use reqwest::header::HeaderValue;
 
+use super::signer::SigningKey;
 use crate::{
     Error,
     params::{ProjectId, check_header_value},
 };
 
-/// A secret string: its `Debug` and `Display` print a placeholder, never the value.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Secret(String);
-
-impl Secret {
-    pub(crate) fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
+/// A secret ready to send: a header value marked sensitive, which `Debug` prints as
+/// `Sensitive` and HTTP/2 never indexes. Built once, cloned per request (a reference count).
+fn secret_header(value: &str) -> HeaderValue {
+    // Callers checked the value: visible ASCII only.
+    let mut value = HeaderValue::from_str(value).expect("checked header value");
+    value.set_sensitive(true);
+    value
 }
 
 /// The documented bounds of an IAM token.
 const TOKEN_MAX_CHARS: usize = 100_000;
 
 /// How requests are authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) enum Auth {
     /// `X-Auth-Token`.
-    Token(Secret),
+    Token(HeaderValue),
     /// `SDK-HMAC-SHA256` signing.
     AkSk {
         ak: String,
-        sk: Secret,
-        security_token: Option<Secret>,
+        key: SigningKey,
+        security_token: Option<HeaderValue>,
     },
 }
 
@@ -53,7 +47,7 @@ pub(crate) enum Auth {
 /// assert_eq!(keys.project_id().unwrap().as_str(), "3e1f6634946144c2b1ccb46fb8152b8f");
 /// assert!(Credentials::token("").is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Credentials {
     pub(crate) auth: Auth,
     project_id: Option<ProjectId>,
@@ -70,7 +64,7 @@ impl Credentials {
                 "must be at most 100,000 characters",
             ));
         }
-        Ok(Self::new(Auth::Token(Secret(token))))
+        Ok(Self::new(Auth::Token(secret_header(&token))))
     }
 
     /// An access key id and secret access key, for `SDK-HMAC-SHA256` signing.
@@ -80,7 +74,7 @@ impl Credentials {
         check_secret("sk", &sk)?;
         Ok(Self::new(Auth::AkSk {
             ak,
-            sk: Secret(sk),
+            key: SigningKey::new(&sk),
             security_token: None,
         }))
     }
@@ -103,7 +97,7 @@ impl Credentials {
         let token = token.into();
         check_header_value("security_token", &token)?;
         match &mut self.auth {
-            Auth::AkSk { security_token, .. } => *security_token = Some(Secret(token)),
+            Auth::AkSk { security_token, .. } => *security_token = Some(secret_header(&token)),
             Auth::Token(_) => {
                 return Err(Error::invalid(
                     "security_token",

@@ -44,8 +44,45 @@ impl Signature {
     }
 }
 
+/// A secret key ready to sign: the HMAC key schedule is computed once, not per request.
+#[derive(Clone)]
+pub struct SigningKey(Hmac<Sha256>);
+
+impl SigningKey {
+    /// Prepares `sk` for signing.
+    pub fn new(sk: &str) -> Self {
+        Self(Hmac::new_from_slice(sk.as_bytes()).expect("HMAC accepts keys of any length"))
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(<redacted>)")
+    }
+}
+
+/// `X-Sdk-Date` for `time`: `%Y%m%dT%H%M%SZ` in UTC.
+pub fn sdk_date(time: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        time.year(),
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    )
+}
+
 /// Signs a request as it will be sent. `headers` must already hold `X-Sdk-Date` and `Host`.
-pub fn sign(sk: &str, method: &Method, url: &Url, headers: &HeaderMap, body: &[u8]) -> Signature {
+pub fn sign(
+    key: &SigningKey,
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Signature {
     let signed: Vec<(String, String)> = signed_headers(headers);
     let signed_headers = signed
         .iter()
@@ -87,8 +124,7 @@ pub fn sign(sk: &str, method: &Method, url: &Url, headers: &HeaderMap, body: &[u
         "{ALGORITHM}\n{date}\n{}",
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     );
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(sk.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac = key.0.clone();
     mac.update(string_to_sign.as_bytes());
     let signature = hex::encode(mac.finalize().into_bytes());
 
@@ -103,6 +139,15 @@ pub fn sign(sk: &str, method: &Method, url: &Url, headers: &HeaderMap, body: &[u
 /// Percent-decode the whole path, split it on `/`, encode each segment, end with `/`.
 /// A `%2F` inside a segment therefore becomes a separator, as in the official signer.
 pub fn canonical_uri(raw_path: &str) -> String {
+    if raw_path.bytes().all(|b| b == b'/' || is_unreserved(b)) {
+        // Nothing to decode or encode: the common case, without a string per segment.
+        let mut uri = String::with_capacity(raw_path.len() + 1);
+        uri.push_str(raw_path);
+        if !uri.ends_with('/') {
+            uri.push('/');
+        }
+        return uri;
+    }
     let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
     let mut uri = decoded.split('/').map(encode).collect::<Vec<_>>().join("/");
     if !uri.ends_with('/') {
@@ -126,6 +171,11 @@ pub fn encoded_query(pairs: impl IntoIterator<Item = (String, String)>) -> Strin
         .map(|(k, v)| format!("{}={}", encode(&k), encode(&v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// `A-Za-z0-9-_.~`: the bytes the signer never encodes.
+pub(crate) fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~')
 }
 
 /// Encodes everything but the unreserved characters.

@@ -105,7 +105,7 @@ fn verify_signature(
         return Err("host and x-sdk-date must be signed".into());
     }
     let url = Url::parse(&format!("http://signed.invalid{uri}")).map_err(|e| e.to_string())?;
-    let expected = signer::sign(sk, method, &url, &signed, b"");
+    let expected = signer::sign(&signer::SigningKey::new(sk), method, &url, &signed, b"");
     if expected.signed_headers == signed_names && constant_time_eq(&expected.signature, signature) {
         Ok(())
     } else {
