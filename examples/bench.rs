@@ -39,6 +39,9 @@ struct Args {
     /// Only these variants (for profiling one path).
     #[arg(long, value_enum)]
     variant: Vec<Variant>,
+    /// Runtime worker threads (1: a current-thread runtime).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Only this operation.
     #[arg(long, value_enum)]
     operation: Option<Operation>,
@@ -177,9 +180,21 @@ fn client(endpoint: &str, credentials: Credentials) -> Client {
         .unwrap()
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = Args::parse();
+    let runtime = match args.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    runtime.expect("a tokio runtime").block_on(run(args));
+}
+
+async fn run(args: Args) {
     let _server;
     let endpoint = match args.endpoint {
         Some(url) => url,

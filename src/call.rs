@@ -87,7 +87,10 @@ impl CallSettings {
                 request_id = Empty
             );
             let attempt_started = Instant::now();
-            let result = tokio::time::timeout(budget, send().instrument(span.clone())).await;
+            // Boxed once: the generated future is large, and moving it through the tracing
+            // and timeout wrappers would copy it twice per attempt.
+            let attempt_future = Box::pin(send()).instrument(span.clone());
+            let result = tokio::time::timeout(budget, attempt_future).await;
             let failure = match result {
                 Ok(Ok(value)) => {
                     span.in_scope(|| {

@@ -118,11 +118,8 @@ fn authenticate(request: &mut Request, credentials: &Credentials) {
                 signer::DATE_HEADER,
                 HeaderValue::from_str(&date).expect("ASCII date"),
             );
-            if let Some(project_id) = credentials.project_id() {
-                headers.insert(
-                    "x-project-id",
-                    HeaderValue::from_str(project_id.as_str()).expect("checked project id"),
-                );
+            if let Some(project_id) = &credentials.project_header {
+                headers.insert("x-project-id", project_id.clone());
             }
             if let Some(token) = security_token {
                 headers.insert("x-security-token", token.clone());

@@ -51,6 +51,8 @@ pub(crate) enum Auth {
 pub struct Credentials {
     pub(crate) auth: Auth,
     project_id: Option<ProjectId>,
+    /// `X-Project-Id`, built once.
+    pub(crate) project_header: Option<HeaderValue>,
 }
 
 impl Credentials {
@@ -83,12 +85,18 @@ impl Credentials {
         Self {
             auth,
             project_id: None,
+            project_header: None,
         }
     }
 
     /// The project id sent as `X-Project-Id` and used by the commits call when it is given none.
     pub fn with_project_id(mut self, project_id: impl Into<String>) -> Result<Self, Error> {
-        self.project_id = Some(ProjectId::new(project_id)?);
+        let project_id = ProjectId::new(project_id)?;
+        // It travels as the X-Project-Id header too.
+        check_header_value("project_id", project_id.as_str())?;
+        self.project_header =
+            Some(HeaderValue::from_str(project_id.as_str()).expect("checked header value"));
+        self.project_id = Some(project_id);
         Ok(self)
     }
 

@@ -1,6 +1,8 @@
 //! `SDK-HMAC-SHA256`, byte-identical to the official Huawei Cloud SDK's signer
 //! (checked against its own vectors in tests/signer.rs).
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use reqwest::{Method, Url, header::HeaderMap};
@@ -13,6 +15,8 @@ pub const DATE_HEADER: &str = "X-Sdk-Date";
 /// A header that, set to `UNSIGNED-PAYLOAD`, leaves the body out of the signature.
 pub const CONTENT_SHA256_HEADER: &str = "X-Sdk-Content-Sha256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// Hex SHA-256 of nothing: every GET's body hash.
+const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Everything but `A-Za-z0-9-_.~` is percent-encoded, with uppercase hex.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
@@ -83,19 +87,24 @@ pub fn sign(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Signature {
-    let signed: Vec<(String, String)> = signed_headers(headers);
-    let signed_headers = signed
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
+    let signed = signed_headers(headers);
+    let mut signed_headers = String::with_capacity(signed.len() * 16);
+    for (i, (name, _)) in signed.iter().enumerate() {
+        if i > 0 {
+            signed_headers.push(';');
+        }
+        signed_headers.push_str(name);
+    }
     let unsigned_payload = headers
         .get(CONTENT_SHA256_HEADER)
         .is_some_and(|v| v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes());
+    let mut hex_buffer = [0u8; 64];
     let body_hash = if unsigned_payload {
-        UNSIGNED_PAYLOAD.to_owned()
+        UNSIGNED_PAYLOAD
+    } else if body.is_empty() {
+        EMPTY_BODY_SHA256
     } else {
-        hex::encode(Sha256::digest(body))
+        hex_digest(&Sha256::digest(body), &mut hex_buffer)
     };
 
     let mut canonical_request = String::with_capacity(512);
@@ -114,19 +123,22 @@ pub fn sign(
     canonical_request.push('\n');
     canonical_request.push_str(&signed_headers);
     canonical_request.push('\n');
-    canonical_request.push_str(&body_hash);
+    canonical_request.push_str(body_hash);
 
     let date = headers
         .get(DATE_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{date}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    );
+    let digest = Sha256::digest(canonical_request.as_bytes());
+    let mut string_to_sign = String::with_capacity(ALGORITHM.len() + date.len() + 66);
+    string_to_sign.push_str(ALGORITHM);
+    string_to_sign.push('\n');
+    string_to_sign.push_str(date);
+    string_to_sign.push('\n');
+    string_to_sign.push_str(hex_digest(&digest, &mut hex_buffer));
     let mut mac = key.0.clone();
     mac.update(string_to_sign.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
+    let signature = hex_digest(&mac.finalize().into_bytes(), &mut hex_buffer).to_owned();
 
     Signature {
         canonical_request,
@@ -159,6 +171,31 @@ pub fn canonical_uri(raw_path: &str) -> String {
 /// Query pairs decoded, sorted by key then value (before encoding, as the official signer
 /// sorts), re-encoded, joined by `&`.
 pub fn canonical_query(url: &Url) -> String {
+    let Some(query) = url.query() else {
+        return String::new();
+    };
+    if query
+        .bytes()
+        .all(|b| is_unreserved(b) || b == b'=' || b == b'&')
+    {
+        // Nothing encoded: sorting the raw pairs sorts the decoded ones.
+        let mut pairs: Vec<(&str, &str)> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .collect();
+        pairs.sort_unstable();
+        let mut canonical = String::with_capacity(query.len() + 1);
+        for (i, (key, value)) in pairs.iter().enumerate() {
+            if i > 0 {
+                canonical.push('&');
+            }
+            canonical.push_str(key);
+            canonical.push('=');
+            canonical.push_str(value);
+        }
+        return canonical;
+    }
     let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     pairs.sort();
     encoded_query(pairs)
@@ -183,21 +220,39 @@ pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-/// Lowercased names and trimmed values, sorted by name; names with `_` are not signed.
-fn signed_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    let mut signed: Vec<(String, String)> = Vec::with_capacity(headers.keys_len());
+/// Lowercased names (as `HeaderName` keeps them) and trimmed values, sorted by name; names
+/// with `_` are not signed.
+fn signed_headers(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
+    let mut signed = Vec::with_capacity(headers.keys_len());
     for name in headers.keys() {
         if name.as_str().contains('_') {
             continue;
         }
-        let value = headers
-            .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-            .collect::<Vec<_>>()
-            .join(",");
-        signed.push((name.as_str().to_owned(), value));
+        let mut values = headers.get_all(name).iter().map(|v| trimmed(v.as_bytes()));
+        let first = values.next().unwrap_or_default();
+        let value = match values.next() {
+            None => first,
+            Some(second) => {
+                let rest = values.fold(format!("{first},{second}"), |acc, v| acc + "," + &v);
+                Cow::Owned(rest)
+            }
+        };
+        signed.push((name.as_str(), value));
     }
-    signed.sort();
+    signed.sort_unstable_by(|a, b| a.0.cmp(b.0));
     signed
+}
+
+fn trimmed(bytes: &[u8]) -> Cow<'_, str> {
+    match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+    }
+}
+
+/// Lowercase hex of a digest, written into `buffer` without allocating.
+fn hex_digest<'a>(digest: &[u8], buffer: &'a mut [u8; 64]) -> &'a str {
+    let out = &mut buffer[..digest.len() * 2];
+    hex::encode_to_slice(digest, out).expect("the buffer fits a SHA-256 digest");
+    std::str::from_utf8(out).expect("hex is ASCII")
 }
