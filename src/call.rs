@@ -131,10 +131,13 @@ impl CallSettings {
     }
 
     async fn failure(&self, error: GeneratedError) -> Failure {
-        let api = |api: ApiError, headers: &reqwest::header::HeaderMap| Failure {
-            retryable: retryable_status(api.status),
-            retry_after: retry_after(headers),
-            error: Error::Api(api),
+        let api = |mut api: ApiError, headers: &reqwest::header::HeaderMap| {
+            api.retry_after = retry_after(headers);
+            Failure {
+                retryable: retryable_status(api.status),
+                retry_after: api.retry_after,
+                error: Error::Api(api),
+            }
         };
         match error {
             GeneratedError::ErrorResponse(value) => {
@@ -148,6 +151,7 @@ impl CallSettings {
                     request_id: request_id(&headers),
                     encoded_authorization_message: body.encoded_authorization_message,
                     attempts: 1,
+                    retry_after: None,
                 };
                 api(error, &headers)
             }

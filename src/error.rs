@@ -112,6 +112,8 @@ pub struct ApiError {
     pub encoded_authorization_message: Option<String>,
     /// How many attempts were made before this answer was final.
     pub attempts: u32,
+    /// The wait the service asked for (`Retry-After`), if any.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl std::error::Error for ApiError {}
@@ -164,6 +166,7 @@ impl ApiError {
             request_id,
             encoded_authorization_message,
             attempts: 1,
+            retry_after: None,
         }
     }
 }

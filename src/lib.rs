@@ -49,6 +49,7 @@ mod retry;
 #[cfg(feature = "server")]
 pub mod server;
 mod timestamp;
+pub mod watch;
 
 pub use auth::Credentials;
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
@@ -57,6 +58,7 @@ pub use error::{ApiError, Error, TransportKind};
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
 pub use retry::RetryPolicy;
 pub use timestamp::Timestamp;
+pub use watch::{WatchHandle, WatchItem, WatchOptions, WatchStream};
 
 /// The spec the client is generated from, for tools that diff or serve it.
 pub const OPENAPI_SPEC: &str = include_str!("../openapi/codearts-repo.yaml");

@@ -83,6 +83,9 @@ async fn push_event(
     let bad = |why: &str| Failure::new(StatusCode::BAD_REQUEST, "CH.004400", why);
     let Path(raw) = path.map_err(|e| bad(&e.body_text()))?;
     let id: RepositoryId = raw.parse().map_err(|e: crate::Error| bad(&e.to_string()))?;
+    if let Some(failure) = injected(&state, id) {
+        return Ok(failure);
+    }
     let fixtures = state
         .fixtures
         .read()
@@ -144,6 +147,22 @@ async fn commits(
         )
     })?;
     Ok(json(StatusCode::OK, list))
+}
+
+fn injected(state: &State, id: RepositoryId) -> Option<Response> {
+    let failures = state
+        .failures
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let failure = failures.get(&id)?;
+    let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Failure::new(status, "CH.004999", "injected failure").into_response();
+    if let Some(seconds) = failure.retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from(seconds));
+    }
+    Some(response)
 }
 
 /// The document requires `Content-Type: application/json;charset=utf8`; the official SDK

@@ -20,7 +20,7 @@ mod handlers;
 mod verify;
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
     net::{Ipv4Addr, SocketAddr},
     sync::{Arc, Mutex, RwLock},
 };
@@ -78,8 +78,19 @@ pub struct RecordedRequest {
     pub status: u16,
 }
 
+/// An error the server answers for one repository until cleared, to test clients under
+/// failure (429 with `Retry-After`, 500, 503, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InjectedFailure {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Retry-After` in seconds, if any.
+    pub retry_after: Option<u64>,
+}
+
 pub(crate) struct State {
     pub(crate) fixtures: RwLock<Fixtures>,
+    pub(crate) failures: RwLock<HashMap<RepositoryId, InjectedFailure>>,
     pub(crate) keys: Vec<(String, String)>,
     pub(crate) tokens: Option<Vec<String>>,
     pub(crate) recorded: Mutex<VecDeque<RecordedRequest>>,
@@ -101,6 +112,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
             fixtures: RwLock::new(config.fixtures),
+            failures: RwLock::new(HashMap::new()),
             keys: config.keys,
             tokens: config.tokens,
             recorded: Mutex::new(VecDeque::new()),
@@ -141,6 +153,19 @@ impl Server {
     /// Sets the commits of a project.
     pub fn set_commits(&self, namespace: &str, project: &str, commits: Vec<Commit>) {
         self.fixtures().set_commits(namespace, project, commits);
+    }
+
+    /// Makes `repository_id` answer `failure` until called again with `None`.
+    pub fn set_failure(&self, repository_id: RepositoryId, failure: Option<InjectedFailure>) {
+        let mut failures = self
+            .state
+            .failures
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match failure {
+            Some(failure) => failures.insert(repository_id, failure),
+            None => failures.remove(&repository_id),
+        };
     }
 
     fn fixtures(&self) -> std::sync::RwLockWriteGuard<'_, Fixtures> {

@@ -1,0 +1,160 @@
+//! The watcher against the embedded server, with push events changing over time, under
+//! paused tokio time: every new push once and in order, backoff and recovery, no duplicates.
+
+use std::time::Duration;
+
+use codearts_repo::{
+    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, Timestamp, WatchItem, WatchOptions, WatchStream,
+    server::{Fixtures, InjectedFailure, Server, ServerConfig},
+};
+use tokio::time::Instant;
+
+const INTERVAL: Duration = Duration::from_secs(60);
+
+fn id(n: u32) -> RepositoryId {
+    RepositoryId::new(n).unwrap()
+}
+
+fn event(git_ref: &str, created_at: &str) -> PushEvent {
+    PushEvent { ref_: Some(git_ref.into()), created_at: Some(Timestamp::from(created_at)), repository: None }
+}
+
+async fn setup(repositories: &[u32]) -> (Server, Client) {
+    let server = Server::start(ServerConfig { fixtures: Fixtures::empty(), ..ServerConfig::default() }).await.unwrap();
+    for &n in repositories {
+        server.set_push_event(id(n), event("main", "2026-01-01T00:00:00+08:00"));
+    }
+    // No client timers: under paused time only the watch's schedule moves the clock.
+    let client = Client::builder()
+        .endpoint(server.url())
+        .credentials(Credentials::token("watch-token").unwrap())
+        .retry(RetryPolicy::none())
+        .attempt_timeout(Duration::MAX)
+        .timeout(None)
+        .build()
+        .unwrap();
+    (server, client)
+}
+
+/// The next item within `within` of virtual time, if any.
+async fn next(stream: &mut WatchStream, within: Duration) -> Option<WatchItem> {
+    tokio::time::timeout(within, stream.next()).await.ok().flatten()
+}
+
+fn push(item: Option<WatchItem>) -> (u32, String, bool) {
+    match item {
+        Some(WatchItem::Push { repository_id, event, baseline }) => {
+            (repository_id.get(), event.created_at.unwrap().to_string(), baseline)
+        }
+        other => panic!("expected a push, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn baselines_then_every_new_push_once_and_in_order() {
+    let (server, client) = setup(&[1, 2, 3]).await;
+    let (_handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL), [id(1), id(2), id(3)]);
+    let started = Instant::now();
+    let mut baselines: Vec<u32> = Vec::new();
+    for _ in 0..3 {
+        let (repo, _, baseline) = push(next(&mut stream, INTERVAL * 2).await);
+        assert!(baseline);
+        baselines.push(repo);
+    }
+    baselines.sort_unstable();
+    assert_eq!(baselines, [1, 2, 3]);
+    assert!(started.elapsed() <= INTERVAL, "first polls spread within one interval");
+
+    for minute in 1..=3 {
+        let created = format!("2026-01-01T00:0{minute}:00+08:00");
+        server.set_push_event(id(2), event("main", &created));
+        assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (2, created, false));
+    }
+    // A new ref with the same time is a new push too.
+    server.set_push_event(id(2), event("release", "2026-01-01T00:03:00+08:00"));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await).0, 2);
+    // Nothing changes for ten intervals: nothing is reported.
+    assert!(next(&mut stream, INTERVAL * 10).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_and_throttling_back_off_and_recover_without_duplicates() {
+    let (server, client) = setup(&[1, 2]).await;
+    let (handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL), [id(1), id(2)]);
+    for _ in 0..2 {
+        assert!(push(next(&mut stream, INTERVAL * 2).await).2);
+    }
+
+    server.set_failure(id(1), Some(InjectedFailure { status: 429, retry_after: Some(300) }));
+    let first_error = match next(&mut stream, INTERVAL * 2).await {
+        Some(WatchItem::Error { repository_id, error }) => {
+            assert_eq!((repository_id.get(), error.status()), (1, Some(429)));
+            Instant::now()
+        }
+        other => panic!("expected an error, got {other:?}"),
+    };
+    // Repository 2 is not held up by 1's backoff.
+    server.set_push_event(id(2), event("main", "2026-01-01T01:00:00+08:00"));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await).0, 2);
+    // The next poll of 1 waits for Retry-After (300 s), not the 60 s interval.
+    match next(&mut stream, Duration::from_secs(400)).await {
+        Some(WatchItem::Error { repository_id, .. }) => {
+            assert_eq!(repository_id.get(), 1);
+            assert!(first_error.elapsed() >= Duration::from_secs(300), "{:?}", first_error.elapsed());
+        }
+        other => panic!("expected a second error, got {other:?}"),
+    }
+
+    // 500s back off exponentially, and recovery reports nothing already seen.
+    server.set_failure(id(1), Some(InjectedFailure { status: 500, retry_after: None }));
+    assert!(matches!(next(&mut stream, Duration::from_secs(700)).await, Some(WatchItem::Error { .. })));
+    server.set_failure(id(1), None);
+    assert!(next(&mut stream, Duration::from_secs(1800)).await.is_none(), "no duplicate after recovery");
+    server.set_push_event(id(1), event("main", "2026-01-01T02:00:00+08:00"));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (1, "2026-01-01T02:00:00+08:00".into(), false));
+    let stats = handle.stats();
+    assert!(stats.errors >= 3 && stats.polls > stats.errors, "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn repositories_can_be_added_and_removed_while_it_runs() {
+    let (server, client) = setup(&[1, 2]).await;
+    let (handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL), [id(1)]);
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await).0, 1);
+    handle.add(id(2));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (2, "2026-01-01T00:00:00+08:00".into(), true));
+    handle.remove(id(1));
+    server.set_push_event(id(1), event("main", "2026-01-02T00:00:00+08:00"));
+    assert!(next(&mut stream, INTERVAL * 5).await.is_none(), "a removed repository is not reported");
+    // Added again: a fresh baseline.
+    handle.add(id(1));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (1, "2026-01-02T00:00:00+08:00".into(), true));
+}
+
+#[tokio::test(start_paused = true)]
+async fn once_polls_each_repository_once_then_ends() {
+    let (_server, client) = setup(&[1, 2]).await;
+    let (_handle, mut stream) = client.watch(WatchOptions::default().once(true), [id(1), id(2), id(404)]);
+    let mut pushes = 0;
+    let mut errors = 0;
+    while let Some(item) = stream.next().await {
+        match item {
+            WatchItem::Push { baseline: true, .. } => pushes += 1,
+            WatchItem::Error { repository_id, error } => {
+                assert_eq!((repository_id.get(), error.status()), (404, Some(404)));
+                errors += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((pushes, errors), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn baselines_can_be_skipped() {
+    let (server, client) = setup(&[1]).await;
+    let (_handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL).baselines(false), [id(1)]);
+    assert!(next(&mut stream, INTERVAL * 3).await.is_none());
+    server.set_push_event(id(1), event("main", "2026-03-01T00:00:00+08:00"));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (1, "2026-03-01T00:00:00+08:00".into(), false));
+}
