@@ -280,7 +280,7 @@ fn plain_http_to_another_host_is_refused() {
 
 #[test]
 fn help_is_useful_for_every_command() {
-    for command in ["push-event", "commits", "serve", "demo"] {
+    for command in ["push-event", "commits", "serve", "demo", "watch"] {
         let out = run(codearts().args([command, "--help"]));
         assert_eq!(out.code, 0);
         assert!(out.stdout.contains("Example"), "{command}: {}", out.stdout);
@@ -345,4 +345,52 @@ fn the_most_verbose_trace_carries_no_secret() {
             }
         }
     }
+}
+
+#[test]
+fn watch_once_prints_one_line_per_repository_and_reports_failures() {
+    let server = Serve::start();
+    let out = run(server.client().args(["watch", "2112036131", "--once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({
+            "repository_id": 2112036131u32, "ref": "master", "created_at": "2025-06-19T21:27:31.000+08:00", "baseline": true
+        })
+    );
+    let out = run(server.client().args(["watch", "2112036131", "7", "--once"]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 1);
+    assert!(
+        out.stderr.contains("repository 7") && out.stderr.contains("CH.004404"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn watch_streams_until_interrupted_and_exits_0() {
+    let server = Serve::start();
+    let mut child = server
+        .client()
+        .args(["watch", "2112036131", "--interval", "50ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("\"baseline\":true"), "{line}");
+    // Let it poll a few more times (nothing changes, so nothing is printed), then Ctrl-C.
+    std::thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use codearts_repo::{
-    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, Timestamp, WatchItem, WatchOptions, WatchStream,
+    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, Timestamp, WatchItem, WatchOptions,
+    WatchStream,
     server::{Fixtures, InjectedFailure, Server, ServerConfig},
 };
 use tokio::time::Instant;
@@ -16,11 +17,20 @@ fn id(n: u32) -> RepositoryId {
 }
 
 fn event(git_ref: &str, created_at: &str) -> PushEvent {
-    PushEvent { ref_: Some(git_ref.into()), created_at: Some(Timestamp::from(created_at)), repository: None }
+    PushEvent {
+        ref_: Some(git_ref.into()),
+        created_at: Some(Timestamp::from(created_at)),
+        repository: None,
+    }
 }
 
 async fn setup(repositories: &[u32]) -> (Server, Client) {
-    let server = Server::start(ServerConfig { fixtures: Fixtures::empty(), ..ServerConfig::default() }).await.unwrap();
+    let server = Server::start(ServerConfig {
+        fixtures: Fixtures::empty(),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
     for &n in repositories {
         server.set_push_event(id(n), event("main", "2026-01-01T00:00:00+08:00"));
     }
@@ -38,14 +48,23 @@ async fn setup(repositories: &[u32]) -> (Server, Client) {
 
 /// The next item within `within` of virtual time, if any.
 async fn next(stream: &mut WatchStream, within: Duration) -> Option<WatchItem> {
-    tokio::time::timeout(within, stream.next()).await.ok().flatten()
+    tokio::time::timeout(within, stream.next())
+        .await
+        .ok()
+        .flatten()
 }
 
 fn push(item: Option<WatchItem>) -> (u32, String, bool) {
     match item {
-        Some(WatchItem::Push { repository_id, event, baseline }) => {
-            (repository_id.get(), event.created_at.unwrap().to_string(), baseline)
-        }
+        Some(WatchItem::Push {
+            repository_id,
+            event,
+            baseline,
+        }) => (
+            repository_id.get(),
+            event.created_at.unwrap().to_string(),
+            baseline,
+        ),
         other => panic!("expected a push, got {other:?}"),
     }
 }
@@ -53,7 +72,10 @@ fn push(item: Option<WatchItem>) -> (u32, String, bool) {
 #[tokio::test(start_paused = true)]
 async fn baselines_then_every_new_push_once_and_in_order() {
     let (server, client) = setup(&[1, 2, 3]).await;
-    let (_handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL), [id(1), id(2), id(3)]);
+    let (_handle, mut stream) = client.watch(
+        WatchOptions::default().interval(INTERVAL),
+        [id(1), id(2), id(3)],
+    );
     let started = Instant::now();
     let mut baselines: Vec<u32> = Vec::new();
     for _ in 0..3 {
@@ -63,12 +85,18 @@ async fn baselines_then_every_new_push_once_and_in_order() {
     }
     baselines.sort_unstable();
     assert_eq!(baselines, [1, 2, 3]);
-    assert!(started.elapsed() <= INTERVAL, "first polls spread within one interval");
+    assert!(
+        started.elapsed() <= INTERVAL,
+        "first polls spread within one interval"
+    );
 
     for minute in 1..=3 {
         let created = format!("2026-01-01T00:0{minute}:00+08:00");
         server.set_push_event(id(2), event("main", &created));
-        assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (2, created, false));
+        assert_eq!(
+            push(next(&mut stream, INTERVAL * 2).await),
+            (2, created, false)
+        );
     }
     // A new ref with the same time is a new push too.
     server.set_push_event(id(2), event("release", "2026-01-01T00:03:00+08:00"));
@@ -80,14 +108,24 @@ async fn baselines_then_every_new_push_once_and_in_order() {
 #[tokio::test(start_paused = true)]
 async fn errors_and_throttling_back_off_and_recover_without_duplicates() {
     let (server, client) = setup(&[1, 2]).await;
-    let (handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL), [id(1), id(2)]);
+    let (handle, mut stream) =
+        client.watch(WatchOptions::default().interval(INTERVAL), [id(1), id(2)]);
     for _ in 0..2 {
         assert!(push(next(&mut stream, INTERVAL * 2).await).2);
     }
 
-    server.set_failure(id(1), Some(InjectedFailure { status: 429, retry_after: Some(300) }));
+    server.set_failure(
+        id(1),
+        Some(InjectedFailure {
+            status: 429,
+            retry_after: Some(300),
+        }),
+    );
     let first_error = match next(&mut stream, INTERVAL * 2).await {
-        Some(WatchItem::Error { repository_id, error }) => {
+        Some(WatchItem::Error {
+            repository_id,
+            error,
+        }) => {
             assert_eq!((repository_id.get(), error.status()), (1, Some(429)));
             Instant::now()
         }
@@ -100,18 +138,37 @@ async fn errors_and_throttling_back_off_and_recover_without_duplicates() {
     match next(&mut stream, Duration::from_secs(400)).await {
         Some(WatchItem::Error { repository_id, .. }) => {
             assert_eq!(repository_id.get(), 1);
-            assert!(first_error.elapsed() >= Duration::from_secs(300), "{:?}", first_error.elapsed());
+            assert!(
+                first_error.elapsed() >= Duration::from_secs(300),
+                "{:?}",
+                first_error.elapsed()
+            );
         }
         other => panic!("expected a second error, got {other:?}"),
     }
 
     // 500s back off exponentially, and recovery reports nothing already seen.
-    server.set_failure(id(1), Some(InjectedFailure { status: 500, retry_after: None }));
-    assert!(matches!(next(&mut stream, Duration::from_secs(700)).await, Some(WatchItem::Error { .. })));
+    server.set_failure(
+        id(1),
+        Some(InjectedFailure {
+            status: 500,
+            retry_after: None,
+        }),
+    );
+    assert!(matches!(
+        next(&mut stream, Duration::from_secs(700)).await,
+        Some(WatchItem::Error { .. })
+    ));
     server.set_failure(id(1), None);
-    assert!(next(&mut stream, Duration::from_secs(1800)).await.is_none(), "no duplicate after recovery");
+    assert!(
+        next(&mut stream, Duration::from_secs(1800)).await.is_none(),
+        "no duplicate after recovery"
+    );
     server.set_push_event(id(1), event("main", "2026-01-01T02:00:00+08:00"));
-    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (1, "2026-01-01T02:00:00+08:00".into(), false));
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (1, "2026-01-01T02:00:00+08:00".into(), false)
+    );
     let stats = handle.stats();
     assert!(stats.errors >= 3 && stats.polls > stats.errors, "{stats:?}");
 }
@@ -122,25 +179,38 @@ async fn repositories_can_be_added_and_removed_while_it_runs() {
     let (handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL), [id(1)]);
     assert_eq!(push(next(&mut stream, INTERVAL * 2).await).0, 1);
     handle.add(id(2));
-    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (2, "2026-01-01T00:00:00+08:00".into(), true));
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (2, "2026-01-01T00:00:00+08:00".into(), true)
+    );
     handle.remove(id(1));
     server.set_push_event(id(1), event("main", "2026-01-02T00:00:00+08:00"));
-    assert!(next(&mut stream, INTERVAL * 5).await.is_none(), "a removed repository is not reported");
+    assert!(
+        next(&mut stream, INTERVAL * 5).await.is_none(),
+        "a removed repository is not reported"
+    );
     // Added again: a fresh baseline.
     handle.add(id(1));
-    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (1, "2026-01-02T00:00:00+08:00".into(), true));
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (1, "2026-01-02T00:00:00+08:00".into(), true)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn once_polls_each_repository_once_then_ends() {
     let (_server, client) = setup(&[1, 2]).await;
-    let (_handle, mut stream) = client.watch(WatchOptions::default().once(true), [id(1), id(2), id(404)]);
+    let (_handle, mut stream) =
+        client.watch(WatchOptions::default().once(true), [id(1), id(2), id(404)]);
     let mut pushes = 0;
     let mut errors = 0;
     while let Some(item) = stream.next().await {
         match item {
             WatchItem::Push { baseline: true, .. } => pushes += 1,
-            WatchItem::Error { repository_id, error } => {
+            WatchItem::Error {
+                repository_id,
+                error,
+            } => {
                 assert_eq!((repository_id.get(), error.status()), (404, Some(404)));
                 errors += 1;
             }
@@ -153,8 +223,14 @@ async fn once_polls_each_repository_once_then_ends() {
 #[tokio::test(start_paused = true)]
 async fn baselines_can_be_skipped() {
     let (server, client) = setup(&[1]).await;
-    let (_handle, mut stream) = client.watch(WatchOptions::default().interval(INTERVAL).baselines(false), [id(1)]);
+    let (_handle, mut stream) = client.watch(
+        WatchOptions::default().interval(INTERVAL).baselines(false),
+        [id(1)],
+    );
     assert!(next(&mut stream, INTERVAL * 3).await.is_none());
     server.set_push_event(id(1), event("main", "2026-03-01T00:00:00+08:00"));
-    assert_eq!(push(next(&mut stream, INTERVAL * 2).await), (1, "2026-03-01T00:00:00+08:00".into(), false));
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (1, "2026-03-01T00:00:00+08:00".into(), false)
+    );
 }

@@ -85,6 +85,24 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE")]
         fixtures: Option<PathBuf>,
     },
+    /// Watch repositories for new pushes: one JSON object per line, until interrupted.
+    #[command(
+        after_help = "Each line: {\"repository_id\", \"ref\", \"created_at\", \"baseline\"}; errors go to stderr.\n\nExample:\n  codearts --region cn-north-4 watch 2112036131 2112036132 --interval 30s"
+    )]
+    Watch {
+        /// Repository ids, 1 to 2147483647.
+        #[arg(required = true, value_parser = parse_repository_id)]
+        repository_ids: Vec<codearts_repo::RepositoryId>,
+        /// Time between two polls of one repository.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// Polls in flight at most.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        concurrency: u32,
+        /// Poll each repository once and exit (non-zero if any poll failed).
+        #[arg(long)]
+        once: bool,
+    },
     /// Start the embedded server, run both operations against it, show what happened.
     #[command(after_help = "Example:\n  codearts demo --output table")]
     Demo,

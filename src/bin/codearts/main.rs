@@ -6,6 +6,7 @@
 mod args;
 mod demo;
 mod output;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -75,6 +76,23 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Serve { port, fixtures } => demo::serve(port, fixtures.as_deref()).await,
         Command::Demo => demo::run(&cli.global, out).await,
+        Command::Watch {
+            repository_ids,
+            interval,
+            concurrency,
+            once,
+        } => {
+            // The watch backs off per repository; client retries would only delay the others.
+            let global = args::Global {
+                max_attempts: 1,
+                ..cli.global
+            };
+            let options = codearts_repo::WatchOptions::default()
+                .interval(interval)
+                .concurrency(concurrency as usize)
+                .once(once);
+            watch::run(client(&global, None)?, options, repository_ids).await
+        }
     }
 }
 

@@ -1,0 +1,52 @@
+//! `codearts watch`: one JSON line per baseline and new push, errors on stderr.
+
+use std::io::Write;
+
+use codearts_repo::{Client, Error, RepositoryId, WatchItem, WatchOptions};
+use serde_json::json;
+
+pub(crate) async fn run(
+    client: Client,
+    options: WatchOptions,
+    repositories: Vec<RepositoryId>,
+) -> Result<(), Error> {
+    let (_handle, mut stream) = client.watch(options, repositories);
+    let mut last_error = None;
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            // Ctrl-C ends a watch normally.
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        match item {
+            None => return last_error.map_or(Ok(()), Err),
+            Some(WatchItem::Push {
+                repository_id,
+                event,
+                baseline,
+            }) => {
+                let line = json!({
+                    "repository_id": repository_id,
+                    "ref": event.ref_,
+                    "created_at": event.created_at,
+                    "baseline": baseline,
+                });
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe ends the watch quietly.
+                if writeln!(stdout, "{line}")
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Some(WatchItem::Error {
+                repository_id,
+                error,
+            }) => {
+                eprintln!("codearts: repository {repository_id}: {error}");
+                last_error = Some(error);
+            }
+        }
+    }
+}
