@@ -103,6 +103,16 @@ pub(crate) enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Compare two versions of the spec: what changed, and whether it breaks callers.
+    #[command(
+        after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks, 1 something breaks, 2 usage or input error.\n\nExample:\n  codearts spec-diff git:main openapi/codearts-repo.yaml"
+    )]
+    SpecDiff {
+        /// The spec before.
+        old: String,
+        /// The spec after.
+        new: String,
+    },
     /// Start the embedded server, run both operations against it, show what happened.
     #[command(after_help = "Example:\n  codearts demo --output table")]
     Demo,

@@ -6,6 +6,7 @@
 mod args;
 mod demo;
 mod output;
+mod spec_diff;
 mod watch;
 
 use std::process::ExitCode;
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("codearts: {error}");
             ExitCode::from(exit_code(&error))
@@ -56,9 +57,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+/// Runs one command; `Ok` carries the exit code (non-zero only for `spec-diff` findings).
+async fn run(cli: Cli) -> Result<u8, Error> {
     let out = Output::new(cli.global.output);
-    match cli.command {
+    let done = match cli.command {
         Command::PushEvent { repository_id } => {
             let client = client(&cli.global, None)?;
             out.push_event(&client.last_push_event(repository_id).await?)
@@ -93,7 +95,9 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 .once(once);
             watch::run(client(&global, None)?, options, repository_ids).await
         }
-    }
+        Command::SpecDiff { old, new } => return spec_diff::run(&old, &new, out),
+    };
+    done.map(|()| 0)
 }
 
 /// A client from the global options; credentials from the chain unless given.

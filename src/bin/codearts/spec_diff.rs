@@ -1,0 +1,271 @@
+//! `codearts spec-diff OLD NEW`: what changed between two versions of the spec, and whether
+//! it breaks code that uses this crate. The comparison is drift's; the judgement, from a
+//! client's point of view, is ours.
+
+use std::{path::Path, process::Command};
+
+use codearts_repo::Error;
+use drift::{ChangeComparison, ChangeDetails};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::output::{self, Output};
+
+#[path = "spec_diff_refine.rs"]
+mod refine;
+
+/// Where the spec lives in the repository, for `git:REV`.
+const SPEC_PATH: &str = "openapi/codearts-repo.yaml";
+
+#[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Finding {
+    /// `breaking` or `compatible`.
+    class: &'static str,
+    /// `input`, `output` or `structure`.
+    side: &'static str,
+    /// What kind of change (drift's detail).
+    kind: String,
+    /// The operation it affects, when drift knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<String>,
+    /// JSON pointer in the new (or, for removals, the old) document.
+    location: String,
+    /// Why it is classified so, in one line.
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    old: String,
+    new: String,
+    breaking: usize,
+    compatible: usize,
+    changes: Vec<Finding>,
+}
+
+/// Compares the specs named by `old` and `new` (file paths or `git:REV[:PATH]`); the exit
+/// code is 1 when something breaks.
+pub(crate) fn run(old: &str, new: &str, out: Output) -> Result<u8, Error> {
+    let report = diff(old, new)?;
+    if out.is_json() {
+        output::json(&report)?;
+    } else {
+        output::print(&table(&report))?;
+    }
+    Ok(u8::from(report.breaking > 0))
+}
+
+pub(crate) fn diff(old: &str, new: &str) -> Result<Report, Error> {
+    let (old_doc, new_doc) = (load(old)?, load(new)?);
+    let changes = drift::compare(&old_doc, &new_doc)
+        .map_err(|e| Error::Config(format!("cannot compare the specs: {e:#}")))?;
+    let mut findings = Vec::new();
+    for change in &changes {
+        // One schema may be reached as an input and as an output: judge each way.
+        for path in &change.paths {
+            for info in &change.changes {
+                let old_at = pointer(&path.old, &info.old_subpath);
+                let new_at = pointer(&path.new, &info.new_subpath);
+                let operation = path.new.endpoint_base().or(path.old.endpoint_base());
+                let mut refined = Vec::new();
+                if matches!(
+                    info.details,
+                    ChangeDetails::UnknownDifference | ChangeDetails::Datatype
+                ) && let (Some(a), Some(b)) =
+                    (resolve(&old_doc, &old_at), resolve(&new_doc, &new_at))
+                {
+                    refine::schema(a, b, &new_at, &mut refined);
+                }
+                if refined.is_empty() {
+                    let removed = info.details == ChangeDetails::Removed;
+                    refined.push(refine::Raw {
+                        details: info.details,
+                        location: if removed { old_at } else { new_at },
+                        what: info.message.trim_end_matches('.').to_owned(),
+                    });
+                }
+                for raw in refined {
+                    let (breaking, why) = judge(path.comparison, raw.details);
+                    findings.push(Finding {
+                        class: if breaking { "breaking" } else { "compatible" },
+                        side: side_name(path.comparison),
+                        kind: format!("{:?}", raw.details),
+                        operation: operation.map(readable_operation),
+                        location: raw.location,
+                        reason: format!("{}: {why}", raw.what),
+                    });
+                }
+            }
+        }
+    }
+    findings.extend(description_changes(&old_doc, &new_doc));
+    findings.sort();
+    findings.dedup();
+    Ok(Report {
+        old: old.to_owned(),
+        new: new.to_owned(),
+        breaking: findings.iter().filter(|f| f.class == "breaking").count(),
+        compatible: findings.iter().filter(|f| f.class == "compatible").count(),
+        changes: findings,
+    })
+}
+
+/// `#/components/schemas/X` + `properties/y`.
+fn pointer(stack: &drift::JsonPathStack, subpath: &str) -> String {
+    match (stack.current_pointer(), subpath) {
+        (base, "") => base.to_owned(),
+        (base, sub) => format!("{base}/{sub}"),
+    }
+}
+
+/// The value at a `#/...` pointer, following one `$ref`.
+fn resolve<'a>(doc: &'a Value, at: &str) -> Option<&'a Value> {
+    let value = doc.pointer(at.strip_prefix('#')?)?;
+    match value.get("$ref").and_then(Value::as_str) {
+        Some(target) => doc.pointer(target.strip_prefix('#')?),
+        None => Some(value),
+    }
+}
+
+/// `#/paths/~1v4~1repositories~1{repository_id}~1last-push-event/get` → `GET /v4/...`.
+fn readable_operation(pointer: &str) -> String {
+    let path = pointer.strip_prefix("#/paths/").unwrap_or(pointer);
+    match path.rsplit_once('/') {
+        Some((route, method)) => {
+            format!(
+                "{} {}",
+                method.to_uppercase(),
+                route.replace("~1", "/").replace("~0", "~")
+            )
+        }
+        None => path.to_owned(),
+    }
+}
+
+/// Breaking for a caller of this crate? Inputs are what the caller sends (parameters,
+/// headers): anything newly required or refused breaks calls that worked. Outputs are what
+/// the caller reads: anything removed, retyped or allowed to hold new values breaks code that
+/// relied on it.
+fn judge(side: ChangeComparison, details: ChangeDetails) -> (bool, &'static str) {
+    use ChangeComparison::{Input, Output, Structural};
+    use ChangeDetails::*;
+    match (side, details) {
+        (_, Metadata) => (false, "documentation only"),
+        (Structural, Added) => (false, "a new operation adds a method and changes no other"),
+        (Structural, Removed) => (true, "callers of the removed operation stop compiling"),
+        (Input, Added) => (false, "a new optional input can be left out"),
+        (Input, AddedRequired) => (true, "every call must now pass a new input"),
+        (Input, Removed) => (true, "callers passing it stop compiling"),
+        (Input, MoreStrict) => (true, "values that were accepted are now refused"),
+        (Input, LessStrict) => (false, "every value accepted before still is"),
+        (Output, Added | AddedRequired) => (false, "callers may ignore what they did not ask for"),
+        (Output, Removed) => (true, "code reading it stops compiling or finds nothing"),
+        (Output, MoreStrict) => (false, "the service promises narrower values than before"),
+        (Output, LessStrict) => (
+            true,
+            "the service may now send values callers cannot handle",
+        ),
+        (_, Datatype) => (true, "the Rust type changes"),
+        (Structural, _) | (_, UnknownDifference) => {
+            (true, "an unclassified difference is treated as breaking")
+        }
+    }
+}
+
+fn side_name(side: ChangeComparison) -> &'static str {
+    match side {
+        ChangeComparison::Input => "input",
+        ChangeComparison::Output => "output",
+        ChangeComparison::Structural => "structure",
+    }
+}
+
+/// drift ignores prose; a reviewer still wants to see it, as a compatible change.
+fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
+    fn walk(old: &Value, new: &Value, pointer: String, found: &mut Vec<Finding>) {
+        match (old, new) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (key, old_value) in a {
+                    let Some(new_value) = b.get(key) else {
+                        continue;
+                    };
+                    let here = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                    if matches!(key.as_str(), "description" | "summary") && old_value != new_value {
+                        found.push(Finding {
+                            class: "compatible",
+                            side: "structure",
+                            kind: "Description".into(),
+                            operation: None,
+                            location: format!("#{here}"),
+                            reason: format!("the {key} changed: documentation only"),
+                        });
+                    } else {
+                        walk(old_value, new_value, here, found);
+                    }
+                }
+            }
+            (Value::Array(a), Value::Array(b)) => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    walk(x, y, format!("{pointer}/{i}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(old, new, String::new(), &mut found);
+    found
+}
+
+/// Reads a spec from a file or `git:REV[:PATH]`, checks that it is OpenAPI 3.0, and returns
+/// it as JSON for drift.
+fn load(source: &str) -> Result<Value, Error> {
+    let text = match source.strip_prefix("git:") {
+        Some(spec) => git_show(spec)?,
+        None => std::fs::read_to_string(Path::new(source))
+            .map_err(|e| Error::Config(format!("cannot read {source}: {e}")))?,
+    };
+    let value: Value = serde_norway::from_str(&text)
+        .map_err(|e| Error::Config(format!("{source} is not YAML or JSON: {e}")))?;
+    serde_json::from_value::<openapiv3::OpenAPI>(value.clone())
+        .map_err(|e| Error::Config(format!("{source} is not a valid OpenAPI 3.0 document: {e}")))?;
+    Ok(value)
+}
+
+fn git_show(spec: &str) -> Result<String, Error> {
+    let (rev, path) = spec.split_once(':').unwrap_or((spec, SPEC_PATH));
+    if rev.is_empty() || rev.starts_with('-') {
+        return Err(Error::Config(format!(
+            "git:{spec}: give a revision, e.g. git:main"
+        )));
+    }
+    let output = Command::new("git")
+        .args(["show", &format!("{rev}:{path}")])
+        .output()
+        .map_err(|e| Error::Config(format!("cannot run git: {e}")))?;
+    if !output.status.success() {
+        let why = String::from_utf8_lossy(&output.stderr);
+        return Err(Error::Config(format!("git:{spec}: {}", why.trim())));
+    }
+    String::from_utf8(output.stdout).map_err(|_| Error::Config(format!("git:{spec} is not UTF-8")))
+}
+
+fn table(report: &Report) -> String {
+    let mut text = String::new();
+    for f in &report.changes {
+        let operation = f
+            .operation
+            .as_deref()
+            .map(|o| format!("{o}: "))
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{:<10} {:<9} {operation}{}\n           {}\n",
+            f.class, f.side, f.location, f.reason
+        ));
+    }
+    text.push_str(&format!(
+        "{} breaking, {} compatible change(s) from {} to {}\n",
+        report.breaking, report.compatible, report.old, report.new
+    ));
+    text
+}

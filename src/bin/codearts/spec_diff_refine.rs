@@ -1,0 +1,168 @@
+//! What drift reports as "schema changed", taken apart: fields added and removed, required
+//! flags, bounds and enums tightened or loosened, types changed.
+
+use drift::ChangeDetails::{self, *};
+use serde_json::Value;
+
+/// One fine-grained difference, before it is judged for a side.
+pub(crate) struct Raw {
+    pub(crate) details: ChangeDetails,
+    pub(crate) location: String,
+    pub(crate) what: String,
+}
+
+fn push(out: &mut Vec<Raw>, details: ChangeDetails, location: &str, what: String) {
+    out.push(Raw {
+        details,
+        location: location.to_owned(),
+        what,
+    });
+}
+
+/// Compares two schemas (already resolved) found at `at`.
+pub(crate) fn schema(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    if text(old, "type") != text(new, "type") {
+        let (a, b) = (
+            text(old, "type").unwrap_or("any".into()),
+            text(new, "type").unwrap_or("any".into()),
+        );
+        return push(
+            out,
+            Datatype,
+            at,
+            format!("the type changed from {a} to {b}"),
+        );
+    }
+    if text(old, "format") != text(new, "format") {
+        let show = |f: Option<String>| f.unwrap_or_else(|| "none".into());
+        push(
+            out,
+            Datatype,
+            at,
+            format!(
+                "the format changed from {} to {}",
+                show(text(old, "format")),
+                show(text(new, "format"))
+            ),
+        );
+    }
+    bound(old, new, "minimum", true, at, out);
+    bound(old, new, "maximum", false, at, out);
+    bound(old, new, "minLength", true, at, out);
+    bound(old, new, "maxLength", false, at, out);
+    bound(old, new, "minItems", true, at, out);
+    bound(old, new, "maxItems", false, at, out);
+    if old.get("pattern") != new.get("pattern") {
+        push(out, UnknownDifference, at, "the pattern changed".into());
+    }
+    enums(old, new, at, out);
+    properties(old, new, at, out);
+    if let (Some(a), Some(b)) = (old.get("items"), new.get("items"))
+        && a != b
+    {
+        schema(a, b, &format!("{at}/items"), out);
+    }
+}
+
+/// A lower bound (`lower`) that rises, or an upper bound that falls or appears, narrows the
+/// values; the reverse widens them.
+fn bound(old: &Value, new: &Value, key: &str, lower: bool, at: &str, out: &mut Vec<Raw>) {
+    let (a, b) = (
+        old.get(key).and_then(Value::as_f64),
+        new.get(key).and_then(Value::as_f64),
+    );
+    let stricter = match (a, b) {
+        (None, None) => return,
+        (Some(a), Some(b)) if a == b => return,
+        (None, Some(_)) => true,
+        (Some(_), None) => false,
+        (Some(a), Some(b)) => (b > a) == lower,
+    };
+    let show = |v: Option<f64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    let what = format!("{key} changed from {} to {}", show(a), show(b));
+    push(
+        out,
+        if stricter { MoreStrict } else { LessStrict },
+        at,
+        what,
+    );
+}
+
+fn enums(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
+    let values = |v: &Value| v.get("enum").and_then(Value::as_array).cloned();
+    match (values(old), values(new)) {
+        (None, None) => {}
+        (Some(_), None) => push(out, LessStrict, at, "the enum was lifted".into()),
+        (None, Some(_)) => push(
+            out,
+            MoreStrict,
+            at,
+            "an enum now restricts the values".into(),
+        ),
+        (Some(a), Some(b)) => {
+            if a.iter().any(|v| !b.contains(v)) {
+                push(out, MoreStrict, at, "enum values were removed".into());
+            }
+            if b.iter().any(|v| !a.contains(v)) {
+                push(out, LessStrict, at, "enum values were added".into());
+            }
+        }
+    }
+}
+
+fn properties(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
+    let empty = serde_json::Map::new();
+    let props = |v: &Value| {
+        v.get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty)
+            .clone()
+    };
+    let required = |v: &Value, name: &str| {
+        v.get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.iter().any(|x| x == name))
+    };
+    let (a, b) = (props(old), props(new));
+    for (name, old_schema) in &a {
+        let here = format!("{at}/properties/{name}");
+        match b.get(name) {
+            None => push(out, Removed, &here, format!("the field {name} was removed")),
+            Some(new_schema) => {
+                match (required(old, name), required(new, name)) {
+                    (false, true) => push(
+                        out,
+                        MoreStrict,
+                        &here,
+                        format!("the field {name} became required"),
+                    ),
+                    (true, false) => push(
+                        out,
+                        LessStrict,
+                        &here,
+                        format!("the field {name} became optional"),
+                    ),
+                    _ => {}
+                }
+                // A field whose schema is a `$ref` is compared where it points, by drift.
+                if old_schema != new_schema && old_schema.get("$ref").is_none() {
+                    schema(old_schema, new_schema, &here, out);
+                }
+            }
+        }
+    }
+    for name in b.keys().filter(|name| !a.contains_key(*name)) {
+        let details = if required(new, name) {
+            AddedRequired
+        } else {
+            Added
+        };
+        push(
+            out,
+            details,
+            &format!("{at}/properties/{name}"),
+            format!("the field {name} was added"),
+        );
+    }
+}
