@@ -308,10 +308,10 @@ impl Watcher {
         id: RepositoryId,
         generation: u64,
     ) {
-        if !self
+        if self
             .repos
             .get(&id)
-            .is_some_and(|r| r.generation == generation)
+            .is_none_or(|r| r.generation != generation)
         {
             return;
         }
