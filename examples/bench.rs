@@ -102,36 +102,32 @@ impl Caller {
             }
             (Self::Raw { http, base }, Operation::PushEvent) => {
                 let url = format!("{base}/v4/repositories/{REPOSITORY}/last-push-event");
-                let body = http
-                    .get(url)
-                    .header("accept", "application/json")
-                    .header("x-auth-token", "bench-token")
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+                let body = raw_get(http, url, &[]).await;
                 serde_json::from_slice::<PushEvent>(&body).expect("push event");
             }
             (Self::Raw { http, base }, Operation::Commits) => {
                 let url = format!("{base}/v1/{NAMESPACE}/git/repos/{NAMESPACE}/{PROJECT}/commits");
-                let body = http
-                    .get(url)
-                    .header("accept", "application/json")
-                    .header("content-type", "application/json;charset=utf8")
-                    .header("x-repo-auth", "bench")
-                    .header("x-auth-token", "bench-token")
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap();
+                let headers = [
+                    ("content-type", "application/json;charset=utf8"),
+                    ("x-repo-auth", "bench"),
+                ];
+                let body = raw_get(http, url, &headers).await;
                 serde_json::from_slice::<CommitList>(&body).expect("commits");
             }
         }
     }
+}
+
+/// The same exchange as the client's, written directly with reqwest.
+async fn raw_get(http: &reqwest::Client, url: String, headers: &[(&str, &str)]) -> bytes::Bytes {
+    let mut request = http
+        .get(url)
+        .header("accept", "application/json")
+        .header("x-auth-token", "bench-token");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().bytes().await.unwrap()
 }
 
 async fn measure(
