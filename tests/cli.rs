@@ -39,8 +39,13 @@ struct Serve {
 
 impl Serve {
     fn start() -> Self {
+        Self::with_args(&[])
+    }
+
+    fn with_args(args: &[&str]) -> Self {
         let mut child = codearts()
             .arg("serve")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -393,4 +398,32 @@ fn watch_streams_until_interrupted_and_exits_0() {
     assert!(status.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_answers_from_a_fixtures_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("fixtures.json");
+    std::fs::write(
+        &fixtures,
+        r#"{"push_events": [{"repository_id": 42, "event": {"ref": "dev"}}]}"#,
+    )
+    .unwrap();
+    let server = Serve::with_args(&["--fixtures", fixtures.to_str().unwrap()]);
+    let out = run(server.client().args(["push-event", "42"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out.stdout).unwrap(),
+        serde_json::json!({"ref": "dev"})
+    );
+    assert_eq!(
+        run(server.client().args(["push-event", "2112036131"])).code,
+        3,
+        "the file replaces the defaults"
+    );
+
+    std::fs::write(&fixtures, "{not json").unwrap();
+    let out = run(codearts().args(["serve", "--fixtures", fixtures.to_str().unwrap()]));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("invalid fixtures"), "{}", out.stderr);
 }
