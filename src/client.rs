@@ -149,12 +149,14 @@ impl CommitsRequest<'_> {
                 .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))?,
         )?;
 
-        let project_id: types::ListCommitsProjectId = generated("project_id", project_id.as_str())?;
-        let namespace: types::ListCommitsNamespace = generated("namespace", namespace.as_str())?;
-        let project: types::ListCommitsProject = generated("project", project.as_str())?;
-        let git_ref: Option<types::ListCommitsRef> =
-            git_ref.map(|r| generated("ref", r.as_str())).transpose()?;
-        let repo_auth: types::ListCommitsXRepoAuth = generated("repo_auth", repo_auth.as_str())?;
+        let project_id: types::ListCommitsProjectId =
+            to_generated("project_id", project_id.as_str())?;
+        let namespace: types::ListCommitsNamespace = to_generated("namespace", namespace.as_str())?;
+        let project: types::ListCommitsProject = to_generated("project", project.as_str())?;
+        let git_ref: Option<types::ListCommitsRef> = git_ref
+            .map(|r| to_generated("ref", r.as_str()))
+            .transpose()?;
+        let repo_auth: types::ListCommitsXRepoAuth = to_generated("repo_auth", repo_auth.as_str())?;
 
         let client = self.client.service(Service::ServiceStage)?;
         self.client
@@ -174,7 +176,7 @@ impl CommitsRequest<'_> {
 }
 
 /// The generated newtypes only re-check what the crate's own types already guarantee.
-fn generated<T>(field: &'static str, value: &str) -> Result<T, Error>
+fn to_generated<T>(field: &'static str, value: &str) -> Result<T, Error>
 where
     T: std::str::FromStr<Err = types::error::ConversionError>,
 {

@@ -1,0 +1,67 @@
+//! How a watch polls: interval, concurrency, jitter, baselines, once, backoff cap.
+
+use std::time::Duration;
+
+/// How a watch polls.
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    pub(super) interval: Duration,
+    pub(super) concurrency: usize,
+    pub(super) jitter: bool,
+    pub(super) baselines: bool,
+    pub(super) once: bool,
+    pub(super) max_backoff: Duration,
+}
+
+impl Default for WatchOptions {
+    /// Every 60 s, 16 polls in flight, first polls spread over the interval, baselines
+    /// reported, backoff up to 10 minutes.
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(60),
+            concurrency: 16,
+            jitter: true,
+            baselines: true,
+            once: false,
+            max_backoff: Duration::from_secs(600),
+        }
+    }
+}
+
+impl WatchOptions {
+    /// Time between two polls of one repository (at least 1 ms).
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Polls in flight at most (at least 1): a bound on connections too.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Spread first polls at random over the interval (default), or poll all at once.
+    pub fn jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Report each repository's first observation as a baseline (default) or skip it.
+    pub fn baselines(mut self, report: bool) -> Self {
+        self.baselines = report;
+        self
+    }
+
+    /// Poll each repository once, then end the stream.
+    pub fn once(mut self, once: bool) -> Self {
+        self.once = once;
+        self
+    }
+
+    /// The longest wait after failures.
+    pub fn max_backoff(mut self, max: Duration) -> Self {
+        self.max_backoff = max;
+        self
+    }
+}
