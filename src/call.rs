@@ -70,7 +70,8 @@ impl CallSettings {
         Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
     {
         let started = Instant::now();
-        let deadline = self.overall_timeout.map(|t| started + t);
+        // A deadline too far to represent is no deadline.
+        let deadline = self.overall_timeout.and_then(|t| started.checked_add(t));
         let mut rng = self.retry.rng();
         let mut attempt = 0;
         loop {

@@ -272,6 +272,19 @@ fn a_dead_endpoint_fails_promptly_with_a_transport_error() {
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(out.stderr.contains("connect"), "{}", out.stderr);
     assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A deadline too far to represent is no deadline, not a panic.
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "100000000000years",
+            "push-event",
+            "1",
+        ])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
 }
 
 #[test]

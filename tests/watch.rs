@@ -234,3 +234,37 @@ async fn baselines_can_be_skipped() {
         (1, "2026-03-01T00:00:00+08:00".into(), false)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_retry_after_cannot_break_the_schedule() {
+    let (server, client) = setup(&[1, 2]).await;
+    server.set_failure(
+        id(1),
+        Some(InjectedFailure {
+            status: 429,
+            retry_after: Some(u64::MAX),
+        }),
+    );
+    let (_handle, mut stream) =
+        client.watch(WatchOptions::default().interval(INTERVAL), [id(1), id(2)]);
+    // Repository 1 fails, repository 2 gets its baseline, in either order.
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        match next(&mut stream, INTERVAL * 2).await {
+            Some(WatchItem::Error { repository_id, .. }) => {
+                first.push((repository_id.get(), "error"))
+            }
+            Some(WatchItem::Push {
+                repository_id,
+                baseline: true,
+                ..
+            }) => first.push((repository_id.get(), "baseline")),
+            other => panic!("{other:?}"),
+        }
+    }
+    first.sort_unstable();
+    assert_eq!(first, [(1, "error"), (2, "baseline")]);
+    // Repository 2 is still polled on time.
+    server.set_push_event(id(2), event("main", "2026-05-01T00:00:00+08:00"));
+    assert_eq!(push(next(&mut stream, INTERVAL * 2).await).0, 2);
+}

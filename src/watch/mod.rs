@@ -312,7 +312,8 @@ impl Watcher {
                 let exponent = state.failures.saturating_sub(1).min(16);
                 let backoff = interval.saturating_mul(1 << exponent).min(max_backoff);
                 let asked = match &error {
-                    Error::Api(api) => api.retry_after.unwrap_or_default(),
+                    // Honoured, but a server cannot push the schedule past representable time.
+                    Error::Api(api) => api.retry_after.unwrap_or_default().min(options::LONGEST),
                     _ => Duration::ZERO,
                 };
                 let wait = backoff.max(asked);

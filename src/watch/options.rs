@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// Longer waits are clamped to this, so schedule arithmetic can never overflow.
+pub(super) const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// How a watch polls.
 #[derive(Clone, Debug)]
 pub struct WatchOptions {
@@ -31,7 +34,7 @@ impl Default for WatchOptions {
 impl WatchOptions {
     /// Time between two polls of one repository (at least 1 ms).
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval.max(Duration::from_millis(1));
+        self.interval = interval.clamp(Duration::from_millis(1), LONGEST);
         self
     }
 
@@ -61,7 +64,7 @@ impl WatchOptions {
 
     /// The longest wait after failures.
     pub fn max_backoff(mut self, max: Duration) -> Self {
-        self.max_backoff = max;
+        self.max_backoff = max.min(LONGEST);
         self
     }
 }

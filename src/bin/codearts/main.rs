@@ -93,7 +93,7 @@ async fn run(cli: Cli) -> Result<u8, Error> {
                 .interval(interval)
                 .concurrency(concurrency as usize)
                 .once(once);
-            watch::run(client(&global, None)?, options, repository_ids).await
+            return watch::run(client(&global, None)?, options, repository_ids).await;
         }
         Command::SpecDiff { old, new } => return spec_diff::run(&old, &new, out),
     };
@@ -122,7 +122,7 @@ pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Resul
     builder.build()
 }
 
-fn exit_code(error: &Error) -> u8 {
+pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
         Error::InvalidInput { .. } | Error::Config(_) => 2,
         Error::Api(_) => 3,

@@ -5,21 +5,23 @@ use std::io::Write;
 use codearts_repo::{Client, Error, RepositoryId, WatchItem, WatchOptions};
 use serde_json::json;
 
+/// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
+/// was already printed).
 pub(crate) async fn run(
     client: Client,
     options: WatchOptions,
     repositories: Vec<RepositoryId>,
-) -> Result<(), Error> {
+) -> Result<u8, Error> {
     let (_handle, mut stream) = client.watch(options, repositories);
     let mut last_error = None;
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
             // Ctrl-C ends a watch normally.
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::signal::ctrl_c() => return Ok(0),
         };
         match item {
-            None => return last_error.map_or(Ok(()), Err),
+            None => return Ok(last_error.as_ref().map_or(0, crate::exit_code)),
             Some(WatchItem::Push {
                 repository_id,
                 event,
@@ -37,7 +39,7 @@ pub(crate) async fn run(
                     .and_then(|()| stdout.flush())
                     .is_err()
                 {
-                    return Ok(());
+                    return Ok(0);
                 }
             }
             Some(WatchItem::Error {
