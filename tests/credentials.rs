@@ -1,5 +1,7 @@
 //! The credential chain, and secrets kept out of every `Debug`, `Display`, error and log line.
 
+#![cfg(feature = "server")]
+
 use std::{
     collections::HashMap,
     io::Write,

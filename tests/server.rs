@@ -1,5 +1,7 @@
 //! The embedded server checks requests as the documents say and answers as the spec says.
 
+#![cfg(feature = "server")]
+
 use codearts_repo::server::{Fixtures, Server, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,6 +1,8 @@
 //! `codearts spec-diff` on a set of spec mutations, each with its expected classification;
 //! the reports are snapshots.
 
+#![cfg(feature = "cli")]
+
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;

@@ -1,5 +1,7 @@
 //! Every parameter rule refuses bad input before any I/O, naming the field and the rule.
 
+#![cfg(feature = "server")]
+
 use codearts_repo::{
     Client, Credentials, Error, GitRef, ProjectPath, RepoAuth, RepositoryId,
     server::{Server, ServerConfig},

@@ -1,5 +1,7 @@
 //! What goes on the wire, captured by the embedded server on 127.0.0.1, and what comes back.
 
+#![cfg(feature = "server")]
+
 use codearts_repo::{
     Client, Credentials, RetryPolicy,
     server::{DEMO_AK, DEMO_SK, RecordedRequest, Server, ServerConfig},
