@@ -3,8 +3,8 @@
 //! The output goes to `$OUT_DIR/codegen.rs` and is never committed; its text is an insta
 //! snapshot (tests/generated.rs), so a spec change is reviewed as a diff of generated Rust.
 
-#[path = "build/codegen.rs"]
-mod codegen;
+#[path = "build/generate.rs"]
+mod generate;
 
 use std::{env, fs, path::PathBuf, process::ExitCode};
 
@@ -14,8 +14,8 @@ fn main() -> ExitCode {
     // Only the spec and the build scripts decide the output: a no-op build must not rerun codegen.
     println!("cargo:rerun-if-changed={SPEC}");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=build/codegen.rs");
-    match codegen::generate(SPEC).and_then(write) {
+    println!("cargo:rerun-if-changed=build/generate.rs");
+    match generate::generate(SPEC).and_then(write) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             // Cargo shows a failed build script's stderr: one readable line, no backtrace.

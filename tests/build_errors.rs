@@ -1,14 +1,14 @@
 //! A broken spec fails the build with a message naming the file and the problem, not a panic.
 
-#[path = "../build/codegen.rs"]
-mod codegen;
+#[path = "../build/generate.rs"]
+mod generate;
 
 use std::io::Write;
 
 fn generate(spec: &str) -> Result<String, String> {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(spec.as_bytes()).unwrap();
-    codegen::generate(file.path().to_str().unwrap())
+    generate::generate(file.path().to_str().unwrap())
         .map(|_| String::new())
         .map_err(|message| {
             assert!(
@@ -21,7 +21,7 @@ fn generate(spec: &str) -> Result<String, String> {
 
 #[test]
 fn the_real_spec_generates() {
-    let code = codegen::generate(concat!(
+    let code = generate::generate(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/openapi/codearts-repo.yaml"
     ))
@@ -56,7 +56,7 @@ fn progenitor_refusals_are_reported_not_panicked() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let error = codegen::generate("/nonexistent/spec.yaml").unwrap_err();
+    let error = generate::generate("/nonexistent/spec.yaml").unwrap_err();
     assert!(
         error.contains("/nonexistent/spec.yaml") && error.contains("cannot read"),
         "{error}"
