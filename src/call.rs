@@ -45,7 +45,8 @@ impl CallSettings {
             attempts = Empty,
             outcome = Empty
         );
-        let started = Instant::now();
+        // Durations for logs come from the system clock; deadlines from tokio's, which tests pause.
+        let started = std::time::Instant::now();
         let result = self
             .attempts(operation, send)
             .instrument(span.clone())
@@ -87,7 +88,7 @@ impl CallSettings {
                 status = Empty,
                 request_id = Empty
             );
-            let attempt_started = Instant::now();
+            let attempt_started = std::time::Instant::now();
             // Boxed once: the generated future is large, and moving it through the tracing
             // and timeout wrappers would copy it twice per attempt.
             let attempt_future = Box::pin(send()).instrument(span.clone());
@@ -201,7 +202,7 @@ impl CallSettings {
     }
 }
 
-fn elapsed_ms(since: Instant) -> u64 {
+fn elapsed_ms(since: std::time::Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
