@@ -29,7 +29,16 @@ pub(crate) struct CallSettings {
 struct Failure {
     error: Error,
     retryable: bool,
-    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// The wait the service asked for, if it answered.
+    fn retry_after(&self) -> Option<Duration> {
+        match &self.error {
+            Error::Api(api) => api.retry_after,
+            _ => None,
+        }
+    }
 }
 
 impl CallSettings {
@@ -110,7 +119,6 @@ impl CallSettings {
                         format!("no complete answer within {budget:?}"),
                     ),
                     retryable: true,
-                    retry_after: None,
                 },
             };
             span.in_scope(|| {
@@ -122,7 +130,7 @@ impl CallSettings {
                 )
             });
             let delay = (failure.retryable && attempt < self.retry.attempts())
-                .then(|| self.retry.delay(attempt, failure.retry_after, &mut rng))
+                .then(|| self.retry.delay(attempt, failure.retry_after(), &mut rng))
                 .flatten()
                 .filter(|delay| deadline.is_none_or(|d| Instant::now() + *delay < d));
             match delay {
@@ -137,7 +145,6 @@ impl CallSettings {
             api.retry_after = retry_after(headers);
             Failure {
                 retryable: retryable_status(api.status),
-                retry_after: api.retry_after,
                 error: Error::Api(api),
             }
         };
@@ -153,7 +160,7 @@ impl CallSettings {
                     request_id: request_id(&headers),
                     encoded_authorization_message: body.encoded_authorization_message,
                     attempts: 1,
-                    retry_after: None,
+                    retry_after: None, // set by `api` from the headers
                 };
                 api(error, &headers)
             }
@@ -170,7 +177,6 @@ impl CallSettings {
             GeneratedError::InvalidResponsePayload(body, error) => Failure {
                 error: Error::decode(error, &body),
                 retryable: false,
-                retry_after: None,
             },
             GeneratedError::ResponseBodyError(error)
                 if source_is::<http_body_util::LengthLimitError>(&error) =>
@@ -180,7 +186,6 @@ impl CallSettings {
                         limit: self.max_body_bytes,
                     },
                     retryable: false,
-                    retry_after: None,
                 }
             }
             GeneratedError::CommunicationError(error)
@@ -190,13 +195,11 @@ impl CallSettings {
                 Failure {
                     error: transport(kind, chain(&error)),
                     retryable: true,
-                    retry_after: None,
                 }
             }
             GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Failure {
                 error: Error::invalid("request", message),
                 retryable: false,
-                retry_after: None,
             },
         }
     }

@@ -24,6 +24,19 @@ struct Output {
     stderr: String,
 }
 
+impl Output {
+    /// Asserts that stderr mentions every one of `needles`.
+    fn assert_stderr_has(&self, needles: &[&str]) {
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "no {needle:?} in stderr: {}",
+                self.stderr
+            );
+        }
+    }
+}
+
 fn run(command: &mut Command) -> Output {
     let output = command.output().unwrap();
     Output {
@@ -198,11 +211,7 @@ fn api_errors_exit_3_with_code_and_request_id() {
     assert_eq!(out.code, 3);
     assert!(out.stdout.is_empty());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
-    assert!(
-        out.stderr.contains("CH.004404") && out.stderr.contains("request id"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&["CH.004404", "request id"]);
 }
 
 #[test]
@@ -245,12 +254,7 @@ fn bad_input_exits_2_and_sends_nothing() {
 fn missing_credentials_say_where_they_were_looked_for() {
     let out = run(codearts().args(["--endpoint", "http://127.0.0.1:9", "push-event", "1"]));
     assert_eq!(out.code, 2);
-    assert!(
-        out.stderr.contains("HUAWEICLOUD_SDK_AK")
-            && out.stderr.contains(".huaweicloud/credentials"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&["HUAWEICLOUD_SDK_AK", ".huaweicloud/credentials"]);
 }
 
 #[test]
@@ -272,7 +276,7 @@ fn a_dead_endpoint_fails_promptly_with_a_transport_error() {
         ])
         .env("HUAWEICLOUD_SDK_TOKEN", "t"));
     assert_eq!(out.code, 4, "{}", out.stderr);
-    assert!(out.stderr.contains("connect"), "{}", out.stderr);
+    out.assert_stderr_has(&["connect"]);
     assert!(started.elapsed() < Duration::from_secs(10));
 
     // A deadline too far to represent is no deadline, not a panic.
@@ -295,7 +299,7 @@ fn plain_http_to_another_host_is_refused() {
         .args(["--endpoint", "http://example.com", "push-event", "1"])
         .env("HUAWEICLOUD_SDK_TOKEN", "t"));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("plain HTTP"), "{}", out.stderr);
+    out.assert_stderr_has(&["plain HTTP"]);
 }
 
 #[test]
@@ -382,11 +386,7 @@ fn watch_once_prints_one_line_per_repository_and_reports_failures() {
     let out = run(server.client().args(["watch", "2112036131", "7", "--once"]));
     assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(out.stdout.lines().count(), 1);
-    assert!(
-        out.stderr.contains("repository 7") && out.stderr.contains("CH.004404"),
-        "{}",
-        out.stderr
-    );
+    out.assert_stderr_has(&["repository 7", "CH.004404"]);
 }
 
 #[test]
@@ -440,5 +440,5 @@ fn serve_answers_from_a_fixtures_file() {
     std::fs::write(&fixtures, "{not json").unwrap();
     let out = run(codearts().args(["serve", "--fixtures", fixtures.to_str().unwrap()]));
     assert_eq!(out.code, 2);
-    assert!(out.stderr.contains("invalid fixtures"), "{}", out.stderr);
+    out.assert_stderr_has(&["invalid fixtures"]);
 }

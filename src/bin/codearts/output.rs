@@ -87,15 +87,15 @@ pub(crate) fn commits_table(list: &CommitList) -> String {
 
 /// Escapes control characters so that what a server sends cannot move the cursor.
 pub(crate) fn clean(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub(crate) fn json(value: &impl Serialize) -> Result<(), Error> {
