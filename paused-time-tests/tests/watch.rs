@@ -1,8 +1,6 @@
 //! The watcher against the embedded server, with push events changing over time, under
 //! paused tokio time: every new push once and in order, backoff and recovery, no duplicates.
 
-#![cfg(feature = "server")]
-
 use std::time::Duration;
 
 use codearts_repo::{
