@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     Client, Credentials, Error, ProjectId, RetryPolicy,
     call::CallSettings,
+    client::to_generated,
     endpoint::{Service, base_url},
     generated,
     hooks::{HookConfig, Hooks},
@@ -145,7 +146,9 @@ impl ClientBuilder {
         let project_id = match &self.project_id {
             Some(id) => Some(ProjectId::new(id.clone())?),
             None => credentials.project_id().cloned(),
-        };
+        }
+        .map(|id| to_generated("project_id", id.as_str()))
+        .transpose()?;
         let http = reqwest::Client::builder()
             // A redirect would carry the credentials to another host: never follow one.
             .redirect(reqwest::redirect::Policy::none())
@@ -153,7 +156,7 @@ impl ClientBuilder {
             .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        let hooks = Hooks::new(HookConfig {
+        let config = Arc::new(HookConfig {
             credentials,
             max_body_bytes: self.max_body_bytes,
         });
@@ -161,10 +164,12 @@ impl ClientBuilder {
             let url = self
                 .service_url(service)
                 .map_err(|e| Arc::from(e.to_string()))?;
+            // `service_url` checked it parses and has a host.
+            let parsed = reqwest::Url::parse(&url).map_err(|e| Arc::from(e.to_string()))?;
             Ok(generated::Client::new_with_client(
                 &url,
                 http.clone(),
-                hooks.clone(),
+                Hooks::new(config.clone(), &parsed),
             ))
         };
         Ok(Client {

@@ -54,8 +54,9 @@ impl CallSettings {
             attempts = Empty,
             outcome = Empty
         );
-        // Durations for logs come from the system clock; deadlines from tokio's, which tests pause.
-        let started = std::time::Instant::now();
+        // Durations for logs come from the system clock (read only when they are logged);
+        // deadlines from tokio's, which tests pause.
+        let started = debug_clock();
         let result = self
             .attempts(operation, send)
             .instrument(span.clone())
@@ -86,9 +87,13 @@ impl CallSettings {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let now = if attempt == 1 {
+                started
+            } else {
+                Instant::now()
+            };
             let budget = deadline.map_or(self.attempt_timeout, |d| {
-                self.attempt_timeout
-                    .min(d.saturating_duration_since(Instant::now()))
+                self.attempt_timeout.min(d.saturating_duration_since(now))
             });
             let span = tracing::info_span!(
                 "codearts_request",
@@ -97,11 +102,15 @@ impl CallSettings {
                 status = Empty,
                 request_id = Empty
             );
-            let attempt_started = std::time::Instant::now();
+            let attempt_started = debug_clock();
             // Boxed once: the generated future is large, and moving it through the tracing
             // and timeout wrappers would copy it twice per attempt.
             let attempt_future = Box::pin(send()).instrument(span.clone());
-            let result = tokio::time::timeout(budget, attempt_future).await;
+            let result = match now.checked_add(budget) {
+                Some(at) => tokio::time::timeout_at(at, attempt_future).await,
+                // A budget past the clock's range never runs out.
+                None => Ok(attempt_future.await),
+            };
             let failure = match result {
                 Ok(Ok(value)) => {
                     span.in_scope(|| {
@@ -112,7 +121,9 @@ impl CallSettings {
                     });
                     return Ok((value.into_inner(), attempt));
                 }
-                Ok(Err(error)) => self.failure(error).await,
+                // Boxed: the error path's state is large and would otherwise inflate every
+                // call's future, which is copied when it moves.
+                Ok(Err(error)) => Box::pin(self.failure(error)).await,
                 Err(_) => Failure {
                     error: transport(
                         TransportKind::Timeout,
@@ -205,8 +216,13 @@ impl CallSettings {
     }
 }
 
-fn elapsed_ms(since: std::time::Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+/// The system clock's now, when debug events (which log durations) are enabled.
+fn debug_clock() -> Option<std::time::Instant> {
+    tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now)
+}
+
+fn elapsed_ms(since: Option<std::time::Instant>) -> Option<u64> {
+    since.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
 }
 
 fn transport(kind: TransportKind, message: String) -> Error {

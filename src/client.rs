@@ -1,6 +1,6 @@
 //! The client: the two operations, each validated before any I/O.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use crate::{
     Error, GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId,
@@ -35,7 +35,8 @@ pub struct Client {
     pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
     pub(crate) servicestage: Result<generated::Client, Arc<str>>,
     pub(crate) settings: Arc<CallSettings>,
-    pub(crate) project_id: Option<ProjectId>,
+    /// The default project id, converted once.
+    pub(crate) project_id: Option<types::ListCommitsProjectId>,
 }
 
 impl Client {
@@ -81,11 +82,11 @@ impl Client {
     /// The latest ten commits of a project (ServiceStage). Finish with [`CommitsRequest::send`].
     ///
     /// A `/` in `project` is sent as `:`, as the document asks.
-    pub fn commits(
-        &self,
-        namespace: impl Into<String>,
-        project: impl Into<String>,
-    ) -> CommitsRequest<'_> {
+    pub fn commits<'a>(
+        &'a self,
+        namespace: impl Into<Cow<'a, str>>,
+        project: impl Into<Cow<'a, str>>,
+    ) -> CommitsRequest<'a> {
         CommitsRequest {
             client: self,
             namespace: namespace.into(),
@@ -98,65 +99,71 @@ impl Client {
 }
 
 /// The parameters of one commits call; every one is checked by [`CommitsRequest::send`]
-/// before any I/O.
+/// before any I/O. Borrowed values are not copied until the request is built.
 #[derive(Debug)]
 #[must_use = "nothing is sent until `send` is awaited"]
 pub struct CommitsRequest<'a> {
     client: &'a Client,
-    namespace: String,
-    project: String,
-    git_ref: Option<String>,
-    repo_auth: Option<String>,
-    project_id: Option<String>,
+    namespace: Cow<'a, str>,
+    project: Cow<'a, str>,
+    git_ref: Option<Cow<'a, str>>,
+    repo_auth: Option<Cow<'a, str>>,
+    project_id: Option<Cow<'a, str>>,
 }
 
-impl CommitsRequest<'_> {
+impl<'a> CommitsRequest<'a> {
     /// Branch or tag; without it the default branch.
-    pub fn git_ref(mut self, git_ref: impl Into<String>) -> Self {
+    pub fn git_ref(mut self, git_ref: impl Into<Cow<'a, str>>) -> Self {
         self.git_ref = Some(git_ref.into());
         self
     }
 
     /// The git repository authorization name (`X-Repo-Auth`); required.
-    pub fn repo_auth(mut self, name: impl Into<String>) -> Self {
+    pub fn repo_auth(mut self, name: impl Into<Cow<'a, str>>) -> Self {
         self.repo_auth = Some(name.into());
         self
     }
 
     /// The tenant's project id; without it, the client's or the credentials' project id.
-    pub fn project_id(mut self, project_id: impl Into<String>) -> Self {
+    pub fn project_id(mut self, project_id: impl Into<Cow<'a, str>>) -> Self {
         self.project_id = Some(project_id.into());
         self
     }
 
     /// Checks every parameter, then sends the request.
     pub async fn send(self) -> Result<CommitList, Error> {
-        let project_id = match self.project_id {
-            Some(id) => ProjectId::new(id)?,
-            None => self.client.project_id.clone().ok_or_else(|| {
+        let project_id = match &self.project_id {
+            Some(id) => {
+                ProjectId::check(id)?;
+                Cow::Owned(to_generated("project_id", id)?)
+            }
+            None => Cow::Borrowed(self.client.project_id.as_ref().ok_or_else(|| {
                 Error::invalid(
                     "project_id",
                     "is required: pass it to the call, the builder or the credentials \
                      (HUAWEICLOUD_SDK_PROJECT_ID)",
                 )
-            })?,
+            })?),
         };
-        let namespace = Namespace::new(self.namespace)?;
-        let project = ProjectPath::new(self.project)?;
-        let git_ref = self.git_ref.map(GitRef::new).transpose()?;
-        let repo_auth = RepoAuth::new(
-            self.repo_auth
-                .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))?,
-        )?;
+        Namespace::check(&self.namespace)?;
+        let project = ProjectPath::wire(&self.project)?;
+        if let Some(git_ref) = &self.git_ref {
+            GitRef::check(git_ref)?;
+        }
+        let repo_auth = self
+            .repo_auth
+            .as_deref()
+            .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))?;
+        RepoAuth::check(repo_auth)?;
 
-        let project_id: types::ListCommitsProjectId =
-            to_generated("project_id", project_id.as_str())?;
-        let namespace: types::ListCommitsNamespace = to_generated("namespace", namespace.as_str())?;
-        let project: types::ListCommitsProject = to_generated("project", project.as_str())?;
-        let git_ref: Option<types::ListCommitsRef> = git_ref
-            .map(|r| to_generated("ref", r.as_str()))
+        let namespace: types::ListCommitsNamespace = to_generated("namespace", &self.namespace)?;
+        let project: types::ListCommitsProject = to_generated("project", &project)?;
+        let git_ref: Option<types::ListCommitsRef> = self
+            .git_ref
+            .as_deref()
+            .map(|r| to_generated("ref", r))
             .transpose()?;
-        let repo_auth: types::ListCommitsXRepoAuth = to_generated("repo_auth", repo_auth.as_str())?;
+        let repo_auth: types::ListCommitsXRepoAuth = to_generated("repo_auth", repo_auth)?;
 
         let client = self.client.service(Service::ServiceStage)?;
         self.client
@@ -175,8 +182,8 @@ impl CommitsRequest<'_> {
     }
 }
 
-/// The generated newtypes only re-check what the crate's own types already guarantee.
-fn to_generated<T>(field: &'static str, value: &str) -> Result<T, Error>
+/// The generated newtypes only re-check what the crate's own checks already guarantee.
+pub(crate) fn to_generated<T>(field: &'static str, value: &str) -> Result<T, Error>
 where
     T: std::str::FromStr<Err = types::error::ConversionError>,
 {

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     Request, Response, StatusCode,
-    header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderValue},
+    header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue},
 };
 
 use crate::{
@@ -26,7 +26,12 @@ use crate::{
 
 /// What the generated client carries for the hooks (its "inner type").
 #[derive(Clone, Debug)]
-pub(crate) struct Hooks(Arc<HookConfig>);
+pub(crate) struct Hooks {
+    config: Arc<HookConfig>,
+    /// The `Host` of the service's base URL, where every request of this client goes:
+    /// built once, as AK/SK signs it on every request.
+    host: HeaderValue,
+}
 
 #[derive(Debug)]
 pub(crate) struct HookConfig {
@@ -35,12 +40,21 @@ pub(crate) struct HookConfig {
 }
 
 impl Hooks {
-    pub(crate) fn new(config: HookConfig) -> Self {
-        Self(Arc::new(config))
+    pub(crate) fn new(config: Arc<HookConfig>, base_url: &reqwest::Url) -> Self {
+        Self {
+            config,
+            host: host_header(base_url),
+        }
     }
 }
 
-pub(crate) const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+// Header names built at compile time: a `&str` name is parsed and hashed on every use.
+const API_VERSION: HeaderName = HeaderName::from_static("api-version");
+const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
+const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
+const X_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-security-token");
+const X_SDK_DATE: HeaderName = HeaderName::from_static("x-sdk-date");
 
 /// The `X-Request-Id` the gateway put on an answer.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -52,23 +66,29 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
 
 impl ClientHooks<Hooks> for Client {
     async fn exec(&self, mut request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
-        let config = &self.inner().0;
-        request.headers_mut().remove("api-version");
+        let hooks = self.inner();
+        let config = &hooks.config;
+        request.headers_mut().remove(API_VERSION);
         canonicalise_url(request.url_mut());
-        authenticate(&mut request, &config.credentials);
+        authenticate(&mut request, &config.credentials, &hooks.host);
 
         let response = self.client().execute(request).await?;
         let span = tracing::Span::current();
-        span.record("status", response.status().as_u16());
-        if let Some(id) = response
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-        {
-            span.record("request_id", id);
+        if !span.is_disabled() {
+            span.record("status", response.status().as_u16());
+            if let Some(id) = response
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+            {
+                span.record("request_id", id);
+            }
         }
         if response.status() == StatusCode::OK {
-            Ok(cap_body(response, config.max_body_bytes))
+            let mut response = cap_body(response, config.max_body_bytes);
+            // Nothing reads a success's headers, and the generated code would copy them all.
+            *response.headers_mut() = HeaderMap::new();
+            Ok(response)
         } else {
             normalise_error(response, config.max_body_bytes).await
         }
@@ -100,43 +120,43 @@ fn canonicalise_url(url: &mut reqwest::Url) {
     }
 }
 
-fn authenticate(request: &mut Request, credentials: &Credentials) {
+fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderValue) {
     match &credentials.auth {
         Auth::Token(token) => {
-            request.headers_mut().insert("x-auth-token", token.clone());
+            request.headers_mut().insert(X_AUTH_TOKEN, token.clone());
         }
         Auth::AkSk {
             ak,
             key,
             security_token,
         } => {
-            let host = host_header(request.url());
-            let date = signer::sdk_date(chrono::Utc::now());
+            let date = signer::sdk_date_bytes(chrono::Utc::now());
             let headers = request.headers_mut();
-            headers.insert(HOST, host);
+            headers.insert(HOST, host.clone());
             headers.insert(
-                signer::DATE_HEADER,
-                HeaderValue::from_str(&date).expect("ASCII date"),
+                X_SDK_DATE,
+                HeaderValue::from_bytes(&date).expect("ASCII date"),
             );
             if let Some(project_id) = &credentials.project_header {
-                headers.insert("x-project-id", project_id.clone());
+                headers.insert(X_PROJECT_ID, project_id.clone());
             }
             if let Some(token) = security_token {
-                headers.insert("x-security-token", token.clone());
+                headers.insert(X_SECURITY_TOKEN, token.clone());
             }
             let body = request
                 .body()
                 .and_then(|b| b.as_bytes())
                 .unwrap_or_default();
-            let signature = signer::sign(
+            let authorization = signer::authorization(
                 key,
+                ak,
                 request.method(),
                 request.url(),
                 request.headers(),
                 body,
             );
-            let mut authorization = HeaderValue::from_str(&signature.authorization(ak))
-                .expect("the AK and hex are header-safe");
+            let mut authorization =
+                HeaderValue::try_from(authorization).expect("the AK and hex are header-safe");
             authorization.set_sensitive(true);
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }

@@ -1,6 +1,6 @@
 //! Parameters checked before any I/O: each refusal names the field and the rule it broke.
 
-use std::{fmt, str::FromStr};
+use std::{borrow::Cow, fmt, str::FromStr};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -138,9 +138,14 @@ macro_rules! checked_string {
             /// Checks `value`; the error names the field and the rule.
             pub fn new(value: impl Into<String>) -> Result<Self, Error> {
                 let value = value.into();
-                let check: fn(&'static str, &str) -> Result<(), Error> = $check;
-                check($field, &value)?;
+                Self::check(&value)?;
                 Ok(Self(value))
+            }
+
+            /// The rule [`Self::new`] applies, on a borrowed value.
+            pub(crate) fn check(value: &str) -> Result<(), Error> {
+                let check: fn(&'static str, &str) -> Result<(), Error> = $check;
+                check($field, value)
             }
 
             /// The value as it will be sent.
@@ -213,9 +218,18 @@ pub struct ProjectPath(String);
 impl ProjectPath {
     /// Converts `/` to `:` and checks the result as a path segment.
     pub fn new(value: impl Into<String>) -> Result<Self, Error> {
-        let value = value.into().replace('/', ":");
+        Self::wire(&value.into()).map(|value| Self(value.into_owned()))
+    }
+
+    /// The checked value as it is sent, borrowed when it has no `/` to replace.
+    pub(crate) fn wire(value: &str) -> Result<Cow<'_, str>, Error> {
+        let value = if value.contains('/') {
+            Cow::Owned(value.replace('/', ":"))
+        } else {
+            Cow::Borrowed(value)
+        };
         check_segment("project", &value)?;
-        Ok(Self(value))
+        Ok(value)
     }
 
     /// The value as it will be sent (with `:` for `/`).

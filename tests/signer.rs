@@ -66,6 +66,17 @@ fn every_official_vector_is_reproduced_exactly() {
 }
 
 #[test]
+fn sdk_date_is_zero_padded_utc() {
+    use chrono::TimeZone;
+    let date = |y, mo, d, h, mi, s| {
+        signer::sdk_date(chrono::Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap())
+    };
+    assert_eq!(date(2026, 1, 2, 3, 4, 5), "20260102T030405Z");
+    assert_eq!(date(1999, 12, 31, 23, 59, 59), "19991231T235959Z");
+    assert_eq!(date(987, 6, 5, 0, 0, 0), "09870605T000000Z");
+}
+
+#[test]
 fn canonical_uri_splits_an_encoded_slash_and_ends_with_one() {
     assert_eq!(
         canonical_uri("/v1/p/git/repos/parent%2Fsub/x~y%2050%25/commits"),

@@ -41,10 +41,7 @@ pub struct Signature {
 impl Signature {
     /// The `Authorization` header value for access key `ak`.
     pub fn authorization(&self, ak: &str) -> String {
-        format!(
-            "{ALGORITHM} Access={ak}, SignedHeaders={}, Signature={}",
-            self.signed_headers, self.signature
-        )
+        authorization_value(ak, &self.signed_headers, &self.signature)
     }
 }
 
@@ -67,16 +64,30 @@ impl std::fmt::Debug for SigningKey {
 
 /// `X-Sdk-Date` for `time`: `%Y%m%dT%H%M%SZ` in UTC.
 pub fn sdk_date(time: chrono::DateTime<chrono::Utc>) -> String {
+    String::from_utf8_lossy(&sdk_date_bytes(time)).into_owned()
+}
+
+/// [`sdk_date`] without a formatter or an allocation: it is written for every signed request.
+pub(crate) fn sdk_date_bytes(time: chrono::DateTime<chrono::Utc>) -> [u8; 16] {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    )
+    let mut date = *b"00000000T000000Z";
+    // A year past 9999 cannot be written in four digits; chrono's own range stops at 262143.
+    let year = u32::try_from(time.year()).unwrap_or(0).min(9999);
+    for (at, width, value) in [
+        (0, 4, year),
+        (4, 2, time.month()),
+        (6, 2, time.day()),
+        (9, 2, time.hour()),
+        (11, 2, time.minute()),
+        (13, 2, time.second()),
+    ] {
+        let mut value = value;
+        for digit in date[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    date
 }
 
 /// Signs a request as it will be sent. `headers` must already hold `X-Sdk-Date` and `Host`.
@@ -87,92 +98,165 @@ pub fn sign(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Signature {
-    let signed = signed_headers(headers);
-    let mut signed_headers = String::with_capacity(signed.len() * 16);
-    for (i, (name, _)) in signed.iter().enumerate() {
-        if i > 0 {
-            signed_headers.push(';');
-        }
-        signed_headers.push_str(name);
+    let canonical = CanonicalRequest::new(method, url, headers, body);
+    let date = date_header(headers);
+    let (mut hash_buffer, mut signature_buffer) = ([0u8; 64], [0u8; 64]);
+    let hash = canonical.hash(&mut hash_buffer);
+    Signature {
+        signed_headers: canonical.signed_headers().to_owned(),
+        signature: signature(key, date, hash, &mut signature_buffer).to_owned(),
+        string_to_sign: format!("{ALGORITHM}\n{date}\n{hash}"),
+        canonical_request: canonical.text,
     }
-    let unsigned_payload = headers
-        .get(CONTENT_SHA256_HEADER)
-        .is_some_and(|v| v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes());
-    let mut hex_buffer = [0u8; 64];
-    let body_hash = if unsigned_payload {
-        UNSIGNED_PAYLOAD
-    } else if body.is_empty() {
-        EMPTY_BODY_SHA256
-    } else {
-        hex_digest(&Sha256::digest(body), &mut hex_buffer)
-    };
+}
 
-    let mut canonical_request = String::with_capacity(512);
-    canonical_request.push_str(method.as_str());
-    canonical_request.push('\n');
-    canonical_request.push_str(&canonical_uri(url.path()));
-    canonical_request.push('\n');
-    canonical_request.push_str(&canonical_query(url));
-    canonical_request.push('\n');
-    for (name, value) in &signed {
-        canonical_request.push_str(name);
-        canonical_request.push(':');
-        canonical_request.push_str(value);
-        canonical_request.push('\n');
+/// The `Authorization` header value for a request as it will be sent: what [`sign`] and
+/// [`Signature::authorization`] give, built with no intermediate strings.
+pub(crate) fn authorization(
+    key: &SigningKey,
+    ak: &str,
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> String {
+    let canonical = CanonicalRequest::new(method, url, headers, body);
+    let (mut hash_buffer, mut signature_buffer) = ([0u8; 64], [0u8; 64]);
+    let hash = canonical.hash(&mut hash_buffer);
+    let signature = signature(key, date_header(headers), hash, &mut signature_buffer);
+    authorization_value(ak, canonical.signed_headers(), signature)
+}
+
+fn authorization_value(ak: &str, signed_headers: &str, signature: &str) -> String {
+    let parts = [
+        ALGORITHM,
+        " Access=",
+        ak,
+        ", SignedHeaders=",
+        signed_headers,
+        ", Signature=",
+        signature,
+    ];
+    let mut value = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|part| value.push_str(part));
+    value
+}
+
+/// Hex HMAC of the string to sign, `ALGORITHM\n{date}\n{hash}`, fed to the MAC piece by
+/// piece rather than built as a string.
+fn signature<'a>(key: &SigningKey, date: &str, hash: &str, buffer: &'a mut [u8; 64]) -> &'a str {
+    let mut mac = key.0.clone();
+    for part in [ALGORITHM, "\n", date, "\n", hash] {
+        mac.update(part.as_bytes());
     }
-    canonical_request.push('\n');
-    canonical_request.push_str(&signed_headers);
-    canonical_request.push('\n');
-    canonical_request.push_str(body_hash);
+    hex_digest(&mac.finalize().into_bytes(), buffer)
+}
 
-    let date = headers
+fn date_header(headers: &HeaderMap) -> &str {
+    headers
         .get(DATE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let digest = Sha256::digest(canonical_request.as_bytes());
-    let mut string_to_sign = String::with_capacity(ALGORITHM.len() + date.len() + 66);
-    string_to_sign.push_str(ALGORITHM);
-    string_to_sign.push('\n');
-    string_to_sign.push_str(date);
-    string_to_sign.push('\n');
-    string_to_sign.push_str(hex_digest(&digest, &mut hex_buffer));
-    let mut mac = key.0.clone();
-    mac.update(string_to_sign.as_bytes());
-    let signature = hex_digest(&mac.finalize().into_bytes(), &mut hex_buffer).to_owned();
+        .unwrap_or_default()
+}
 
-    Signature {
-        canonical_request,
-        string_to_sign,
-        signed_headers,
-        signature,
+/// The canonical request, and where in it the signed header names are (its next-to-last line).
+struct CanonicalRequest {
+    text: String,
+    signed_headers: std::ops::Range<usize>,
+}
+
+impl CanonicalRequest {
+    fn new(method: &Method, url: &Url, headers: &HeaderMap, body: &[u8]) -> Self {
+        let signed = signed_headers(headers);
+        let unsigned_payload = headers
+            .get(CONTENT_SHA256_HEADER)
+            .is_some_and(|v| v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes());
+        let mut hex_buffer = [0u8; 64];
+        let body_hash = if unsigned_payload {
+            UNSIGNED_PAYLOAD
+        } else if body.is_empty() {
+            EMPTY_BODY_SHA256
+        } else {
+            hex_digest(&Sha256::digest(body), &mut hex_buffer)
+        };
+
+        let mut text = String::with_capacity(512);
+        text.push_str(method.as_str());
+        text.push('\n');
+        push_canonical_uri(&mut text, url.path());
+        text.push('\n');
+        push_canonical_query(&mut text, url);
+        text.push('\n');
+        for (name, value) in &signed {
+            text.push_str(name);
+            text.push(':');
+            text.push_str(value);
+            text.push('\n');
+        }
+        text.push('\n');
+        let names_start = text.len();
+        for (i, (name, _)) in signed.iter().enumerate() {
+            if i > 0 {
+                text.push(';');
+            }
+            text.push_str(name);
+        }
+        let signed_headers = names_start..text.len();
+        text.push('\n');
+        text.push_str(body_hash);
+        Self {
+            text,
+            signed_headers,
+        }
+    }
+
+    fn signed_headers(&self) -> &str {
+        &self.text[self.signed_headers.clone()]
+    }
+
+    /// Hex SHA-256 of the canonical request: the last line of the string to sign.
+    fn hash<'a>(&self, buffer: &'a mut [u8; 64]) -> &'a str {
+        hex_digest(&Sha256::digest(self.text.as_bytes()), buffer)
     }
 }
 
 /// Percent-decode the whole path, split it on `/`, encode each segment, end with `/`.
 /// A `%2F` inside a segment therefore becomes a separator, as in the official signer.
 pub fn canonical_uri(raw_path: &str) -> String {
+    let mut uri = String::with_capacity(raw_path.len() + 1);
+    push_canonical_uri(&mut uri, raw_path);
+    uri
+}
+
+fn push_canonical_uri(out: &mut String, raw_path: &str) {
     if raw_path.bytes().all(|b| b == b'/' || is_unreserved(b)) {
         // Nothing to decode or encode: the common case, without a string per segment.
-        let mut uri = String::with_capacity(raw_path.len() + 1);
-        uri.push_str(raw_path);
-        if !uri.ends_with('/') {
-            uri.push('/');
+        out.push_str(raw_path);
+    } else {
+        let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
+        for (i, segment) in decoded.split('/').enumerate() {
+            if i > 0 {
+                out.push('/');
+            }
+            out.extend(utf8_percent_encode(segment, UNRESERVED));
         }
-        return uri;
     }
-    let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
-    let mut uri = decoded.split('/').map(encode).collect::<Vec<_>>().join("/");
-    if !uri.ends_with('/') {
-        uri.push('/');
+    if !out.ends_with('/') {
+        out.push('/');
     }
-    uri
 }
 
 /// Query pairs decoded, sorted by key then value (before encoding, as the official signer
 /// sorts), re-encoded, joined by `&`.
 pub fn canonical_query(url: &Url) -> String {
+    let mut query = String::new();
+    push_canonical_query(&mut query, url);
+    query
+}
+
+fn push_canonical_query(out: &mut String, url: &Url) {
     let Some(query) = url.query() else {
-        return String::new();
+        return;
     };
     if query
         .bytes()
@@ -185,20 +269,19 @@ pub fn canonical_query(url: &Url) -> String {
             .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
             .collect();
         pairs.sort_unstable();
-        let mut canonical = String::with_capacity(query.len() + 1);
         for (i, (key, value)) in pairs.iter().enumerate() {
             if i > 0 {
-                canonical.push('&');
+                out.push('&');
             }
-            canonical.push_str(key);
-            canonical.push('=');
-            canonical.push_str(value);
+            out.push_str(key);
+            out.push('=');
+            out.push_str(value);
         }
-        return canonical;
+        return;
     }
     let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     pairs.sort();
-    encoded_query(pairs)
+    out.push_str(&encoded_query(pairs));
 }
 
 /// The query as the official SDK writes it on the wire, which is also its canonical form.
@@ -212,8 +295,20 @@ pub fn encoded_query(pairs: impl IntoIterator<Item = (String, String)>) -> Strin
 
 /// `A-Za-z0-9-_.~`: the bytes the signer never encodes.
 pub(crate) fn is_unreserved(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~')
+    UNRESERVED_BYTES[usize::from(byte)]
 }
+
+/// A table rather than comparisons: every request's path and query are checked byte by byte.
+const UNRESERVED_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        byte += 1;
+    }
+    table
+};
 
 /// Encodes everything but the unreserved characters.
 pub fn encode(text: &str) -> String {
