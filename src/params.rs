@@ -98,10 +98,20 @@ fn check_segment(field: &'static str, value: &str) -> Result<(), Error> {
     if value == "." || value == ".." {
         return Err(Error::invalid(field, "must not be `.` or `..`"));
     }
-    if value.chars().any(char::is_control) {
+    if has_control(value) {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(())
+}
+
+/// Whether `value` holds a control character (C0, DEL or C1), without decoding an ASCII
+/// value char by char.
+fn has_control(value: &str) -> bool {
+    if value.is_ascii() {
+        value.bytes().any(|b| b.is_ascii_control())
+    } else {
+        value.chars().any(char::is_control)
+    }
 }
 
 /// Header values must be visible ASCII (and inner spaces): no CR, LF or other control
@@ -110,7 +120,7 @@ pub(crate) fn check_header_value(field: &'static str, value: &str) -> Result<(),
     if value.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
-    if value.chars().any(|c| c.is_ascii_control()) {
+    if value.bytes().any(|b| b.is_ascii_control()) {
         return Err(Error::invalid(
             field,
             "must not contain control characters (CR, LF, ...)",
@@ -191,7 +201,7 @@ checked_string!(
         if value.is_empty() {
             return Err(Error::invalid(field, "must not be empty (omit it for the default branch)"));
         }
-        if value.chars().any(char::is_control) {
+        if has_control(value) {
             return Err(Error::invalid(field, "must not contain control characters"));
         }
         Ok(())
