@@ -103,28 +103,36 @@ impl CallSettings {
                 request_id = Empty
             );
             let attempt_started = debug_clock();
-            // Boxed once: the generated future is large, and moving it through the tracing
-            // and timeout wrappers would copy it twice per attempt.
-            let attempt_future = Box::pin(send()).instrument(span.clone());
-            let result = match now.checked_add(budget) {
-                Some(at) => tokio::time::timeout_at(at, attempt_future).await,
-                // A budget past the clock's range never runs out.
-                None => Ok(attempt_future.await),
-            };
-            let failure = match result {
-                Ok(Ok(value)) => {
-                    span.in_scope(|| {
-                        tracing::debug!(
-                            elapsed_ms = elapsed_ms(attempt_started),
-                            "response decoded"
-                        )
-                    });
-                    return Ok((value.into_inner(), attempt));
+            // The result lives in this block only, so that the future of every call does not
+            // keep room for it (it is copied whenever that future moves).
+            let error = {
+                // Boxed once: the generated future is large, and moving it through the
+                // tracing and timeout wrappers would copy it twice per attempt.
+                let call = Box::pin(send()).instrument(span.clone());
+                let result = match now.checked_add(budget) {
+                    Some(at) => tokio::time::timeout_at(at, call).await,
+                    // A budget past the clock's range never runs out.
+                    None => Ok(call.await),
+                };
+                match result {
+                    Ok(Ok(value)) => {
+                        span.in_scope(|| {
+                            tracing::debug!(
+                                elapsed_ms = elapsed_ms(attempt_started),
+                                "response decoded"
+                            )
+                        });
+                        return Ok((value.into_inner(), attempt));
+                    }
+                    Ok(Err(error)) => Some(error),
+                    Err(_elapsed) => None,
                 }
-                // Boxed: the error path's state is large and would otherwise inflate every
-                // call's future, which is copied when it moves.
-                Ok(Err(error)) => Box::pin(self.failure(error)).await,
-                Err(_) => Failure {
+            };
+            let failure = match error {
+                // Boxed, as the retry wait below: cold paths whose state would otherwise
+                // enlarge every call's future.
+                Some(error) => Box::pin(self.failure(error)).await,
+                None => Failure {
                     error: transport(
                         TransportKind::Timeout,
                         format!("no complete answer within {budget:?}"),
@@ -145,7 +153,7 @@ impl CallSettings {
                 .flatten()
                 .filter(|delay| deadline.is_none_or(|d| Instant::now() + *delay < d));
             match delay {
-                Some(delay) => tokio::time::sleep(delay).await,
+                Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
                 None => return Err(with_attempts(failure.error, attempt)),
             }
         }
