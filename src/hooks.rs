@@ -54,7 +54,6 @@ const API_VERSION: HeaderName = HeaderName::from_static("api-version");
 const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
 const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
 const X_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-security-token");
-const X_SDK_DATE: HeaderName = HeaderName::from_static("x-sdk-date");
 
 /// The `X-Request-Id` the gateway put on an answer.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -137,7 +136,7 @@ fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderV
             let headers = request.headers_mut();
             headers.insert(HOST, host.clone());
             headers.insert(
-                X_SDK_DATE,
+                signer::DATE_HEADER_NAME,
                 HeaderValue::from_bytes(&date).expect("ASCII date"),
             );
             if let Some(project_id) = &credentials.project_header {

@@ -5,7 +5,10 @@ use std::borrow::Cow;
 
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use reqwest::{Method, Url, header::HeaderMap};
+use reqwest::{
+    Method, Url,
+    header::{HeaderMap, HeaderName},
+};
 use sha2::{Digest, Sha256};
 
 /// The algorithm name, first in the `Authorization` header and the string to sign.
@@ -15,6 +18,9 @@ pub const DATE_HEADER: &str = "X-Sdk-Date";
 /// A header that, set to `UNSIGNED-PAYLOAD`, leaves the body out of the signature.
 pub const CONTENT_SHA256_HEADER: &str = "X-Sdk-Content-Sha256";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+// The same names, built at compile time: a `&str` name is parsed on every lookup.
+pub(crate) const DATE_HEADER_NAME: HeaderName = HeaderName::from_static("x-sdk-date");
+const CONTENT_SHA256_HEADER_NAME: HeaderName = HeaderName::from_static("x-sdk-content-sha256");
 /// Hex SHA-256 of nothing: every GET's body hash.
 const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -154,7 +160,7 @@ fn signature<'a>(key: &SigningKey, date: &str, hash: &str, buffer: &'a mut [u8; 
 
 fn date_header(headers: &HeaderMap) -> &str {
     headers
-        .get(DATE_HEADER)
+        .get(DATE_HEADER_NAME)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
@@ -169,7 +175,7 @@ impl CanonicalRequest {
     fn new(method: &Method, url: &Url, headers: &HeaderMap, body: &[u8]) -> Self {
         let signed = signed_headers(headers);
         let unsigned_payload = headers
-            .get(CONTENT_SHA256_HEADER)
+            .get(CONTENT_SHA256_HEADER_NAME)
             .is_some_and(|v| v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes());
         let mut hex_buffer = [0u8; 64];
         let body_hash = if unsigned_payload {
@@ -339,9 +345,9 @@ fn signed_headers(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
 }
 
 fn trimmed(bytes: &[u8]) -> Cow<'_, str> {
-    match String::from_utf8_lossy(bytes) {
-        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
-        Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text.trim()),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).trim().to_owned()),
     }
 }
 
