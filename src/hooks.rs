@@ -99,12 +99,16 @@ impl ClientHooks<Hooks> for Client {
 fn canonicalise_url(url: &mut reqwest::Url) {
     // Ids and names without special characters are already canonical: leave them be. The
     // check runs on every request: no early exit, so the loop has no branch per byte.
-    let plain = |text: &str, extra: [u8; 2]| {
+    fn plain(text: &str, also: impl Fn(u8) -> bool) -> bool {
         text.bytes().fold(true, |plain, b| {
-            plain & (signer::is_unreserved(b) | (b == extra[0]) | (b == extra[1]))
+            plain & (signer::is_unreserved(b) | also(b))
         })
-    };
-    if plain(url.path(), [b'/', b'/']) && url.query().is_none_or(|q| plain(q, [b'=', b'&'])) {
+    }
+    if plain(url.path(), |b| b == b'/')
+        && url
+            .query()
+            .is_none_or(|q| plain(q, |b| (b == b'=') | (b == b'&')))
+    {
         return;
     }
     let path = url

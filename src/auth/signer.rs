@@ -134,7 +134,7 @@ pub(crate) fn authorization(
 }
 
 fn authorization_value(ak: &str, signed_headers: &str, signature: &str) -> String {
-    let parts = [
+    [
         ALGORITHM,
         " Access=",
         ak,
@@ -142,10 +142,8 @@ fn authorization_value(ak: &str, signed_headers: &str, signature: &str) -> Strin
         signed_headers,
         ", Signature=",
         signature,
-    ];
-    let mut value = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    parts.iter().for_each(|part| value.push_str(part));
-    value
+    ]
+    .concat()
 }
 
 /// Hex HMAC of the string to sign, `ALGORITHM\n{date}\n{hash}`, fed to the MAC piece by
