@@ -98,20 +98,10 @@ fn check_segment(field: &'static str, value: &str) -> Result<(), Error> {
     if value == "." || value == ".." {
         return Err(Error::invalid(field, "must not be `.` or `..`"));
     }
-    if has_control(value) {
+    if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(())
-}
-
-/// Whether `value` holds a control character (C0, DEL or C1), without decoding an ASCII
-/// value char by char.
-fn has_control(value: &str) -> bool {
-    if value.is_ascii() {
-        value.bytes().any(|b| b.is_ascii_control())
-    } else {
-        value.chars().any(char::is_control)
-    }
 }
 
 /// Header values must be visible ASCII (and inner spaces): no CR, LF or other control
@@ -201,7 +191,7 @@ checked_string!(
         if value.is_empty() {
             return Err(Error::invalid(field, "must not be empty (omit it for the default branch)"));
         }
-        if has_control(value) {
+        if value.chars().any(char::is_control) {
             return Err(Error::invalid(field, "must not contain control characters"));
         }
         Ok(())
