@@ -152,6 +152,10 @@ impl ClientBuilder {
         let http = reqwest::Client::builder()
             // A redirect would carry the credentials to another host: never follow one.
             .redirect(reqwest::redirect::Policy::none())
+            // The client retries by its own policy (`RetryPolicy`, which covers HTTP/2's
+            // refused streams as transport errors). reqwest's layer would copy every request
+            // in case it retries one: with no retries allowed it copies none.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .connect_timeout(self.connect_timeout)
             .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
             .build()
