@@ -66,6 +66,32 @@ fn every_official_vector_is_reproduced_exactly() {
 }
 
 #[test]
+fn a_repeated_header_is_signed_once_with_its_values_joined_in_order() {
+    let mut headers = HeaderMap::new();
+    headers.append("x-b", HeaderValue::from_static(" 2 "));
+    headers.insert("host", HeaderValue::from_static("example.com"));
+    headers.append("x-b", HeaderValue::from_static("1"));
+    headers.insert("x-sdk-date", HeaderValue::from_static("20260102T030405Z"));
+    headers.append("x-a", HeaderValue::from_static("z"));
+    let url = Url::parse("https://example.com/v1/x").unwrap();
+    let signature = signer::sign(
+        &signer::SigningKey::new("sk"),
+        &Method::GET,
+        &url,
+        &headers,
+        b"",
+    );
+    assert!(
+        signature
+            .canonical_request
+            .contains("\nhost:example.com\nx-a:z\nx-b:2,1\nx-sdk-date:20260102T030405Z\n\n"),
+        "{}",
+        signature.canonical_request
+    );
+    assert_eq!(signature.signed_headers, "host;x-a;x-b;x-sdk-date");
+}
+
+#[test]
 fn sdk_date_is_zero_padded_utc() {
     use chrono::TimeZone;
     let date = |y, mo, d, h, mi, s| {

@@ -319,27 +319,27 @@ pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }
 
-/// Lowercased names (as `HeaderName` keeps them) and trimmed values, sorted by name; names
-/// with `_` are not signed.
+/// Lowercased names (as `HeaderName` keeps them) and trimmed values, sorted by name, a
+/// repeated name's values joined by `,` in the order sent; names with `_` are not signed.
 fn signed_headers(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
-    let mut signed = Vec::with_capacity(headers.keys_len());
-    for name in headers.keys() {
-        if name.as_str().contains('_') {
-            continue;
+    // One pass over the values rather than a lookup per name; a stable sort keeps each
+    // name's values in order, and brings them together to be joined.
+    let mut values: Vec<(&str, Cow<'_, str>)> = headers
+        .iter()
+        .filter(|(name, _)| !name.as_str().contains('_'))
+        .map(|(name, value)| (name.as_str(), trimmed(value.as_bytes())))
+        .collect();
+    values.sort_by(|a, b| a.0.cmp(b.0));
+    values.dedup_by(|next, kept| {
+        let same = next.0 == kept.0;
+        if same {
+            let joined = kept.1.to_mut();
+            joined.push(',');
+            joined.push_str(&next.1);
         }
-        let mut values = headers.get_all(name).iter().map(|v| trimmed(v.as_bytes()));
-        let first = values.next().unwrap_or_default();
-        let value = match values.next() {
-            None => first,
-            Some(second) => {
-                let rest = values.fold(format!("{first},{second}"), |acc, v| acc + "," + &v);
-                Cow::Owned(rest)
-            }
-        };
-        signed.push((name.as_str(), value));
-    }
-    signed.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    signed
+        same
+    });
+    values
 }
 
 fn trimmed(bytes: &[u8]) -> Cow<'_, str> {
