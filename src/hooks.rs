@@ -9,7 +9,7 @@
 //! - any other answer is read (capped) and rewritten into the canonical Huawei error body, so
 //!   the generated code can always decode it and the status is never lost.
 
-use std::sync::Arc;
+use std::{cell::RefCell, sync::Arc};
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
@@ -136,13 +136,9 @@ fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderV
             key,
             security_token,
         } => {
-            let date = signer::sdk_date_bytes(chrono::Utc::now());
             let headers = request.headers_mut();
             headers.insert(HOST, host.clone());
-            headers.insert(
-                signer::DATE_HEADER_NAME,
-                HeaderValue::from_bytes(&date).expect("ASCII date"),
-            );
+            headers.insert(signer::DATE_HEADER_NAME, sdk_date_now());
             if let Some(project_id) = &credentials.project_header {
                 headers.insert(X_PROJECT_ID, project_id.clone());
             }
@@ -167,6 +163,27 @@ fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderV
             request.headers_mut().insert(AUTHORIZATION, authorization);
         }
     }
+}
+
+/// `X-Sdk-Date` for now. It changes once a second, so each thread formats it once a second
+/// and hands out copies (a reference count) in between.
+fn sdk_date_now() -> HeaderValue {
+    thread_local! {
+        static LAST: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = std::time::SystemTime::now();
+    let second = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    LAST.with_borrow_mut(|last| match last {
+        Some((cached, value)) if *cached == second => value.clone(),
+        _ => {
+            let date = signer::sdk_date_bytes(now.into());
+            let value = HeaderValue::from_bytes(&date).expect("ASCII date");
+            *last = Some((second, value.clone()));
+            value
+        }
+    })
 }
 
 /// `host[:port]`, the port only when it is not the scheme's default, as browsers and the SDK send it.
