@@ -99,16 +99,13 @@ impl ClientHooks<Hooks> for Client {
 fn canonicalise_url(url: &mut reqwest::Url) {
     // Ids and names without special characters are already canonical: leave them be. The
     // check runs on every request: no early exit, so the loop has no branch per byte.
-    fn plain(text: &str, also: impl Fn(u8) -> bool) -> bool {
-        text.bytes().fold(true, |plain, b| {
-            plain & (signer::is_unreserved(b) | also(b))
-        })
+    const PATH: [bool; 256] = signer::unreserved_and(b"/");
+    const QUERY: [bool; 256] = signer::unreserved_and(b"=&");
+    fn plain(text: &str, table: &[bool; 256]) -> bool {
+        text.bytes()
+            .fold(true, |plain, b| plain & table[usize::from(b)])
     }
-    if plain(url.path(), |b| b == b'/')
-        && url
-            .query()
-            .is_none_or(|q| plain(q, |b| (b == b'=') | (b == b'&')))
-    {
+    if plain(url.path(), &PATH) && url.query().is_none_or(|q| plain(q, &QUERY)) {
         return;
     }
     let path = url

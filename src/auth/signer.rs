@@ -303,7 +303,10 @@ pub(crate) fn is_unreserved(byte: u8) -> bool {
 }
 
 /// A table rather than comparisons: every request's path and query are checked byte by byte.
-const UNRESERVED_BYTES: [bool; 256] = {
+const UNRESERVED_BYTES: [bool; 256] = unreserved_and(b"");
+
+/// The table of the unreserved bytes and `extra`.
+pub(crate) const fn unreserved_and(extra: &[u8]) -> [bool; 256] {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 256 {
@@ -311,8 +314,13 @@ const UNRESERVED_BYTES: [bool; 256] = {
         table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
         byte += 1;
     }
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
     table
-};
+}
 
 /// Encodes everything but the unreserved characters.
 pub fn encode(text: &str) -> String {
