@@ -52,6 +52,15 @@ struct Serve {
     url: String,
 }
 
+/// The first line a child printed on its (piped) stdout.
+fn first_stdout_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line
+}
+
 impl Serve {
     fn start() -> Self {
         Self::with_args(&[])
@@ -65,11 +74,7 @@ impl Serve {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_owned();
+        let url = first_stdout_line(&mut child).trim().to_owned();
         assert!(
             url.starts_with("http://127.0.0.1:"),
             "serve printed {url:?}"
@@ -399,10 +404,7 @@ fn watch_streams_until_interrupted_and_exits_0() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_stdout_line(&mut child);
     assert!(line.contains("\"baseline\":true"), "{line}");
     // Let it poll a few more times (nothing changes, so nothing is printed), then Ctrl-C.
     std::thread::sleep(Duration::from_millis(300));
