@@ -32,6 +32,19 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     retry: RetryPolicy,
     max_body_bytes: usize,
+    root_certificates: Vec<Vec<u8>>,
+    identity: Option<PrivatePem>,
+    http_client: Option<reqwest::Client>,
+}
+
+/// A client certificate's PEM, which holds its private key: never printed.
+#[derive(Clone)]
+struct PrivatePem(Vec<u8>);
+
+impl std::fmt::Debug for PrivatePem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for ClientBuilder {
@@ -49,6 +62,9 @@ impl Default for ClientBuilder {
             timeout: Some(Duration::from_secs(60)),
             retry: RetryPolicy::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            root_certificates: Vec::new(),
+            identity: None,
+            http_client: None,
         }
     }
 }
@@ -129,6 +145,29 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the CA certificates in `pem` (one or several) besides the system's roots
+    /// (which `SSL_CERT_FILE` and `SSL_CERT_DIR` can replace).
+    pub fn add_root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem.as_ref().to_vec());
+        self
+    }
+
+    /// A client certificate and its private key, in one PEM (PKCS#8, RSA or SEC1 key), for
+    /// endpoints that ask for mutual TLS.
+    pub fn identity_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.identity = Some(PrivatePem(pem.as_ref().to_vec()));
+        self
+    }
+
+    /// Sends through this `reqwest::Client` (proxies, DNS, TLS, anything reqwest offers); the
+    /// crate's signing, retries, timeouts and checks still apply. Its own settings stay as
+    /// they are: turn off its redirects (the crate never follows one) and set TLS on it,
+    /// not here.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
     /// Checks the configuration and builds the client. Nothing is sent.
     pub fn build(self) -> Result<Client, Error> {
         if self.region.is_none()
@@ -149,17 +188,7 @@ impl ClientBuilder {
         }
         .map(|id| to_generated("project_id", id.as_str()))
         .transpose()?;
-        let http = reqwest::Client::builder()
-            // A redirect would carry the credentials to another host: never follow one.
-            .redirect(reqwest::redirect::Policy::none())
-            // The client retries by its own policy (`RetryPolicy`, which covers HTTP/2's
-            // refused streams as transport errors). reqwest's layer would copy every request
-            // in case it retries one: with no retries allowed it copies none.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .connect_timeout(self.connect_timeout)
-            .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let http = self.http()?;
         let config = Arc::new(HookConfig {
             credentials,
             max_body_bytes: self.max_body_bytes,
@@ -187,6 +216,54 @@ impl ClientBuilder {
             }),
             project_id,
         })
+    }
+
+    /// The caller's `reqwest::Client`, or one built with the crate's settings.
+    fn http(&self) -> Result<reqwest::Client, Error> {
+        if let Some(client) = &self.http_client {
+            if !self.root_certificates.is_empty() || self.identity.is_some() {
+                return Err(Error::Config(
+                    "root certificates and client identity go on the reqwest::Client passed to \
+                     http_client, not on this builder"
+                        .into(),
+                ));
+            }
+            return Ok(client.clone());
+        }
+        let mut builder = reqwest::Client::builder()
+            // A redirect would carry the credentials to another host: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
+            // The client retries by its own policy (`RetryPolicy`, which covers HTTP/2's
+            // refused streams as transport errors). reqwest's layer would copy every request
+            // in case it retries one: with no retries allowed it copies none.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
+            .connect_timeout(self.connect_timeout)
+            .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")));
+        for pem in &self.root_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|certificates| !certificates.is_empty())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "root_certificate",
+                        "must be PEM with at least one certificate",
+                    )
+                })?;
+            builder = builder.tls_certs_merge(certificates);
+        }
+        if let Some(PrivatePem(pem)) = &self.identity {
+            // The error would quote the PEM parser, never the key: say only what is wrong.
+            let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
+                Error::invalid(
+                    "identity",
+                    "must be PEM holding a certificate and its private key",
+                )
+            })?;
+            builder = builder.identity(identity);
+        }
+        builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
     }
 
     /// Service endpoint, then shared endpoint, then the SDK's environment override, then the

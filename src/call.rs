@@ -12,6 +12,7 @@ use crate::{
     generated::types::HuaweiError,
     hooks::request_id,
     retry::{retry_after, retryable_status},
+    transport::{self, source_is},
 };
 
 type GeneratedError = progenitor_client::Error<HuaweiError>;
@@ -210,10 +211,11 @@ impl CallSettings {
             GeneratedError::CommunicationError(error)
             | GeneratedError::ResponseBodyError(error)
             | GeneratedError::InvalidUpgrade(error) => {
-                let kind = transport_kind(&error);
+                let (kind, message) = transport::describe(&error);
                 Failure {
-                    error: transport(kind, chain(&error)),
-                    retryable: true,
+                    error: transport(kind, message),
+                    // A certificate the client does not trust will not be trusted next time.
+                    retryable: kind != TransportKind::Tls,
                 }
             }
             GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Failure {
@@ -256,42 +258,4 @@ fn with_attempts(mut error: Error, attempts: u32) -> Error {
         _ => {}
     }
     error
-}
-
-fn transport_kind(error: &reqwest::Error) -> TransportKind {
-    if error.is_timeout() {
-        TransportKind::Timeout
-    } else if source_is::<rustls::Error>(error) {
-        TransportKind::Tls
-    } else if error.is_connect() {
-        TransportKind::Connect
-    } else {
-        TransportKind::Connection
-    }
-}
-
-fn source_is<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.is::<E>() {
-            return true;
-        }
-        current = e.source();
-    }
-    false
-}
-
-/// The error and its causes on one line: reqwest's own message hides the cause.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(e) = current {
-        let cause = e.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        current = e.source();
-    }
-    text
 }

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     Request, Response, StatusCode,
-    header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue},
+    header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue},
 };
 
 use crate::{
@@ -28,9 +28,9 @@ use crate::{
 #[derive(Clone, Debug)]
 pub(crate) struct Hooks {
     config: Arc<HookConfig>,
-    /// The `Host` of the service's base URL, where every request of this client goes:
-    /// built once, as AK/SK signs it on every request.
-    host: HeaderValue,
+    /// The host of the service's base URL (`host[:port]`), where every request of this
+    /// client goes: built once, as AK/SK signs it on every request.
+    host: Box<str>,
 }
 
 #[derive(Debug)]
@@ -123,7 +123,7 @@ fn canonicalise_url(url: &mut reqwest::Url) {
     }
 }
 
-fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderValue) {
+fn authenticate(request: &mut Request, credentials: &Credentials, host: &str) {
     match &credentials.auth {
         Auth::Token(token) => {
             request.headers_mut().insert(X_AUTH_TOKEN, token.clone());
@@ -134,7 +134,6 @@ fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderV
             security_token,
         } => {
             let headers = request.headers_mut();
-            headers.insert(HOST, host.clone());
             headers.insert(signer::DATE_HEADER_NAME, sdk_date_now());
             if let Some(project_id) = &credentials.project_header {
                 headers.insert(X_PROJECT_ID, project_id.clone());
@@ -152,6 +151,7 @@ fn authenticate(request: &mut Request, credentials: &Credentials, host: &HeaderV
                 request.method(),
                 request.url(),
                 request.headers(),
+                host,
                 body,
             );
             let mut authorization =
@@ -183,14 +183,13 @@ fn sdk_date_now() -> HeaderValue {
     })
 }
 
-/// `host[:port]`, the port only when it is not the scheme's default, as browsers and the SDK send it.
-fn host_header(url: &reqwest::Url) -> HeaderValue {
+/// `host[:port]`, the port only when it is not the scheme's default, as the transport sends it.
+fn host_header(url: &reqwest::Url) -> Box<str> {
     let host = url.host_str().unwrap_or_default();
-    let value = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    HeaderValue::from_str(&value).expect("a URL host is a valid header value")
+    match url.port() {
+        Some(port) => format!("{host}:{port}").into(),
+        None => host.into(),
+    }
 }
 
 /// Lets the generated code read the body only up to `limit` bytes: past it, reading fails

@@ -49,6 +49,7 @@ mod retry;
 #[cfg(feature = "server")]
 pub mod server;
 mod timestamp;
+mod transport;
 pub mod watch;
 
 pub use auth::Credentials;

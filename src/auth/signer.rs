@@ -104,7 +104,7 @@ pub fn sign(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Signature {
-    let canonical = CanonicalRequest::new(method, url, headers, body);
+    let canonical = CanonicalRequest::new(method, url, headers, None, body);
     let date = date_header(headers);
     let (mut hash_buffer, mut signature_buffer) = ([0u8; 64], [0u8; 64]);
     let hash = canonical.hash(&mut hash_buffer);
@@ -118,15 +118,19 @@ pub fn sign(
 
 /// The `Authorization` header value for a request as it will be sent: what [`sign`] and
 /// [`Signature::authorization`] give, built with no intermediate strings.
+///
+/// `host` is signed but not among `headers`: the transport sends it (`Host` over HTTP/1.1,
+/// `:authority` over HTTP/2), and a second `Host` is refused by nginx-based gateways.
 pub(crate) fn authorization(
     key: &SigningKey,
     ak: &str,
     method: &Method,
     url: &Url,
     headers: &HeaderMap,
+    host: &str,
     body: &[u8],
 ) -> String {
-    let canonical = CanonicalRequest::new(method, url, headers, body);
+    let canonical = CanonicalRequest::new(method, url, headers, Some(host), body);
     let (mut hash_buffer, mut signature_buffer) = ([0u8; 64], [0u8; 64]);
     let hash = canonical.hash(&mut hash_buffer);
     let signature = signature(key, date_header(headers), hash, &mut signature_buffer);
@@ -170,8 +174,14 @@ struct CanonicalRequest {
 }
 
 impl CanonicalRequest {
-    fn new(method: &Method, url: &Url, headers: &HeaderMap, body: &[u8]) -> Self {
-        let signed = signed_headers(headers);
+    fn new(
+        method: &Method,
+        url: &Url,
+        headers: &HeaderMap,
+        host: Option<&str>,
+        body: &[u8],
+    ) -> Self {
+        let signed = signed_headers(headers, host);
         let unsigned_payload = headers
             .get(CONTENT_SHA256_HEADER_NAME)
             .is_some_and(|v| v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes());
@@ -329,13 +339,18 @@ pub fn encode(text: &str) -> String {
 
 /// Lowercased names (as `HeaderName` keeps them) and trimmed values, sorted by name, a
 /// repeated name's values joined by `,` in the order sent; names with `_` are not signed.
-fn signed_headers(headers: &HeaderMap) -> Vec<(&str, Cow<'_, str>)> {
+/// `host`, when given, is signed as if it were among the headers.
+fn signed_headers<'a>(
+    headers: &'a HeaderMap,
+    host: Option<&'a str>,
+) -> Vec<(&'a str, Cow<'a, str>)> {
     // One pass over the values rather than a lookup per name; a stable sort keeps each
     // name's values in order, and brings them together to be joined.
     let mut values: Vec<(&str, Cow<'_, str>)> = headers
         .iter()
         .filter(|(name, _)| !name.as_str().contains('_'))
         .map(|(name, value)| (name.as_str(), trimmed(value.as_bytes())))
+        .chain(host.map(|host| ("host", Cow::Borrowed(host.trim()))))
         .collect();
     values.sort_by(|a, b| a.0.cmp(b.0));
     values.dedup_by(|next, kept| {

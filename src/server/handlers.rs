@@ -29,6 +29,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(check_host))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         // Both operations are GETs: any body is refused past a small bound.
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -200,6 +201,14 @@ async fn method_not_allowed() -> Failure {
     )
 }
 
+/// Before routing: a request a gateway would refuse for its `Host` never reaches an API.
+async fn check_host(request: Request, next: Next) -> Response {
+    match verify::check_host(request.version(), request.uri(), request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
 const SECRET_HEADERS: [&str; 3] = ["x-auth-token", "authorization", "x-security-token"];
 
 /// Remembers each request with its secrets redacted, and the status it got.
@@ -222,6 +231,7 @@ async fn record(Extract(state): Shared, request: Request, next: Next) -> Respons
         query: request.uri().query().map(str::to_owned),
         headers,
         status: 0,
+        version: format!("{:?}", request.version()),
     };
     let response = next.run(request).await;
     recorded.status = response.status().as_u16();

@@ -17,6 +17,7 @@
 
 mod fixtures;
 mod handlers;
+mod tls;
 mod verify;
 
 use std::{
@@ -26,6 +27,7 @@ use std::{
 };
 
 pub use fixtures::Fixtures;
+pub use tls::TlsOptions;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 use crate::{Commit, PushEvent, RepositoryId};
@@ -48,6 +50,9 @@ pub struct ServerConfig {
     pub tokens: Option<Vec<String>>,
     /// How many requests it remembers for [`Server::requests`].
     pub remember: usize,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate made at start, instead of
+    /// plain HTTP/1.1 (default). Trust [`Server::ca_pem`] in the client.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +63,7 @@ impl Default for ServerConfig {
             keys: vec![(DEMO_AK.to_owned(), DEMO_SK.to_owned())],
             tokens: None,
             remember: 1000,
+            tls: None,
         }
     }
 }
@@ -76,6 +82,9 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The status the server answered.
     pub status: u16,
+    /// `HTTP/1.1` or `HTTP/2.0` (not serialized: snapshots hold what both protocols share).
+    #[serde(skip)]
+    pub version: String,
 }
 
 /// An error the server answers for one repository until cleared, to test clients under
@@ -100,6 +109,7 @@ pub(crate) struct State {
 /// A running server; stops when dropped or on [`Server::shutdown`].
 pub struct Server {
     addr: SocketAddr,
+    tls: Option<(String, String)>,
     state: Arc<State>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -120,15 +130,26 @@ impl Server {
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = handlers::router(state.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let (task, tls) = match &config.tls {
+            Some(options) => {
+                let material = tls::Material::generate(options)?;
+                let task = tokio::spawn(tls::serve(listener, material.acceptor, app, stopped));
+                (task, Some((material.ca_pem, material.client_identity_pem)))
+            }
+            None => {
+                let task = tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await
+                });
+                (task, None)
+            }
+        };
         Ok(Self {
             addr,
+            tls,
             state,
             stop: Some(stop),
             task,
@@ -140,9 +161,22 @@ impl Server {
         self.addr
     }
 
-    /// The base URL for both services, e.g. `http://127.0.0.1:41234`.
+    /// The base URL for both services, e.g. `http://127.0.0.1:41234` (`https://` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// With TLS: the PEM certificate of the CA that signed the server's certificate, for the
+    /// client to trust ([`crate::ClientBuilder::add_root_certificate_pem`]).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(ca, _)| ca.as_str())
+    }
+
+    /// With TLS: a client certificate and key (one PEM) signed by the same CA, accepted when
+    /// [`TlsOptions::require_client_certificate`] is set.
+    pub fn client_identity_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|(_, identity)| identity.as_str())
     }
 
     /// Sets the latest push event of a repository.

@@ -1,7 +1,7 @@
 //! Authentication as the API gateway checks it: a token, or an AK/SK signature recomputed
 //! with the crate's own signer from exactly what arrived.
 
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header::HOST};
 use chrono::{NaiveDateTime, Utc};
 use reqwest::Url;
 
@@ -92,19 +92,27 @@ fn verify_signature(
 
     let mut signed = HeaderMap::new();
     for name in signed_names.split(';') {
-        let values = headers.get_all(name);
+        let name: axum::http::HeaderName = name.parse().map_err(|_| "bad SignedHeaders")?;
+        if name == HOST {
+            // Over HTTP/2 the host travels as `:authority`, which the URI holds.
+            let host = host(uri, headers).ok_or("signed header `host` is missing")?;
+            signed.insert(HOST, host.parse().map_err(|_| "bad host")?);
+            continue;
+        }
+        let values = headers.get_all(&name);
         if values.iter().next().is_none() {
             return Err(format!("signed header `{name}` is missing"));
         }
         for value in values {
-            let name: axum::http::HeaderName = name.parse().map_err(|_| "bad SignedHeaders")?;
-            signed.append(name, value.clone());
+            signed.append(name.clone(), value.clone());
         }
     }
     if !signed.contains_key(DATE_HEADER) || !signed.contains_key("host") {
         return Err("host and x-sdk-date must be signed".into());
     }
-    let url = Url::parse(&format!("http://signed.invalid{uri}")).map_err(|e| e.to_string())?;
+    // Over HTTP/2 the URI is absolute: only its path and query are signed.
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = Url::parse(&format!("http://signed.invalid{target}")).map_err(|e| e.to_string())?;
     let expected = signer::sign(&signer::SigningKey::new(sk), method, &url, &signed, b"");
     if expected.signed_headers == signed_names && constant_time_eq(&expected.signature, signature) {
         Ok(())
@@ -119,4 +127,40 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// The host the client addressed: `:authority` (HTTP/2, in the URI) or the `Host` header.
+fn host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    uri.authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(HOST)?.to_str().ok())
+}
+
+/// Refuses what nginx-based gateways refuse with 400: `Host` twice, or `Host` beside HTTP/2's
+/// `:authority` (nginx takes `:authority` as the host, so a `Host` header is a duplicate even
+/// when equal), or a `Host` that disagrees with the URI's authority.
+pub(crate) fn check_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<(), Failure> {
+    let bad = |why: String| Failure::new(StatusCode::BAD_REQUEST, "APIGW.0201", why);
+    let mut hosts = headers.get_all(HOST).iter();
+    let first = hosts.next();
+    if let Some(second) = hosts.next() {
+        return Err(bad(format!(
+            "duplicate Host header: {:?} after {:?}",
+            String::from_utf8_lossy(second.as_bytes()),
+            String::from_utf8_lossy(first.map(|v| v.as_bytes()).unwrap_or_default())
+        )));
+    }
+    match (first, uri.authority()) {
+        (Some(host), Some(_)) if version == Version::HTTP_2 => Err(bad(format!(
+            "duplicate Host header: {:?} beside :authority",
+            String::from_utf8_lossy(host.as_bytes())
+        ))),
+        (Some(host), Some(authority)) if host.as_bytes() != authority.as_str().as_bytes() => {
+            Err(bad(format!(
+                "Host {:?} disagrees with the request target's authority {authority}",
+                String::from_utf8_lossy(host.as_bytes())
+            )))
+        }
+        _ => Ok(()),
+    }
 }

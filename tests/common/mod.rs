@@ -2,6 +2,9 @@
 //! connection gets the next reply (the last one repeats) and the raw request is recorded.
 #![allow(dead_code)]
 
+#[cfg(feature = "server")]
+pub mod protocol;
+
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
