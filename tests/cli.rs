@@ -76,7 +76,7 @@ impl Serve {
             .unwrap();
         let url = first_stdout_line(&mut child).trim().to_owned();
         assert!(
-            url.starts_with("http://127.0.0.1:"),
+            url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
             "serve printed {url:?}"
         );
         Self { child, url }
@@ -100,6 +100,36 @@ impl Drop for Serve {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+#[test]
+fn https_needs_the_servers_ca_and_an_unknown_issuer_exits_4_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let serve = Serve::with_args(&["--tls", "--write-ca", ca.to_str().unwrap()]);
+    assert!(serve.url.starts_with("https://"), "{}", serve.url);
+
+    let out = run(serve.client().args([
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "push-event",
+        "2112036131",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("master"), "{}", out.stdout);
+
+    // `client()` allows one attempt; the CLI's default is three.
+    let out = run(codearts()
+        .args(["--endpoint", &serve.url, "push-event", "2112036131"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "cli-token"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    out.assert_stderr_has(&["TLS error after 1 attempt(s)", "unknown issuer"]);
+
+    let out = run(serve
+        .client()
+        .args(["--ca-file", "/nonexistent/ca.pem", "push-event", "1"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_stderr_has(&["--ca-file", "/nonexistent/ca.pem"]);
 }
 
 #[test]

@@ -96,7 +96,10 @@ async fn a_callers_reqwest_client_still_gets_signing_and_checks() {
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].version, "HTTP/2.0");
     assert!(
-        requests[0].headers.iter().any(|(name, _)| name == "authorization"),
+        requests[0]
+            .headers
+            .iter()
+            .any(|(name, _)| name == "authorization"),
         "signed: {requests:?}"
     );
 }
@@ -140,12 +143,27 @@ fn bad_pem_is_refused_at_build_naming_the_field() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(error, Error::InvalidInput { field: "root_certificate", .. }),
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "root_certificate",
+                ..
+            }
+        ),
         "{error}"
     );
     let secret = "-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n";
     let error = builder().identity_pem(secret).build().unwrap_err();
-    assert!(matches!(error, Error::InvalidInput { field: "identity", .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                field: "identity",
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(!format!("{error} {error:?}").contains("SECRETSECRET"));
     let debug = format!("{:?}", builder().identity_pem(secret));
     assert!(!debug.contains("SECRETSECRET"), "{debug}");

@@ -51,6 +51,9 @@ pub(crate) struct Global {
     /// Allow plain HTTP to hosts other than loopback (credentials travel in clear text).
     #[arg(long, global = true)]
     pub(crate) allow_http: bool,
+    /// Also trust the CA certificates in this PEM file (SSL_CERT_FILE replaces the system's).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -76,7 +79,9 @@ pub(crate) enum Command {
     )]
     Commits(CommitsArgs),
     /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
-    #[command(after_help = "Example:\n  codearts serve --port 8080 --fixtures fixtures.json")]
+    #[command(
+        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ..."
+    )]
     Serve {
         /// Port (0 or none: an ephemeral port, printed).
         #[arg(long, default_value_t = 0)]
@@ -84,6 +89,12 @@ pub(crate) enum Command {
         /// JSON fixtures file (default: the documents' examples).
         #[arg(long, value_name = "FILE")]
         fixtures: Option<PathBuf>,
+        /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate made at start.
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: write the CA certificate to trust here (for --ca-file).
+        #[arg(long, value_name = "PATH", requires = "tls")]
+        write_ca: Option<PathBuf>,
     },
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
     #[command(

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::Path};
 
 use codearts_repo::{
     Credentials, Error,
-    server::{DEMO_AK, DEMO_SK, Fixtures, Server, ServerConfig},
+    server::{DEMO_AK, DEMO_SK, Fixtures, Server, ServerConfig, TlsOptions},
 };
 use serde_json::json;
 
@@ -23,7 +23,12 @@ async fn start(config: ServerConfig) -> Result<Server, Error> {
         .map_err(|e| Error::Config(format!("cannot start the embedded server: {e}")))
 }
 
-pub(crate) async fn serve(port: u16, fixtures: Option<&Path>) -> Result<(), Error> {
+pub(crate) async fn serve(
+    port: u16,
+    fixtures: Option<&Path>,
+    tls: bool,
+    write_ca: Option<&Path>,
+) -> Result<(), Error> {
     let fixtures = match fixtures {
         Some(path) => Fixtures::from_file(path)?,
         None => Fixtures::documented(),
@@ -31,9 +36,15 @@ pub(crate) async fn serve(port: u16, fixtures: Option<&Path>) -> Result<(), Erro
     let server = start(ServerConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         fixtures,
+        tls: tls.then(TlsOptions::new),
         ..ServerConfig::default()
     })
     .await?;
+    if let (Some(path), Some(ca)) = (write_ca, server.ca_pem()) {
+        std::fs::write(path, ca).map_err(|e| {
+            Error::Config(format!("cannot write the CA to {}: {e}", path.display()))
+        })?;
+    }
     // The URL goes to stdout alone, so scripts can read it; the rest is for people.
     output::print(&format!("{}\n", server.url()))?;
     eprintln!(

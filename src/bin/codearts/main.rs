@@ -12,7 +12,7 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
-use codearts_repo::{Client, Credentials, Error, RetryPolicy};
+use codearts_repo::{Client, ClientBuilder, Credentials, Error, RetryPolicy};
 
 use crate::{
     args::{Cli, Command, Global},
@@ -76,7 +76,12 @@ async fn run(cli: Cli) -> Result<u8, Error> {
             }
             out.commits(&request.send().await?)
         }
-        Command::Serve { port, fixtures } => demo::serve(port, fixtures.as_deref()).await,
+        Command::Serve {
+            port,
+            fixtures,
+            tls,
+            write_ca,
+        } => demo::serve(port, fixtures.as_deref(), tls, write_ca.as_deref()).await,
         Command::Demo => demo::run(&cli.global, out).await,
         Command::Watch {
             repository_ids,
@@ -102,6 +107,15 @@ async fn run(cli: Cli) -> Result<u8, Error> {
 
 /// A client from the global options; credentials from the chain unless given.
 pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Result<Client, Error> {
+    let mut builder = builder(global)?;
+    if let Some(credentials) = credentials {
+        builder = builder.credentials(credentials);
+    }
+    builder.build()
+}
+
+/// A builder with the global options applied.
+pub(crate) fn builder(global: &Global) -> Result<ClientBuilder, Error> {
     let mut builder = Client::builder()
         .allow_http(global.allow_http)
         .timeout(Some(global.timeout))
@@ -116,10 +130,12 @@ pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Resul
     if let Some(id) = &global.project_id {
         builder = builder.project_id(id);
     }
-    if let Some(credentials) = credentials {
-        builder = builder.credentials(credentials);
+    if let Some(path) = &global.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("cannot read --ca-file {}: {e}", path.display())))?;
+        builder = builder.add_root_certificate_pem(pem);
     }
-    builder.build()
+    Ok(builder)
 }
 
 pub(crate) fn exit_code(error: &Error) -> u8 {
