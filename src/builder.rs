@@ -4,6 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use crate::{
     Client, Credentials, Error, ProjectId, RetryPolicy,
+    auth::iam::ProjectLookup,
     call::CallSettings,
     client::to_generated,
     endpoint::{Service, base_url},
@@ -35,6 +36,7 @@ pub struct ClientBuilder {
     root_certificates: Vec<Vec<u8>>,
     identity: Option<PrivatePem>,
     http_client: Option<reqwest::Client>,
+    iam_endpoint: Option<String>,
 }
 
 /// A client certificate's PEM, which holds its private key: never printed.
@@ -65,6 +67,7 @@ impl Default for ClientBuilder {
             root_certificates: Vec::new(),
             identity: None,
             http_client: None,
+            iam_endpoint: None,
         }
     }
 }
@@ -105,6 +108,14 @@ impl ClientBuilder {
     /// The project id for the commits call, over the credentials' one.
     pub fn project_id(mut self, project_id: impl Into<String>) -> Self {
         self.project_id = Some(project_id.into());
+        self
+    }
+
+    /// The IAM endpoint asked for the project id when AK/SK credentials carry none and a
+    /// region is set; default `HUAWEICLOUD_SDK_IAM_ENDPOINT`, else the profile's
+    /// `iam_endpoint`, else `https://iam.{region}.myhuaweicloud.com`.
+    pub fn iam_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.iam_endpoint = Some(url.into());
         self
     }
 
@@ -189,6 +200,20 @@ impl ClientBuilder {
         .map(|id| to_generated("project_id", id.as_str()))
         .transpose()?;
         let http = self.http()?;
+        // As the official SDKs: with AK/SK, a region and no project id, IAM is asked for it.
+        let iam = match &self.region {
+            Some(region) if project_id.is_none() && credentials.signs() => {
+                Some(Arc::new(ProjectLookup::new(
+                    self.iam_endpoint.as_deref(),
+                    &credentials,
+                    region,
+                    self.allow_http,
+                    http.clone(),
+                    self.attempt_timeout,
+                )?))
+            }
+            _ => None,
+        };
         let config = Arc::new(HookConfig {
             credentials,
             max_body_bytes: self.max_body_bytes,
@@ -215,6 +240,8 @@ impl ClientBuilder {
                 max_body_bytes: self.max_body_bytes,
             }),
             project_id,
+            hooks: config,
+            iam,
         })
     }
 

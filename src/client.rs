@@ -4,10 +4,12 @@ use std::{borrow::Cow, sync::Arc};
 
 use crate::{
     Error, GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId,
+    auth::iam::ProjectLookup,
     builder::ClientBuilder,
     call::CallSettings,
     endpoint::Service,
     generated::{self, types},
+    hooks::HookConfig,
 };
 
 pub use generated::types::{Commit, CommitList, PushEvent, RepositoryBrief};
@@ -37,6 +39,12 @@ pub struct Client {
     pub(crate) settings: Arc<CallSettings>,
     /// The default project id, converted once.
     pub(crate) project_id: Option<types::ListCommitsProjectId>,
+    /// The hooks' settings; their credentials are made ready (metadata keys fetched)
+    /// before each call.
+    pub(crate) hooks: Arc<HookConfig>,
+    /// Where the project id comes from when neither the call, the builder nor the
+    /// credentials give one.
+    pub(crate) iam: Option<Arc<ProjectLookup>>,
 }
 
 impl Client {
@@ -72,6 +80,7 @@ impl Client {
     {
         let repository_id = repository_id.try_into().map_err(Into::into)?;
         let client = self.service(Service::CodeArtsRepo)?;
+        self.hooks.credentials.ready().await?;
         self.settings
             .run("ShowLastPushEventInRepository", || {
                 client.show_last_push_event_in_repository(&repository_id)
@@ -130,21 +139,14 @@ impl<'a> CommitsRequest<'a> {
         self
     }
 
-    /// Checks every parameter, then sends the request.
+    /// Checks every parameter, then sends the request. Without a project id from the call,
+    /// the builder or the credentials, AK/SK credentials and a region ask IAM for it first.
     pub async fn send(self) -> Result<CommitList, Error> {
-        let project_id = match &self.project_id {
-            Some(id) => {
-                ProjectId::check(id)?;
-                Cow::Owned(to_generated("project_id", id)?)
-            }
-            None => Cow::Borrowed(self.client.project_id.as_ref().ok_or_else(|| {
-                Error::invalid(
-                    "project_id",
-                    "is required: pass it to the call, the builder or the credentials \
-                     (HUAWEICLOUD_SDK_PROJECT_ID)",
-                )
-            })?),
-        };
+        if let Some(id) = &self.project_id {
+            ProjectId::check(id)?;
+        } else if self.client.project_id.is_none() && self.client.iam.is_none() {
+            return Err(missing_project_id());
+        }
         Namespace::check(&self.namespace)?;
         let project = ProjectPath::wire(&self.project)?;
         if let Some(git_ref) = &self.git_ref {
@@ -166,6 +168,16 @@ impl<'a> CommitsRequest<'a> {
         let repo_auth: types::ListCommitsXRepoAuth = to_generated("repo_auth", repo_auth)?;
 
         let client = self.client.service(Service::ServiceStage)?;
+        self.client.hooks.credentials.ready().await?;
+        let project_id = match (&self.project_id, &self.client.project_id, &self.client.iam) {
+            (Some(id), _, _) => Cow::Owned(to_generated("project_id", id)?),
+            (None, Some(id), _) => Cow::Borrowed(id),
+            (None, None, Some(iam)) => {
+                let id = iam.project_id(&self.client.hooks.credentials).await?;
+                Cow::Owned(to_generated("project_id", id.as_str())?)
+            }
+            (None, None, None) => return Err(missing_project_id()),
+        };
         self.client
             .settings
             .run("ListCommits", || {
@@ -180,6 +192,14 @@ impl<'a> CommitsRequest<'a> {
             })
             .await
     }
+}
+
+fn missing_project_id() -> Error {
+    Error::invalid(
+        "project_id",
+        "is required: pass it to the call, the builder or the credentials \
+         (HUAWEICLOUD_SDK_PROJECT_ID), or use AK/SK with a region to ask IAM",
+    )
 }
 
 /// The generated newtypes only re-check what the crate's own checks already guarantee.

@@ -64,7 +64,11 @@ impl fmt::Display for Service {
 /// Checks an endpoint URL and returns it without a trailing slash, ready to be a base URL.
 /// Plain HTTP is refused unless the host is loopback or `allow_http` is set: a token or a
 /// signature sent in clear text can be replayed.
-pub(crate) fn base_url(service: Service, url: &str, allow_http: bool) -> Result<String, Error> {
+pub(crate) fn base_url(
+    service: impl fmt::Display,
+    url: &str,
+    allow_http: bool,
+) -> Result<String, Error> {
     let bad = |why: &str| Error::Config(format!("{service} endpoint `{url}`: {why}"));
     let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     if parsed.host_str().is_none_or(str::is_empty) {
@@ -87,6 +91,16 @@ pub(crate) fn base_url(service: Service, url: &str, allow_http: bool) -> Result<
         other => return Err(bad(&format!("unsupported scheme `{other}`"))),
     }
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `host[:port]`, the port only when it is not the scheme's default, as the transport sends
+/// it (`Host`, or `:authority` over HTTP/2) and AK/SK signs it.
+pub(crate) fn host_port(url: &Url) -> Box<str> {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}").into(),
+        None => host.into(),
+    }
 }
 
 fn is_loopback(url: &Url) -> bool {

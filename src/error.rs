@@ -22,6 +22,23 @@ pub enum Error {
     /// The service answered with an error.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// IAM listed no project, or several, for the region, so the project id is unknown;
+    /// nothing was sent to the service.
+    #[error(
+        "cannot find the project id for region `{region}`: IAM lists {} (ids: [{}]){}; \
+         give it with HUAWEICLOUD_SDK_PROJECT_ID or the builder",
+        if found.is_empty() { "no project of that name" } else { "several projects of that name" },
+        found.join(", "),
+        trace_id.as_ref().map(|id| format!(", X-IAM-Trace-Id {id}")).unwrap_or_default()
+    )]
+    ProjectId {
+        /// The region asked for.
+        region: String,
+        /// The project ids IAM listed for it.
+        found: Vec<String>,
+        /// IAM's `X-IAM-Trace-Id`, to quote to support.
+        trace_id: Option<String>,
+    },
     /// No usable answer arrived: connection, TLS, timeout or a broken body.
     #[error("{kind} error after {attempts} attempt(s): {message}")]
     Transport {

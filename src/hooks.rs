@@ -4,23 +4,23 @@
 //! - the `api-version` header progenitor always adds is removed (the API knows no such header);
 //! - path and query are rewritten in the official SDK's encoding, which is also the
 //!   signature's canonical form, so what is signed is exactly what is sent;
-//! - credentials are applied last: the token, or an AK/SK signature over the final request;
+//! - credentials are applied last ([`Credentials::apply`]), over the final request;
 //! - a 200 body is capped at the configured size while the generated code reads it;
 //! - any other answer is read (capped) and rewritten into the canonical Huawei error body, so
 //!   the generated code can always decode it and the status is never lost.
 
-use std::{cell::RefCell, sync::Arc};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     Request, Response, StatusCode,
-    header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue},
+    header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue},
 };
 
 use crate::{
     ApiError,
-    auth::{Auth, Credentials, signer},
+    auth::{Credentials, signer},
     generated::Client,
 };
 
@@ -43,7 +43,7 @@ impl Hooks {
     pub(crate) fn new(config: Arc<HookConfig>, base_url: &reqwest::Url) -> Self {
         Self {
             config,
-            host: host_header(base_url),
+            host: crate::endpoint::host_port(base_url),
         }
     }
 }
@@ -51,9 +51,6 @@ impl Hooks {
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 // Header names built at compile time: a `&str` name is parsed and hashed on every use.
 const API_VERSION: HeaderName = HeaderName::from_static("api-version");
-const X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
-const X_PROJECT_ID: HeaderName = HeaderName::from_static("x-project-id");
-const X_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-security-token");
 
 /// The `X-Request-Id` the gateway put on an answer.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
@@ -69,7 +66,7 @@ impl ClientHooks<Hooks> for Client {
         let config = &hooks.config;
         request.headers_mut().remove(API_VERSION);
         canonicalise_url(request.url_mut());
-        authenticate(&mut request, &config.credentials, &hooks.host);
+        config.credentials.apply(&mut request, &hooks.host);
 
         let response = self.client().execute(request).await?;
         let span = tracing::Span::current();
@@ -120,75 +117,6 @@ fn canonicalise_url(url: &mut reqwest::Url) {
     if url.query().is_some() {
         let query = signer::encoded_query(url.query_pairs().into_owned());
         url.set_query(Some(&query));
-    }
-}
-
-fn authenticate(request: &mut Request, credentials: &Credentials, host: &str) {
-    match &credentials.auth {
-        Auth::Token(token) => {
-            request.headers_mut().insert(X_AUTH_TOKEN, token.clone());
-        }
-        Auth::AkSk {
-            ak,
-            key,
-            security_token,
-        } => {
-            let headers = request.headers_mut();
-            headers.insert(signer::DATE_HEADER_NAME, sdk_date_now());
-            if let Some(project_id) = &credentials.project_header {
-                headers.insert(X_PROJECT_ID, project_id.clone());
-            }
-            if let Some(token) = security_token {
-                headers.insert(X_SECURITY_TOKEN, token.clone());
-            }
-            let body = request
-                .body()
-                .and_then(|b| b.as_bytes())
-                .unwrap_or_default();
-            let authorization = signer::authorization(
-                key,
-                ak,
-                request.method(),
-                request.url(),
-                request.headers(),
-                host,
-                body,
-            );
-            let mut authorization =
-                HeaderValue::try_from(authorization).expect("the AK and hex are header-safe");
-            authorization.set_sensitive(true);
-            request.headers_mut().insert(AUTHORIZATION, authorization);
-        }
-    }
-}
-
-/// `X-Sdk-Date` for now. It changes once a second, so each thread formats it once a second
-/// and hands out copies (a reference count) in between.
-fn sdk_date_now() -> HeaderValue {
-    thread_local! {
-        static LAST: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
-    }
-    let now = std::time::SystemTime::now();
-    let second = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs());
-    LAST.with_borrow_mut(|last| match last {
-        Some((cached, value)) if *cached == second => value.clone(),
-        _ => {
-            let date = signer::sdk_date_bytes(now.into());
-            let value = HeaderValue::from_bytes(&date).expect("ASCII date");
-            *last = Some((second, value.clone()));
-            value
-        }
-    })
-}
-
-/// `host[:port]`, the port only when it is not the scheme's default, as the transport sends it.
-fn host_header(url: &reqwest::Url) -> Box<str> {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(port) => format!("{host}:{port}").into(),
-        None => host.into(),
     }
 }
 

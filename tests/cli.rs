@@ -15,6 +15,9 @@ fn codearts() -> Command {
     let mut command = Command::cargo_bin("codearts").unwrap();
     // Only what a test sets: no credentials or profile from the machine running the tests.
     command.env_clear().env("HOME", env!("CARGO_TARGET_TMPDIR"));
+    // The chain ends at the ECS metadata service: aim it at a loopback port where nothing
+    // listens, never at 169.254.169.254.
+    command.env("HUAWEICLOUD_SDK_METADATA_ENDPOINT", "http://127.0.0.1:9");
     command
 }
 

@@ -1,8 +1,13 @@
 //! The credential chain of the official SDKs: the `HUAWEICLOUD_SDK_*` environment variables,
-//! then the profile file (`~/.huaweicloud/credentials`, section `[basic]`).
+//! then the profile file (`~/.huaweicloud/credentials`, section `[basic]`), then the ECS
+//! metadata service.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
+use super::{
+    credentials::Auth,
+    metadata::{DEFAULT_METADATA_ENDPOINT, METADATA_ENDPOINT_VAR, MetadataSource},
+};
 use crate::{Credentials, Error};
 
 const AK: &str = "HUAWEICLOUD_SDK_AK";
@@ -18,7 +23,10 @@ impl Credentials {
     /// `HUAWEICLOUD_SDK_PROJECT_ID` and `HUAWEICLOUD_SDK_SECURITY_TOKEN`) or
     /// `HUAWEICLOUD_SDK_TOKEN`; then the `[basic]` section of the profile file
     /// (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, or `~/.huaweicloud/credentials`) with keys `ak`,
-    /// `sk`, `project_id`, `security_token`. Partial credentials are an error, never skipped.
+    /// `sk`, `project_id`, `security_token` (and `iam_endpoint`); then temporary keys from the
+    /// ECS metadata service (`HUAWEICLOUD_SDK_METADATA_ENDPOINT`, this crate's own variable, or
+    /// `http://169.254.169.254`), fetched at the first call: when it has none either, that
+    /// call fails with what each source said. Partial credentials are an error, never skipped.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -58,7 +66,7 @@ impl Credentials {
             path.display()
         );
         if !explicit && !path.exists() {
-            return Err(Error::Config(format!("{looked_for} (no such file)")));
+            return metadata(&var, format!("{looked_for} (no such file)"));
         }
         let profile = ini::Ini::load_from_file(&path).map_err(|e| {
             Error::Config(format!(
@@ -66,9 +74,9 @@ impl Credentials {
                 path.display()
             ))
         })?;
-        let section = profile
-            .section(Some(PROFILE_SECTION))
-            .ok_or_else(|| Error::Config(format!("{looked_for} (no such section)")))?;
+        let Some(section) = profile.section(Some(PROFILE_SECTION)) else {
+            return metadata(&var, format!("{looked_for} (no such section)"));
+        };
         let field = |key: &str| {
             section
                 .get(key)
@@ -77,7 +85,7 @@ impl Credentials {
                 .map(str::to_owned)
         };
         let place = format!("[{PROFILE_SECTION}] of {}", path.display());
-        from_fields(
+        let found = from_fields(
             &place,
             [
                 ("ak", field("ak")),
@@ -86,8 +94,27 @@ impl Credentials {
                 ("project_id", field("project_id")),
                 ("security_token", field("security_token")),
             ],
-        )?
-        .ok_or_else(|| Error::Config(format!("{looked_for} (the section has no ak and sk)")))
+        )?;
+        match found {
+            Some(mut credentials) => {
+                credentials.iam_endpoint = field("iam_endpoint");
+                Ok(credentials)
+            }
+            None => metadata(&var, format!("{looked_for} (the section has no ak and sk)")),
+        }
+    }
+}
+
+/// Keys from the metadata service, fetched at the first call; `before` says why the
+/// environment and the profile gave none. The project id may still come from the environment.
+fn metadata(var: &impl Fn(&str) -> Option<String>, before: String) -> Result<Credentials, Error> {
+    let endpoint = var(METADATA_ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_METADATA_ENDPOINT.into());
+    let credentials = Credentials::new(Auth::Metadata(Arc::new(MetadataSource::new(
+        endpoint, before,
+    ))));
+    match var(PROJECT_ID) {
+        Some(id) => credentials.with_project_id(id),
+        None => Ok(credentials),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use reqwest::header::HeaderValue;
 
-use super::signer::SigningKey;
+use std::sync::Arc;
+
+use super::{metadata::MetadataSource, signer::SigningKey};
 use crate::{
     Error,
     params::{ProjectId, check_header_value},
@@ -11,7 +13,7 @@ use crate::{
 
 /// A secret ready to send: a header value marked sensitive, which `Debug` prints as
 /// `Sensitive` and HTTP/2 never indexes. Built once, cloned per request (a reference count).
-fn secret_header(value: &str) -> HeaderValue {
+pub(crate) fn secret_header(value: &str) -> HeaderValue {
     // Callers checked the value: visible ASCII only.
     let mut value = HeaderValue::from_str(value).expect("checked header value");
     value.set_sensitive(true);
@@ -27,11 +29,18 @@ pub(crate) enum Auth {
     /// `X-Auth-Token`.
     Token(HeaderValue),
     /// `SDK-HMAC-SHA256` signing.
-    AkSk {
-        ak: String,
-        key: SigningKey,
-        security_token: Option<HeaderValue>,
-    },
+    AkSk(AccessKey),
+    /// Temporary access keys from the ECS metadata service, fetched and refreshed as needed.
+    Metadata(Arc<MetadataSource>),
+}
+
+/// An access key ready to sign.
+#[derive(Clone, Debug)]
+pub(crate) struct AccessKey {
+    pub(crate) ak: String,
+    pub(crate) key: SigningKey,
+    /// `X-Security-Token`, for temporary keys.
+    pub(crate) security_token: Option<HeaderValue>,
 }
 
 /// Credentials for both services.
@@ -53,6 +62,8 @@ pub struct Credentials {
     project_id: Option<ProjectId>,
     /// `X-Project-Id`, built once.
     pub(crate) project_header: Option<HeaderValue>,
+    /// `iam_endpoint` of the profile these credentials came from.
+    pub(crate) iam_endpoint: Option<String>,
 }
 
 impl Credentials {
@@ -74,18 +85,19 @@ impl Credentials {
         let (ak, sk) = (ak.into(), sk.into());
         check_header_value("ak", &ak)?;
         check_secret("sk", &sk)?;
-        Ok(Self::new(Auth::AkSk {
+        Ok(Self::new(Auth::AkSk(AccessKey {
             ak,
             key: SigningKey::new(&sk),
             security_token: None,
-        }))
+        })))
     }
 
-    fn new(auth: Auth) -> Self {
+    pub(crate) fn new(auth: Auth) -> Self {
         Self {
             auth,
             project_id: None,
             project_header: None,
+            iam_endpoint: None,
         }
     }
 
@@ -105,11 +117,11 @@ impl Credentials {
         let token = token.into();
         check_header_value("security_token", &token)?;
         match &mut self.auth {
-            Auth::AkSk { security_token, .. } => *security_token = Some(secret_header(&token)),
-            Auth::Token(_) => {
+            Auth::AkSk(key) => key.security_token = Some(secret_header(&token)),
+            Auth::Token(_) | Auth::Metadata(_) => {
                 return Err(Error::invalid(
                     "security_token",
-                    "goes with AK/SK credentials, not with a token",
+                    "goes with AK/SK credentials, not with a token or metadata keys",
                 ));
             }
         }
@@ -121,12 +133,37 @@ impl Credentials {
         self.project_id.as_ref()
     }
 
-    /// `"token"` or `"AK/SK"`, for messages.
+    /// `"token"`, `"AK/SK"` or `"ECS metadata AK/SK"`, for messages.
     pub fn kind(&self) -> &'static str {
         match self.auth {
             Auth::Token(_) => "token",
-            Auth::AkSk { .. } => "AK/SK",
+            Auth::AkSk(_) => "AK/SK",
+            Auth::Metadata(_) => "ECS metadata AK/SK",
         }
+    }
+
+    /// Fetches metadata keys when none with 40 minutes left are at hand; other credentials
+    /// are always ready.
+    pub(crate) async fn ready(&self) -> Result<(), Error> {
+        match &self.auth {
+            Auth::Metadata(source) => source.ready().await,
+            Auth::Token(_) | Auth::AkSk(_) => Ok(()),
+        }
+    }
+
+    /// The access key id signing requests now, if any.
+    pub(crate) fn access_key_id(&self) -> Option<String> {
+        match &self.auth {
+            Auth::Token(_) => None,
+            Auth::AkSk(key) => Some(key.ak.clone()),
+            Auth::Metadata(source) => source.current().map(|key| key.ak.clone()),
+        }
+    }
+
+    /// Whether requests are signed with an access key (and so IAM can be asked for the
+    /// project id).
+    pub(crate) fn signs(&self) -> bool {
+        !matches!(self.auth, Auth::Token(_))
     }
 }
 

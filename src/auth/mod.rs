@@ -1,8 +1,12 @@
-//! Authentication: credentials, where they come from, and AK/SK signing.
+//! Authentication: credentials, where they come from, applying them to a request, AK/SK
+//! signing, and the project id from IAM.
 
+mod apply;
 mod chain;
 mod credentials;
+pub(crate) mod iam;
+mod metadata;
 pub mod signer;
 
-pub(crate) use credentials::Auth;
 pub use credentials::Credentials;
+pub use metadata::{DEFAULT_METADATA_ENDPOINT, METADATA_ENDPOINT_VAR};

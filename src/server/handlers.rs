@@ -27,6 +27,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             "/v1/{project_id}/git/repos/{namespace}/{project}/commits",
             get(commits),
         )
+        .route("/v3/projects", get(projects))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_host))
@@ -148,6 +149,46 @@ async fn commits(
         )
     })?;
     Ok(json(StatusCode::OK, list))
+}
+
+/// IAM's `KeystoneListProjects`, filtered by `name` as the SDKs ask it for a region's id.
+async fn projects(
+    Extract(state): Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    verify::authenticate(&state, &method, &uri, &headers)?;
+    let name = uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(key, _)| key == "name")
+            .map(|(_, value)| value.into_owned())
+    });
+    let projects: Vec<_> = state
+        .projects
+        .iter()
+        .filter(|(region, _)| name.as_deref().is_none_or(|name| name == region))
+        .map(|(region, id)| {
+            serde_json::json!({
+                "id": id, "name": region, "enabled": true, "is_domain": false,
+                "domain_id": "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e", "parent_id": "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+                "description": "", "links": { "self": format!("/v3/projects/{id}") },
+            })
+        })
+        .collect();
+    let mut response = json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "projects": projects,
+            "links": { "self": "/v3/projects", "previous": null, "next": null },
+        }),
+    );
+    let trace = format!("{:032x}", fastrand::u128(..));
+    response.headers_mut().insert(
+        "x-iam-trace-id",
+        HeaderValue::from_str(&trace).expect("hex is a header value"),
+    );
+    Ok(response)
 }
 
 fn injected(state: &State, id: RepositoryId) -> Option<Response> {

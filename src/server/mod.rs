@@ -36,6 +36,10 @@ use crate::{Commit, PushEvent, RepositoryId};
 pub const DEMO_AK: &str = "DEMOAK00000000000001";
 /// The secret key that goes with [`DEMO_AK`]. Public on purpose: it guards nothing.
 pub const DEMO_SK: &str = "demo-secret-key-not-for-production";
+/// The region the server's IAM knows by default, and its project id.
+pub const DEMO_REGION: &str = "cn-north-4";
+/// The project id IAM gives for [`DEMO_REGION`] by default.
+pub const DEMO_PROJECT_ID: &str = "0d4f1e7c2b9a4c6e8f3a5b7d9e1c2a4f";
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -53,6 +57,10 @@ pub struct ServerConfig {
     /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate made at start, instead of
     /// plain HTTP/1.1 (default). Trust [`Server::ca_pem`] in the client.
     pub tls: Option<TlsOptions>,
+    /// The projects its IAM (`GET /v3/projects?name=REGION`) lists, as (region, project id);
+    /// default one, [`DEMO_PROJECT_ID`] in [`DEMO_REGION`]. A region listed twice answers
+    /// with two projects, as a misconfigured account would.
+    pub projects: Vec<(String, String)>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +72,7 @@ impl Default for ServerConfig {
             tokens: None,
             remember: 1000,
             tls: None,
+            projects: vec![(DEMO_REGION.to_owned(), DEMO_PROJECT_ID.to_owned())],
         }
     }
 }
@@ -104,6 +113,7 @@ pub(crate) struct State {
     pub(crate) tokens: Option<Vec<String>>,
     pub(crate) recorded: Mutex<VecDeque<RecordedRequest>>,
     pub(crate) remember: usize,
+    pub(crate) projects: Vec<(String, String)>,
 }
 
 /// A running server; stops when dropped or on [`Server::shutdown`].
@@ -127,6 +137,7 @@ impl Server {
             tokens: config.tokens,
             recorded: Mutex::new(VecDeque::new()),
             remember: config.remember,
+            projects: config.projects,
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = handlers::router(state.clone());

@@ -140,7 +140,7 @@ pub(crate) fn builder(global: &Global) -> Result<ClientBuilder, Error> {
 
 pub(crate) fn exit_code(error: &Error) -> u8 {
     match error {
-        Error::InvalidInput { .. } | Error::Config(_) => 2,
+        Error::InvalidInput { .. } | Error::Config(_) | Error::ProjectId { .. } => 2,
         Error::Api(_) => 3,
         Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
         Error::Decode { .. } => 5,
