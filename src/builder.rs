@@ -1,15 +1,15 @@
 //! Building a [`Client`]: where the services are, how to authenticate, how patient to be.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
     Client, Credentials, Error, ProjectId, RetryPolicy,
     auth::iam::ProjectLookup,
     call::CallSettings,
     client::to_generated,
-    endpoint::{Service, base_url},
+    endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     generated,
-    hooks::{HookConfig, Hooks},
+    hooks::{Endpoints, HookConfig, Hooks},
 };
 
 /// The default cap on a response body: far above any legitimate answer (ten commits), far
@@ -37,6 +37,7 @@ pub struct ClientBuilder {
     identity: Option<PrivatePem>,
     http_client: Option<reqwest::Client>,
     iam_endpoint: Option<String>,
+    regions_file: Option<PathBuf>,
 }
 
 /// A client certificate's PEM, which holds its private key: never printed.
@@ -68,14 +69,17 @@ impl Default for ClientBuilder {
             identity: None,
             http_client: None,
             iam_endpoint: None,
+            regions_file: None,
         }
     }
 }
 
 impl ClientBuilder {
-    /// The region (`cn-north-4`, ...): both services' hosts from the official SDKs' tables, or
-    /// from `HUAWEICLOUD_SDK_REGION_<SERVICE>_<REGION>` when set. A region one service lacks
-    /// is an error for that service's calls only.
+    /// The region (`cn-north-4`, ...): both services' hosts, from
+    /// `HUAWEICLOUD_SDK_REGION_<SERVICE>_<REGION>` (a comma list: several endpoints, tried in
+    /// turn on connect, DNS or TLS-handshake failures), else the regions file, else the
+    /// official SDKs' tables. A region one service lacks is an error for that service's
+    /// calls only.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -108,6 +112,13 @@ impl ClientBuilder {
     /// The project id for the commits call, over the credentials' one.
     pub fn project_id(mut self, project_id: impl Into<String>) -> Self {
         self.project_id = Some(project_id.into());
+        self
+    }
+
+    /// A regions file in the official SDKs' format, read instead of
+    /// `HUAWEICLOUD_SDK_REGIONS_FILE` or `~/.huaweicloud/regions.yaml`.
+    pub fn regions_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.regions_file = Some(path.into());
         self
     }
 
@@ -218,16 +229,16 @@ impl ClientBuilder {
             credentials,
             max_body_bytes: self.max_body_bytes,
         });
+        let regions_file = self.load_regions_file()?;
         let service = |service: Service| -> Result<generated::Client, Arc<str>> {
-            let url = self
-                .service_url(service)
+            let urls = self
+                .service_urls(service, regions_file.as_ref())
                 .map_err(|e| Arc::from(e.to_string()))?;
-            // `service_url` checked it parses and has a host.
-            let parsed = reqwest::Url::parse(&url).map_err(|e| Arc::from(e.to_string()))?;
+            let endpoints = Endpoints::new(&urls).map_err(|e| Arc::from(e.to_string()))?;
             Ok(generated::Client::new_with_client(
-                &url,
+                &urls[0],
                 http.clone(),
-                Hooks::new(config.clone(), &parsed),
+                Hooks::new(config.clone(), endpoints),
             ))
         };
         Ok(Client {
@@ -293,36 +304,44 @@ impl ClientBuilder {
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
     }
 
-    /// Service endpoint, then shared endpoint, then the SDK's environment override, then the
-    /// region table.
-    fn service_url(&self, service: Service) -> Result<String, Error> {
+    /// The base URLs of `service`, in the order to try them: its own endpoint, then the
+    /// shared one, then the region's (environment list, regions file, built-in table).
+    fn service_urls(
+        &self,
+        service: Service,
+        regions_file: Option<&RegionsFile>,
+    ) -> Result<Vec<String>, Error> {
         let explicit = match service {
             Service::CodeArtsRepo => &self.codearts_repo_endpoint,
             Service::ServiceStage => &self.servicestage_endpoint,
         };
-        if let Some(url) = explicit.as_ref().or(self.endpoint.as_ref()) {
-            return base_url(service, url, self.allow_http);
+        let urls = match explicit.as_ref().or(self.endpoint.as_ref()) {
+            Some(url) => vec![url.clone()],
+            None => region_endpoints(
+                service,
+                self.region.as_deref().unwrap_or_default(),
+                regions_file,
+                env_var,
+            )?,
+        };
+        urls.iter()
+            .map(|url| base_url(service, url, self.allow_http))
+            .collect()
+    }
+
+    /// The regions file given to the builder, else the official SDKs' one if present; only
+    /// read when a region is to be resolved.
+    fn load_regions_file(&self) -> Result<Option<RegionsFile>, Error> {
+        if self.region.is_none() {
+            return Ok(None);
         }
-        let region = self.region.as_deref().unwrap_or_default();
-        if let Some(url) = env_override(service, region) {
-            return base_url(service, &url, self.allow_http);
+        match &self.regions_file {
+            Some(path) => RegionsFile::load(path).map(Some),
+            None => default_regions_file(env_var),
         }
-        base_url(service, service.region_endpoint(region)?, self.allow_http)
     }
 }
 
-/// `HUAWEICLOUD_SDK_REGION_<SERVICE>_<REGION>` (region upper-cased, `-` as `_`): a
-/// comma-separated list of endpoints, of which the official SDKs use the first.
-fn env_override(service: Service, region: &str) -> Option<String> {
-    let name = format!(
-        "HUAWEICLOUD_SDK_REGION_{}_{}",
-        service.sdk_name(),
-        region.to_ascii_uppercase().replace('-', "_")
-    );
-    let value = std::env::var(name).ok()?;
-    value
-        .split(',')
-        .map(str::trim)
-        .find(|url| !url.is_empty())
-        .map(str::to_owned)
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }

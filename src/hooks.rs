@@ -18,6 +18,7 @@ use reqwest::{
     header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue},
 };
 
+pub(crate) use crate::failover::Endpoints;
 use crate::{
     ApiError,
     auth::{Credentials, signer},
@@ -28,9 +29,8 @@ use crate::{
 #[derive(Clone, Debug)]
 pub(crate) struct Hooks {
     config: Arc<HookConfig>,
-    /// The host of the service's base URL (`host[:port]`), where every request of this
-    /// client goes: built once, as AK/SK signs it on every request.
-    host: Box<str>,
+    /// Where this service's requests go (usually one endpoint).
+    endpoints: Arc<Endpoints>,
 }
 
 #[derive(Debug)]
@@ -40,10 +40,10 @@ pub(crate) struct HookConfig {
 }
 
 impl Hooks {
-    pub(crate) fn new(config: Arc<HookConfig>, base_url: &reqwest::Url) -> Self {
+    pub(crate) fn new(config: Arc<HookConfig>, endpoints: Endpoints) -> Self {
         Self {
             config,
-            host: crate::endpoint::host_port(base_url),
+            endpoints: Arc::new(endpoints),
         }
     }
 }
@@ -66,9 +66,10 @@ impl ClientHooks<Hooks> for Client {
         let config = &hooks.config;
         request.headers_mut().remove(API_VERSION);
         canonicalise_url(request.url_mut());
-        config.credentials.apply(&mut request, &hooks.host);
-
-        let response = self.client().execute(request).await?;
+        let response = hooks
+            .endpoints
+            .send(self.client(), request, &config.credentials)
+            .await?;
         let span = tracing::Span::current();
         if !span.is_disabled() {
             span.record("status", response.status().as_u16());

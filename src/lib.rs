@@ -42,6 +42,7 @@ mod call;
 mod client;
 pub mod endpoint;
 mod error;
+mod failover;
 mod generated;
 mod hooks;
 mod params;

@@ -136,6 +136,50 @@ fn https_needs_the_servers_ca_and_an_unknown_issuer_exits_4_at_once() {
 }
 
 #[test]
+fn regions_come_from_the_environment_list_then_the_regions_file() {
+    let serve = Serve::start();
+    let push = |command: &mut Command| {
+        run(command
+            .args([
+                "--region",
+                "xx-cli-1",
+                "--max-attempts",
+                "1",
+                "push-event",
+                "2112036131",
+            ])
+            .env("HUAWEICLOUD_SDK_TOKEN", "cli-token"))
+    };
+    // The environment's list, whose first endpoint is dead.
+    let out = push(codearts().env(
+        "HUAWEICLOUD_SDK_REGION_CODEARTSREPO_XX_CLI_1",
+        format!("http://127.0.0.1:9, {}", serve.url),
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // ~/.huaweicloud/regions.yaml.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".huaweicloud")).unwrap();
+    let file = home.path().join(".huaweicloud/regions.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "codeartsrepo:\n  - id: xx-cli-1\n    endpoint: {}\n",
+            serve.url
+        ),
+    )
+    .unwrap();
+    let out = push(codearts().env("HOME", home.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // A broken one is a configuration error naming it.
+    std::fs::write(&file, "codeartsrepo: [\n").unwrap();
+    let out = push(codearts().env("HOME", home.path()));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_stderr_has(&["regions.yaml", "line"]);
+}
+
+#[test]
 fn demo_runs_both_operations_and_prints_one_json_document() {
     let out = run(codearts().arg("demo"));
     assert_eq!(out.code, 0, "{}", out.stderr);
