@@ -163,6 +163,11 @@ impl CallSettings {
     async fn failure(&self, error: GeneratedError) -> Failure {
         let api = |mut api: ApiError, headers: &reqwest::header::HeaderMap| {
             api.retry_after = retry_after(headers);
+            api.note_clock_skew(
+                headers
+                    .get(reqwest::header::DATE)
+                    .and_then(|v| v.to_str().ok()),
+            );
             Failure {
                 retryable: retryable_status(api.status),
                 error: Error::Api(api),
@@ -180,7 +185,8 @@ impl CallSettings {
                     request_id: request_id(&headers),
                     encoded_authorization_message: body.encoded_authorization_message,
                     attempts: 1,
-                    retry_after: None, // set by `api` from the headers
+                    retry_after: None,     // set by `api` from the headers
+                    clock_skew_secs: None, // likewise
                 };
                 api(error, &headers)
             }

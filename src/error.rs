@@ -131,6 +131,10 @@ pub struct ApiError {
     pub attempts: u32,
     /// The wait the service asked for (`Retry-After`), if any.
     pub retry_after: Option<std::time::Duration>,
+    /// How far the server's clock (its `Date` header) is ahead of the local one, in seconds
+    /// (negative: behind), when it matters: the answer says a signature expired, or the
+    /// clocks are more than 5 minutes apart. AK/SK signatures carry the local time.
+    pub clock_skew_secs: Option<i64>,
 }
 
 impl std::error::Error for ApiError {}
@@ -150,6 +154,19 @@ impl fmt::Display for ApiError {
         }
         if self.attempts > 1 {
             write!(f, " after {} attempts", self.attempts)?;
+        }
+        if let Some(skew) = self.clock_skew_secs {
+            let (magnitude, direction) = (
+                skew.unsigned_abs(),
+                if skew >= 0 { "behind" } else { "ahead of" },
+            );
+            write!(
+                f,
+                "; the local clock is {}m{:02}s {direction} the server's (its Date header): \
+                 signatures carry the local time, so set the clock right",
+                magnitude / 60,
+                magnitude % 60
+            )?;
         }
         Ok(())
     }
@@ -184,7 +201,22 @@ impl ApiError {
             encoded_authorization_message,
             attempts: 1,
             retry_after: None,
+            clock_skew_secs: None,
         }
+    }
+
+    /// Notes the clock skew the answer's `Date` shows, when the answer says a signature
+    /// expired or the skew passes 5 minutes.
+    pub(crate) fn note_clock_skew(&mut self, date: Option<&str>) {
+        const TOLERATED_SECS: i64 = 5 * 60;
+        let skew = date
+            .and_then(|date| httpdate::parse_http_date(date.trim()).ok())
+            .map(|server| {
+                let server = chrono::DateTime::<chrono::Utc>::from(server);
+                (server - chrono::Utc::now()).num_seconds()
+            });
+        let expired = self.error_msg.to_ascii_lowercase().contains("expired");
+        self.clock_skew_secs = skew.filter(|skew| expired || skew.abs() > TOLERATED_SECS);
     }
 }
 

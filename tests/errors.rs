@@ -139,3 +139,47 @@ async fn a_body_over_the_limit_is_refused() {
         "{error:?}"
     );
 }
+
+/// An answer's `Date`, `offset` seconds from now.
+fn date_from_now(offset: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::seconds(offset))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+fn answer(status: u16, date: &str, message: &str) -> Reply {
+    let body = format!(r#"{{"error_code":"APIGW.0301","error_msg":"{message}"}}"#);
+    Reply::Raw(http(
+        status,
+        &[("Content-Type", "application/json"), ("Date", date)],
+        body.as_bytes(),
+    ))
+}
+
+#[tokio::test]
+async fn an_expired_signature_or_a_far_clock_names_the_measured_skew() {
+    // The server is 10 minutes ahead and says the signature expired.
+    let error = push_event_error(answer(401, &date_from_now(600), "the signature expired")).await;
+    let Error::Api(api) = &error else {
+        panic!("{error:?}")
+    };
+    let skew = api.clock_skew_secs.unwrap();
+    assert!((597..=602).contains(&skew), "{skew}");
+    let text = error.to_string();
+    assert!(
+        text.contains("local clock is 9m5") || text.contains("local clock is 10m0"),
+        "{text}"
+    );
+    assert!(text.contains("behind the server's"), "{text}");
+
+    // 7 minutes behind, whatever the message: named too.
+    let error = push_event_error(answer(403, &date_from_now(-420), "forbidden")).await;
+    assert!(error.to_string().contains("ahead of"), "{error}");
+
+    // A small skew on an answer about something else is no news.
+    let error = push_event_error(answer(403, &date_from_now(30), "forbidden")).await;
+    let Error::Api(api) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(api.clock_skew_secs, None, "{error}");
+}

@@ -131,11 +131,13 @@ impl ProjectLookup {
             })?;
         let trace_id = trace_id(&headers);
         if status != StatusCode::OK {
-            return Err(Error::Api(ApiError::from_body(
-                status.as_u16(),
-                trace_id,
-                &body,
-            )));
+            let mut error = ApiError::from_body(status.as_u16(), trace_id, &body);
+            error.note_clock_skew(
+                headers
+                    .get(reqwest::header::DATE)
+                    .and_then(|v| v.to_str().ok()),
+            );
+            return Err(Error::Api(error));
         }
         let Projects { projects } =
             serde_json::from_slice(&body).map_err(|e| Error::decode(e, &body))?;

@@ -87,7 +87,7 @@ fn verify_signature(
         .map_err(|_| "X-Sdk-Date must be YYYYMMDDTHHMMSSZ")?
         .and_utc();
     if (Utc::now() - signed_at).num_seconds().abs() > MAX_CLOCK_SKEW_SECS {
-        return Err("X-Sdk-Date is more than 15 minutes off".into());
+        return Err("the signature expired: X-Sdk-Date is more than 15 minutes off".into());
     }
 
     let mut signed = HeaderMap::new();
