@@ -195,7 +195,10 @@ fn demo_runs_both_operations_and_prints_one_json_document() {
         .iter()
         .map(|r| r["status"].as_u64().unwrap())
         .collect();
-    assert_eq!(statuses, [200, 200, 404]);
+    assert_eq!(statuses, [200, 200, 200, 404]);
+    // No project id was given: the AK/SK client asked the server's IAM for it.
+    assert_eq!(json["requests"][1]["path"], "/v3/projects");
+    assert!(json["server"].as_str().unwrap().starts_with("https://"));
 }
 
 #[test]
@@ -209,7 +212,9 @@ fn demo_as_a_table_tells_what_happened() {
         "AK/SK",
         "invalid repository_id",
         "CH.004404",
-        "3 requests",
+        "4 requests",
+        "HTTP/2.0",
+        "IAM",
     ] {
         assert!(
             out.stdout.contains(expected),

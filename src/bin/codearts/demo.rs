@@ -3,8 +3,8 @@
 use std::{net::SocketAddr, path::Path};
 
 use codearts_repo::{
-    Credentials, Error,
-    server::{DEMO_AK, DEMO_SK, Fixtures, Server, ServerConfig, TlsOptions},
+    ClientBuilder, Credentials, Error,
+    server::{DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Server, ServerConfig, TlsOptions},
 };
 use serde_json::json;
 
@@ -64,35 +64,54 @@ pub(crate) async fn serve(
 }
 
 pub(crate) async fn run(global: &Global, out: Output) -> Result<(), Error> {
-    let server = start(ServerConfig::default()).await?;
+    // HTTPS with HTTP/2, as real endpoints: the certificate is made now, its CA trusted below.
+    let server = start(ServerConfig {
+        tls: Some(TlsOptions::new()),
+        ..ServerConfig::default()
+    })
+    .await?;
     let say = |line: &str| {
         if !out.is_json() {
             let _ = output::print(&format!("{line}\n"));
         }
     };
     say(&format!(
-        "Embedded server on {} (both services)",
+        "Embedded server on {} (both services and IAM; HTTPS, HTTP/2)",
         server.url()
     ));
     let global = Global {
         endpoint: Some(server.url()),
         ..global.clone()
     };
+    // The global options, trusting the server's CA.
+    let builder = || -> Result<ClientBuilder, Error> {
+        let builder = crate::builder(&global)?;
+        Ok(match server.ca_pem() {
+            Some(ca) => builder.add_root_certificate_pem(ca),
+            None => builder,
+        })
+    };
 
     say(&format!(
         "\n1. Latest push event of repository {DEMO_REPOSITORY}, with a token:"
     ));
-    let token_client = crate::client(&global, Some(Credentials::token("demo-token")?))?;
+    let token_client = builder()?
+        .credentials(Credentials::token("demo-token")?)
+        .build()?;
     let event = token_client.last_push_event(DEMO_REPOSITORY).await?;
     if !out.is_json() {
         out.push_event(&event)?;
     }
 
     say(&format!(
-        "\n2. Latest commits of {DEMO_NAMESPACE}/{DEMO_PROJECT}, signed with AK/SK ({DEMO_AK}):"
+        "\n2. Latest commits of {DEMO_NAMESPACE}/{DEMO_PROJECT}, signed with AK/SK ({DEMO_AK}); \
+         no project id given, so IAM is asked for {DEMO_REGION}'s:"
     ));
-    let keys = Credentials::aksk(DEMO_AK, DEMO_SK)?.with_project_id(DEMO_NAMESPACE)?;
-    let aksk_client = crate::client(&global, Some(keys))?;
+    let aksk_client = builder()?
+        .region(DEMO_REGION)
+        .iam_endpoint(server.url())
+        .credentials(Credentials::aksk(DEMO_AK, DEMO_SK)?)
+        .build()?;
     let commits = aksk_client
         .commits(DEMO_NAMESPACE, DEMO_PROJECT)
         .repo_auth("demo-auth")
@@ -122,8 +141,8 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<(), Error> {
             .map(|q| format!("?{q}"))
             .unwrap_or_default();
         say(&format!(
-            "   {} {}{} -> {}",
-            r.method, r.path, query, r.status
+            "   {} {}{} -> {} ({})",
+            r.method, r.path, query, r.status, r.version
         ));
     }
     if out.is_json() {
