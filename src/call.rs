@@ -170,7 +170,7 @@ impl CallSettings {
             );
             Failure {
                 retryable: retryable_status(api.status),
-                error: Error::Api(api),
+                error: api.into(),
             }
         };
         match error {

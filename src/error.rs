@@ -19,9 +19,10 @@ pub enum Error {
     /// The client cannot be used as configured (endpoint, credentials); nothing was sent.
     #[error("configuration error: {0}")]
     Config(String),
-    /// The service answered with an error.
+    /// The service answered with an error (boxed: it is the largest variant, and every
+    /// `Result` of the crate would carry its size).
     #[error(transparent)]
-    Api(#[from] ApiError),
+    Api(Box<ApiError>),
     /// IAM listed no project, or several, for the region, so the project id is unknown;
     /// nothing was sent to the service.
     #[error(
@@ -89,6 +90,12 @@ impl Error {
     }
 }
 
+impl From<ApiError> for Error {
+    fn from(error: ApiError) -> Self {
+        Self::Api(Box::new(error))
+    }
+}
+
 /// The kind of a transport failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -134,7 +141,7 @@ pub struct ApiError {
     /// How far the server's clock (its `Date` header) is ahead of the local one, in seconds
     /// (negative: behind), when it matters: the answer says a signature expired, or the
     /// clocks are more than 5 minutes apart. AK/SK signatures carry the local time.
-    pub clock_skew_secs: Option<i64>,
+    pub clock_skew_secs: Option<i32>,
 }
 
 impl std::error::Error for ApiError {}
@@ -208,12 +215,13 @@ impl ApiError {
     /// Notes the clock skew the answer's `Date` shows, when the answer says a signature
     /// expired or the skew passes 5 minutes.
     pub(crate) fn note_clock_skew(&mut self, date: Option<&str>) {
-        const TOLERATED_SECS: i64 = 5 * 60;
+        const TOLERATED_SECS: i32 = 5 * 60;
         let skew = date
             .and_then(|date| httpdate::parse_http_date(date.trim()).ok())
             .map(|server| {
                 let server = chrono::DateTime::<chrono::Utc>::from(server);
-                (server - chrono::Utc::now()).num_seconds()
+                let seconds = (server - chrono::Utc::now()).num_seconds();
+                i32::try_from(seconds).unwrap_or(if seconds < 0 { i32::MIN } else { i32::MAX })
             });
         let expired = self.error_msg.to_ascii_lowercase().contains("expired");
         self.clock_skew_secs = skew.filter(|skew| expired || skew.abs() > TOLERATED_SECS);

@@ -137,7 +137,7 @@ impl ProjectLookup {
                     .get(reqwest::header::DATE)
                     .and_then(|v| v.to_str().ok()),
             );
-            return Err(Error::Api(error));
+            return Err(error.into());
         }
         let Projects { projects } =
             serde_json::from_slice(&body).map_err(|e| Error::decode(e, &body))?;
