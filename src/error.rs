@@ -26,11 +26,14 @@ pub enum Error {
     /// IAM listed no project, or several, for the region, so the project id is unknown;
     /// nothing was sent to the service.
     #[error(
-        "cannot find the project id for region `{region}`: IAM lists {} (ids: [{}]){}; \
+        "cannot find the project id for region `{region}`: IAM lists {}{}; \
          give it with HUAWEICLOUD_SDK_PROJECT_ID or the builder",
-        if found.is_empty() { "no project of that name" } else { "several projects of that name" },
-        found.join(", "),
-        trace_id.as_ref().map(|id| format!(", X-IAM-Trace-Id {id}")).unwrap_or_default()
+        if found.is_empty() {
+            "no project of that name".to_owned()
+        } else {
+            format!("several projects of that name ({})", found.join(", "))
+        },
+        trace_id.as_ref().map(|id| format!(" (X-IAM-Trace-Id {id})")).unwrap_or_default()
     )]
     ProjectId {
         /// The region asked for.
