@@ -132,7 +132,7 @@ fn spec_keeps_the_documented_facts() {
 #[test]
 fn bench_nginx_serves_the_documented_examples() {
     let spec = spec();
-    let conf = include_str!("../examples/bench-nginx.conf");
+    let conf = include_str!("../bench/bench-nginx.conf");
     let served: Vec<Value> = conf
         .lines()
         .filter_map(|line| line.trim().strip_prefix("return 200 '"))

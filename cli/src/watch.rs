@@ -2,8 +2,10 @@
 
 use std::io::Write;
 
-use codearts_repo::{Client, Error, RepositoryId, WatchItem, WatchOptions};
+use codearts_repo::{Client, RepositoryId, WatchItem, WatchOptions};
 use serde_json::json;
+
+use crate::error::{CliError, Result};
 
 /// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
 /// was already printed).
@@ -11,7 +13,7 @@ pub(crate) async fn run(
     client: Client,
     options: WatchOptions,
     repositories: Vec<RepositoryId>,
-) -> Result<u8, Error> {
+) -> Result<u8> {
     let (_handle, mut stream) = client.watch(options, repositories);
     let mut last_error = None;
     loop {
@@ -21,7 +23,7 @@ pub(crate) async fn run(
             _ = tokio::signal::ctrl_c() => return Ok(0),
         };
         match item {
-            None => return Ok(last_error.as_ref().map_or(0, crate::exit_code)),
+            None => return Ok(last_error.map_or(0, |error| CliError::from(error).exit_code())),
             Some(WatchItem::Push {
                 repository_id,
                 event,

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::{
     args::Global,
+    error::{CliError, Result},
     output::{self, Output},
 };
 
@@ -17,10 +18,10 @@ const DEMO_REPOSITORY: u32 = 2112036131;
 const DEMO_NAMESPACE: &str = "3e1f6634946144c2b1ccb46fb8152b8f";
 const DEMO_PROJECT: &str = "test";
 
-async fn start(config: ServerConfig) -> Result<Server, Error> {
+async fn start(config: ServerConfig) -> Result<Server> {
     Server::start(config)
         .await
-        .map_err(|e| Error::Config(format!("cannot start the embedded server: {e}")))
+        .map_err(|e| CliError::Environment(format!("cannot start the embedded server: {e}")))
 }
 
 pub(crate) async fn serve(
@@ -28,7 +29,7 @@ pub(crate) async fn serve(
     fixtures: Option<&Path>,
     tls: bool,
     write_ca: Option<&Path>,
-) -> Result<(), Error> {
+) -> Result<()> {
     let fixtures = match fixtures {
         Some(path) => Fixtures::from_file(path)?,
         None => Fixtures::documented(),
@@ -42,7 +43,7 @@ pub(crate) async fn serve(
     .await?;
     if let (Some(path), Some(ca)) = (write_ca, server.ca_pem()) {
         std::fs::write(path, ca).map_err(|e| {
-            Error::Config(format!("cannot write the CA to {}: {e}", path.display()))
+            CliError::Input(format!("cannot write the CA to {}: {e}", path.display()))
         })?;
     }
     // The URL goes to stdout alone, so scripts can read it; the rest is for people.
@@ -55,15 +56,15 @@ pub(crate) async fn serve(
     eprintln!("codearts: press Ctrl-C to stop");
     tokio::signal::ctrl_c()
         .await
-        .map_err(|e| Error::Config(format!("cannot wait for Ctrl-C: {e}")))?;
+        .map_err(|e| CliError::Environment(format!("cannot wait for Ctrl-C: {e}")))?;
     eprintln!("codearts: stopping");
     server
         .shutdown()
         .await
-        .map_err(|e| Error::Config(format!("server error: {e}")))
+        .map_err(|e| CliError::Environment(format!("server error: {e}")))
 }
 
-pub(crate) async fn run(global: &Global, out: Output) -> Result<(), Error> {
+pub(crate) async fn run(global: &Global, out: Output) -> Result<()> {
     // HTTPS with HTTP/2, as real endpoints: the certificate is made now, its CA trusted below.
     let server = start(ServerConfig {
         tls: Some(TlsOptions::new()),
@@ -84,7 +85,7 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<(), Error> {
         ..global.clone()
     };
     // The global options, trusting the server's CA.
-    let builder = || -> Result<ClientBuilder, Error> {
+    let builder = || -> Result<ClientBuilder> {
         let builder = crate::builder(&global)?;
         Ok(match server.ca_pem() {
             Some(ca) => builder.add_root_certificate_pem(ca),

@@ -1,7 +1,7 @@
 //! Throughput and latency of the client against a raw reqwest loop doing the same exchange.
 //!
 //! ```sh
-//! cargo run --release --all-features --example bench -- [--endpoint URL] [--requests N] [--concurrency C]
+//! cargo run --release -p codearts-bench --bin bench -- [--endpoint URL] [--requests N] [--concurrency C]
 //! ```
 //!
 //! Without `--endpoint` it starts the embedded server. Prints one JSON document on stdout and a

@@ -5,6 +5,7 @@
 
 mod args;
 mod demo;
+mod error;
 mod output;
 mod spec_diff;
 mod watch;
@@ -12,10 +13,11 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
-use codearts_repo::{Client, ClientBuilder, Credentials, Error, RetryPolicy};
+use codearts_repo::{Client, ClientBuilder, Credentials, RetryPolicy};
 
 use crate::{
     args::{Cli, Command, Global},
+    error::{CliError, Result},
     output::Output,
 };
 
@@ -52,13 +54,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("codearts: {error}");
-            ExitCode::from(exit_code(&error))
+            ExitCode::from(error.exit_code())
         }
     }
 }
 
 /// Runs one command; `Ok` carries the exit code (non-zero only for `spec-diff` findings).
-async fn run(cli: Cli) -> Result<u8, Error> {
+async fn run(cli: Cli) -> Result<u8> {
     let out = Output::new(cli.global.output);
     let done = match cli.command {
         Command::PushEvent { repository_id } => {
@@ -106,16 +108,16 @@ async fn run(cli: Cli) -> Result<u8, Error> {
 }
 
 /// A client from the global options; credentials from the chain unless given.
-pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Result<Client, Error> {
+pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Result<Client> {
     let mut builder = builder(global)?;
     if let Some(credentials) = credentials {
         builder = builder.credentials(credentials);
     }
-    builder.build()
+    Ok(builder.build()?)
 }
 
 /// A builder with the global options applied.
-pub(crate) fn builder(global: &Global) -> Result<ClientBuilder, Error> {
+pub(crate) fn builder(global: &Global) -> Result<ClientBuilder> {
     let mut builder = Client::builder()
         .allow_http(global.allow_http)
         .timeout(Some(global.timeout))
@@ -131,19 +133,10 @@ pub(crate) fn builder(global: &Global) -> Result<ClientBuilder, Error> {
         builder = builder.project_id(id);
     }
     if let Some(path) = &global.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::Config(format!("cannot read --ca-file {}: {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            CliError::Input(format!("cannot read --ca-file {}: {e}", path.display()))
+        })?;
         builder = builder.add_root_certificate_pem(pem);
     }
     Ok(builder)
-}
-
-pub(crate) fn exit_code(error: &Error) -> u8 {
-    match error {
-        Error::InvalidInput { .. } | Error::Config(_) | Error::ProjectId { .. } => 2,
-        Error::Api(_) => 3,
-        Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
-        Error::Decode { .. } => 5,
-        _ => 1,
-    }
 }

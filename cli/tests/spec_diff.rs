@@ -1,14 +1,12 @@
 //! `codearts spec-diff` on a set of spec mutations, each with its expected classification;
 //! the reports are snapshots.
 
-#![cfg(feature = "cli")]
-
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-const SPEC: &str = include_str!("../openapi/codearts-repo.yaml");
+const SPEC: &str = include_str!("../../openapi/codearts-repo.yaml");
 
 fn replace(from: &str, to: &str) -> String {
     assert!(

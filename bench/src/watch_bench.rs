@@ -1,7 +1,7 @@
 //! Watches many repositories on the embedded server and reports poll rate, lag and memory.
 //!
 //! ```sh
-//! cargo run --release --all-features --example watch_bench -- [--repositories 10000] [--interval 60s] [--duration 130s] [--concurrency 32]
+//! cargo run --release -p codearts-bench --bin watch_bench -- [--repositories 10000] [--interval 60s] [--duration 130s] [--concurrency 32]
 //! ```
 //!
 //! Lag is how late each poll started after its scheduled time: a repository is polled

@@ -1,7 +1,5 @@
 //! The `codearts` binary, run as a user would, against the embedded server.
 
-#![cfg(feature = "cli")]
-
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},

@@ -4,12 +4,14 @@
 
 use std::{path::Path, process::Command};
 
-use codearts_repo::Error;
 use drift::{ChangeComparison, ChangeDetails};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::output::{self, Output};
+use crate::{
+    error::{CliError, Result},
+    output::{self, Output},
+};
 
 #[path = "spec_diff_refine.rs"]
 mod refine;
@@ -45,7 +47,7 @@ pub(crate) struct Report {
 
 /// Compares the specs named by `old` and `new` (file paths or `git:REV[:PATH]`); the exit
 /// code is 1 when something breaks.
-pub(crate) fn run(old: &str, new: &str, out: Output) -> Result<u8, Error> {
+pub(crate) fn run(old: &str, new: &str, out: Output) -> Result<u8> {
     let report = diff(old, new)?;
     if out.is_json() {
         output::json(&report)?;
@@ -55,10 +57,10 @@ pub(crate) fn run(old: &str, new: &str, out: Output) -> Result<u8, Error> {
     Ok(u8::from(report.breaking > 0))
 }
 
-pub(crate) fn diff(old: &str, new: &str) -> Result<Report, Error> {
+pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
     let (old_doc, new_doc) = (load(old)?, load(new)?);
     let changes = drift::compare(&old_doc, &new_doc)
-        .map_err(|e| Error::Config(format!("cannot compare the specs: {e:#}")))?;
+        .map_err(|e| CliError::Input(format!("cannot compare the specs: {e:#}")))?;
     let mut findings = Vec::new();
     for change in &changes {
         // One schema may be reached as an input and as an output: judge each way.
@@ -219,35 +221,37 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
 
 /// Reads a spec from a file or `git:REV[:PATH]`, checks that it is OpenAPI 3.0, and returns
 /// it as JSON for drift.
-fn load(source: &str) -> Result<Value, Error> {
+fn load(source: &str) -> Result<Value> {
     let text = match source.strip_prefix("git:") {
         Some(spec) => git_show(spec)?,
         None => std::fs::read_to_string(Path::new(source))
-            .map_err(|e| Error::Config(format!("cannot read {source}: {e}")))?,
+            .map_err(|e| CliError::Input(format!("cannot read {source}: {e}")))?,
     };
     let value: Value = serde_norway::from_str(&text)
-        .map_err(|e| Error::Config(format!("{source} is not YAML or JSON: {e}")))?;
-    serde_json::from_value::<openapiv3::OpenAPI>(value.clone())
-        .map_err(|e| Error::Config(format!("{source} is not a valid OpenAPI 3.0 document: {e}")))?;
+        .map_err(|e| CliError::Input(format!("{source} is not YAML or JSON: {e}")))?;
+    serde_json::from_value::<openapiv3::OpenAPI>(value.clone()).map_err(|e| {
+        CliError::Input(format!("{source} is not a valid OpenAPI 3.0 document: {e}"))
+    })?;
     Ok(value)
 }
 
-fn git_show(spec: &str) -> Result<String, Error> {
+fn git_show(spec: &str) -> Result<String> {
     let (rev, path) = spec.split_once(':').unwrap_or((spec, SPEC_PATH));
     if rev.is_empty() || rev.starts_with('-') {
-        return Err(Error::Config(format!(
+        return Err(CliError::Input(format!(
             "git:{spec}: give a revision, e.g. git:main"
         )));
     }
     let output = Command::new("git")
         .args(["show", &format!("{rev}:{path}")])
         .output()
-        .map_err(|e| Error::Config(format!("cannot run git: {e}")))?;
+        .map_err(|e| CliError::Environment(format!("cannot run git: {e}")))?;
     if !output.status.success() {
         let why = String::from_utf8_lossy(&output.stderr);
-        return Err(Error::Config(format!("git:{spec}: {}", why.trim())));
+        return Err(CliError::Input(format!("git:{spec}: {}", why.trim())));
     }
-    String::from_utf8(output.stdout).map_err(|_| Error::Config(format!("git:{spec} is not UTF-8")))
+    String::from_utf8(output.stdout)
+        .map_err(|_| CliError::Input(format!("git:{spec} is not UTF-8")))
 }
 
 fn table(report: &Report) -> String {

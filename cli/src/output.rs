@@ -3,10 +3,10 @@
 
 use std::io::Write;
 
-use codearts_repo::{CommitList, Error, PushEvent};
+use codearts_repo::{CommitList, PushEvent};
 use serde::Serialize;
 
-use crate::args::Format;
+use crate::{args::Format, error::Result};
 
 #[derive(Clone, Copy)]
 pub(crate) struct Output {
@@ -22,7 +22,7 @@ impl Output {
         matches!(self.format, Format::Json)
     }
 
-    pub(crate) fn push_event(self, event: &PushEvent) -> Result<(), Error> {
+    pub(crate) fn push_event(self, event: &PushEvent) -> Result<()> {
         if self.is_json() {
             return json(event);
         }
@@ -52,7 +52,7 @@ impl Output {
         print(&text)
     }
 
-    pub(crate) fn commits(self, list: &CommitList) -> Result<(), Error> {
+    pub(crate) fn commits(self, list: &CommitList) -> Result<()> {
         if self.is_json() {
             return json(list);
         }
@@ -98,13 +98,13 @@ pub(crate) fn clean(text: &str) -> String {
     out
 }
 
-pub(crate) fn json(value: &impl Serialize) -> Result<(), Error> {
+pub(crate) fn json(value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".to_owned());
     print(&format!("{text}\n"))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
-pub(crate) fn print(text: &str) -> Result<(), Error> {
+pub(crate) fn print(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
