@@ -6,7 +6,6 @@ use crate::{
     Client, Credentials, Error, ProjectId, RetryPolicy,
     auth::iam::ProjectLookup,
     call::CallSettings,
-    client::to_generated,
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     generated,
     hooks::{Endpoints, HookConfig, Hooks},
@@ -207,9 +206,7 @@ impl ClientBuilder {
         let project_id = match &self.project_id {
             Some(id) => Some(ProjectId::new(id.clone())?),
             None => credentials.project_id().cloned(),
-        }
-        .map(|id| to_generated("project_id", id.as_str()))
-        .transpose()?;
+        };
         let http = self.http()?;
         // As the official SDKs: with AK/SK, a region and no project id, IAM is asked for it.
         let iam = match &self.region {

@@ -1,6 +1,6 @@
 //! The client: the two operations, each validated before any I/O.
 
-use std::{borrow::Cow, sync::Arc};
+use std::sync::Arc;
 
 use crate::{
     Error, GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId,
@@ -37,8 +37,8 @@ pub struct Client {
     pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
     pub(crate) servicestage: Result<generated::Client, Arc<str>>,
     pub(crate) settings: Arc<CallSettings>,
-    /// The default project id, converted once.
-    pub(crate) project_id: Option<types::ListCommitsProjectId>,
+    /// The default project id.
+    pub(crate) project_id: Option<ProjectId>,
     /// The hooks' settings; their credentials are made ready (metadata keys fetched)
     /// before each call.
     pub(crate) hooks: Arc<HookConfig>,
@@ -90,16 +90,20 @@ impl Client {
 
     /// The latest ten commits of a project (ServiceStage). Finish with [`CommitsRequest::send`].
     ///
+    /// Each parameter is a checked type ([`Namespace`], [`ProjectPath`], ...) or anything that
+    /// converts into one (`&str`, `String`); a refusal is reported by `send`, before any I/O.
     /// A `/` in `project` is sent as `:`, as the document asks.
-    pub fn commits<'a>(
-        &'a self,
-        namespace: impl Into<Cow<'a, str>>,
-        project: impl Into<Cow<'a, str>>,
-    ) -> CommitsRequest<'a> {
+    pub fn commits<N, P>(&self, namespace: N, project: P) -> CommitsRequest<'_>
+    where
+        N: TryInto<Namespace>,
+        N::Error: Into<Error>,
+        P: TryInto<ProjectPath>,
+        P::Error: Into<Error>,
+    {
         CommitsRequest {
             client: self,
-            namespace: namespace.into(),
-            project: project.into(),
+            namespace: checked(namespace),
+            project: checked(project),
             git_ref: None,
             repo_auth: None,
             project_id: None,
@@ -107,82 +111,91 @@ impl Client {
     }
 }
 
-/// The parameters of one commits call; every one is checked by [`CommitsRequest::send`]
-/// before any I/O. Borrowed values are not copied until the request is built.
+/// Converts a parameter now and keeps a refusal for `send` (so that setters chain).
+fn checked<T, V>(value: V) -> Result<T, Error>
+where
+    V: TryInto<T>,
+    V::Error: Into<Error>,
+{
+    value.try_into().map_err(Into::into)
+}
+
+/// The parameters of one commits call, each converted when given; [`CommitsRequest::send`]
+/// reports the first refusal before any I/O.
 #[derive(Debug)]
 #[must_use = "nothing is sent until `send` is awaited"]
 pub struct CommitsRequest<'a> {
     client: &'a Client,
-    namespace: Cow<'a, str>,
-    project: Cow<'a, str>,
-    git_ref: Option<Cow<'a, str>>,
-    repo_auth: Option<Cow<'a, str>>,
-    project_id: Option<Cow<'a, str>>,
+    namespace: Result<Namespace, Error>,
+    project: Result<ProjectPath, Error>,
+    git_ref: Option<Result<GitRef, Error>>,
+    repo_auth: Option<Result<RepoAuth, Error>>,
+    project_id: Option<Result<ProjectId, Error>>,
 }
 
-impl<'a> CommitsRequest<'a> {
+impl CommitsRequest<'_> {
     /// Branch or tag; without it the default branch.
-    pub fn git_ref(mut self, git_ref: impl Into<Cow<'a, str>>) -> Self {
-        self.git_ref = Some(git_ref.into());
+    pub fn git_ref<R>(mut self, git_ref: R) -> Self
+    where
+        R: TryInto<GitRef>,
+        R::Error: Into<Error>,
+    {
+        self.git_ref = Some(checked(git_ref));
         self
     }
 
     /// The git repository authorization name (`X-Repo-Auth`); required.
-    pub fn repo_auth(mut self, name: impl Into<Cow<'a, str>>) -> Self {
-        self.repo_auth = Some(name.into());
+    pub fn repo_auth<A>(mut self, name: A) -> Self
+    where
+        A: TryInto<RepoAuth>,
+        A::Error: Into<Error>,
+    {
+        self.repo_auth = Some(checked(name));
         self
     }
 
-    /// The tenant's project id; without it, the client's or the credentials' project id.
-    pub fn project_id(mut self, project_id: impl Into<Cow<'a, str>>) -> Self {
-        self.project_id = Some(project_id.into());
+    /// The tenant's project id; without it, the client's or the credentials' project id, or
+    /// IAM's for the region.
+    pub fn project_id<I>(mut self, project_id: I) -> Self
+    where
+        I: TryInto<ProjectId>,
+        I::Error: Into<Error>,
+    {
+        self.project_id = Some(checked(project_id));
         self
     }
 
-    /// Checks every parameter, then sends the request. Without a project id from the call,
-    /// the builder or the credentials, AK/SK credentials and a region ask IAM for it first.
+    /// Reports the first refused parameter, or sends the request. Without a project id from
+    /// the call, the builder or the credentials, AK/SK credentials and a region ask IAM first.
     pub async fn send(self) -> Result<CommitList, Error> {
-        if let Some(id) = &self.project_id {
-            ProjectId::check(id)?;
-        } else if self.client.project_id.is_none() && self.client.iam.is_none() {
+        let client = self.client;
+        let given_project_id = self.project_id.transpose()?;
+        if given_project_id.is_none() && client.project_id.is_none() && client.iam.is_none() {
             return Err(missing_project_id());
         }
-        Namespace::check(&self.namespace)?;
-        let project = ProjectPath::wire(&self.project)?;
-        if let Some(git_ref) = &self.git_ref {
-            GitRef::check(git_ref)?;
-        }
+        let namespace = self.namespace?;
+        let project = self.project?;
+        let git_ref = self.git_ref.transpose()?;
         let repo_auth = self
             .repo_auth
-            .as_deref()
-            .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))?;
-        RepoAuth::check(repo_auth)?;
+            .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))??;
 
-        let namespace: types::ListCommitsNamespace = to_generated("namespace", &self.namespace)?;
-        let project: types::ListCommitsProject = to_generated("project", &project)?;
-        let git_ref: Option<types::ListCommitsRef> = self
-            .git_ref
-            .as_deref()
-            .map(|r| to_generated("ref", r))
-            .transpose()?;
-        let repo_auth: types::ListCommitsXRepoAuth = to_generated("repo_auth", repo_auth)?;
-
-        let client = self.client.service(Service::ServiceStage)?;
-        self.client.hooks.credentials.ready().await?;
-        let project_id = match (&self.project_id, &self.client.project_id, &self.client.iam) {
-            (Some(id), _, _) => Cow::Owned(to_generated("project_id", id)?),
-            (None, Some(id), _) => Cow::Borrowed(id),
+        let service = client.service(Service::ServiceStage)?;
+        client.hooks.credentials.ready().await?;
+        let looked_up;
+        let project_id = match (&given_project_id, &client.project_id, &client.iam) {
+            (Some(id), _, _) | (None, Some(id), _) => id,
             (None, None, Some(iam)) => {
-                let id = iam.project_id(&self.client.hooks.credentials).await?;
-                Cow::Owned(to_generated("project_id", id.as_str())?)
+                looked_up = iam.project_id(&client.hooks.credentials).await?;
+                &looked_up
             }
             (None, None, None) => return Err(missing_project_id()),
         };
-        self.client
+        client
             .settings
             .run("ListCommits", || {
-                client.list_commits(
-                    &project_id,
+                service.list_commits(
+                    project_id,
                     &namespace,
                     &project,
                     git_ref.as_ref(),
@@ -200,14 +213,4 @@ fn missing_project_id() -> Error {
         "is required: pass it to the call, the builder or the credentials \
          (HUAWEICLOUD_SDK_PROJECT_ID), or use AK/SK with a region to ask IAM",
     )
-}
-
-/// The generated newtypes only re-check what the crate's own checks already guarantee.
-pub(crate) fn to_generated<T>(field: &'static str, value: &str) -> Result<T, Error>
-where
-    T: std::str::FromStr<Err = types::error::ConversionError>,
-{
-    value
-        .parse()
-        .map_err(|e: T::Err| Error::invalid(field, e.to_string()))
 }

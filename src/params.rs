@@ -1,6 +1,8 @@
 //! Parameters checked before any I/O: each refusal names the field and the rule it broke.
+//! These are the very types the generated client takes (build/generate.rs replaces the
+//! spec's named parameter schemas with them), so a value is checked once, when it is made.
 
-use std::{borrow::Cow, fmt, str::FromStr};
+use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -129,26 +131,23 @@ pub(crate) fn check_header_value(field: &'static str, value: &str) -> Result<(),
 }
 
 macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $check:expr) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $check:expr, $wire:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
             /// Checks `value`; the error names the field and the rule.
             pub fn new(value: impl Into<String>) -> Result<Self, Error> {
-                let value = value.into();
-                Self::check(&value)?;
+                let wire: fn(String) -> String = $wire;
+                let value = wire(value.into());
+                let check: fn(&'static str, &str) -> Result<(), Error> = $check;
+                check($field, &value)?;
                 Ok(Self(value))
             }
 
-            /// The rule [`Self::new`] applies, on a borrowed value.
-            pub(crate) fn check(value: &str) -> Result<(), Error> {
-                let check: fn(&'static str, &str) -> Result<(), Error> = $check;
-                check($field, value)
-            }
-
-            /// The value as it will be sent.
+            /// The value as it is sent.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -166,21 +165,55 @@ macro_rules! checked_string {
                 Self::new(s)
             }
         }
+
+        impl TryFrom<&str> for $name {
+            type Error = Error;
+            fn try_from(value: &str) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+            fn try_from(value: String) -> Result<Self, Error> {
+                Self::new(value)
+            }
+        }
+
+        impl TryFrom<&String> for $name {
+            type Error = Error;
+            fn try_from(value: &String) -> Result<Self, Error> {
+                Self::new(value.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::new(String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+            }
+        }
     };
+}
+
+/// Sent as given.
+fn as_given(value: String) -> String {
+    value
 }
 
 checked_string!(
     /// A tenant's project id (a path segment of the commits call).
     ProjectId,
     "project_id",
-    check_segment
+    check_segment,
+    as_given
 );
 
 checked_string!(
     /// A ServiceStage namespace id or URL code name (a path segment).
     Namespace,
     "namespace",
-    check_segment
+    check_segment,
+    as_given
 );
 
 checked_string!(
@@ -195,58 +228,28 @@ checked_string!(
             return Err(Error::invalid(field, "must not contain control characters"));
         }
         Ok(())
-    }
+    },
+    as_given
 );
 
 checked_string!(
     /// The name of a ServiceStage git repository authorization (`X-Repo-Auth`).
     RepoAuth,
     "repo_auth",
-    check_header_value
+    check_header_value,
+    as_given
 );
 
-/// A ServiceStage project id or URL code name. A `/` becomes `:`, as the document asks.
-///
-/// ```
-/// use codearts_repo::ProjectPath;
-/// assert_eq!(ProjectPath::new("team/app").unwrap().as_str(), "team:app");
-/// assert!(ProjectPath::new("..").is_err());
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ProjectPath(String);
-
-impl ProjectPath {
-    /// Converts `/` to `:` and checks the result as a path segment.
-    pub fn new(value: impl Into<String>) -> Result<Self, Error> {
-        Self::wire(&value.into()).map(|value| Self(value.into_owned()))
-    }
-
-    /// The checked value as it is sent, borrowed when it has no `/` to replace.
-    pub(crate) fn wire(value: &str) -> Result<Cow<'_, str>, Error> {
-        let value = if value.contains('/') {
-            Cow::Owned(value.replace('/', ":"))
-        } else {
-            Cow::Borrowed(value)
-        };
-        check_segment("project", &value)?;
-        Ok(value)
-    }
-
-    /// The value as it will be sent (with `:` for `/`).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ProjectPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for ProjectPath {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Self::new(s)
-    }
-}
+checked_string!(
+    /// A ServiceStage project id or URL code name. A `/` becomes `:`, as the document asks.
+    ///
+    /// ```
+    /// use codearts_repo::ProjectPath;
+    /// assert_eq!(ProjectPath::new("team/app").unwrap().as_str(), "team:app");
+    /// assert!(ProjectPath::new("..").is_err());
+    /// ```
+    ProjectPath,
+    "project",
+    check_segment,
+    |value| if value.contains('/') { value.replace('/', ":") } else { value }
+);

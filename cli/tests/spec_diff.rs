@@ -48,16 +48,16 @@ fn mutations() -> Vec<(&'static str, String, i32)> {
         (
             "tighten_a_constraint",
             replace(
-                "          schema:\n            type: string\n            minLength: 1\n          example: gh-auth",
-                "          schema:\n            type: string\n            minLength: 1\n            maxLength: 64\n          example: gh-auth",
+                "      minLength: 1\n      example: gh-auth",
+                "      minLength: 1\n      maxLength: 64\n      example: gh-auth",
             ),
             1,
         ),
         (
             "loosen_an_input_constraint",
             replace(
-                "        - name: ref\n          in: query\n          required: false\n          description: Branch or tag name. If it is not provided, the default branch is used.\n          schema:\n            type: string\n            minLength: 1\n",
-                "        - name: ref\n          in: query\n          required: false\n          description: Branch or tag name. If it is not provided, the default branch is used.\n          schema:\n            type: string\n",
+                "    GitRef:\n      description: Branch or tag name.\n      type: string\n      minLength: 1\n",
+                "    GitRef:\n      description: Branch or tag name.\n      type: string\n",
             ),
             0,
         ),
