@@ -27,11 +27,27 @@ pub fn generate(path: &str) -> Result<String, String> {
         )
         // Every other constrained parameter is the crate's checked type too: checked once
         // when it is made, never re-parsed into a generated newtype.
-        .with_replacement("ProjectId", "crate::ProjectId", [TypeImpl::Display].into_iter())
-        .with_replacement("Namespace", "crate::Namespace", [TypeImpl::Display].into_iter())
-        .with_replacement("ProjectPath", "crate::ProjectPath", [TypeImpl::Display].into_iter())
+        .with_replacement(
+            "ProjectId",
+            "crate::ProjectId",
+            [TypeImpl::Display].into_iter(),
+        )
+        .with_replacement(
+            "Namespace",
+            "crate::Namespace",
+            [TypeImpl::Display].into_iter(),
+        )
+        .with_replacement(
+            "ProjectPath",
+            "crate::ProjectPath",
+            [TypeImpl::Display].into_iter(),
+        )
         .with_replacement("GitRef", "crate::GitRef", [TypeImpl::Display].into_iter())
-        .with_replacement("RepoAuth", "crate::RepoAuth", [TypeImpl::Display].into_iter())
+        .with_replacement(
+            "RepoAuth",
+            "crate::RepoAuth",
+            [TypeImpl::Display].into_iter(),
+        )
         // progenitor maps date-time to DateTime<Utc>, losing the offset and failing on odd
         // values: keep the text as sent.
         .with_replacement(

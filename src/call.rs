@@ -8,10 +8,9 @@ use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
 use crate::{
-    ApiError, Error, RetryPolicy, TransportKind,
+    Error, RetryPolicy, TransportKind,
+    error_answer::{self, Generated},
     generated::types::HuaweiError,
-    hooks::request_id,
-    retry::{retry_after, retryable_status},
     transport::{self, source_is},
 };
 
@@ -24,22 +23,6 @@ pub(crate) struct CallSettings {
     pub(crate) attempt_timeout: Duration,
     pub(crate) overall_timeout: Option<Duration>,
     pub(crate) max_body_bytes: usize,
-}
-
-/// One failed attempt, with what the retry decision needs.
-struct Failure {
-    error: Error,
-    retryable: bool,
-}
-
-impl Failure {
-    /// The wait the service asked for, if it answered.
-    fn retry_after(&self) -> Option<Duration> {
-        match &self.error {
-            Error::Api(api) => api.retry_after,
-            _ => None,
-        }
-    }
 }
 
 impl CallSettings {
@@ -129,105 +112,66 @@ impl CallSettings {
                     Err(_elapsed) => None,
                 }
             };
-            let failure = match error {
+            let error = match error {
                 // Boxed, as the retry wait below: cold paths whose state would otherwise
                 // enlarge every call's future.
                 Some(error) => Box::pin(self.failure(error)).await,
-                None => Failure {
-                    error: transport(
-                        TransportKind::Timeout,
-                        format!("no complete answer within {budget:?}"),
-                    ),
-                    retryable: true,
-                },
+                None => Error::transport(
+                    TransportKind::Timeout,
+                    format!("no complete answer within {budget:?}"),
+                    None,
+                ),
             };
+            let decision = error.retry();
             span.in_scope(|| {
                 tracing::debug!(
                     elapsed_ms = elapsed_ms(attempt_started),
-                    error = %failure.error,
-                    retryable = failure.retryable,
+                    error = %error,
+                    retry = ?decision,
                     "attempt failed"
                 )
             });
-            let delay = (failure.retryable && attempt < self.retry.attempts())
-                .then(|| self.retry.delay(attempt, failure.retry_after(), &mut rng))
+            let delay = (attempt < self.retry.attempts())
+                .then(|| self.retry.delay(attempt, decision, &mut rng))
                 .flatten()
                 .filter(|delay| deadline.is_none_or(|d| Instant::now() + *delay < d));
             match delay {
                 Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
-                None => return Err(with_attempts(failure.error, attempt)),
+                None => return Err(with_attempts(error, attempt)),
             }
         }
     }
 
-    async fn failure(&self, error: GeneratedError) -> Failure {
-        let api = |mut api: ApiError, headers: &reqwest::header::HeaderMap| {
-            api.retry_after = retry_after(headers);
-            api.note_clock_skew(
-                headers
-                    .get(reqwest::header::DATE)
-                    .and_then(|v| v.to_str().ok()),
-            );
-            Failure {
-                retryable: retryable_status(api.status),
-                error: api.into(),
-            }
-        };
+    /// The crate's error for what the generated code returned.
+    async fn failure(&self, error: GeneratedError) -> Error {
         match error {
             GeneratedError::ErrorResponse(value) => {
-                let status = value.status().as_u16();
-                let headers = value.headers().clone();
-                let body = value.into_inner();
-                let error = ApiError {
-                    status,
-                    error_code: body.error_code,
-                    error_msg: body.error_msg,
-                    request_id: request_id(&headers),
-                    encoded_authorization_message: body.encoded_authorization_message,
-                    attempts: 1,
-                    retry_after: None,     // set by `api` from the headers
-                    clock_skew_secs: None, // likewise
-                };
-                api(error, &headers)
+                error_answer::from_generated(Generated::Declared(value))
+                    .await
+                    .into()
             }
             GeneratedError::UnexpectedResponse(response) => {
-                let status = response.status().as_u16();
-                let headers = response.headers().clone();
-                // The hooks already replaced the body with a small canonical one.
-                let body = response.bytes().await.unwrap_or_default();
-                api(
-                    ApiError::from_body(status, request_id(&headers), &body),
-                    &headers,
-                )
+                error_answer::from_generated(Generated::Undeclared(response))
+                    .await
+                    .into()
             }
-            GeneratedError::InvalidResponsePayload(body, error) => Failure {
-                error: Error::decode(error, &body),
-                retryable: false,
-            },
+            GeneratedError::InvalidResponsePayload(body, error) => Error::decode(error, &body),
             GeneratedError::ResponseBodyError(error)
                 if source_is::<http_body_util::LengthLimitError>(&error) =>
             {
-                Failure {
-                    error: Error::ResponseTooLarge {
-                        limit: self.max_body_bytes,
-                    },
-                    retryable: false,
+                Error::ResponseTooLarge {
+                    limit: self.max_body_bytes,
                 }
             }
             GeneratedError::CommunicationError(error)
             | GeneratedError::ResponseBodyError(error)
             | GeneratedError::InvalidUpgrade(error) => {
                 let (kind, message) = transport::describe(&error);
-                Failure {
-                    error: transport(kind, message),
-                    // A certificate the client does not trust will not be trusted next time.
-                    retryable: kind != TransportKind::Tls,
-                }
+                Error::transport(kind, message, Some(Box::new(error)))
             }
-            GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => Failure {
-                error: Error::invalid("request", message),
-                retryable: false,
-            },
+            GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => {
+                Error::invalid("request", message)
+            }
         }
     }
 }
@@ -239,14 +183,6 @@ fn debug_clock() -> Option<std::time::Instant> {
 
 fn elapsed_ms(since: Option<std::time::Instant>) -> Option<u64> {
     since.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
-}
-
-fn transport(kind: TransportKind, message: String) -> Error {
-    Error::Transport {
-        kind,
-        message,
-        attempts: 1,
-    }
 }
 
 fn error_attempts(error: &Error) -> u32 {

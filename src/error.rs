@@ -2,14 +2,18 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use crate::retry::Retry;
 
-/// Everything a call can fail with.
+/// A cause kept for [`std::error::Error::source`].
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a call can fail with. Whether to try again: [`Error::is_retryable`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A parameter broke a documented rule; nothing was sent.
     #[error("invalid {field}: {rule}")]
+    #[non_exhaustive]
     InvalidInput {
         /// The parameter, as the documents name it.
         field: &'static str,
@@ -25,6 +29,7 @@ pub enum Error {
     Api(Box<ApiError>),
     /// IAM listed no project, or several, for the region, so the project id is unknown;
     /// nothing was sent to the service.
+    #[non_exhaustive]
     #[error(
         "cannot find the project id for region `{region}`: IAM lists {}{}; \
          give it with HUAWEICLOUD_SDK_PROJECT_ID or the builder",
@@ -45,27 +50,36 @@ pub enum Error {
     },
     /// No usable answer arrived: connection, TLS, timeout or a broken body.
     #[error("{kind} error after {attempts} attempt(s): {message}")]
+    #[non_exhaustive]
     Transport {
         /// What failed.
         kind: TransportKind,
-        /// What the transport said (never a header value).
+        /// What the transport said, with its causes on one line (never a header value).
         message: String,
         /// How many attempts were made.
         attempts: u32,
+        /// The transport's own error (reqwest's, with hyper's, rustls's... below it).
+        #[source]
+        source: Option<Cause>,
     },
     /// The response body was larger than the configured limit; the connection was dropped.
     #[error("response body exceeds the limit of {limit} bytes")]
+    #[non_exhaustive]
     ResponseTooLarge {
         /// The limit in bytes.
         limit: usize,
     },
     /// A 200 answer whose body does not match the spec.
     #[error("cannot decode the response: {message} (body starts: {excerpt:?})")]
+    #[non_exhaustive]
     Decode {
         /// What the decoder said.
         message: String,
         /// The first bytes of the body, lossily decoded.
         excerpt: String,
+        /// The decoder's own error.
+        #[source]
+        source: Option<Cause>,
     },
 }
 
@@ -77,11 +91,38 @@ impl Error {
         }
     }
 
-    pub(crate) fn decode(message: impl fmt::Display, body: &[u8]) -> Self {
+    pub(crate) fn decode<E>(error: E, body: &[u8]) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
         Self::Decode {
-            message: message.to_string(),
+            message: error.to_string(),
             excerpt: excerpt(body),
+            source: Some(Box::new(error)),
         }
+    }
+
+    pub(crate) fn transport(kind: TransportKind, message: String, source: Option<Cause>) -> Self {
+        Self::Transport {
+            kind,
+            message,
+            attempts: 1,
+            source,
+        }
+    }
+
+    /// Whether trying again may succeed: connect failures, timeouts, broken connections,
+    /// 408, 429, 500, 502, 503 and 504. Not: invalid input, configuration, other statuses,
+    /// TLS (an untrusted certificate stays untrusted), oversized or undecodable answers.
+    /// The call loop and the watch decide with the same rule ([`Error::retry`]).
+    pub fn is_retryable(&self) -> bool {
+        self.retry() != Retry::Stop
+    }
+
+    /// What to do after this failure: try again (after the wait the service asked for, if
+    /// it did), or stop.
+    pub fn retry(&self) -> Retry {
+        crate::retry::classify(self)
     }
 
     /// The HTTP status, for API errors.
@@ -124,8 +165,10 @@ impl fmt::Display for TransportKind {
     }
 }
 
-/// An error answer from the service, read the way the official SDK reads it.
+/// An error answer from the service, read the way the official SDK reads it. Fields may be
+/// added in minor versions: read them, match with `..`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ApiError {
     /// HTTP status.
     pub status: u16,
@@ -186,35 +229,6 @@ impl fmt::Display for ApiError {
 const EXCERPT_CHARS: usize = 200;
 
 impl ApiError {
-    /// Reads an error body with the official SDK's precedence: `error_code`/`error_msg`, then
-    /// `errorCode`/`errorMsg`, then `code`/`message`, then a nested object holding one of
-    /// those pairs; with no JSON or no pair, the status is the code and the text the message.
-    pub fn from_body(status: u16, request_id: Option<String>, body: &[u8]) -> Self {
-        let json = serde_json::from_slice::<Value>(body).ok();
-        let object = json.as_ref().and_then(Value::as_object);
-        let pair = object.and_then(|o| {
-            code_and_message(o).or_else(|| {
-                o.values()
-                    .filter_map(Value::as_object)
-                    .find_map(code_and_message)
-            })
-        });
-        let (error_code, error_msg) = pair.unwrap_or_else(|| (status.to_string(), excerpt(body)));
-        let encoded_authorization_message = object
-            .and_then(|o| o.get("encoded_authorization_message"))
-            .map(text);
-        Self {
-            status,
-            error_code,
-            error_msg,
-            request_id,
-            encoded_authorization_message,
-            attempts: 1,
-            retry_after: None,
-            clock_skew_secs: None,
-        }
-    }
-
     /// Notes the clock skew the answer's `Date` shows, when the answer says a signature
     /// expired or the skew passes 5 minutes.
     pub(crate) fn note_clock_skew(&mut self, date: Option<&str>) {
@@ -228,25 +242,6 @@ impl ApiError {
             });
         let expired = self.error_msg.to_ascii_lowercase().contains("expired");
         self.clock_skew_secs = skew.filter(|skew| expired || skew.abs() > TOLERATED_SECS);
-    }
-}
-
-const PAIRS: [(&str, &str); 3] = [
-    ("error_code", "error_msg"),
-    ("errorCode", "errorMsg"),
-    ("code", "message"),
-];
-
-fn code_and_message(object: &Map<String, Value>) -> Option<(String, String)> {
-    PAIRS
-        .iter()
-        .find_map(|(code, message)| Some((text(object.get(*code)?), text(object.get(*message)?))))
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

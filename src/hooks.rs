@@ -6,22 +6,21 @@
 //!   signature's canonical form, so what is signed is exactly what is sent;
 //! - credentials are applied last ([`Credentials::apply`]), over the final request;
 //! - a 200 body is capped at the configured size while the generated code reads it;
-//! - any other answer is read (capped) and rewritten into the canonical Huawei error body, so
-//!   the generated code can always decode it and the status is never lost.
+//! - any other answer goes to [`error_answer::normalise`], which rewrites it into the
+//!   canonical Huawei error body, so the generated code can always decode it.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use progenitor_client::{ClientHooks, ClientInfo, OperationInfo};
 use reqwest::{
     Request, Response, StatusCode,
-    header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue},
+    header::{HeaderMap, HeaderName},
 };
 
 pub(crate) use crate::failover::Endpoints;
 use crate::{
-    ApiError,
     auth::{Credentials, signer},
+    error_answer,
     generated::Client,
 };
 
@@ -88,7 +87,7 @@ impl ClientHooks<Hooks> for Client {
             Ok(response)
         } else {
             // Boxed: a cold path whose state would otherwise enlarge every call's future.
-            Box::pin(normalise_error(response, config.max_body_bytes)).await
+            Box::pin(error_answer::normalise(response, config.max_body_bytes)).await
         }
     }
 }
@@ -134,33 +133,4 @@ fn cap_body(response: Response, limit: usize) -> Response {
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let capped = reqwest::Body::wrap(http_body_util::Limited::new(body, limit));
     Response::from(http::Response::from_parts(parts, capped))
-}
-
-/// Reads an error answer (at most `limit` bytes; the rest is dropped) and replaces its body
-/// with the canonical `{"error_code", "error_msg"}` the spec declares.
-async fn normalise_error(mut response: Response, limit: usize) -> reqwest::Result<Response> {
-    let status = response.status();
-    let mut headers = HeaderMap::new();
-    std::mem::swap(&mut headers, response.headers_mut());
-    let request_id = request_id(&headers);
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await? {
-            Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
-            None => break,
-        }
-    }
-    let error = ApiError::from_body(status.as_u16(), request_id, &body);
-    let canonical = serde_json::json!({
-        "error_code": error.error_code,
-        "error_msg": error.error_msg,
-        "encoded_authorization_message": error.encoded_authorization_message,
-    });
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.remove(reqwest::header::CONTENT_LENGTH);
-    headers.remove(reqwest::header::TRANSFER_ENCODING);
-    let mut rebuilt = http::Response::new(Bytes::from(canonical.to_string()));
-    *rebuilt.status_mut() = status;
-    *rebuilt.headers_mut() = headers;
-    Ok(Response::from(rebuilt))
 }

@@ -42,6 +42,7 @@ mod call;
 mod client;
 pub mod endpoint;
 mod error;
+mod error_answer;
 mod failover;
 mod generated;
 mod hooks;
@@ -58,7 +59,7 @@ pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
 pub use error::{ApiError, Error, TransportKind};
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
-pub use retry::RetryPolicy;
+pub use retry::{Retry, RetryPolicy};
 pub use timestamp::Timestamp;
 pub use watch::{WatchHandle, WatchItem, WatchOptions, WatchStream};
 

@@ -1,9 +1,12 @@
-//! When to try again and how long to wait: exponential backoff with full jitter,
-//! `Retry-After` honoured up to a cap, a bounded number of attempts.
+//! When to try again and how long to wait: the one classifier of failures ([`Retry`]), and
+//! the policy: exponential backoff with full jitter, `Retry-After` honoured up to a cap, a
+//! bounded number of attempts.
 
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::{Error, TransportKind};
 
 /// Retry settings. Both operations are GETs, so every retry is safe.
 ///
@@ -83,15 +86,17 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `retry` (1 for the first retry), or `None` when the
-    /// server asked for a longer wait than the policy allows.
+    /// failure is not worth a retry or the server asked for a longer wait than allowed.
     pub(crate) fn delay(
         &self,
         retry: u32,
-        retry_after: Option<Duration>,
+        decision: Retry,
         rng: &mut fastrand::Rng,
     ) -> Option<Duration> {
-        if let Some(wait) = retry_after {
-            return (wait <= self.max_retry_after).then_some(wait);
+        match decision {
+            Retry::Stop => return None,
+            Retry::After(wait) => return (wait <= self.max_retry_after).then_some(wait),
+            Retry::Backoff => {}
         }
         let ceiling = self
             .base_delay
@@ -102,9 +107,28 @@ impl RetryPolicy {
     }
 }
 
-/// The statuses worth another attempt: 408, 429, 500, 502, 503, 504.
-pub(crate) fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+/// What to do after a failure, for the call loop and the watch alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Retry {
+    /// Try again, after a backoff of the caller's choosing.
+    Backoff,
+    /// Try again after this wait, which the service asked for (`Retry-After`).
+    After(Duration),
+    /// Trying again would fail the same way.
+    Stop,
+}
+
+/// The one rule: connect failures, timeouts and broken connections, and 408, 429, 500, 502,
+/// 503 and 504 (both operations are GETs, so a retry is always safe); nothing else.
+pub(crate) fn classify(error: &Error) -> Retry {
+    match error {
+        Error::Api(api) if matches!(api.status, 408 | 429 | 500 | 502 | 503 | 504) => {
+            api.retry_after.map_or(Retry::Backoff, Retry::After)
+        }
+        Error::Transport { kind, .. } if *kind != TransportKind::Tls => Retry::Backoff,
+        _ => Retry::Stop,
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.

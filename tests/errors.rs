@@ -135,7 +135,7 @@ async fn a_body_over_the_limit_is_refused() {
         .unwrap();
     let error = client.last_push_event(1).await.unwrap_err();
     assert!(
-        matches!(error, Error::ResponseTooLarge { limit: 1000 }),
+        matches!(error, Error::ResponseTooLarge { limit: 1000, .. }),
         "{error:?}"
     );
 }

@@ -144,7 +144,7 @@ async fn huge_body() {
     };
     let (error, requests) = fault(reply).await;
     assert!(
-        matches!(error, Error::ResponseTooLarge { limit } if limit == codearts_repo::DEFAULT_MAX_BODY_BYTES),
+        matches!(error, Error::ResponseTooLarge { limit, .. } if limit == codearts_repo::DEFAULT_MAX_BODY_BYTES),
         "{error:?}"
     );
     assert_eq!(requests, 1);

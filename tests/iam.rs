@@ -92,6 +92,7 @@ async fn no_project_or_several_is_an_error_and_nothing_reaches_the_service() {
             region,
             found,
             trace_id,
+            ..
         } = &error
         else {
             panic!("expected a project id error, got {error:?}");

@@ -82,3 +82,58 @@ async fn every_retry_is_signed() {
         assert!(!request.contains("api-version"), "{request}");
     }
 }
+
+/// The one classifier, as a program sees it: `Error::retry` / `is_retryable`, and the
+/// causes kept as `source()`.
+#[tokio::test]
+async fn every_failure_says_whether_to_try_again_and_keeps_its_causes() {
+    use codearts_repo::{Error, Retry};
+    let once = |url: &str| retrying(url, 1);
+
+    let server = scripted(vec![Reply::Raw(http(
+        429,
+        &[("Retry-After", "2"), ("Content-Type", "application/json")],
+        br#"{"error_code":"X","error_msg":"slow down"}"#,
+    ))])
+    .await;
+    let error = once(&server.url).last_push_event(1).await.unwrap_err();
+    assert_eq!(error.retry(), Retry::After(Duration::from_secs(2)));
+    assert!(error.is_retryable());
+
+    let server = scripted(vec![json(404, r#"{"error_code":"X","error_msg":"no"}"#)]).await;
+    let error = once(&server.url).last_push_event(1).await.unwrap_err();
+    assert_eq!(error.retry(), Retry::Stop);
+
+    let server = scripted(vec![json(503, r#"{"error_code":"X","error_msg":"busy"}"#)]).await;
+    let error = once(&server.url).last_push_event(1).await.unwrap_err();
+    assert_eq!(error.retry(), Retry::Backoff);
+
+    let error = once("http://127.0.0.1:9")
+        .last_push_event(1)
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    // The causes are there to walk, down to the operating system's refusal.
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(e) = cause {
+        causes.push(e.to_string());
+        cause = e.source();
+    }
+    assert!(causes.len() >= 2, "{causes:?}");
+    assert!(
+        causes.iter().any(|c| c.to_lowercase().contains("refused")),
+        "{causes:?}"
+    );
+
+    let server = scripted(vec![json(200, "{not json")]).await;
+    let error = once(&server.url).last_push_event(1).await.unwrap_err();
+    assert!(matches!(error, Error::Decode { .. }) && !error.is_retryable());
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the decoder's error is kept"
+    );
+
+    let error = once(&server.url).last_push_event(0).await.unwrap_err();
+    assert!(!error.is_retryable());
+}

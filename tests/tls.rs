@@ -31,6 +31,7 @@ fn assert_tls_error(error: &Error, says: &str) {
             kind: TransportKind::Tls,
             message,
             attempts,
+            ..
         } => {
             assert!(message.contains(says), "{message}");
             assert_eq!(*attempts, 1, "a certificate error is not retried: {error}");

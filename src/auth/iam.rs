@@ -116,27 +116,19 @@ impl ProjectLookup {
         };
         let (status, headers, body) = tokio::time::timeout(self.timeout, exchange)
             .await
-            .map_err(|_| Error::Transport {
-                kind: TransportKind::Timeout,
-                message: format!("IAM gave no complete answer within {:?}", self.timeout),
-                attempts: 1,
+            .map_err(|_| {
+                let message = format!("IAM gave no complete answer within {:?}", self.timeout);
+                Error::transport(TransportKind::Timeout, message, None)
             })?
             .map_err(|e| {
                 let (kind, message) = crate::transport::describe(&e);
-                Error::Transport {
-                    kind,
-                    message: format!("asking IAM for the project id: {message}"),
-                    attempts: 1,
-                }
+                let message = format!("asking IAM for the project id: {message}");
+                Error::transport(kind, message, Some(Box::new(e)))
             })?;
         let trace_id = trace_id(&headers);
         if status != StatusCode::OK {
             let mut error = ApiError::from_body(status.as_u16(), trace_id, &body);
-            error.note_clock_skew(
-                headers
-                    .get(reqwest::header::DATE)
-                    .and_then(|v| v.to_str().ok()),
-            );
+            error.note_clock_skew(crate::error_answer::date(&headers));
             return Err(error.into());
         }
         let Projects { projects } =

@@ -16,7 +16,7 @@ use tokio::{
     time::{Instant, sleep_until},
 };
 
-use crate::{Client, Error, PushEvent, RepositoryId, Timestamp};
+use crate::{Client, Error, PushEvent, RepositoryId, Retry, Timestamp};
 
 mod options;
 pub use options::WatchOptions;
@@ -308,16 +308,23 @@ impl Watcher {
                 (item, next)
             }
             Err(error) => {
-                state.failures = state.failures.saturating_add(1);
-                let exponent = state.failures.saturating_sub(1).min(16);
-                let backoff = interval.saturating_mul(1 << exponent).min(max_backoff);
-                let asked = match &error {
-                    // Honoured, but a server cannot push the schedule past representable time.
-                    Error::Api(api) => api.retry_after.unwrap_or_default().min(options::LONGEST),
-                    _ => Duration::ZERO,
+                // Back off only for trouble (the same rule as the call loop's retries): an
+                // answer such as 404 keeps the cadence.
+                let next = match error.retry() {
+                    Retry::Stop => (scheduled + interval).max(Instant::now()),
+                    decision => {
+                        state.failures = state.failures.saturating_add(1);
+                        let wait = match decision {
+                            // Honoured as given, within the backoff cap.
+                            Retry::After(asked) => asked.min(max_backoff),
+                            _ => {
+                                let exponent = state.failures.saturating_sub(1).min(16);
+                                interval.saturating_mul(1 << exponent).min(max_backoff)
+                            }
+                        };
+                        Instant::now() + wait + self.jitter(wait / 10)
+                    }
                 };
-                let wait = backoff.max(asked);
-                let next = Instant::now() + wait + self.jitter(wait / 10);
                 (
                     Some(WatchItem::Error {
                         repository_id: id,
