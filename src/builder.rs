@@ -5,10 +5,10 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use crate::{
     Client, Credentials, Error, ProjectId, RetryPolicy,
     auth::iam::ProjectLookup,
-    call::CallSettings,
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     generated,
-    hooks::{Endpoints, HookConfig, Hooks},
+    hooks::{Endpoints, Hooks},
+    settings::Settings,
 };
 
 /// The default cap on a response body: far above any legitimate answer (ten commits), far
@@ -211,19 +211,24 @@ impl ClientBuilder {
         // As the official SDKs: with AK/SK, a region and no project id, IAM is asked for it.
         let iam = match &self.region {
             Some(region) if project_id.is_none() && credentials.signs() => {
-                Some(Arc::new(ProjectLookup::new(
+                Some(ProjectLookup::new(
                     self.iam_endpoint.as_deref(),
                     &credentials,
                     region,
                     self.allow_http,
                     http.clone(),
                     self.attempt_timeout,
-                )?))
+                )?)
             }
             _ => None,
         };
-        let config = Arc::new(HookConfig {
+        let settings = Arc::new(Settings {
             credentials,
+            project_id,
+            iam,
+            retry: self.retry.clone(),
+            attempt_timeout: self.attempt_timeout,
+            overall_timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
         });
         let regions_file = self.load_regions_file()?;
@@ -235,21 +240,13 @@ impl ClientBuilder {
             Ok(generated::Client::new_with_client(
                 &urls[0],
                 http.clone(),
-                Hooks::new(config.clone(), endpoints),
+                Hooks::new(settings.clone(), endpoints),
             ))
         };
         Ok(Client {
             codearts_repo: service(Service::CodeArtsRepo),
             servicestage: service(Service::ServiceStage),
-            settings: Arc::new(CallSettings {
-                retry: self.retry.clone(),
-                attempt_timeout: self.attempt_timeout,
-                overall_timeout: self.timeout,
-                max_body_bytes: self.max_body_bytes,
-            }),
-            project_id,
-            hooks: config,
-            iam,
+            settings,
         })
     }
 

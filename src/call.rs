@@ -1,31 +1,23 @@
 //! Running one operation: attempts with timeouts and retries, tracing, and the mapping of the
 //! generated client's errors onto the crate's [`Error`].
 
-use std::{future::Future, time::Duration};
+use std::future::Future;
 
 use progenitor_client::ResponseValue;
 use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
 use crate::{
-    Error, RetryPolicy, TransportKind,
+    Error, TransportKind,
     error_answer::{self, Generated},
     generated::types::HuaweiError,
+    settings::Settings,
     transport::{self, source_is},
 };
 
 type GeneratedError = progenitor_client::Error<HuaweiError>;
 
-/// Per-client settings that shape every call.
-#[derive(Clone, Debug)]
-pub(crate) struct CallSettings {
-    pub(crate) retry: RetryPolicy,
-    pub(crate) attempt_timeout: Duration,
-    pub(crate) overall_timeout: Option<Duration>,
-    pub(crate) max_body_bytes: usize,
-}
-
-impl CallSettings {
+impl Settings {
     /// Runs `send` until it succeeds, fails for good, or runs out of attempts or time.
     pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T, Error>
     where

@@ -4,12 +4,10 @@ use std::sync::Arc;
 
 use crate::{
     Error, GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId,
-    auth::iam::ProjectLookup,
     builder::ClientBuilder,
-    call::CallSettings,
     endpoint::Service,
     generated::{self, types},
-    hooks::HookConfig,
+    settings::Settings,
 };
 
 pub use generated::types::{Commit, CommitList, PushEvent, RepositoryBrief};
@@ -36,15 +34,8 @@ pub use generated::types::{Commit, CommitList, PushEvent, RepositoryBrief};
 pub struct Client {
     pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
     pub(crate) servicestage: Result<generated::Client, Arc<str>>,
-    pub(crate) settings: Arc<CallSettings>,
-    /// The default project id.
-    pub(crate) project_id: Option<ProjectId>,
-    /// The hooks' settings; their credentials are made ready (metadata keys fetched)
-    /// before each call.
-    pub(crate) hooks: Arc<HookConfig>,
-    /// Where the project id comes from when neither the call, the builder nor the
-    /// credentials give one.
-    pub(crate) iam: Option<Arc<ProjectLookup>>,
+    /// Shared with the hooks of both generated clients.
+    pub(crate) settings: Arc<Settings>,
 }
 
 impl Client {
@@ -80,7 +71,7 @@ impl Client {
     {
         let repository_id = repository_id.try_into().map_err(Into::into)?;
         let client = self.service(Service::CodeArtsRepo)?;
-        self.hooks.credentials.ready().await?;
+        self.settings.credentials.ready().await?;
         self.settings
             .run("ShowLastPushEventInRepository", || {
                 client.show_last_push_event_in_repository(&repository_id)
@@ -170,7 +161,8 @@ impl CommitsRequest<'_> {
     pub async fn send(self) -> Result<CommitList, Error> {
         let client = self.client;
         let given_project_id = self.project_id.transpose()?;
-        if given_project_id.is_none() && client.project_id.is_none() && client.iam.is_none() {
+        let settings = &client.settings;
+        if given_project_id.is_none() && settings.project_id.is_none() && settings.iam.is_none() {
             return Err(missing_project_id());
         }
         let namespace = self.namespace?;
@@ -181,18 +173,17 @@ impl CommitsRequest<'_> {
             .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))??;
 
         let service = client.service(Service::ServiceStage)?;
-        client.hooks.credentials.ready().await?;
+        settings.credentials.ready().await?;
         let looked_up;
-        let project_id = match (&given_project_id, &client.project_id, &client.iam) {
+        let project_id = match (&given_project_id, &settings.project_id, &settings.iam) {
             (Some(id), _, _) | (None, Some(id), _) => id,
             (None, None, Some(iam)) => {
-                looked_up = iam.project_id(&client.hooks.credentials).await?;
+                looked_up = iam.project_id(&settings.credentials).await?;
                 &looked_up
             }
             (None, None, None) => return Err(missing_project_id()),
         };
-        client
-            .settings
+        settings
             .run("ListCommits", || {
                 service.list_commits(
                     project_id,

@@ -18,30 +18,20 @@ use reqwest::{
 };
 
 pub(crate) use crate::failover::Endpoints;
-use crate::{
-    auth::{Credentials, signer},
-    error_answer,
-    generated::Client,
-};
+use crate::{auth::signer, error_answer, generated::Client, settings::Settings};
 
 /// What the generated client carries for the hooks (its "inner type").
 #[derive(Clone, Debug)]
 pub(crate) struct Hooks {
-    config: Arc<HookConfig>,
+    settings: Arc<Settings>,
     /// Where this service's requests go (usually one endpoint).
     endpoints: Arc<Endpoints>,
 }
 
-#[derive(Debug)]
-pub(crate) struct HookConfig {
-    pub(crate) credentials: Credentials,
-    pub(crate) max_body_bytes: usize,
-}
-
 impl Hooks {
-    pub(crate) fn new(config: Arc<HookConfig>, endpoints: Endpoints) -> Self {
+    pub(crate) fn new(settings: Arc<Settings>, endpoints: Endpoints) -> Self {
         Self {
-            config,
+            settings,
             endpoints: Arc::new(endpoints),
         }
     }
@@ -62,12 +52,12 @@ pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
 impl ClientHooks<Hooks> for Client {
     async fn exec(&self, mut request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
         let hooks = self.inner();
-        let config = &hooks.config;
+        let settings = &hooks.settings;
         request.headers_mut().remove(API_VERSION);
         canonicalise_url(request.url_mut());
         let response = hooks
             .endpoints
-            .send(self.client(), request, &config.credentials)
+            .send(self.client(), request, &settings.credentials)
             .await?;
         let span = tracing::Span::current();
         if !span.is_disabled() {
@@ -81,13 +71,13 @@ impl ClientHooks<Hooks> for Client {
             }
         }
         if response.status() == StatusCode::OK {
-            let mut response = cap_body(response, config.max_body_bytes);
+            let mut response = cap_body(response, settings.max_body_bytes);
             // Nothing reads a success's headers, and the generated code would copy them all.
             *response.headers_mut() = HeaderMap::new();
             Ok(response)
         } else {
             // Boxed: a cold path whose state would otherwise enlarge every call's future.
-            Box::pin(error_answer::normalise(response, config.max_body_bytes)).await
+            Box::pin(error_answer::normalise(response, settings.max_body_bytes)).await
         }
     }
 }

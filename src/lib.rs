@@ -50,6 +50,7 @@ mod params;
 mod retry;
 #[cfg(feature = "server")]
 pub mod server;
+mod settings;
 mod timestamp;
 mod transport;
 pub mod watch;

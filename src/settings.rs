@@ -1,0 +1,19 @@
+//! Everything a built client decided, in one place: how it authenticates, where the project id
+//! comes from, how patient it is. Shared by the client and its hooks.
+
+use std::time::Duration;
+
+use crate::{Credentials, ProjectId, RetryPolicy, auth::iam::ProjectLookup};
+
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) credentials: Credentials,
+    /// The default project id of the commits call (builder, else credentials).
+    pub(crate) project_id: Option<ProjectId>,
+    /// Where the project id comes from when no one gives it (AK/SK and a region).
+    pub(crate) iam: Option<ProjectLookup>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) overall_timeout: Option<Duration>,
+    pub(crate) max_body_bytes: usize,
+}
