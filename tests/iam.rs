@@ -130,29 +130,20 @@ async fn iam_is_not_asked_when_a_project_id_is_known_or_without_a_region() {
         .credentials(keys())
         .build()
         .unwrap();
-    let error = commits(&without_region).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::InvalidInput {
-                field: "project_id",
-                ..
-            }
-        ),
-        "{error}"
-    );
     let token = client(&server, "xx-known-1", Credentials::token("t").unwrap());
-    let error = commits(&token).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::InvalidInput {
-                field: "project_id",
-                ..
-            }
-        ),
-        "{error}"
-    );
+    for client in [without_region, token] {
+        let error = commits(&client).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidInput {
+                    field: "project_id",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
     let paths: Vec<_> = server.requests().into_iter().map(|r| r.path).collect();
     assert_eq!(
         paths,

@@ -55,22 +55,27 @@ async fn an_unknown_issuer_is_a_tls_error_tried_once() {
     assert!(server.requests().is_empty());
 }
 
+/// A client whose own reqwest client trusts `server`'s CA and resolves `name` to it.
+fn resolving(server: &Server, name: &str, credentials: Credentials) -> Client {
+    let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_merge([ca])
+        .resolve(name, server.addr())
+        .build()
+        .unwrap();
+    Client::builder()
+        .endpoint(format!("https://{name}:{}", server.addr().port()))
+        .http_client(http)
+        .credentials(credentials)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_certificate_for_another_name_is_a_tls_error() {
     let server = https(TlsOptions::new()).await;
-    let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
-    // The caller's client resolves a name the certificate does not hold to the server.
-    let http = reqwest::Client::builder()
-        .tls_certs_merge([ca])
-        .resolve("other-name.test", server.addr())
-        .build()
-        .unwrap();
-    let client = Client::builder()
-        .endpoint(format!("https://other-name.test:{}", server.addr().port()))
-        .http_client(http)
-        .credentials(token())
-        .build()
-        .unwrap();
+    // The certificate holds localhost and loopback addresses, not this name.
+    let client = resolving(&server, "other-name.test", token());
     let error = client.last_push_event(2112036131).await.unwrap_err();
     assert_tls_error(&error, "not valid for the host name");
 }
@@ -78,18 +83,11 @@ async fn a_certificate_for_another_name_is_a_tls_error() {
 #[tokio::test]
 async fn a_callers_reqwest_client_still_gets_signing_and_checks() {
     let server = https(TlsOptions::new()).await;
-    let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
-        .tls_certs_merge([ca])
-        .resolve("localhost", server.addr())
-        .build()
-        .unwrap();
-    let client = Client::builder()
-        .endpoint(format!("https://localhost:{}", server.addr().port()))
-        .http_client(http)
-        .credentials(Credentials::aksk(DEMO_AK, DEMO_SK).unwrap())
-        .build()
-        .unwrap();
+    let client = resolving(
+        &server,
+        "localhost",
+        Credentials::aksk(DEMO_AK, DEMO_SK).unwrap(),
+    );
     client.last_push_event(2112036131).await.unwrap();
     let error = client.last_push_event(0).await.unwrap_err();
     assert!(matches!(error, Error::InvalidInput { .. }), "{error}");

@@ -1,0 +1,125 @@
+//! `codearts demo`, `serve` and `watch`: the embedded server and the long-running commands.
+
+mod common;
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn demo_runs_both_operations_and_prints_one_json_document() {
+    let out = run(codearts().arg("demo"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).expect("exactly one JSON document");
+    assert_eq!(json["push_event"]["ref"], "master");
+    assert_eq!(
+        json["commits"]["commits"][0]["sha"],
+        "6dcb09b5b57875f334f61aebed695e2e4193db5e"
+    );
+    let statuses: Vec<u64> = json["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 404]);
+    // No project id was given: the AK/SK client asked the server's IAM for it.
+    assert_eq!(json["requests"][1]["path"], "/v3/projects");
+    assert!(json["server"].as_str().unwrap().starts_with("https://"));
+}
+
+#[test]
+fn demo_as_a_table_tells_what_happened() {
+    let out = run(codearts().args(["demo", "--output", "table"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for expected in [
+        "2112036131",
+        "master",
+        "6dcb09b5b578",
+        "AK/SK",
+        "invalid repository_id",
+        "CH.004404",
+        "4 requests",
+        "HTTP/2.0",
+        "IAM",
+    ] {
+        assert!(
+            out.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn serve_answers_from_a_fixtures_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("fixtures.json");
+    std::fs::write(
+        &fixtures,
+        r#"{"push_events": [{"repository_id": 42, "event": {"ref": "dev"}}]}"#,
+    )
+    .unwrap();
+    let server = Serve::with_args(&["--fixtures", fixtures.to_str().unwrap()]);
+    let out = run(server.client().args(["push-event", "42"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out.stdout).unwrap(),
+        serde_json::json!({"ref": "dev"})
+    );
+    assert_eq!(
+        run(server.client().args(["push-event", "2112036131"])).code,
+        3,
+        "the file replaces the defaults"
+    );
+
+    std::fs::write(&fixtures, "{not json").unwrap();
+    let out = run(codearts().args(["serve", "--fixtures", fixtures.to_str().unwrap()]));
+    assert_eq!(out.code, 2);
+    out.assert_stderr_has(&["invalid fixtures"]);
+}
+
+#[test]
+fn watch_once_prints_one_line_per_repository_and_reports_failures() {
+    let server = Serve::start();
+    let out = run(server.client().args(["watch", "2112036131", "--once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({
+            "repository_id": 2112036131u32, "ref": "master", "created_at": "2025-06-19T21:27:31.000+08:00", "baseline": true
+        })
+    );
+    let out = run(server.client().args(["watch", "2112036131", "7", "--once"]));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 1);
+    out.assert_stderr_has(&["repository 7", "CH.004404"]);
+}
+
+#[test]
+fn watch_streams_until_interrupted_and_exits_0() {
+    let server = Serve::start();
+    let mut child = server
+        .client()
+        .args(["watch", "2112036131", "--interval", "50ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = first_stdout_line(&mut child);
+    assert!(line.contains("\"baseline\":true"), "{line}");
+    // Let it poll a few more times (nothing changes, so nothing is printed), then Ctrl-C.
+    std::thread::sleep(Duration::from_millis(300));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,0 +1,142 @@
+//! `codearts` over HTTPS and through endpoint lists and regions files, as a user would run it.
+
+mod common;
+
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+#[test]
+fn https_needs_the_servers_ca_and_an_unknown_issuer_exits_4_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let serve = Serve::with_args(&["--tls", "--write-ca", ca.to_str().unwrap()]);
+    assert!(serve.url.starts_with("https://"), "{}", serve.url);
+
+    let out = run(serve.client().args([
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "push-event",
+        "2112036131",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("master"), "{}", out.stdout);
+
+    // `client()` allows one attempt; the CLI's default is three.
+    let out = run(codearts()
+        .args(["--endpoint", &serve.url, "push-event", "2112036131"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "cli-token"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    out.assert_stderr_has(&["TLS error after 1 attempt(s)", "unknown issuer"]);
+
+    let out = run(serve
+        .client()
+        .args(["--ca-file", "/nonexistent/ca.pem", "push-event", "1"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_stderr_has(&["--ca-file", "/nonexistent/ca.pem"]);
+}
+
+#[test]
+fn regions_come_from_the_environment_list_then_the_regions_file() {
+    let serve = Serve::start();
+    let push = |command: &mut Command| {
+        run(command
+            .args([
+                "--region",
+                "xx-cli-1",
+                "--max-attempts",
+                "1",
+                "push-event",
+                "2112036131",
+            ])
+            .env("HUAWEICLOUD_SDK_TOKEN", "cli-token"))
+    };
+    // The environment's list, whose first endpoint is dead.
+    let out = push(codearts().env(
+        "HUAWEICLOUD_SDK_REGION_CODEARTSREPO_XX_CLI_1",
+        format!("http://127.0.0.1:9, {}", serve.url),
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // ~/.huaweicloud/regions.yaml.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".huaweicloud")).unwrap();
+    let file = home.path().join(".huaweicloud/regions.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "codeartsrepo:\n  - id: xx-cli-1\n    endpoint: {}\n",
+            serve.url
+        ),
+    )
+    .unwrap();
+    let out = push(codearts().env("HOME", home.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    // A broken one is a configuration error naming it.
+    std::fs::write(&file, "codeartsrepo: [\n").unwrap();
+    let out = push(codearts().env("HOME", home.path()));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_stderr_has(&["regions.yaml", "line"]);
+}
+
+#[test]
+fn a_dead_endpoint_fails_promptly_with_a_transport_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--max-attempts",
+            "1",
+            "push-event",
+            "1",
+        ])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    out.assert_stderr_has(&["connect"]);
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A deadline too far to represent is no deadline, not a panic.
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &format!("http://127.0.0.1:{port}"),
+            "--timeout",
+            "100000000000years",
+            "push-event",
+            "1",
+        ])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+}
+
+#[test]
+fn plain_http_to_another_host_is_refused() {
+    let out = run(codearts()
+        .args(["--endpoint", "http://example.com", "push-event", "1"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 2);
+    out.assert_stderr_has(&["plain HTTP"]);
+}
+
+#[test]
+fn per_service_endpoint_overrides_come_from_the_sdk_variables() {
+    let server = Serve::start();
+    let out = run(codearts()
+        .args(["--region", "cn-north-4", "push-event", "2112036131"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t")
+        .env(
+            "HUAWEICLOUD_SDK_REGION_CODEARTSREPO_CN_NORTH_4",
+            format!("{},https://unused.example.com", server.url),
+        ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
