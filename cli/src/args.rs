@@ -62,6 +62,8 @@ pub(crate) enum Format {
     Json,
     /// Readable text.
     Table,
+    /// spec-diff: a pull-request comment (verdict, table, Rust API changes); elsewhere, text.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,13 +118,20 @@ pub(crate) enum Command {
     },
     /// Compare two versions of the spec: what changed, and whether it breaks callers.
     #[command(
-        after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks, 1 something breaks, 2 usage or input error.\n\nExample:\n  codearts spec-diff git:main openapi/codearts-repo.yaml"
+        after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks (or, with --check-version, the version says what breaks), 1 something breaks (or the version is too low), 2 usage or input error.\n\nExamples:\n  codearts spec-diff git:main openapi/codearts-repo.yaml\n  codearts spec-diff git:v0.1.0 openapi/codearts-repo.yaml --check-version Cargo.toml --output markdown"
     )]
     SpecDiff {
         /// The spec before.
         old: String,
         /// The spec after.
         new: String,
+        /// Also check the version in this Cargo manifest: a breaking change needs a major
+        /// bump (minor while 0.x); exit 1 when it does not say so.
+        #[arg(long, value_name = "MANIFEST")]
+        check_version: Option<PathBuf>,
+        /// The version OLD was released as (default: from OLD when it is git:vX.Y.Z).
+        #[arg(long, value_name = "VERSION", requires = "check_version")]
+        old_version: Option<String>,
     },
     /// Start the embedded server, run both operations against it, show what happened.
     #[command(after_help = "Example:\n  codearts demo --output table")]

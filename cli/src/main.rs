@@ -102,7 +102,20 @@ async fn run(cli: Cli) -> Result<u8> {
                 .once(once);
             return watch::run(client(&global, None)?, options, repository_ids).await;
         }
-        Command::SpecDiff { old, new } => return spec_diff::run(&old, &new, out),
+        Command::SpecDiff {
+            old,
+            new,
+            check_version,
+            old_version,
+        } => {
+            let gate = check_version
+                .as_deref()
+                .map(|manifest| spec_diff::VersionGate {
+                    manifest,
+                    old_version: old_version.as_deref(),
+                });
+            return spec_diff::run(&old, &new, gate, out);
+        }
     };
     done.map(|()| 0)
 }

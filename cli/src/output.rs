@@ -22,6 +22,10 @@ impl Output {
         matches!(self.format, Format::Json)
     }
 
+    pub(crate) fn format(self) -> Format {
+        self.format
+    }
+
     pub(crate) fn push_event(self, event: &PushEvent) -> Result<()> {
         if self.is_json() {
             return json(event);

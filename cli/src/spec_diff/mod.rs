@@ -9,12 +9,16 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
+    args::Format,
     error::{CliError, Result},
     output::{self, Output},
 };
+use version::VersionCheck;
 
-#[path = "spec_diff_refine.rs"]
+mod markdown;
 mod refine;
+mod rust_api;
+mod version;
 
 /// Where the spec lives in the repository, for `git:REV`.
 const SPEC_PATH: &str = "openapi/codearts-repo.yaml";
@@ -34,6 +38,8 @@ pub(crate) struct Finding {
     location: String,
     /// Why it is classified so, in one line.
     reason: String,
+    /// What it touches in the crate's Rust API.
+    rust: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,18 +49,49 @@ pub(crate) struct Report {
     breaking: usize,
     compatible: usize,
     changes: Vec<Finding>,
+    /// With `--check-version`: whether the crate's version says what the change does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<VersionCheck>,
 }
 
-/// Compares the specs named by `old` and `new` (file paths or `git:REV[:PATH]`); the exit
-/// code is 1 when something breaks.
-pub(crate) fn run(old: &str, new: &str, out: Output) -> Result<u8> {
-    let report = diff(old, new)?;
-    if out.is_json() {
-        output::json(&report)?;
-    } else {
-        output::print(&table(&report))?;
+/// What to check the change against, from the command line.
+pub(crate) struct VersionGate<'a> {
+    /// The manifest whose version is the new one.
+    pub(crate) manifest: &'a Path,
+    /// The old version, when OLD is not a `git:vX.Y.Z` tag.
+    pub(crate) old_version: Option<&'a str>,
+}
+
+/// Compares the specs named by `old` and `new` (file paths or `git:REV[:PATH]`). The exit
+/// code is 1 when something breaks, or, with a version gate, when the version does not say so.
+pub(crate) fn run(old: &str, new: &str, gate: Option<VersionGate>, out: Output) -> Result<u8> {
+    // Usage errors first, before any comparison.
+    let versions = gate
+        .map(|gate| {
+            let old_version = match gate.old_version {
+                Some(text) => semver::Version::parse(text)
+                    .map_err(|e| CliError::Input(format!("--old-version `{text}`: {e}")))?,
+                None => version::from_tag(old).ok_or_else(|| {
+                    CliError::Input(format!(
+                        "cannot tell the version of {old}: compare with git:vX.Y.Z or give \
+                         --old-version"
+                    ))
+                })?,
+            };
+            Ok::<_, CliError>((old_version, version::from_manifest(gate.manifest)?))
+        })
+        .transpose()?;
+    let mut report = diff(old, new)?;
+    report.version = versions.map(|(old, new)| version::check(&report, &old, &new));
+    match out.format() {
+        Format::Json => output::json(&report)?,
+        Format::Table => output::print(&table(&report))?,
+        Format::Markdown => output::print(&markdown::render(&report))?,
     }
-    Ok(u8::from(report.breaking > 0))
+    Ok(match &report.version {
+        Some(check) => u8::from(!check.ok),
+        None => u8::from(report.breaking > 0),
+    })
 }
 
 pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
@@ -89,6 +126,7 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
                 for raw in refined {
                     let (breaking, why) = judge(path.comparison, raw.details);
                     findings.push(Finding {
+                        rust: rust_api::item(&old_doc, &new_doc, &raw.location),
                         class: if breaking { "breaking" } else { "compatible" },
                         side: side_name(path.comparison),
                         kind: format!("{:?}", raw.details),
@@ -109,6 +147,7 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
         breaking: findings.iter().filter(|f| f.class == "breaking").count(),
         compatible: findings.iter().filter(|f| f.class == "compatible").count(),
         changes: findings,
+        version: None,
     })
 }
 
@@ -200,6 +239,7 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
                             operation: None,
                             location: format!("#{here}"),
                             reason: format!("the {key} changed: documentation only"),
+                            rust: "doc comments only".into(),
                         });
                     } else {
                         walk(old_value, new_value, here, found);
@@ -271,5 +311,9 @@ fn table(report: &Report) -> String {
         "{} breaking, {} compatible change(s) from {} to {}\n",
         report.breaking, report.compatible, report.old, report.new
     ));
+    if let Some(check) = &report.version {
+        let verdict = if check.ok { "ok" } else { "TOO LOW" };
+        text.push_str(&format!("version {verdict}: {}\n", check.message));
+    }
     text
 }

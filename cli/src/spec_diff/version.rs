@@ -1,0 +1,79 @@
+//! `--check-version`: the crate's version must say what the spec change does. A change that
+//! breaks callers needs a major bump (a minor one while the major version is 0); anything
+//! else may ship as a patch.
+
+use std::path::Path;
+
+use semver::Version;
+use serde::Serialize;
+
+use super::Report;
+use crate::error::{CliError, Result};
+
+/// The verdict, with what it was measured against.
+#[derive(Debug, Serialize)]
+pub(crate) struct VersionCheck {
+    pub(crate) old: String,
+    pub(crate) new: String,
+    /// The lowest version the change allows.
+    pub(crate) required: String,
+    pub(crate) ok: bool,
+    /// One line: which change forced what, or why the version is fine.
+    pub(crate) message: String,
+}
+
+/// The version in `OLD` when it names a tag: `git:v1.2.3` or `git:v1.2.3:path`.
+pub(crate) fn from_tag(old: &str) -> Option<Version> {
+    let rev = old.strip_prefix("git:")?.split(':').next()?;
+    Version::parse(rev.strip_prefix('v')?).ok()
+}
+
+/// `package.version` of a Cargo manifest (or the workspace's, when the package inherits it).
+pub(crate) fn from_manifest(path: &Path) -> Result<Version> {
+    let bad = |why: String| CliError::Input(format!("{}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let manifest: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+    let version = |table: Option<&toml::Value>| table?.get("version")?.as_str().map(str::to_owned);
+    let text = version(manifest.get("package"))
+        .or_else(|| version(manifest.get("workspace")?.get("package")))
+        .ok_or_else(|| bad("no package.version".into()))?;
+    Version::parse(&text).map_err(|e| bad(format!("version `{text}`: {e}")))
+}
+
+/// Checks `new` against `old` for the changes in `report`.
+pub(crate) fn check(report: &Report, old: &Version, new: &Version) -> VersionCheck {
+    let breaking = report.changes.iter().find(|f| f.class == "breaking");
+    let required = match breaking {
+        Some(_) if old.major == 0 => Version::new(0, old.minor + 1, 0),
+        Some(_) => Version::new(old.major + 1, 0, 0),
+        None => old.clone(),
+    };
+    let ok = *new >= required;
+    let message = match (breaking, ok) {
+        (Some(_), true) => format!(
+            "{} breaking change(s), and {new} is a {} bump from {old}: fine",
+            report.breaking,
+            if old.major == 0 {
+                "minor (0.x)"
+            } else {
+                "major"
+            }
+        ),
+        (Some(first), false) => format!(
+            "{} breaks callers ({}), so the version must be at least {required}; \
+             the manifest says {new}",
+            first.location, first.reason
+        ),
+        (None, true) => format!("no breaking change: {new} is fine (a patch bump is enough)"),
+        (None, false) => format!("the version went backwards: {new} is below {old}"),
+    };
+    VersionCheck {
+        old: old.to_string(),
+        new: new.to_string(),
+        required: required.to_string(),
+        ok,
+        message,
+    }
+}
