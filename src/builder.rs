@@ -262,7 +262,8 @@ impl ClientBuilder {
             }
             return Ok(client.clone());
         }
-        let mut builder = reqwest::Client::builder()
+        let identity = self.identity.as_ref().map(|PrivatePem(pem)| pem.as_slice());
+        crate::tls::reqwest_builder(&self.root_certificates, identity)?
             // A redirect would carry the credentials to another host: never follow one.
             .redirect(reqwest::redirect::Policy::none())
             // The client retries by its own policy (`RetryPolicy`, which covers HTTP/2's
@@ -270,30 +271,7 @@ impl ClientBuilder {
             // in case it retries one: with no retries allowed it copies none.
             .retry(reqwest::retry::never().max_retries_per_request(0))
             .connect_timeout(self.connect_timeout)
-            .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")));
-        for pem in &self.root_certificates {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem)
-                .ok()
-                .filter(|certificates| !certificates.is_empty())
-                .ok_or_else(|| {
-                    Error::invalid(
-                        "root_certificate",
-                        "must be PEM with at least one certificate",
-                    )
-                })?;
-            builder = builder.tls_certs_merge(certificates);
-        }
-        if let Some(PrivatePem(pem)) = &self.identity {
-            // The error would quote the PEM parser, never the key: say only what is wrong.
-            let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
-                Error::invalid(
-                    "identity",
-                    "must be PEM holding a certificate and its private key",
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        builder
+            .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
     }

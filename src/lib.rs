@@ -52,6 +52,7 @@ mod retry;
 pub mod server;
 mod settings;
 mod timestamp;
+mod tls;
 mod transport;
 pub mod watch;
 

@@ -179,6 +179,8 @@ fn client(endpoint: &str, credentials: Credentials) -> Client {
 
 fn main() {
     let args = Args::parse();
+    // Raw reqwest on the client's TLS provider, so that the two compare like for like.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match args.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -27,7 +27,7 @@ pub(crate) struct MetadataSource {
     endpoint: String,
     /// What the sources before this one said, for the error when this one fails too.
     before: String,
-    http: OnceLock<reqwest::Client>,
+    http: OnceLock<Result<reqwest::Client, String>>,
     cached: RwLock<Option<Cached>>,
     /// One fetch at a time: concurrent calls wait for it rather than each fetching.
     refreshing: tokio::sync::Mutex<()>,
@@ -128,23 +128,27 @@ impl MetadataSource {
         }
     }
 
-    fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(|| {
-            reqwest::Client::builder()
-                .timeout(TIMEOUT)
-                .connect_timeout(TIMEOUT)
-                // The service is link-local: a proxy could not reach it, and must not see it.
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default()
-        })
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                crate::tls::reqwest_builder(&[], None)
+                    .map_err(|e| e.to_string())?
+                    .timeout(TIMEOUT)
+                    .connect_timeout(TIMEOUT)
+                    // The service is link-local: a proxy could not reach it, and must not see it.
+                    .no_proxy()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     async fn fetch(&self) -> Result<Cached, String> {
         let token = self.session_token().await?;
         let mut request = self
-            .http()
+            .http()?
             .get(format!("{}/openstack/latest/securitykey", self.endpoint));
         if let Some(token) = token {
             request = request.header("X-Metadata-Token", token);
@@ -178,7 +182,7 @@ impl MetadataSource {
     /// The session token, or `None` where the service has no token endpoint.
     async fn session_token(&self) -> Result<Option<HeaderValue>, String> {
         let response = self
-            .http()
+            .http()?
             .put(format!("{}/meta-data/latest/api/token", self.endpoint))
             .header("X-Metadata-Token-Ttl-Seconds", TOKEN_TTL_SECONDS)
             .send()

@@ -16,7 +16,6 @@ use rcgen::{
 };
 use rustls::{
     RootCertStore, ServerConfig,
-    crypto::{CryptoProvider, aws_lc_rs},
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
     server::WebPkiClientVerifier,
 };
@@ -57,10 +56,6 @@ fn invalid(error: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("cannot make the server's certificates: {error}"))
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(aws_lc_rs::default_provider())
-}
-
 impl Material {
     pub(crate) fn generate(options: &TlsOptions) -> io::Result<Self> {
         let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(invalid)?;
@@ -87,15 +82,16 @@ impl Material {
             ExtendedKeyUsagePurpose::ClientAuth,
         )?;
 
-        let builder = ServerConfig::builder_with_provider(provider())
+        let builder = ServerConfig::builder_with_provider(crate::tls::provider())
             .with_safe_default_protocol_versions()
             .map_err(invalid)?;
         let builder = if options.require_client_certificate {
             let mut roots = RootCertStore::empty();
             roots.add(ca.der().clone()).map_err(invalid)?;
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots.into(), provider())
-                .build()
-                .map_err(invalid)?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(roots.into(), crate::tls::provider())
+                    .build()
+                    .map_err(invalid)?;
             builder.with_client_cert_verifier(verifier)
         } else {
             builder.with_no_client_auth()
