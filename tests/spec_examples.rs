@@ -127,26 +127,30 @@ fn spec_keeps_the_documented_facts() {
     }
 }
 
-/// The bench's nginx serves the spec's documented success bodies, so the bench decodes what
-/// the API documents.
+/// The bench's nginx configs (plain and TLS) serve the spec's documented success bodies, so
+/// the bench decodes what the API documents.
 #[test]
 fn bench_nginx_serves_the_documented_examples() {
     let spec = spec();
-    let conf = include_str!("../bench/bench-nginx.conf");
-    let served: Vec<Value> = conf
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("return 200 '"))
-        .map(|body| serde_json::from_str(body.trim_end_matches("';")).expect("a JSON body"))
-        .collect();
     let documented = |path: &str| {
         spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["example"]
             .clone()
     };
-    assert_eq!(
-        served,
-        [
-            documented("/v4/repositories/{repository_id}/last-push-event"),
-            documented("/v1/{project_id}/git/repos/{namespace}/{project}/commits"),
-        ]
-    );
+    for conf in [
+        include_str!("../bench/bench-nginx.conf"),
+        include_str!("../bench/bench-nginx-tls.conf"),
+    ] {
+        let served: Vec<Value> = conf
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("return 200 '"))
+            .map(|body| serde_json::from_str(body.trim_end_matches("';")).expect("a JSON body"))
+            .collect();
+        assert_eq!(
+            served,
+            [
+                documented("/v4/repositories/{repository_id}/last-push-event"),
+                documented("/v1/{project_id}/git/repos/{namespace}/{project}/commits"),
+            ]
+        );
+    }
 }

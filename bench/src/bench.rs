@@ -46,6 +46,10 @@ struct Args {
     /// Only this operation.
     #[arg(long, value_enum)]
     operation: Option<Operation>,
+    /// Trust this CA (PEM) for an HTTPS endpoint, in the client and in raw reqwest alike
+    /// (`SSL_CERT_FILE` works too).
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -72,6 +76,8 @@ struct Measurement {
     rps: f64,
     p50_us: u64,
     p99_us: u64,
+    /// User and system CPU time of this process over the measurement, per request.
+    cpu_us_per_request: f64,
 }
 
 /// One way of doing one exchange.
@@ -131,13 +137,35 @@ async fn raw_get(http: &reqwest::Client, url: String, headers: &[(&str, &str)]) 
     request.send().await.unwrap().bytes().await.unwrap()
 }
 
+/// One measurement: requests per second, CPU per request, and the sorted latencies.
+struct Round {
+    rps: f64,
+    cpu_us_per_request: f64,
+    latencies: Vec<Duration>,
+}
+
+/// User plus system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 async fn measure(
     caller: &Caller,
     operation: Operation,
     concurrency: usize,
     requests: usize,
-) -> (f64, Vec<Duration>) {
+) -> Round {
     let per_task = requests.div_ceil(concurrency);
+    let cpu_started = cpu_time();
     let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -158,8 +186,14 @@ async fn measure(
         latencies.extend(task.await.unwrap());
     }
     let rps = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    let cpu_us_per_request =
+        (cpu_time() - cpu_started).as_secs_f64() * 1e6 / latencies.len() as f64;
     latencies.sort_unstable();
-    (rps, latencies)
+    Round {
+        rps,
+        cpu_us_per_request,
+        latencies,
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> u64 {
@@ -167,14 +201,18 @@ fn percentile(sorted: &[Duration], p: f64) -> u64 {
     sorted[index].as_micros() as u64
 }
 
-fn client(endpoint: &str, credentials: Credentials) -> Client {
-    Client::builder()
+fn client(endpoint: &str, ca: Option<&[u8]>, credentials: Credentials) -> Client {
+    let builder = Client::builder()
         .endpoint(endpoint)
         .allow_http(true)
         .credentials(credentials)
-        .project_id(NAMESPACE)
-        .build()
-        .unwrap()
+        .project_id(NAMESPACE);
+    match ca {
+        Some(pem) => builder.add_root_certificate_pem(pem),
+        None => builder,
+    }
+    .build()
+    .unwrap()
 }
 
 fn main() {
@@ -204,11 +242,20 @@ async fn run(args: Args) {
             url
         }
     };
+    let ca = args
+        .ca_file
+        .as_ref()
+        .map(|path| std::fs::read(path).expect("the --ca-file"));
+    let mut raw = reqwest::Client::builder();
+    if let Some(pem) = &ca {
+        raw = raw.tls_certs_merge(reqwest::Certificate::from_pem_bundle(pem).expect("PEM"));
+    }
     let callers = [
         (
             Variant::ClientToken,
             Caller::Client(client(
                 &endpoint,
+                ca.as_deref(),
                 Credentials::token("bench-token").unwrap(),
             )),
         ),
@@ -216,13 +263,14 @@ async fn run(args: Args) {
             Variant::ClientAksk,
             Caller::Client(client(
                 &endpoint,
+                ca.as_deref(),
                 Credentials::aksk(DEMO_AK, DEMO_SK).unwrap(),
             )),
         ),
         (
             Variant::RawReqwest,
             Caller::Raw {
-                http: reqwest::Client::new(),
+                http: raw.build().expect("a reqwest client"),
                 base: endpoint.trim_end_matches('/').into(),
             },
         ),
@@ -252,23 +300,24 @@ async fn run(args: Args) {
                 .await;
             }
             // Rounds in turns, so drift on the machine hits every variant alike.
-            let mut rounds: Vec<Vec<(f64, Vec<Duration>)>> = vec![Vec::new(); callers.len()];
+            let mut rounds: Vec<Vec<Round>> = (0..callers.len()).map(|_| Vec::new()).collect();
             for _ in 0..ROUNDS {
                 for (i, (_, caller)) in callers.iter().enumerate() {
                     rounds[i].push(measure(caller, operation, concurrency, args.requests).await);
                 }
             }
             for ((variant, _), mut runs) in callers.iter().zip(rounds) {
-                runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let (rps, latencies) = &runs[runs.len() / 2];
+                runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+                let median = &runs[runs.len() / 2];
                 results.push(Measurement {
                     operation,
                     variant: *variant,
                     concurrency,
-                    requests: latencies.len(),
-                    rps: (rps * 10.0).round() / 10.0,
-                    p50_us: percentile(latencies, 0.50),
-                    p99_us: percentile(latencies, 0.99),
+                    requests: median.latencies.len(),
+                    rps: (median.rps * 10.0).round() / 10.0,
+                    p50_us: percentile(&median.latencies, 0.50),
+                    p99_us: percentile(&median.latencies, 0.99),
+                    cpu_us_per_request: (median.cpu_us_per_request * 100.0).round() / 100.0,
                 });
             }
         }
@@ -282,8 +331,8 @@ async fn run(args: Args) {
 
 fn print_table(results: &[Measurement]) {
     eprintln!(
-        "{:<11} {:<13} {:>5} {:>10} {:>8} {:>8} {:>9}",
-        "operation", "variant", "conc", "rps", "p50_us", "p99_us", "vs raw"
+        "{:<11} {:<13} {:>5} {:>10} {:>8} {:>8} {:>9} {:>8}",
+        "operation", "variant", "conc", "rps", "p50_us", "p99_us", "vs raw", "cpu_us"
     );
     for m in results {
         let raw = results
@@ -297,14 +346,15 @@ fn print_table(results: &[Measurement]) {
         let name = serde_json::to_value(m.variant).unwrap();
         let op = serde_json::to_value(m.operation).unwrap();
         eprintln!(
-            "{:<11} {:<13} {:>5} {:>10.0} {:>8} {:>8} {:>8.3}x",
+            "{:<11} {:<13} {:>5} {:>10.0} {:>8} {:>8} {:>8.3}x {:>8.2}",
             op.as_str().unwrap(),
             name.as_str().unwrap(),
             m.concurrency,
             m.rps,
             m.p50_us,
             m.p99_us,
-            m.rps / raw
+            m.rps / raw,
+            m.cpu_us_per_request
         );
     }
 }
