@@ -32,13 +32,18 @@ fn requests(server: &Server, protocol: Protocol) -> Vec<RecordedRequest> {
     requests
 }
 
-/// Host port and signing date change from run to run.
+/// Host port, signing date and the crate version change from run to run.
 fn stable(request: &RecordedRequest) -> RecordedRequest {
     let mut request = request.clone();
     for (name, value) in &mut request.headers {
         match name.as_str() {
             "host" => *value = "127.0.0.1:<port>".into(),
             "x-sdk-date" => *value = "<date>".into(),
+            // The crate's version changes with every release; the snapshot need not.
+            "user-agent" => {
+                assert_eq!(value, concat!("codearts-repo/", env!("CARGO_PKG_VERSION")));
+                *value = "codearts-repo/<version>".into();
+            }
             _ => {}
         }
     }
