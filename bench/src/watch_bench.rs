@@ -84,6 +84,7 @@ async fn main() {
                 Some(WatchItem::Push { baseline: true, .. }) => baselines += 1,
                 Some(WatchItem::Push { .. }) => pushes += 1,
                 Some(WatchItem::Error { .. }) => errors += 1,
+                Some(_) => {}
                 None => break,
             },
         }

@@ -51,6 +51,11 @@ pub(crate) async fn run(
                 eprintln!("codearts: repository {repository_id}: {error}");
                 last_error = Some(error);
             }
+            Some(WatchItem::Recovered { repository_id }) => {
+                eprintln!("codearts: repository {repository_id}: answering again");
+            }
+            // Items a later version of the library may add.
+            Some(_) => {}
         }
     }
 }

@@ -268,3 +268,79 @@ async fn an_absurd_retry_after_cannot_break_the_schedule() {
     server.set_push_event(id(2), event("main", "2026-05-01T00:00:00+08:00"));
     assert_eq!(push(next(&mut stream, INTERVAL * 2).await).0, 2);
 }
+
+/// The user's case: a repository answering 404 ("no push yet") while the others are throttled
+/// with `Retry-After: 1`. The 404 keeps the 1 s cadence and is reported once; the 429s wait
+/// exactly what they were asked; the repository's baseline comes as soon as it has a push.
+#[tokio::test(start_paused = true)]
+async fn answers_that_are_not_trouble_keep_the_cadence_and_are_reported_once() {
+    let interval = Duration::from_secs(1);
+    let (server, client) = setup(&[2]).await;
+    let not_found = Some(InjectedFailure {
+        status: 404,
+        retry_after: None,
+    });
+    server.set_failure(id(1), not_found);
+    server.set_failure(
+        id(2),
+        Some(InjectedFailure {
+            status: 429,
+            retry_after: Some(1),
+        }),
+    );
+    let (handle, mut stream) = client.watch(
+        WatchOptions::default().interval(interval).jitter(false),
+        [id(1), id(2)],
+    );
+    let started = Instant::now();
+    let (mut not_found_reports, mut throttled) = (0, 0);
+    while started.elapsed() < Duration::from_secs(5) {
+        match next(&mut stream, Duration::from_secs(5)).await {
+            Some(WatchItem::Error { repository_id, .. }) if repository_id.get() == 1 => {
+                not_found_reports += 1
+            }
+            Some(WatchItem::Error { .. }) => throttled += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+        if throttled >= 4 {
+            break;
+        }
+    }
+    assert_eq!(
+        not_found_reports, 1,
+        "a 404 is reported when it starts, not every poll"
+    );
+    // Retry-After: 1 is honoured as given: about one 429 a second, not a doubling backoff.
+    assert!(
+        started.elapsed() <= Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // The first push: the repository recovers, and its baseline follows within an interval.
+    server.set_failure(id(1), None);
+    server.set_failure(id(2), None);
+    server.set_push_event(id(1), event("main", "2026-01-01T00:00:00+08:00"));
+    let asked = Instant::now();
+    let mut recovered = false;
+    let mut baseline = false;
+    while !(recovered && baseline) {
+        match next(&mut stream, interval * 3).await {
+            Some(WatchItem::Recovered { repository_id }) => {
+                assert_eq!(repository_id.get(), 1);
+                recovered = true;
+            }
+            Some(WatchItem::Push {
+                repository_id,
+                baseline: true,
+                ..
+            }) if repository_id.get() == 1 => baseline = true,
+            Some(WatchItem::Push { .. }) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(asked.elapsed() <= interval * 2, "{:?}", asked.elapsed());
+    // Polled at the normal cadence throughout: about one poll a second each.
+    let stats = handle.stats();
+    assert!(stats.polls >= 8, "{stats:?}");
+}

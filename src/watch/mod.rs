@@ -23,6 +23,7 @@ pub use options::WatchOptions;
 
 /// One item of a watch.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum WatchItem {
     /// A push event: the first one seen for the repository (`baseline`) or a new push.
     Push {
@@ -33,12 +34,19 @@ pub enum WatchItem {
         /// The first observation of this repository, not a new push.
         baseline: bool,
     },
-    /// A poll failed; the repository is retried with backoff and the stream goes on.
+    /// A poll failed. Trouble (429, 5xx, transport) is reported on every failure and retried
+    /// with backoff; any other answer (404, 403, ...) is reported once, when the repository
+    /// starts answering it, and polled at the normal cadence. The stream goes on.
     Error {
         /// The repository.
         repository_id: RepositoryId,
         /// What went wrong.
         error: Error,
+    },
+    /// A repository that had been answering an error (reported once) answers normally again.
+    Recovered {
+        /// The repository.
+        repository_id: RepositoryId,
     },
 }
 
@@ -152,6 +160,8 @@ struct RepoState {
     /// `(created_at, ref)` of the last event seen.
     last: Option<(Option<Timestamp>, Option<String>)>,
     failures: u32,
+    /// The status (0 without one) of the error answer it keeps giving, reported once.
+    answering: Option<u16>,
 }
 
 struct Watcher {
@@ -185,6 +195,7 @@ impl Watcher {
                 generation: self.generation,
                 last: None,
                 failures: 0,
+                answering: None,
             },
         );
         self.due
@@ -290,6 +301,7 @@ impl Watcher {
         else {
             return true; // removed while in flight
         };
+        let recovered = result.is_ok() && state.answering.take().is_some();
         let (item, next) = match result {
             Ok(event) => {
                 state.failures = 0;
@@ -310,9 +322,16 @@ impl Watcher {
             Err(error) => {
                 // Back off only for trouble (the same rule as the call loop's retries): an
                 // answer such as 404 keeps the cadence.
+                let mut report = true;
                 let next = match error.retry() {
-                    Retry::Stop => (scheduled + interval).max(Instant::now()),
+                    Retry::Stop => {
+                        let status = Some(error.status().unwrap_or(0));
+                        report = state.answering != status;
+                        state.answering = status;
+                        (scheduled + interval).max(Instant::now())
+                    }
                     decision => {
+                        state.answering = None;
                         state.failures = state.failures.saturating_add(1);
                         let wait = match decision {
                             // Honoured as given, within the backoff cap.
@@ -325,17 +344,21 @@ impl Watcher {
                         Instant::now() + wait + self.jitter(wait / 10)
                     }
                 };
-                (
-                    Some(WatchItem::Error {
-                        repository_id: id,
-                        error,
-                    }),
-                    next,
-                )
+                let item = report.then_some(WatchItem::Error {
+                    repository_id: id,
+                    error,
+                });
+                (item, next)
             }
         };
         if !self.options.once {
             self.due.push(Reverse((next, id, generation)));
+        }
+        if recovered {
+            let item = WatchItem::Recovered { repository_id: id };
+            if self.items.send(item).await.is_err() {
+                return false;
+            }
         }
         match item {
             Some(item) => self.items.send(item).await.is_ok(),
