@@ -1,6 +1,8 @@
 //! `codearts spec-diff` on a set of spec mutations, each with its expected classification;
 //! the reports are snapshots.
 
+mod common;
+
 use std::process::Command;
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -172,25 +174,8 @@ fn every_mutation_is_classified() {
 #[test]
 fn git_revisions_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            status.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&status.stderr)
-        );
-    };
-    std::fs::create_dir(dir.path().join("openapi")).unwrap();
+    common::spec_repository(dir.path(), SPEC);
     let spec = dir.path().join("openapi/codearts-repo.yaml");
-    std::fs::write(&spec, SPEC).unwrap();
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "spec"]);
     std::fs::write(&spec, mutations().remove(0).1).unwrap();
 
     let (code, stdout, _) = spec_diff(dir.path(), "git:HEAD", "openapi/codearts-repo.yaml");

@@ -1,6 +1,8 @@
 //! `codearts spec-diff --check-version`: the crate's version against what the spec change
 //! does, and `--output markdown`, the report for a pull request.
 
+mod common;
+
 use std::{path::Path, process::Command};
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -135,25 +137,8 @@ fn usage_errors_exit_2() {
 #[test]
 fn the_old_version_comes_from_a_git_tag() {
     let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::create_dir(dir.path().join("openapi")).unwrap();
-    std::fs::write(dir.path().join("openapi/codearts-repo.yaml"), SPEC).unwrap();
-    git(&["init", "-q"]);
-    git(&["add", "."]);
-    git(&["commit", "-q", "-m", "spec"]);
-    git(&["tag", "v0.3.1"]);
+    common::spec_repository(dir.path(), SPEC);
+    common::git(dir.path(), &["tag", "v0.3.1"]);
     std::fs::write(dir.path().join("openapi/codearts-repo.yaml"), breaking()).unwrap();
     std::fs::write(
         dir.path().join("Cargo.toml"),

@@ -102,3 +102,27 @@ impl Drop for Serve {
         let _ = self.child.wait();
     }
 }
+
+/// A git repository in `dir` whose first commit holds `spec` at the path spec-diff reads.
+pub fn spec_repository(dir: &std::path::Path, spec: &str) {
+    std::fs::create_dir_all(dir.join("openapi")).unwrap();
+    std::fs::write(dir.join("openapi/codearts-repo.yaml"), spec).unwrap();
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "spec"]);
+}
+
+/// Runs git in `dir`, as a user with a name, and insists that it succeeds.
+pub fn git(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
