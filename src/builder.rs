@@ -6,8 +6,9 @@ use crate::{
     Client, Credentials, Error, ProjectId, RetryPolicy,
     auth::iam::ProjectLookup,
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
+    failover::Endpoints,
     generated,
-    hooks::{Endpoints, Hooks},
+    hooks::Hooks,
     settings::Settings,
 };
 

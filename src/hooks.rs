@@ -17,8 +17,9 @@ use reqwest::{
     header::{HeaderMap, HeaderName},
 };
 
-pub(crate) use crate::failover::Endpoints;
-use crate::{auth::signer, error_answer, generated::Client, settings::Settings};
+use crate::{
+    auth::signer, error_answer, failover::Endpoints, generated::Client, settings::Settings,
+};
 
 /// What the generated client carries for the hooks (its "inner type").
 #[derive(Clone, Debug)]
