@@ -4,6 +4,20 @@ use std::{any::Any, fs, panic::AssertUnwindSafe};
 
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
 
+/// The spec schemas replaced by the crate's own types: `RepositoryId` (progenitor would make
+/// it a `NonZeroU32`, which accepts 3,000,000,000), `Timestamp` (a `DateTime<Utc>` would lose
+/// the offset and fail on odd values; the text is kept as sent), and every other constrained
+/// parameter, checked once when it is made, never re-parsed into a generated newtype.
+pub const CHECKED_TYPES: [&str; 7] = [
+    "RepositoryId",
+    "Timestamp",
+    "ProjectId",
+    "Namespace",
+    "ProjectPath",
+    "GitRef",
+    "RepoAuth",
+];
+
 /// Generates the formatted client code from the spec at `path`; the error names the file
 /// and the problem (with line and column where the parser gives them).
 pub fn generate(path: &str) -> Result<String, String> {
@@ -18,43 +32,15 @@ pub fn generate(path: &str) -> Result<String, String> {
         .with_interface(InterfaceStyle::Positional)
         // Credentials, signing and tracing live in the crate's own hooks, never in a parameter.
         .with_inner_type(quote_path("crate::hooks::Hooks"))
-        .with_hooks(HooksMode::Expected)
-        // progenitor maps the id to NonZeroU32, which accepts 3,000,000,000: use the checked type.
-        .with_replacement(
-            "RepositoryId",
-            "crate::RepositoryId",
-            [TypeImpl::Display].into_iter(),
-        )
-        // Every other constrained parameter is the crate's checked type too: checked once
-        // when it is made, never re-parsed into a generated newtype.
-        .with_replacement(
-            "ProjectId",
-            "crate::ProjectId",
-            [TypeImpl::Display].into_iter(),
-        )
-        .with_replacement(
-            "Namespace",
-            "crate::Namespace",
-            [TypeImpl::Display].into_iter(),
-        )
-        .with_replacement(
-            "ProjectPath",
-            "crate::ProjectPath",
-            [TypeImpl::Display].into_iter(),
-        )
-        .with_replacement("GitRef", "crate::GitRef", [TypeImpl::Display].into_iter())
-        .with_replacement(
-            "RepoAuth",
-            "crate::RepoAuth",
-            [TypeImpl::Display].into_iter(),
-        )
-        // progenitor maps date-time to DateTime<Utc>, losing the offset and failing on odd
-        // values: keep the text as sent.
-        .with_replacement(
-            "Timestamp",
-            "crate::Timestamp",
+        .with_hooks(HooksMode::Expected);
+    // Each of these spec schemas is the crate's own checked type in the generated code.
+    for name in CHECKED_TYPES {
+        settings.with_replacement(
+            name,
+            format!("crate::{name}"),
             [TypeImpl::Display].into_iter(),
         );
+    }
 
     let mut generator = Generator::new(&settings);
     // progenitor (through typify) panics on some bad specs, e.g. a dangling `$ref`: turn

@@ -81,13 +81,7 @@ pub(crate) async fn normalise(mut response: Response, limit: usize) -> reqwest::
     let mut headers = HeaderMap::new();
     std::mem::swap(&mut headers, response.headers_mut());
     let request_id = request_id(&headers);
-    let mut body = Vec::new();
-    while body.len() < limit {
-        match response.chunk().await? {
-            Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
-            None => break,
-        }
-    }
+    let body = read_capped(&mut response, limit).await?;
     let error = ApiError::from_body(status.as_u16(), request_id, &body);
     let canonical = serde_json::json!({
         "error_code": error.error_code,
@@ -101,6 +95,18 @@ pub(crate) async fn normalise(mut response: Response, limit: usize) -> reqwest::
     *rebuilt.status_mut() = status;
     *rebuilt.headers_mut() = headers;
     Ok(Response::from(rebuilt))
+}
+
+/// A body up to `limit` bytes; the rest is left unread (and the connection dropped with it).
+pub(crate) async fn read_capped(response: &mut Response, limit: usize) -> reqwest::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
+            None => break,
+        }
+    }
+    Ok(body)
 }
 
 /// The service's error, once the generated code has read it.
@@ -118,10 +124,16 @@ pub(crate) async fn from_generated(answer: Generated) -> ApiError {
             let status = value.status().as_u16();
             let headers = value.headers().clone();
             let body = value.into_inner();
-            let mut error = ApiError::from_body(status, request_id(&headers), b"");
-            error.error_code = body.error_code;
-            error.error_msg = body.error_msg;
-            error.encoded_authorization_message = body.encoded_authorization_message;
+            let error = ApiError {
+                status,
+                error_code: body.error_code,
+                error_msg: body.error_msg,
+                request_id: request_id(&headers),
+                encoded_authorization_message: body.encoded_authorization_message,
+                attempts: 1,
+                retry_after: None,     // read from the headers below
+                clock_skew_secs: None, // likewise
+            };
             (error, headers)
         }
         Generated::Undeclared(response) => {

@@ -13,7 +13,7 @@ use codearts_repo::{
     endpoint::Service,
     server::{InjectedFailure, Server},
 };
-use common::protocol::Protocol;
+use common::protocol::{Protocol, trusting};
 
 /// Nothing listens on loopback port 9 (discard): connections are refused at once.
 fn dead(protocol: Protocol) -> String {
@@ -37,12 +37,7 @@ fn client(trusted: &Server, region: &str, regions: &Path) -> Client {
         .credentials(Credentials::token("failover-token").unwrap())
         .project_id("p")
         .retry(RetryPolicy::none());
-    match trusted.ca_pem() {
-        Some(ca) => builder.add_root_certificate_pem(ca),
-        None => builder,
-    }
-    .build()
-    .unwrap()
+    trusting(builder, trusted).build().unwrap()
 }
 
 #[tokio::test]
@@ -126,10 +121,7 @@ async fn a_tls_handshake_failure_moves_on_but_an_http_answer_does_not() {
             .retry(RetryPolicy::none());
         // Both servers of a protocol share nothing: trust the first's CA (the second is
         // never reached).
-        let builder = match first.ca_pem() {
-            Some(ca) => builder.add_root_certificate_pem(ca),
-            None => builder,
-        };
+        let builder = trusting(builder, &first);
         let error = builder
             .build()
             .unwrap()

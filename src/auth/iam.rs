@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use crate::{
     ApiError, Credentials, Error, ProjectId, TransportKind,
     endpoint::{base_url, host_port},
+    error_answer::read_capped,
 };
 
 /// The environment variable naming the IAM endpoint, as in the official SDKs.
@@ -30,7 +31,7 @@ static CACHE: LazyLock<Mutex<HashMap<Key, Arc<OnceCell<ProjectId>>>>> =
 /// Where and for which region to ask.
 #[derive(Debug)]
 pub(crate) struct ProjectLookup {
-    url: String,
+    url: reqwest::Url,
     host: Box<str>,
     region: String,
     http: reqwest::Client,
@@ -74,7 +75,7 @@ impl ProjectLookup {
                 .map_err(|e| Error::Config(format!("IAM endpoint `{endpoint}`: {e}")))?;
         Ok(Self {
             host: host_port(&url),
-            url: url.into(),
+            url,
             region: region.to_owned(),
             http,
             timeout,
@@ -96,8 +97,7 @@ impl ProjectLookup {
     }
 
     async fn ask(&self, credentials: &Credentials) -> Result<ProjectId, Error> {
-        let url = reqwest::Url::parse(&self.url).map_err(|e| Error::Config(e.to_string()))?;
-        let mut request = reqwest::Request::new(Method::GET, url);
+        let mut request = reqwest::Request::new(Method::GET, self.url.clone());
         request.headers_mut().insert(
             reqwest::header::CONTENT_TYPE,
             reqwest::header::HeaderValue::from_static("application/json"),
@@ -105,13 +105,7 @@ impl ProjectLookup {
         credentials.apply(&mut request, &self.host);
         let exchange = async {
             let mut response = self.http.execute(request).await?;
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                body.extend_from_slice(&chunk);
-                if body.len() > MAX_BODY_BYTES {
-                    break;
-                }
-            }
+            let body = read_capped(&mut response, MAX_BODY_BYTES).await?;
             Ok::<_, reqwest::Error>((response.status(), response.headers().clone(), body))
         };
         let (status, headers, body) = tokio::time::timeout(self.timeout, exchange)

@@ -29,11 +29,7 @@ impl Protocol {
 
     /// A builder aimed at `server`, trusting its CA when it has one.
     pub fn builder(server: &Server) -> ClientBuilder {
-        let builder = Client::builder().endpoint(server.url());
-        match server.ca_pem() {
-            Some(ca) => builder.add_root_certificate_pem(ca),
-            None => builder,
-        }
+        trusting(Client::builder().endpoint(server.url()), server)
     }
 
     /// The version the server must have seen.
@@ -50,5 +46,13 @@ impl Protocol {
             Self::Http1 => "http1",
             Self::Https2 => "https2",
         }
+    }
+}
+
+/// `builder`, also trusting `server`'s CA when it serves HTTPS.
+pub fn trusting(builder: ClientBuilder, server: &Server) -> ClientBuilder {
+    match server.ca_pem() {
+        Some(ca) => builder.add_root_certificate_pem(ca),
+        None => builder,
     }
 }
