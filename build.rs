@@ -15,6 +15,7 @@ fn main() -> ExitCode {
     println!("cargo:rerun-if-changed={SPEC}");
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build/generate.rs");
+    println!("cargo:rerun-if-changed=build/checked_types.rs");
     match generate::generate(SPEC).and_then(write) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -4,19 +4,7 @@ use std::{any::Any, fs, panic::AssertUnwindSafe};
 
 use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeImpl};
 
-/// The spec schemas replaced by the crate's own types: `RepositoryId` (progenitor would make
-/// it a `NonZeroU32`, which accepts 3,000,000,000), `Timestamp` (a `DateTime<Utc>` would lose
-/// the offset and fail on odd values; the text is kept as sent), and every other constrained
-/// parameter, checked once when it is made, never re-parsed into a generated newtype.
-pub const CHECKED_TYPES: [&str; 7] = [
-    "RepositoryId",
-    "Timestamp",
-    "ProjectId",
-    "Namespace",
-    "ProjectPath",
-    "GitRef",
-    "RepoAuth",
-];
+include!("checked_types.rs");
 
 /// Generates the formatted client code from the spec at `path`; the error names the file
 /// and the problem (with line and column where the parser gives them).
