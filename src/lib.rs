@@ -63,7 +63,7 @@ pub use error::{ApiError, Error, TransportKind};
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
 pub use retry::{Retry, RetryPolicy};
 pub use timestamp::Timestamp;
-pub use watch::{WatchHandle, WatchItem, WatchOptions, WatchStream};
+pub use watch::{StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream};
 
 /// The spec the client is generated from, for tools that diff or serve it.
 pub const OPENAPI_SPEC: &str = include_str!("../openapi/codearts-repo.yaml");

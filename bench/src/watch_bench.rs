@@ -1,23 +1,30 @@
-//! Watches many repositories on the embedded server and reports poll rate, lag and memory.
+//! Watches many repositories on the embedded server, with pushes arriving while it runs and
+//! its state saved to a file, and reports poll rate, lag, memory and the state file's cost.
 //!
 //! ```sh
-//! cargo run --release -p codearts-bench --bin watch_bench -- [--repositories 10000] [--interval 60s] [--duration 130s] [--concurrency 32]
+//! cargo run --release -p codearts-bench --bin watch_bench -- [--repositories 100000] [--interval 60s] [--duration 130s] [--concurrency 32] [--pushes-per-s 50] [--state PATH]
 //! ```
 //!
-//! Lag is how late each poll started after its scheduled time: a repository is polled
-//! within its interval when lag stays far below the interval.
+//! Lag is how late each poll started after its scheduled time (upper bounds of histogram
+//! buckets): a repository is polled within its interval when lag stays far below it.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use clap::Parser;
 use codearts_repo::{
-    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, Timestamp, WatchItem, WatchOptions,
+    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, StateFile, Timestamp, WatchItem,
+    WatchOptions,
     server::{Fixtures, Server, ServerConfig},
+    watch::{SeenEvents, StateError, WatchStore},
 };
 
 #[derive(Parser)]
 struct Args {
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 100_000)]
     repositories: u32,
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     interval: Duration,
@@ -25,6 +32,12 @@ struct Args {
     duration: Duration,
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// New pushes made on the server per second, on random repositories.
+    #[arg(long, default_value_t = 50)]
+    pushes_per_s: u32,
+    /// The state file (default: a new one in the temporary directory, removed at the end).
+    #[arg(long)]
+    state: Option<PathBuf>,
 }
 
 /// Peak resident memory of this process, from /proc (Linux).
@@ -34,27 +47,45 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
+/// The state file, timing each save.
+struct TimedStore {
+    file: StateFile,
+    saves: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl WatchStore for TimedStore {
+    fn load(&mut self) -> Result<SeenEvents, StateError> {
+        self.file.load()
     }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
+        let started = Instant::now();
+        let saved = self.file.save(seen);
+        self.saves.lock().unwrap().push(started.elapsed());
+        saved
+    }
+}
+
+fn event(n: u64) -> PushEvent {
+    PushEvent {
+        ref_: Some("main".into()),
+        created_at: Some(Timestamp::from(format!("2026-01-01T00:00:00.{n:09}+08:00"))),
+        repository: None,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let mut fixtures = Fixtures::empty();
     let ids: Vec<RepositoryId> = (1..=args.repositories)
         .map(|n| RepositoryId::new(n).unwrap())
         .collect();
+    let mut fixtures = Fixtures::empty();
     for &id in &ids {
-        let event = PushEvent {
-            ref_: Some("main".into()),
-            created_at: Some(Timestamp::from("2026-01-01T00:00:00+08:00")),
-            repository: None,
-        };
-        fixtures.set_push_event(id, event);
+        fixtures.set_push_event(id, event(0));
     }
     let server = Server::start(ServerConfig {
         fixtures,
@@ -69,10 +100,24 @@ async fn main() {
         .retry(RetryPolicy::none())
         .build()
         .unwrap();
+    let temporary = args.state.is_none();
+    let path = args.state.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("codearts-watch-bench-{}.json", std::process::id()))
+    });
+    let saves = Arc::new(Mutex::new(Vec::new()));
+    let store = TimedStore {
+        file: StateFile::new(&path),
+        saves: saves.clone(),
+    };
     let options = WatchOptions::default()
         .interval(args.interval)
         .concurrency(args.concurrency);
-    let (handle, mut stream) = client.watch(options, ids.iter().copied());
+    let (handle, mut stream) = client
+        .watch_with_store(options, ids.iter().copied(), store)
+        .unwrap();
+    // Pushes arrive while it runs, on repositories picked at random.
+    let mut push_timer = tokio::time::interval(Duration::from_secs(1) / args.pushes_per_s.max(1));
+    let (mut rng, mut made) = (fastrand::Rng::with_seed(7), 0u64);
     let started = Instant::now();
     let (mut baselines, mut pushes, mut errors) = (0u64, 0u64, 0u64);
     let deadline = tokio::time::sleep(args.duration);
@@ -80,19 +125,31 @@ async fn main() {
     loop {
         tokio::select! {
             () = &mut deadline => break,
+            _ = push_timer.tick() => {
+                made += 1;
+                server.set_push_event(ids[rng.usize(..ids.len())], event(made));
+            }
             item = stream.next() => match item {
                 Some(WatchItem::Push { baseline: true, .. }) => baselines += 1,
                 Some(WatchItem::Push { .. }) => pushes += 1,
-                Some(WatchItem::Error { .. }) => errors += 1,
+                Some(WatchItem::Error { .. } | WatchItem::StateNotSaved { .. }) => errors += 1,
                 Some(_) => {}
                 None => break,
             },
         }
     }
     let elapsed = started.elapsed();
+    let closing = Instant::now();
+    stream.close().await.unwrap();
+    let close_ms = ms(closing.elapsed());
     let stats = handle.stats();
-    let mut lag = stats.lag.clone();
-    lag.sort_unstable();
+    let state_bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
+    if temporary {
+        let _ = std::fs::remove_file(&path);
+    }
+    let mut saves = saves.lock().unwrap().clone();
+    saves.sort_unstable();
+    let save_median = saves.get(saves.len() / 2).copied().unwrap_or_default();
     let report = serde_json::json!({
         "repositories": args.repositories,
         "interval_s": args.interval.as_secs_f64(),
@@ -102,12 +159,18 @@ async fn main() {
         "polls_per_s": stats.polls as f64 / elapsed.as_secs_f64(),
         "expected_polls_per_s": f64::from(args.repositories) / args.interval.as_secs_f64(),
         "baselines": baselines,
+        "pushes_made": made,
         "new_pushes": pushes,
         "errors": errors,
-        "lag_p50_ms": percentile(&lag, 0.50).as_secs_f64() * 1e3,
-        "lag_p99_ms": percentile(&lag, 0.99).as_secs_f64() * 1e3,
-        "lag_max_ms": lag.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        "lag_p50_ms_at_most": ms(stats.lag.quantile(0.50)),
+        "lag_p99_ms_at_most": ms(stats.lag.quantile(0.99)),
+        "lag_max_ms": ms(stats.lag.max()),
         "peak_rss_mib": peak_rss_kib().map(|k| k as f64 / 1024.0),
+        "state_saves": saves.len(),
+        "state_save_median_ms": ms(save_median),
+        "state_save_max_ms": ms(saves.last().copied().unwrap_or_default()),
+        "state_file_bytes": state_bytes,
+        "close_ms": close_ms,
     });
     println!("{report}");
 }

@@ -100,22 +100,9 @@ pub(crate) enum Command {
     },
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
     #[command(
-        after_help = "Each line: {\"repository_id\", \"ref\", \"created_at\", \"baseline\"}; errors go to stderr.\n\nExample:\n  codearts --region cn-north-4 watch 2112036131 2112036132 --interval 30s"
+        after_help = "Each line: {\"repository_id\", \"ref\", \"created_at\", \"baseline\"}; errors go to stderr.\nSIGINT and SIGTERM stop it after saving --state: nothing printed is printed again.\nAfter a crash (kill -9), what was printed in the last second may be printed again;\nno push is ever missed.\n\nExamples:\n  codearts --region cn-north-4 watch 2112036131 2112036132 --interval 30s\n  codearts watch --ids-file ids.txt --shard 0/3 --state /var/lib/codearts/watch.json --listen 0.0.0.0:9100"
     )]
-    Watch {
-        /// Repository ids, 1 to 2147483647.
-        #[arg(required = true, value_parser = parse_repository_id)]
-        repository_ids: Vec<codearts_repo::RepositoryId>,
-        /// Time between two polls of one repository.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-        interval: Duration,
-        /// Polls in flight at most.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
-        concurrency: u32,
-        /// Poll each repository once and exit (non-zero if any poll failed).
-        #[arg(long)]
-        once: bool,
-    },
+    Watch(WatchArgs),
     /// Compare two versions of the spec: what changed, and whether it breaks callers.
     #[command(
         after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks (or, with --check-version, the version says what breaks), 1 something breaks (or the version is too low), 2 usage or input error.\n\nExamples:\n  codearts spec-diff git:main openapi/codearts-repo.yaml\n  codearts spec-diff git:v0.1.0 openapi/codearts-repo.yaml --check-version Cargo.toml --output markdown"
@@ -153,6 +140,43 @@ pub(crate) struct CommitsArgs {
 }
 
 fn parse_repository_id(text: &str) -> Result<codearts_repo::RepositoryId, String> {
+    text.parse()
+        .map_err(|e: codearts_repo::Error| e.to_string())
+}
+
+/// What `watch` watches, how often, and what it keeps and shows.
+#[derive(Debug, Args)]
+pub(crate) struct WatchArgs {
+    /// Repository ids, 1 to 2147483647.
+    #[arg(value_parser = parse_repository_id, required_unless_present = "ids_file")]
+    pub(crate) repository_ids: Vec<codearts_repo::RepositoryId>,
+    /// Also the ids in this file, one per line (`-`: standard input); blank lines and `#`
+    /// comments are skipped.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ids_file: Option<PathBuf>,
+    /// Watch only the ids of shard K of N (K from 0), by a stable hash: N replicas numbered
+    /// 0 to N-1 cover every id exactly once.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    pub(crate) shard: Option<codearts_repo::watch::Shard>,
+    /// Remember in this file the last event printed for each repository, so that a restart
+    /// prints the pushes made while the watch was down (written atomically, every second).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) state: Option<PathBuf>,
+    /// Serve /healthz and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Time between two polls of one repository.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(crate) interval: Duration,
+    /// Polls in flight at most.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) concurrency: u32,
+    /// Poll each repository once and exit (non-zero if any poll failed).
+    #[arg(long)]
+    pub(crate) once: bool,
+}
+
+fn parse_shard(text: &str) -> Result<codearts_repo::watch::Shard, String> {
     text.parse()
         .map_err(|e: codearts_repo::Error| e.to_string())
 }

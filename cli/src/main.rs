@@ -85,22 +85,13 @@ async fn run(cli: Cli) -> Result<u8> {
             write_ca,
         } => demo::serve(port, fixtures.as_deref(), tls, write_ca.as_deref()).await,
         Command::Demo => demo::run(&cli.global, out).await,
-        Command::Watch {
-            repository_ids,
-            interval,
-            concurrency,
-            once,
-        } => {
+        Command::Watch(watch) => {
             // The watch backs off per repository; client retries would only delay the others.
             let global = args::Global {
                 max_attempts: 1,
                 ..cli.global
             };
-            let options = codearts_repo::WatchOptions::default()
-                .interval(interval)
-                .concurrency(concurrency as usize)
-                .once(once);
-            return watch::run(client(&global, None)?, options, repository_ids).await;
+            return watch::run(client(&global, None)?, watch).await;
         }
         Command::SpecDiff {
             old,

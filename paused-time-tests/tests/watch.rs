@@ -170,7 +170,11 @@ async fn errors_and_throttling_back_off_and_recover_without_duplicates() {
         (1, "2026-01-01T02:00:00+08:00".into(), false)
     );
     let stats = handle.stats();
-    assert!(stats.errors >= 3 && stats.polls > stats.errors, "{stats:?}");
+    let failed = stats.failures.total();
+    assert!(failed >= 3 && stats.polls > failed, "{stats:?}");
+    assert!(stats.failures.status_5xx >= 3, "{stats:?}");
+    assert_eq!(stats.pushes, 1, "one new push, baselines not counted");
+    assert_eq!(stats.repositories.ok, 1, "{stats:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,4 +1,5 @@
-//! How a watch polls: interval, concurrency, jitter, baselines, once, backoff cap.
+//! How a watch polls: interval, concurrency, jitter, baselines, once, backoff cap, and how
+//! often it saves its state.
 
 use std::time::Duration;
 
@@ -14,11 +15,12 @@ pub struct WatchOptions {
     pub(super) baselines: bool,
     pub(super) once: bool,
     pub(super) max_backoff: Duration,
+    pub(super) flush_every: Duration,
 }
 
 impl Default for WatchOptions {
     /// Every 60 s, 16 polls in flight, first polls spread over the interval, baselines
-    /// reported, backoff up to 10 minutes.
+    /// reported, backoff up to 10 minutes, state saved every second.
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(60),
@@ -27,6 +29,7 @@ impl Default for WatchOptions {
             baselines: true,
             once: false,
             max_backoff: Duration::from_secs(600),
+            flush_every: Duration::from_secs(1),
         }
     }
 }
@@ -65,6 +68,13 @@ impl WatchOptions {
     /// The longest wait after failures.
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.max_backoff = max.min(LONGEST);
+        self
+    }
+
+    /// How often a watch with a store saves what was handled (at least 1 ms): how much a
+    /// crash may report again.
+    pub fn flush_every(mut self, period: Duration) -> Self {
+        self.flush_every = period.clamp(Duration::from_millis(1), LONGEST);
         self
     }
 }

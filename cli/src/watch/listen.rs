@@ -1,0 +1,165 @@
+//! `watch --listen`: `/healthz` and `/metrics` (OpenMetrics text, which Prometheus scrapes),
+//! read from the watch's figures at each request.
+
+use std::net::SocketAddr;
+
+use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
+use codearts_repo::{WatchHandle, watch::WatchStats};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet},
+    metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
+    registry::Registry,
+};
+use serde_json::json;
+
+use crate::error::{CliError, Result};
+
+/// Binds `address` now (so that a busy port fails the command at once) and serves until the
+/// process ends.
+pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| CliError::Environment(format!("cannot listen on {address}: {e}")))?;
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(watch);
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            eprintln!("codearts: --listen {address}: {error}");
+        }
+    });
+    Ok(())
+}
+
+async fn healthz(State(watch): State<WatchHandle>) -> impl IntoResponse {
+    let stats = watch.stats();
+    let states = stats.repositories;
+    Json(json!({
+        "status": "watching",
+        "repositories": {
+            "total": states.total(),
+            "unseen": states.unseen,
+            "ok": states.ok,
+            "answering_error": states.answering_error,
+            "backing_off": states.backing_off,
+        },
+        "polls": stats.polls,
+    }))
+}
+
+async fn metrics(State(watch): State<WatchHandle>) -> impl IntoResponse {
+    let mut registry = Registry::with_prefix("codearts_watch");
+    registry.register_collector(Box::new(Figures(watch.stats())));
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(error) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            error.to_string(),
+        )
+            .into_response(),
+    }
+}
+
+/// One scrape's figures.
+#[derive(Debug)]
+struct Figures(WatchStats);
+
+impl Collector for Figures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let stats = &self.0;
+        counter(&mut encoder, "polls", "Polls finished.", stats.polls)?;
+        counter(
+            &mut encoder,
+            "pushes",
+            "New pushes found (baselines not counted).",
+            stats.pushes,
+        )?;
+        let failures = stats.failures;
+        let mut family = encoder.encode_descriptor(
+            "poll_failures",
+            "Polls that failed, by class: 4xx, 5xx, transport (no answer), other.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (class, n) in [
+            ("4xx", failures.status_4xx),
+            ("5xx", failures.status_5xx),
+            ("transport", failures.transport),
+            ("other", failures.other),
+        ] {
+            ConstCounter::new(n).encode(family.encode_family(&[("class", class)])?)?;
+        }
+        let states = stats.repositories;
+        let mut family = encoder.encode_descriptor(
+            "repositories",
+            "Repositories watched, by state.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (state, n) in [
+            ("unseen", states.unseen),
+            ("ok", states.ok),
+            ("answering_error", states.answering_error),
+            ("backing_off", states.backing_off),
+        ] {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
+        }
+        // The encoder takes each bucket's own count and accumulates them itself.
+        let mut below = 0;
+        let buckets: Vec<(f64, u64)> = stats
+            .lag
+            .buckets()
+            .map(|(bound, cumulative)| {
+                let bound = if bound == std::time::Duration::MAX {
+                    f64::INFINITY
+                } else {
+                    bound.as_secs_f64()
+                };
+                let own = cumulative - below;
+                below = cumulative;
+                (bound, own)
+            })
+            .collect();
+        encoder
+            .encode_descriptor(
+                "poll_lag_seconds",
+                "How late polls started after their scheduled time.",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<NoLabelSet>(
+                stats.lag.sum().as_secs_f64(),
+                stats.lag.count(),
+                &buckets,
+                None,
+            )?;
+        counter(
+            &mut encoder,
+            "state_writes",
+            "State file writes that succeeded.",
+            stats.state_saves,
+        )?;
+        counter(
+            &mut encoder,
+            "state_write_failures",
+            "State file writes that failed.",
+            stats.state_save_failures,
+        )
+    }
+}
+
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, n: u64) -> std::fmt::Result {
+    let metric = ConstCounter::new(n);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}

@@ -1,0 +1,121 @@
+//! `codearts watch`: one JSON line per baseline and new push, errors on stderr; with
+//! `--state`, what was printed is remembered across restarts.
+
+mod ids;
+mod listen;
+
+use std::io::Write;
+
+use codearts_repo::{Client, StateFile, WatchItem, WatchOptions};
+use serde_json::json;
+
+use crate::{
+    args::WatchArgs,
+    error::{CliError, Result},
+};
+
+/// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
+/// was already printed).
+pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
+    let repositories = ids::select(args.repository_ids, args.ids_file.as_deref(), args.shard)?;
+    if repositories.is_empty() {
+        match args.shard {
+            Some(shard) => eprintln!("codearts: shard {shard} holds none of the ids given"),
+            None => return Err(CliError::Input("no repository ids given".into())),
+        }
+    }
+    let options = WatchOptions::default()
+        .interval(args.interval)
+        .concurrency(args.concurrency as usize)
+        .once(args.once);
+    let mut shutdown = Shutdown::new()?;
+    let (handle, mut stream) = match &args.state {
+        // Read before anything is sent: a corrupt file stops the command here.
+        Some(path) => client
+            .watch_with_store(options, repositories, StateFile::new(path))
+            .map_err(|e| CliError::Input(e.to_string()))?,
+        None => client.watch(options, repositories),
+    };
+    if let Some(address) = args.listen {
+        listen::serve(address, handle.clone()).await?;
+    }
+    let mut last_error = None;
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = shutdown.requested() => break,
+        };
+        match item {
+            None => break,
+            Some(WatchItem::Push {
+                repository_id,
+                event,
+                baseline,
+            }) => {
+                let line = json!({
+                    "repository_id": repository_id,
+                    "ref": event.ref_,
+                    "created_at": event.created_at,
+                    "baseline": baseline,
+                });
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe ends the watch quietly. The line was not printed, so it is
+                // not saved: the stream is dropped, not closed (the next watch prints it).
+                if writeln!(stdout, "{line}")
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    return Ok(0);
+                }
+                stream.handled();
+            }
+            Some(WatchItem::Error {
+                repository_id,
+                error,
+            }) => {
+                eprintln!("codearts: repository {repository_id}: {error}");
+                last_error = Some(error);
+            }
+            Some(WatchItem::Recovered { repository_id }) => {
+                eprintln!("codearts: repository {repository_id}: answering again");
+            }
+            Some(WatchItem::StateNotSaved { error }) => {
+                eprintln!("codearts: {error}; retrying every second");
+            }
+            // Items a later version of the library may add.
+            Some(_) => {}
+        }
+    }
+    // Everything printed is saved before exiting, so a restart prints none of it again.
+    stream
+        .close()
+        .await
+        .map_err(|e| CliError::Environment(e.to_string()))?;
+    Ok(last_error.map_or(0, |error| CliError::from(error).exit_code()))
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (how containers are stopped) end a watch normally.
+struct Shutdown {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Shutdown {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|e| CliError::Environment(format!("cannot handle SIGTERM: {e}")))?,
+        })
+    }
+
+    async fn requested(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

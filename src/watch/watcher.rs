@@ -1,0 +1,297 @@
+//! The polling task: a schedule of due polls, bounded concurrency, backoff only for trouble,
+//! and what each repository last showed.
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use tokio::{
+    sync::mpsc,
+    task::JoinSet,
+    time::{Instant, sleep_until},
+};
+
+use super::{
+    WatchItem, WatchOptions, WatchStats,
+    state::{LastSeen, SeenEvents},
+    stats::RepositoryState,
+    stream::Delivery,
+};
+use crate::{Client, Error, PushEvent, RepositoryId, Retry};
+
+pub(super) enum Command {
+    Add(RepositoryId),
+    Remove(RepositoryId),
+}
+
+/// What is known of one repository.
+struct RepoState {
+    /// Tells a poll of this repository from one of an earlier, removed watch of it.
+    generation: u64,
+    /// The last event seen (by this watch, or by an earlier one if restored).
+    last: Option<LastSeen>,
+    /// Answered normally at least once since this watch started.
+    observed: bool,
+    failures: u32,
+    /// The status (0 without one) of the error answer it keeps giving, reported once.
+    answering: Option<u16>,
+}
+
+impl RepoState {
+    fn state(&self) -> RepositoryState {
+        if self.answering.is_some() {
+            RepositoryState::AnsweringError
+        } else if self.failures > 0 {
+            RepositoryState::BackingOff
+        } else if self.observed {
+            RepositoryState::Ok
+        } else {
+            RepositoryState::Unseen
+        }
+    }
+}
+
+pub(super) struct Watcher {
+    client: Client,
+    rng: fastrand::Rng,
+    repos: HashMap<RepositoryId, RepoState>,
+    /// What an earlier watch saw, taken by each repository when it is added.
+    restored: SeenEvents,
+    /// Next poll times: (when, repository, generation).
+    due: BinaryHeap<Reverse<(Instant, RepositoryId, u64)>>,
+    generation: u64,
+    options: WatchOptions,
+    stats: Arc<Mutex<WatchStats>>,
+    items: mpsc::Sender<Delivery>,
+}
+
+type PollResult = (RepositoryId, u64, Instant, Result<PushEvent, Error>);
+
+impl Watcher {
+    pub(super) fn new(
+        client: Client,
+        options: WatchOptions,
+        restored: SeenEvents,
+        stats: Arc<Mutex<WatchStats>>,
+        items: mpsc::Sender<Delivery>,
+    ) -> Self {
+        Self {
+            client,
+            rng: fastrand::Rng::new(),
+            repos: HashMap::new(),
+            restored,
+            due: BinaryHeap::new(),
+            generation: 0,
+            options,
+            stats,
+            items,
+        }
+    }
+
+    fn stats(&self) -> std::sync::MutexGuard<'_, WatchStats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn add(&mut self, id: RepositoryId) {
+        if self.repos.contains_key(&id) {
+            return;
+        }
+        self.generation += 1;
+        let first = if self.options.jitter && !self.options.once {
+            jitter(&mut self.rng, self.options.interval)
+        } else {
+            Duration::ZERO
+        };
+        let state = RepoState {
+            generation: self.generation,
+            last: self.restored.remove(&id),
+            observed: false,
+            failures: 0,
+            answering: None,
+        };
+        self.stats().repositories.moved(None, Some(state.state()));
+        self.repos.insert(id, state);
+        self.due
+            .push(Reverse((Instant::now() + first, id, self.generation)));
+    }
+
+    fn remove(&mut self, id: RepositoryId) {
+        if let Some(state) = self.repos.remove(&id) {
+            self.stats().repositories.moved(Some(state.state()), None);
+        }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut polls: JoinSet<PollResult> = JoinSet::new();
+        let mut commands_open = true;
+        loop {
+            if self.options.once && self.due.is_empty() && polls.is_empty() {
+                return;
+            }
+            // Drop entries of removed repositories so they never hold up the schedule.
+            while let Some(Reverse((_, id, generation))) = self.due.peek() {
+                if self
+                    .repos
+                    .get(id)
+                    .is_some_and(|r| r.generation == *generation)
+                {
+                    break;
+                }
+                self.due.pop();
+            }
+            let next_due = self.due.peek().map(|Reverse((when, _, _))| *when);
+            let can_start = polls.len() < self.options.concurrency;
+            tokio::select! {
+                command = commands.recv(), if commands_open => match command {
+                    Some(Command::Add(id)) => self.add(id),
+                    Some(Command::Remove(id)) => self.remove(id),
+                    None => commands_open = false,
+                },
+                () = sleep_until(next_due.unwrap_or_else(Instant::now)), if can_start && next_due.is_some() => {
+                    if let Some(Reverse((scheduled, id, generation))) = self.due.pop() {
+                        self.start(&mut polls, scheduled, id, generation);
+                    }
+                }
+                Some(done) = polls.join_next(), if !polls.is_empty() => {
+                    if let Ok(result) = done
+                        && !self.finish(result).await
+                    {
+                        return; // the stream was dropped
+                    }
+                }
+                // Nothing due, nothing in flight, and nobody left to add a repository.
+                else => return,
+            }
+        }
+    }
+
+    fn start(
+        &mut self,
+        polls: &mut JoinSet<PollResult>,
+        scheduled: Instant,
+        id: RepositoryId,
+        generation: u64,
+    ) {
+        if self
+            .repos
+            .get(&id)
+            .is_none_or(|r| r.generation != generation)
+        {
+            return;
+        }
+        let lag = Instant::now().saturating_duration_since(scheduled);
+        self.stats().lag.record(lag);
+        let client = self.client.clone();
+        polls.spawn(async move { (id, generation, scheduled, client.last_push_event(id).await) });
+    }
+
+    /// Sends what a poll found. `false` when nobody listens any more.
+    async fn finish(&mut self, result: PollResult) -> bool {
+        let Some((recovered, delivery)) = self.record(result) else {
+            return true; // removed while in flight
+        };
+        if let Some(repository_id) = recovered {
+            let item = Some(WatchItem::Recovered { repository_id });
+            if self
+                .items
+                .send(Delivery { item, seen: None })
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        if delivery.item.is_none() && delivery.seen.is_none() {
+            return !self.items.is_closed();
+        }
+        self.items.send(delivery).await.is_ok()
+    }
+
+    /// Records a poll's outcome and schedules the next one: whether the repository recovered,
+    /// and what to send.
+    fn record(
+        &mut self,
+        (id, generation, scheduled, result): PollResult,
+    ) -> Option<(Option<RepositoryId>, Delivery)> {
+        let options = &self.options;
+        let state = self
+            .repos
+            .get_mut(&id)
+            .filter(|r| r.generation == generation)?;
+        let before = state.state();
+        let recovered = result.is_ok() && state.answering.take().is_some();
+        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        stats.polls += 1;
+        let mut delivery = Delivery {
+            item: None,
+            seen: None,
+        };
+        let next = match result {
+            Ok(event) => {
+                state.failures = 0;
+                state.observed = true;
+                let seen = LastSeen::of(&event);
+                let baseline = state.last.is_none();
+                if state.last.as_ref() != Some(&seen) {
+                    stats.pushes += u64::from(!baseline);
+                    state.last = Some(seen.clone());
+                    delivery.seen = Some((id, seen));
+                    delivery.item = (!baseline || options.baselines).then_some(WatchItem::Push {
+                        repository_id: id,
+                        event,
+                        baseline,
+                    });
+                }
+                // Keep the cadence: the next poll is one interval after this one was due.
+                (scheduled + options.interval).max(Instant::now())
+            }
+            Err(error) => {
+                stats.failures.count(&error);
+                // Back off only for trouble (the same rule as the call loop's retries): an
+                // answer such as 404 keeps the cadence, and is reported once.
+                let mut report = true;
+                let next = match error.retry() {
+                    Retry::Stop => {
+                        let status = Some(error.status().unwrap_or(0));
+                        report = state.answering != status;
+                        state.answering = status;
+                        (scheduled + options.interval).max(Instant::now())
+                    }
+                    decision => {
+                        state.answering = None;
+                        state.failures = state.failures.saturating_add(1);
+                        let wait = match decision {
+                            // Honoured as given, within the backoff cap.
+                            Retry::After(asked) => asked.min(options.max_backoff),
+                            _ => {
+                                let exponent = state.failures.saturating_sub(1).min(16);
+                                let doubled = options.interval.saturating_mul(1 << exponent);
+                                doubled.min(options.max_backoff)
+                            }
+                        };
+                        Instant::now() + wait + jitter(&mut self.rng, wait / 10)
+                    }
+                };
+                delivery.item = report.then_some(WatchItem::Error {
+                    repository_id: id,
+                    error,
+                });
+                next
+            }
+        };
+        stats.repositories.moved(Some(before), Some(state.state()));
+        if !options.once {
+            self.due.push(Reverse((next, id, generation)));
+        }
+        Some((recovered.then_some(id), delivery))
+    }
+}
+
+/// A random duration up to `span`.
+fn jitter(rng: &mut fastrand::Rng, span: Duration) -> Duration {
+    let nanos = u64::try_from(span.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rng.u64(0..nanos.max(1)))
+}
