@@ -3,71 +3,11 @@
 
 use std::time::Duration;
 
-use codearts_repo::{
-    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, Timestamp, WatchItem, WatchOptions,
-    WatchStream,
-    server::{Fixtures, InjectedFailure, Server, ServerConfig},
-};
+mod common;
+
+use codearts_repo::{WatchItem, WatchOptions, server::InjectedFailure};
+use common::{INTERVAL, event, id, next, push, setup};
 use tokio::time::Instant;
-
-const INTERVAL: Duration = Duration::from_secs(60);
-
-fn id(n: u32) -> RepositoryId {
-    RepositoryId::new(n).unwrap()
-}
-
-fn event(git_ref: &str, created_at: &str) -> PushEvent {
-    PushEvent {
-        ref_: Some(git_ref.into()),
-        created_at: Some(Timestamp::from(created_at)),
-        repository: None,
-    }
-}
-
-async fn setup(repositories: &[u32]) -> (Server, Client) {
-    let server = Server::start(ServerConfig {
-        fixtures: Fixtures::empty(),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    for &n in repositories {
-        server.set_push_event(id(n), event("main", "2026-01-01T00:00:00+08:00"));
-    }
-    // No client timers: under paused time only the watch's schedule moves the clock.
-    let client = Client::builder()
-        .endpoint(server.url())
-        .credentials(Credentials::token("watch-token").unwrap())
-        .retry(RetryPolicy::none())
-        .attempt_timeout(Duration::MAX)
-        .timeout(None)
-        .build()
-        .unwrap();
-    (server, client)
-}
-
-/// The next item within `within` of virtual time, if any.
-async fn next(stream: &mut WatchStream, within: Duration) -> Option<WatchItem> {
-    tokio::time::timeout(within, stream.next())
-        .await
-        .ok()
-        .flatten()
-}
-
-fn push(item: Option<WatchItem>) -> (u32, String, bool) {
-    match item {
-        Some(WatchItem::Push {
-            repository_id,
-            event,
-            baseline,
-        }) => (
-            repository_id.get(),
-            event.created_at.unwrap().to_string(),
-            baseline,
-        ),
-        other => panic!("expected a push, got {other:?}"),
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn baselines_then_every_new_push_once_and_in_order() {
@@ -172,9 +112,13 @@ async fn errors_and_throttling_back_off_and_recover_without_duplicates() {
     let stats = handle.stats();
     let failed = stats.failures.total();
     assert!(failed >= 3 && stats.polls > failed, "{stats:?}");
-    assert!(stats.failures.status_5xx >= 3, "{stats:?}");
-    assert_eq!(stats.pushes, 1, "one new push, baselines not counted");
-    assert_eq!(stats.repositories.ok, 1, "{stats:?}");
+    assert_eq!(stats.failures.status_4xx, 2, "the two 429s: {stats:?}");
+    assert_eq!(
+        stats.failures.status_4xx + stats.failures.status_5xx,
+        failed
+    );
+    assert_eq!(stats.pushes, 2, "new pushes, baselines not counted");
+    assert_eq!(stats.repositories.ok, 2, "both answer again: {stats:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -182,3 +182,76 @@ impl WatchStore for StateFile {
             .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(n: u32) -> SeenEvents {
+        (1..=n)
+            .map(|id| {
+                let event = LastSeen {
+                    created_at: Some(Timestamp::from(format!("2026-01-01T00:00:{id:02}Z"))),
+                    git_ref: Some("main".into()),
+                };
+                (RepositoryId::new(id).unwrap(), event)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_state_and_saves_round_trip_leaving_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = StateFile::new(dir.path().join("state.json"));
+        assert!(file.load().unwrap().is_empty());
+        file.save(&seen(3)).unwrap();
+        file.save(&seen(5)).unwrap();
+        assert_eq!(file.load().unwrap(), seen(5));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["state.json"]);
+    }
+
+    #[test]
+    fn what_is_not_a_state_is_an_error_naming_the_file_and_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let cases = [
+            ("", "EOF while parsing"),
+            ("[1, 2]", "invalid type"),
+            (
+                r#"{"codearts_watch_state": 2, "repositories": {}}"#,
+                "format 2",
+            ),
+            (
+                r#"{"codearts_watch_state": 1, "repositories": {"0": {}}}"#,
+                "from 1 to",
+            ),
+        ];
+        for (text, why) in cases {
+            fs::write(&path, text).unwrap();
+            let error = StateFile::new(&path).load().unwrap_err().to_string();
+            assert!(error.contains(&path.display().to_string()), "{error}");
+            assert!(
+                error.contains("is not a watch state") && error.contains(why),
+                "{error}"
+            );
+            assert_eq!(fs::read_to_string(&path).unwrap(), text, "left as it was");
+        }
+    }
+
+    #[test]
+    fn an_unwritable_place_is_an_error_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("is-a-directory");
+        fs::create_dir(&path).unwrap();
+        let error = StateFile::new(&path)
+            .save(&seen(1))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("cannot write it"), "{error}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -21,6 +21,9 @@ pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()>
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| CliError::Environment(format!("cannot listen on {address}: {e}")))?;
+    if let Ok(bound) = listener.local_addr() {
+        eprintln!("codearts: serving /healthz and /metrics on http://{bound}");
+    }
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

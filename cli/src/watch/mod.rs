@@ -40,13 +40,17 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         listen::serve(address, handle.clone()).await?;
     }
     let mut last_error = None;
+    let mut finished = false;
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
             () = shutdown.requested() => break,
         };
         match item {
-            None => break,
+            None => {
+                finished = true;
+                break;
+            }
             Some(WatchItem::Push {
                 repository_id,
                 event,
@@ -91,7 +95,10 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         .close()
         .await
         .map_err(|e| CliError::Environment(e.to_string()))?;
-    Ok(last_error.map_or(0, |error| CliError::from(error).exit_code()))
+    // Only a `--once` watch ends by itself; a stopped one ends normally.
+    Ok(last_error
+        .filter(|_| finished)
+        .map_or(0, |error| CliError::from(error).exit_code()))
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM (how containers are stopped) end a watch normally.

@@ -1,0 +1,156 @@
+//! The watcher with a state file, under paused time: a restart reports what changed while no
+//! watch ran and nothing else; only what the consumer handled is saved; a failing save is
+//! reported once and retried.
+
+mod common;
+
+use std::time::Duration;
+
+use codearts_repo::{
+    StateFile, WatchItem, WatchOptions,
+    watch::{LastSeen, WatchStore},
+};
+use common::{INTERVAL, event, id, next, push, setup};
+
+fn options() -> WatchOptions {
+    WatchOptions::default().interval(INTERVAL)
+}
+
+fn saved(path: &std::path::Path) -> Vec<(u32, String)> {
+    let mut saved: Vec<(u32, String)> = StateFile::new(path)
+        .load()
+        .unwrap()
+        .into_iter()
+        .map(|(id, LastSeen { created_at, .. })| (id.get(), created_at.unwrap().to_string()))
+        .collect();
+    saved.sort();
+    saved
+}
+
+const T0: &str = "2026-01-01T00:00:00+08:00";
+const T1: &str = "2026-01-01T01:00:00+08:00";
+const T2: &str = "2026-01-01T02:00:00+08:00";
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_reports_what_changed_while_down_and_nothing_else() {
+    let (server, client) = setup(&[1, 2, 3]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let (_, mut stream) = client
+        .watch_with_store(options(), [id(1), id(2), id(3)], StateFile::new(&path))
+        .unwrap();
+    for _ in 0..3 {
+        assert!(push(next(&mut stream, INTERVAL * 2).await).2, "a baseline");
+    }
+    server.set_push_event(id(1), event("main", T1));
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (1, T1.into(), false)
+    );
+    stream.close().await.unwrap();
+    assert_eq!(
+        saved(&path),
+        [(1, T1.into()), (2, T0.into()), (3, T0.into())]
+    );
+
+    // While no watch runs: repository 2 gets a push; 4 joins the list.
+    server.set_push_event(id(2), event("main", T2));
+    server.set_push_event(id(4), event("main", T0));
+    let (_, mut stream) = client
+        .watch_with_store(
+            options(),
+            [id(1), id(2), id(3), id(4)],
+            StateFile::new(&path),
+        )
+        .unwrap();
+    let mut items = vec![
+        push(next(&mut stream, INTERVAL * 2).await),
+        push(next(&mut stream, INTERVAL * 2).await),
+    ];
+    items.sort();
+    assert_eq!(items, [(2, T2.into(), false), (4, T0.into(), true)]);
+    assert!(
+        next(&mut stream, INTERVAL * 10).await.is_none(),
+        "1 and 3 are silent"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_what_the_consumer_handled_is_saved() {
+    let (_server, client) = setup(&[1, 2]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let options = options().jitter(false);
+    let (_, mut stream) = client
+        .watch_with_store(options.clone(), [id(1), id(2)], StateFile::new(&path))
+        .unwrap();
+    let (first, _, _) = push(next(&mut stream, INTERVAL).await);
+    // The other baseline has arrived too, but was never returned: closing does not save it.
+    tokio::time::sleep(INTERVAL / 2).await;
+    stream.close().await.unwrap();
+    assert_eq!(saved(&path), [(first, T0.into())]);
+
+    let (_, mut stream) = client
+        .watch_with_store(options, [id(1), id(2)], StateFile::new(&path))
+        .unwrap();
+    let (again, _, baseline) = push(next(&mut stream, INTERVAL).await);
+    assert!(
+        baseline && again != first,
+        "the unreturned baseline comes again"
+    );
+    assert!(next(&mut stream, INTERVAL * 3).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreported_baselines_are_saved_too() {
+    let (server, client) = setup(&[1, 2]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let quiet = options().baselines(false);
+    let (handle, mut stream) = client
+        .watch_with_store(quiet.clone(), [id(1), id(2)], StateFile::new(&path))
+        .unwrap();
+    assert!(next(&mut stream, INTERVAL * 3).await.is_none());
+    // Saved by the flusher, within a second of being seen, without any close.
+    assert_eq!(saved(&path), [(1, T0.into()), (2, T0.into())]);
+    assert!(handle.stats().state_saves >= 1);
+    drop(stream);
+
+    server.set_push_event(id(2), event("main", T1));
+    let (_, mut stream) = client
+        .watch_with_store(quiet, [id(1), id(2)], StateFile::new(&path))
+        .unwrap();
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (2, T1.into(), false)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_save_is_reported_once_and_retried() {
+    let (_server, client) = setup(&[1]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("not-yet");
+    let path = missing.join("state.json");
+    let (handle, mut stream) = client
+        .watch_with_store(options(), [id(1)], StateFile::new(&path))
+        .unwrap();
+    assert!(push(next(&mut stream, INTERVAL * 2).await).2);
+    match next(&mut stream, Duration::from_secs(5)).await {
+        Some(WatchItem::StateNotSaved { error }) => {
+            assert!(error.to_string().contains("state.json"), "{error}");
+        }
+        other => panic!("expected a failed save, got {other:?}"),
+    }
+    assert!(
+        next(&mut stream, Duration::from_secs(5)).await.is_none(),
+        "once"
+    );
+    assert!(handle.stats().state_save_failures >= 3);
+
+    std::fs::create_dir(&missing).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(saved(&path), [(1, T0.into())]);
+    assert_eq!(handle.stats().state_saves, 1);
+    stream.close().await.unwrap();
+}
