@@ -12,13 +12,19 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 
 use super::{
     WatchItem, WatchStats,
     state::{LastSeen, SeenEvents, StateError, WatchStore},
 };
 use crate::RepositoryId;
+
+/// How long the flusher gathers first entries (baselines come in bursts) before saving them.
+const FIRST_SEEN_DELAY: Duration = Duration::from_millis(100);
 
 /// What the watcher sends: an item to report and, when a repository's event changed, what to
 /// remember once the item is handled (an unreported baseline carries no item).
@@ -43,6 +49,8 @@ pub struct WatchStream {
 /// What was handled, and the task that saves it.
 struct Memory {
     handled: Arc<Mutex<Handled>>,
+    /// Wakes the flusher early when a repository is handled for the first time.
+    first_seen: Arc<Notify>,
     store: Arc<Mutex<Box<dyn WatchStore>>>,
     stats: Arc<Mutex<WatchStats>>,
     flusher: JoinHandle<()>,
@@ -80,12 +88,19 @@ impl WatchStream {
     ) -> Self {
         let handled = Arc::new(Mutex::new(Handled { seen, dirty: false }));
         let store = Arc::new(Mutex::new(store));
+        let first_seen = Arc::new(Notify::new());
         let flusher = tokio::spawn({
             let (handled, store, stats) = (handled.clone(), store.clone(), stats.clone());
+            let first_seen = first_seen.clone();
             async move {
                 let mut failing = false;
                 loop {
-                    tokio::time::sleep(period).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(period) => {}
+                        // A repository's first entry is saved sooner: until it is, a crash
+                        // would make its next observation a baseline again.
+                        () = first_seen.notified() => tokio::time::sleep(FIRST_SEEN_DELAY.min(period)).await,
+                    }
                     let Err(error) = save(&handled, &store, &stats, false).await else {
                         failing = false;
                         continue;
@@ -101,6 +116,7 @@ impl WatchStream {
         });
         self.memory = Some(Memory {
             handled,
+            first_seen,
             store,
             stats,
             flusher,
@@ -117,7 +133,9 @@ impl WatchStream {
     pub fn handled(&mut self) {
         if let (Some((id, seen)), Some(memory)) = (self.pending.take(), &self.memory) {
             let mut handled = lock(&memory.handled);
-            handled.seen.insert(id, seen);
+            if handled.seen.insert(id, seen).is_none() {
+                memory.first_seen.notify_one();
+            }
             handled.dirty = true;
         }
     }
