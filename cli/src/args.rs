@@ -171,6 +171,9 @@ pub(crate) struct WatchArgs {
     /// Polls in flight at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) concurrency: u32,
+    /// The longest wait before polling a repository in trouble (429, 5xx, no answer) again.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub(crate) max_backoff: Duration,
     /// Poll each repository once and exit (non-zero if any poll failed).
     #[arg(long)]
     pub(crate) once: bool,

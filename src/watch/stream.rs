@@ -2,8 +2,8 @@
 //! has handled saved at most one flush period late.
 //!
 //! Only what the consumer has handled is saved, so a crash can only make a push reported
-//! again (handled but not yet saved), never lost; closing saves everything handled, so a
-//! stop with [`WatchStream::close`] reports nothing twice.
+//! again (handled but not yet saved), never lost; [`WatchStream::close`] saves everything
+//! handled, so a consumer that marks what it printed reports nothing twice after a stop.
 
 use std::{
     pin::Pin,
@@ -35,10 +35,10 @@ pub(super) struct Delivery {
 
 /// The stream of [`WatchItem`]s; polling stops when it is dropped or closed.
 ///
-/// With a store, an item counts as handled when the next one is asked for, when
-/// [`WatchStream::handled`] is called, or at [`WatchStream::close`]; dropping the stream
-/// saves nothing more (as after a crash, what was handled in the last flush period is
-/// reported again by the next watch).
+/// With a store, an item counts as handled when the next one is asked for or when
+/// [`WatchStream::handled`] is called; [`WatchStream::close`] saves what is handled, and
+/// dropping the stream saves nothing more (as after a crash, what was handled in the last
+/// flush period is reported again by the next watch).
 pub struct WatchStream {
     items: mpsc::Receiver<Delivery>,
     task: JoinHandle<()>,
@@ -140,11 +140,11 @@ impl WatchStream {
         }
     }
 
-    /// Stops polling and saves everything handled, the item last returned included. Items
-    /// not yet returned are not saved: the next watch reports them.
+    /// Stops polling and saves everything handled. The item last returned is saved only if
+    /// [`WatchStream::handled`] was called for it: the next watch reports it otherwise, as it
+    /// reports items not yet returned.
     pub async fn close(mut self) -> Result<(), StateError> {
         self.task.abort();
-        self.handled();
         let Some(memory) = self.memory.take() else {
             return Ok(());
         };

@@ -22,7 +22,7 @@ pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()>
         .await
         .map_err(|e| CliError::Environment(format!("cannot listen on {address}: {e}")))?;
     if let Ok(bound) = listener.local_addr() {
-        eprintln!("codearts: serving /healthz and /metrics on http://{bound}");
+        super::say!("serving /healthz and /metrics on http://{bound}");
     }
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -30,7 +30,7 @@ pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()>
         .with_state(watch);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
-            eprintln!("codearts: --listen {address}: {error}");
+            super::say!("--listen {address}: {error}");
         }
     });
     Ok(())
@@ -88,36 +88,34 @@ impl Collector for Figures {
             stats.pushes,
         )?;
         let failures = stats.failures;
-        let mut family = encoder.encode_descriptor(
-            "poll_failures",
-            "Polls that failed, by class: 4xx, 5xx, transport (no answer), other.",
-            None,
-            MetricType::Counter,
+        family(
+            &mut encoder,
+            (
+                "poll_failures",
+                "Polls that failed, by class: 4xx, 5xx, transport (no answer), other.",
+            ),
+            "class",
+            [
+                ("4xx", failures.status_4xx),
+                ("5xx", failures.status_5xx),
+                ("transport", failures.transport),
+                ("other", failures.other),
+            ]
+            .map(|(class, n)| (class, ConstCounter::new(n))),
         )?;
-        for (class, n) in [
-            ("4xx", failures.status_4xx),
-            ("5xx", failures.status_5xx),
-            ("transport", failures.transport),
-            ("other", failures.other),
-        ] {
-            ConstCounter::new(n).encode(family.encode_family(&[("class", class)])?)?;
-        }
         let states = stats.repositories;
-        let mut family = encoder.encode_descriptor(
-            "repositories",
-            "Repositories watched, by state.",
-            None,
-            MetricType::Gauge,
+        family(
+            &mut encoder,
+            ("repositories", "Repositories watched, by state."),
+            "state",
+            [
+                ("unseen", states.unseen),
+                ("ok", states.ok),
+                ("answering_error", states.answering_error),
+                ("backing_off", states.backing_off),
+            ]
+            .map(|(state, n)| (state, ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX)))),
         )?;
-        for (state, n) in [
-            ("unseen", states.unseen),
-            ("ok", states.ok),
-            ("answering_error", states.answering_error),
-            ("backing_off", states.backing_off),
-        ] {
-            let n = i64::try_from(n).unwrap_or(i64::MAX);
-            ConstGauge::new(n).encode(family.encode_family(&[("state", state)])?)?;
-        }
         // The encoder takes each bucket's own count and accumulates them itself.
         let mut below = 0;
         let buckets: Vec<(f64, u64)> = stats
@@ -165,4 +163,21 @@ impl Collector for Figures {
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, n: u64) -> std::fmt::Result {
     let metric = ConstCounter::new(n);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+/// One metric per value of `label`.
+fn family<M: EncodeMetric, const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    (name, help): (&str, &str),
+    label: &str,
+    members: [(&str, M); N],
+) -> std::fmt::Result {
+    let Some(kind) = members.first().map(|(_, metric)| metric.metric_type()) else {
+        return Ok(());
+    };
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
+    for (value, metric) in &members {
+        metric.encode(family.encode_family(&[(label, *value)])?)?;
+    }
+    Ok(())
 }

@@ -14,19 +14,31 @@ use crate::{
     error::{CliError, Result},
 };
 
+/// One line on stderr; a closed stderr must not stop the watch (`eprintln!` would panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("codearts: {}\n", format_args!($($arg)*)),
+        );
+    }};
+}
+use say;
+
 /// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
 /// was already printed).
 pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     let repositories = ids::select(args.repository_ids, args.ids_file.as_deref(), args.shard)?;
     if repositories.is_empty() {
         match args.shard {
-            Some(shard) => eprintln!("codearts: shard {shard} holds none of the ids given"),
+            Some(shard) => say!("shard {shard} holds none of the ids given"),
             None => return Err(CliError::Input("no repository ids given".into())),
         }
     }
     let options = WatchOptions::default()
         .interval(args.interval)
         .concurrency(args.concurrency as usize)
+        .max_backoff(args.max_backoff)
         .once(args.once);
     let mut shutdown = Shutdown::new()?;
     let (handle, mut stream) = match &args.state {
@@ -63,13 +75,13 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
                     "baseline": baseline,
                 });
                 let mut stdout = std::io::stdout().lock();
-                // A closed pipe ends the watch quietly. The line was not printed, so it is
-                // not saved: the stream is dropped, not closed (the next watch prints it).
+                // A closed pipe ends the watch quietly; the line was not printed, so it is
+                // not marked handled, and the next watch prints it.
                 if writeln!(stdout, "{line}")
                     .and_then(|()| stdout.flush())
                     .is_err()
                 {
-                    return Ok(0);
+                    break;
                 }
                 stream.handled();
             }
@@ -77,14 +89,14 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
                 repository_id,
                 error,
             }) => {
-                eprintln!("codearts: repository {repository_id}: {error}");
+                say!("repository {repository_id}: {error}");
                 last_error = Some(error);
             }
             Some(WatchItem::Recovered { repository_id }) => {
-                eprintln!("codearts: repository {repository_id}: answering again");
+                say!("repository {repository_id}: answering again");
             }
             Some(WatchItem::StateNotSaved { error }) => {
-                eprintln!("codearts: {error}; retrying every second");
+                say!("{error}; retrying every second");
             }
             // Items a later version of the library may add.
             Some(_) => {}
