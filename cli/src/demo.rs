@@ -48,16 +48,13 @@ pub(crate) async fn serve(
     }
     // The URL goes to stdout alone, so scripts can read it; the rest is for people.
     output::print(&format!("{}\n", server.url()))?;
-    eprintln!(
-        "codearts: serving CodeArts Repo and ServiceStage on {}",
-        server.url()
-    );
-    eprintln!("codearts: any token is accepted; demo AK/SK: {DEMO_AK} / {DEMO_SK}");
-    eprintln!("codearts: press Ctrl-C to stop");
+    say!("serving CodeArts Repo and ServiceStage on {}", server.url());
+    say!("any token is accepted; demo AK/SK: {DEMO_AK} / {DEMO_SK}");
+    say!("press Ctrl-C to stop");
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| CliError::Environment(format!("cannot wait for Ctrl-C: {e}")))?;
-    eprintln!("codearts: stopping");
+    say!("stopping");
     server
         .shutdown()
         .await

@@ -3,6 +3,17 @@
 //! Exit codes: 0 success, 2 usage or invalid input (nothing sent), 3 API error,
 //! 4 transport error (connect, TLS, timeout, broken or oversized answer), 5 undecodable answer.
 
+/// One line on stderr, `codearts: ` first. A closed stderr must not end the command, as
+/// `eprintln!` would by panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("codearts: {}\n", format_args!($($arg)*)),
+        );
+    }};
+}
+
 mod args;
 mod demo;
 mod error;
@@ -30,7 +41,7 @@ fn main() -> ExitCode {
             .copied()
             .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
             .unwrap_or("panic");
-        eprintln!("codearts: internal error: {message}");
+        say!("internal error: {message}");
     }));
     let cli = Cli::parse();
     if std::env::var_os("RUST_LOG").is_some() {
@@ -46,14 +57,14 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("codearts: cannot start the runtime: {e}");
+            say!("cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("codearts: {error}");
+            say!("{error}");
             ExitCode::from(error.exit_code())
         }
     }

@@ -22,7 +22,7 @@ pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()>
         .await
         .map_err(|e| CliError::Environment(format!("cannot listen on {address}: {e}")))?;
     if let Ok(bound) = listener.local_addr() {
-        super::say!("serving /healthz and /metrics on http://{bound}");
+        say!("serving /healthz and /metrics on http://{bound}");
     }
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -30,7 +30,7 @@ pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()>
         .with_state(watch);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
-            super::say!("--listen {address}: {error}");
+            say!("--listen {address}: {error}");
         }
     });
     Ok(())

@@ -14,17 +14,6 @@ use crate::{
     error::{CliError, Result},
 };
 
-/// One line on stderr; a closed stderr must not stop the watch (`eprintln!` would panic).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("codearts: {}\n", format_args!($($arg)*)),
-        );
-    }};
-}
-use say;
-
 /// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
 /// was already printed).
 pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
