@@ -126,7 +126,7 @@ impl WatchStream {
 
     /// The next item; `None` when a `once` watch is done. Marks the previous item handled.
     pub async fn next(&mut self) -> Option<WatchItem> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_item(cx)).await
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
     }
 
     /// Marks the item last returned as handled (printed, delivered...): it will be saved.
