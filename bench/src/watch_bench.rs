@@ -1,5 +1,6 @@
 //! Watches many repositories on the embedded server, with pushes arriving while it runs and
-//! its state saved to a file, and reports poll rate, lag, memory and the state file's cost.
+//! its state saved to a file, and reports poll rate, lag, memory and the state file's cost
+//! (whole saves, and journal appends of first entries).
 //!
 //! ```sh
 //! cargo run --release -p codearts-bench --bin watch_bench -- [--repositories 100000] [--interval 60s] [--duration 130s] [--concurrency 32] [--pushes-per-s 50] [--state PATH]
@@ -19,7 +20,7 @@ use codearts_repo::{
     Client, Credentials, PushEvent, RepositoryId, RetryPolicy, StateFile, Timestamp, WatchItem,
     WatchOptions,
     server::{Fixtures, Server, ServerConfig},
-    watch::{SeenEvents, StateError, WatchStore},
+    watch::{LastSeen, SeenEvents, StateError, WatchStore},
 };
 
 #[derive(Parser)]
@@ -47,10 +48,18 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The state file, timing each save.
+/// The state file, timing each save and each journal append.
 struct TimedStore {
     file: StateFile,
     saves: Arc<Mutex<Vec<Duration>>>,
+    appends: Arc<Mutex<Vec<Duration>>>,
+}
+
+fn timed<T>(times: &Mutex<Vec<Duration>>, run: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let result = run();
+    times.lock().unwrap().push(started.elapsed());
+    result
 }
 
 impl WatchStore for TimedStore {
@@ -58,11 +67,20 @@ impl WatchStore for TimedStore {
         self.file.load()
     }
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
-        let started = Instant::now();
-        let saved = self.file.save(seen);
-        self.saves.lock().unwrap().push(started.elapsed());
-        saved
+        timed(&self.saves, || self.file.save(seen))
     }
+    fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
+        timed(&self.appends, || self.file.record_new(first))
+    }
+}
+
+/// Count, median and largest of `times`, in milliseconds.
+fn summary(times: &Mutex<Vec<Duration>>) -> (usize, f64, f64) {
+    let mut times = times.lock().unwrap().clone();
+    times.sort_unstable();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let max = times.last().copied().unwrap_or_default();
+    (times.len(), ms(median), ms(max))
 }
 
 fn event(n: u64) -> PushEvent {
@@ -104,10 +122,11 @@ async fn main() {
     let path = args.state.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("codearts-watch-bench-{}.json", std::process::id()))
     });
-    let saves = Arc::new(Mutex::new(Vec::new()));
+    let (saves, appends) = (Arc::default(), Arc::default());
     let store = TimedStore {
         file: StateFile::new(&path),
-        saves: saves.clone(),
+        saves: Arc::clone(&saves),
+        appends: Arc::clone(&appends),
     };
     let options = WatchOptions::default()
         .interval(args.interval)
@@ -147,9 +166,8 @@ async fn main() {
     if temporary {
         let _ = std::fs::remove_file(&path);
     }
-    let mut saves = saves.lock().unwrap().clone();
-    saves.sort_unstable();
-    let save_median = saves.get(saves.len() / 2).copied().unwrap_or_default();
+    let (save_count, save_median, save_max) = summary(&saves);
+    let (append_count, append_median, append_max) = summary(&appends);
     let report = serde_json::json!({
         "repositories": args.repositories,
         "interval_s": args.interval.as_secs_f64(),
@@ -166,9 +184,12 @@ async fn main() {
         "lag_p99_ms_at_most": ms(stats.lag.quantile(0.99)),
         "lag_max_ms": ms(stats.lag.max()),
         "peak_rss_mib": peak_rss_kib().map(|k| k as f64 / 1024.0),
-        "state_saves": saves.len(),
-        "state_save_median_ms": ms(save_median),
-        "state_save_max_ms": ms(saves.last().copied().unwrap_or_default()),
+        "state_saves": save_count,
+        "state_save_median_ms": save_median,
+        "state_save_max_ms": save_max,
+        "journal_appends": append_count,
+        "journal_append_median_ms": append_median,
+        "journal_append_max_ms": append_max,
         "state_file_bytes": state_bytes,
         "close_ms": close_ms,
     });

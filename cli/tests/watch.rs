@@ -186,8 +186,18 @@ fn across_a_sigterm_restart_every_push_is_printed_exactly_once() {
     );
     assert_eq!(second.during(Duration::from_millis(600)), []);
     assert_eq!(second.stop("TERM"), Some(0));
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(files.len(), 1, "no temporary file is left behind");
+    let mut files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["watch.json", "watch.json.journal"],
+        "no temporary file left"
+    );
+    let journal = std::fs::metadata(dir.path().join("watch.json.journal")).unwrap();
+    assert_eq!(journal.len(), 0, "the journal is emptied by the last save");
 }
 
 #[test]
@@ -222,6 +232,30 @@ fn across_a_kill_9_restart_no_push_is_lost() {
             "{line:?}"
         );
     }
+    assert_eq!(second.stop("TERM"), Some(0));
+}
+
+#[test]
+fn a_kill_9_right_after_a_baseline_still_loses_no_push() {
+    let loopback = Loopback::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_path(&dir);
+    let mut command = loopback.watch();
+    command.args(["1", "--state", &state]);
+    let first = Watching::spawn(command);
+    assert_eq!(first.expect(1), [(1, created_at(0), true)]);
+    // Well within the first periodic save: only the journal has the baseline.
+    assert_eq!(first.stop("KILL"), None);
+
+    loopback.push(1, 1);
+    let mut command = loopback.watch();
+    command.args(["1", "--state", &state]);
+    let second = Watching::spawn(command);
+    assert_eq!(
+        second.expect(1),
+        [(1, created_at(1), false)],
+        "a push, not a baseline"
+    );
     assert_eq!(second.stop("TERM"), Some(0));
 }
 

@@ -9,8 +9,8 @@
 //! Only what the consumer has handled is saved (see [`WatchStream`]), at most one flush
 //! period late: after a crash (`kill -9`, power loss) no push is missed, but a push handled
 //! in the last flush period may be reported again; after [`WatchStream::close`] nothing is.
-//! A repository's first entry is saved about 0.1 s after it is handled: a crash before then
-//! leaves nothing saved for it, and its next observation is a baseline again.
+//! A repository's first entry is recorded ([`WatchStore::record_new`]) before its baseline is
+//! returned, so that a crash right after a baseline cannot turn a later push into a baseline.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,13 +21,15 @@ use crate::{Client, Error, PushEvent, RepositoryId};
 mod options;
 mod shard;
 mod state;
+mod state_file;
 mod stats;
 mod stream;
 mod watcher;
 
 pub use options::WatchOptions;
 pub use shard::Shard;
-pub use state::{LastSeen, SeenEvents, StateError, StateFile, WatchStore};
+pub use state::{LastSeen, SeenEvents, StateError, WatchStore};
+pub use state_file::StateFile;
 pub use stats::{Failures, LagHistogram, RepositoryStates, WatchStats};
 pub use stream::WatchStream;
 use watcher::{Command, Watcher};

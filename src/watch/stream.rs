@@ -3,19 +3,23 @@
 //!
 //! Only what the consumer has handled is saved, so a crash can only make a push reported
 //! again (handled but not yet saved), never lost; [`WatchStream::close`] saves everything
-//! handled, so a consumer that marks what it printed reports nothing twice after a stop.
+//! handled, so a consumer that marks what it printed reports nothing twice after a stop. A
+//! repository's first entry is the exception: it is recorded before its baseline is even
+//! returned, so that a crash right after a baseline cannot make a later push look like one
+//! (a baseline is not a push: losing its line loses nothing).
 
 use std::{
+    collections::VecDeque,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll, ready},
     time::Duration,
 };
 
-use tokio::{
-    sync::{Notify, mpsc},
-    task::JoinHandle,
-};
+use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
     WatchItem, WatchStats,
@@ -23,14 +27,27 @@ use super::{
 };
 use crate::RepositoryId;
 
-/// How long the flusher gathers first entries (baselines come in bursts) before saving them.
-const FIRST_SEEN_DELAY: Duration = Duration::from_millis(100);
+/// The most deliveries taken from the channel at once, to record their first entries together.
+const BATCH: usize = 1024;
 
 /// What the watcher sends: an item to report and, when a repository's event changed, what to
 /// remember once the item is handled (an unreported baseline carries no item).
 pub(super) struct Delivery {
     pub(super) item: Option<WatchItem>,
     pub(super) seen: Option<(RepositoryId, LastSeen)>,
+    /// `seen` is the repository's first entry: the store has never held one.
+    pub(super) first: bool,
+}
+
+impl Delivery {
+    /// An item with nothing to remember.
+    pub(super) fn only(item: WatchItem) -> Self {
+        Self {
+            item: Some(item),
+            seen: None,
+            first: false,
+        }
+    }
 }
 
 /// The stream of [`WatchItem`]s; polling stops when it is dropped or closed.
@@ -38,22 +55,47 @@ pub(super) struct Delivery {
 /// With a store, an item counts as handled when the next one is asked for or when
 /// [`WatchStream::handled`] is called; [`WatchStream::close`] saves what is handled, and
 /// dropping the stream saves nothing more (as after a crash, what was handled in the last
-/// flush period is reported again by the next watch).
+/// flush period is reported again by the next watch). A repository's first entry is recorded
+/// ([`WatchStore::record_new`]) before its baseline is returned.
 pub struct WatchStream {
     items: mpsc::Receiver<Delivery>,
     task: JoinHandle<()>,
     pending: Option<(RepositoryId, LastSeen)>,
+    /// Received, to be returned in order (once their first entries are recorded).
+    ready: VecDeque<Delivery>,
+    recording: Option<JoinHandle<Result<(), StateError>>>,
     memory: Option<Memory>,
 }
 
 /// What was handled, and the task that saves it.
 struct Memory {
-    handled: Arc<Mutex<Handled>>,
-    /// Wakes the flusher early when a repository is handled for the first time.
-    first_seen: Arc<Notify>,
-    store: Arc<Mutex<Box<dyn WatchStore>>>,
-    stats: Arc<Mutex<WatchStats>>,
+    shared: Arc<Shared>,
     flusher: JoinHandle<()>,
+}
+
+/// Locked in this order only: `store`, then `handled`, so that a save's snapshot and a
+/// recording of first entries never miss each other.
+struct Shared {
+    store: Mutex<Box<dyn WatchStore>>,
+    handled: Mutex<Handled>,
+    stats: Arc<Mutex<WatchStats>>,
+    /// The last save or recording failed, and that was reported: the next failures are not,
+    /// until one succeeds.
+    failing: AtomicBool,
+}
+
+impl Shared {
+    /// What to report of `outcome`: only a failure that follows a success.
+    fn report(&self, outcome: Result<(), StateError>) -> Option<WatchItem> {
+        match outcome {
+            Ok(()) => {
+                self.failing.store(false, Ordering::Relaxed);
+                None
+            }
+            Err(error) => (!self.failing.swap(true, Ordering::Relaxed))
+                .then_some(WatchItem::StateNotSaved { error }),
+        }
+    }
 }
 
 struct Handled {
@@ -61,7 +103,7 @@ struct Handled {
     dirty: bool,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -71,6 +113,8 @@ impl WatchStream {
             items,
             task,
             pending: None,
+            ready: VecDeque::new(),
+            recording: None,
             memory: None,
         }
     }
@@ -86,41 +130,28 @@ impl WatchStream {
         stats: Arc<Mutex<WatchStats>>,
         report: mpsc::WeakSender<Delivery>,
     ) -> Self {
-        let handled = Arc::new(Mutex::new(Handled { seen, dirty: false }));
-        let store = Arc::new(Mutex::new(store));
-        let first_seen = Arc::new(Notify::new());
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            handled: Mutex::new(Handled { seen, dirty: false }),
+            stats,
+            failing: AtomicBool::new(false),
+        });
         let flusher = tokio::spawn({
-            let (handled, store, stats) = (handled.clone(), store.clone(), stats.clone());
-            let first_seen = first_seen.clone();
+            let shared = shared.clone();
             async move {
-                let mut failing = false;
                 loop {
-                    tokio::select! {
-                        () = tokio::time::sleep(period) => {}
-                        // A repository's first entry is saved sooner: until it is, a crash
-                        // would make its next observation a baseline again.
-                        () = first_seen.notified() => tokio::time::sleep(FIRST_SEEN_DELAY.min(period)).await,
-                    }
-                    let Err(error) = save(&handled, &store, &stats, false).await else {
-                        failing = false;
+                    tokio::time::sleep(period).await;
+                    let Some(item) = shared.report(save(&shared, false).await) else {
                         continue;
                     };
                     // Weak: reports must not keep a finished watch's stream open.
-                    if let (false, Some(report)) = (failing, report.upgrade()) {
-                        let item = Some(WatchItem::StateNotSaved { error });
-                        let _ = report.send(Delivery { item, seen: None }).await;
+                    if let Some(report) = report.upgrade() {
+                        let _ = report.send(Delivery::only(item)).await;
                     }
-                    failing = true;
                 }
             }
         });
-        self.memory = Some(Memory {
-            handled,
-            first_seen,
-            store,
-            stats,
-            flusher,
-        });
+        self.memory = Some(Memory { shared, flusher });
         self
     }
 
@@ -132,10 +163,8 @@ impl WatchStream {
     /// Marks the item last returned as handled (printed, delivered...): it will be saved.
     pub fn handled(&mut self) {
         if let (Some((id, seen)), Some(memory)) = (self.pending.take(), &self.memory) {
-            let mut handled = lock(&memory.handled);
-            if handled.seen.insert(id, seen).is_none() {
-                memory.first_seen.notify_one();
-            }
+            let mut handled = lock(&memory.shared.handled);
+            handled.seen.insert(id, seen);
             handled.dirty = true;
         }
     }
@@ -150,55 +179,103 @@ impl WatchStream {
         };
         memory.flusher.abort();
         // Even when nothing changed: an aborted flush may have taken the last changes with it.
-        save(&memory.handled, &memory.store, &memory.stats, true).await
+        save(&memory.shared, true).await
     }
 
+    /// Cancel-safe: what was received waits in `self.ready`, a recording in `self.recording`.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<WatchItem>> {
         self.handled();
-        // Cancel-safe: the only wait is the channel's, and what follows it does not wait.
         loop {
-            let Some(Delivery { item, seen }) = ready!(self.items.poll_recv(cx)) else {
+            if let Some(recording) = &mut self.recording {
+                let recorded = ready!(Pin::new(recording).poll(cx)).unwrap_or_else(|panic| {
+                    Err(StateError::new("watch state", panic.to_string(), None))
+                });
+                self.recording = None;
+                let shared = self.memory.as_ref().map(|memory| &memory.shared);
+                if let Some(item) = shared.and_then(|shared| shared.report(recorded)) {
+                    self.ready.push_front(Delivery::only(item));
+                }
+            }
+            if let Some(Delivery { item, seen, .. }) = self.ready.pop_front() {
+                self.pending = seen;
+                match item {
+                    Some(item) => return Poll::Ready(Some(item)),
+                    None => {
+                        self.handled();
+                        continue;
+                    }
+                }
+            }
+            let Some(delivery) = ready!(self.items.poll_recv(cx)) else {
                 return Poll::Ready(None);
             };
-            self.pending = seen;
-            match item {
-                Some(item) => return Poll::Ready(Some(item)),
-                None => self.handled(),
+            self.ready.push_back(delivery);
+            let Some(shared) = self.memory.as_ref().map(|m| m.shared.clone()) else {
+                continue;
+            };
+            // Baselines come in bursts: what is already waiting is recorded together.
+            while self.ready.len() < BATCH
+                && let Ok(more) = self.items.try_recv()
+            {
+                self.ready.push_back(more);
+            }
+            let first: Vec<_> = self
+                .ready
+                .iter()
+                .filter(|delivery| delivery.first)
+                .filter_map(|delivery| delivery.seen.clone())
+                .collect();
+            if !first.is_empty() {
+                self.recording = Some(tokio::task::spawn_blocking(move || record(&shared, first)));
             }
         }
     }
 }
 
+/// Makes first entries durable, and part of what the next save writes.
+fn record(shared: &Shared, first: Vec<(RepositoryId, LastSeen)>) -> Result<(), StateError> {
+    let mut store = lock(&shared.store);
+    let recorded = store.record_new(&first);
+    let mut handled = lock(&shared.handled);
+    for (id, seen) in first {
+        handled.seen.entry(id).or_insert(seen);
+    }
+    handled.dirty = true;
+    recorded
+}
+
 /// Saves a copy of what is handled, when it changed (or always), on a blocking thread.
-async fn save(
-    handled: &Arc<Mutex<Handled>>,
-    store: &Arc<Mutex<Box<dyn WatchStore>>>,
-    stats: &Arc<Mutex<WatchStats>>,
-    always: bool,
-) -> Result<(), StateError> {
-    let snapshot = {
-        let mut handled = lock(handled);
-        if !handled.dirty && !always {
-            return Ok(());
-        }
-        handled.dirty = false;
-        handled.seen.clone()
-    };
-    let store = store.clone();
+async fn save(shared: &Arc<Shared>, always: bool) -> Result<(), StateError> {
     let started = tokio::time::Instant::now();
-    let saved = tokio::task::spawn_blocking(move || lock(&store).save(&snapshot))
-        .await
-        .unwrap_or_else(|panic| Err(StateError::new("watch state", panic.to_string(), None)));
-    let mut stats = lock(stats);
+    let shared_ = shared.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        let mut store = lock(&shared_.store);
+        let snapshot = {
+            let mut handled = lock(&shared_.handled);
+            if !handled.dirty && !always {
+                return None;
+            }
+            handled.dirty = false;
+            handled.seen.clone()
+        };
+        let saved = store.save(&snapshot);
+        if saved.is_err() {
+            lock(&shared_.handled).dirty = true; // try again at the next flush
+        }
+        Some(saved)
+    })
+    .await
+    .unwrap_or_else(|panic| Some(Err(StateError::new("watch state", panic.to_string(), None))));
+    let Some(saved) = saved else {
+        return Ok(());
+    };
+    let mut stats = lock(&shared.stats);
     match &saved {
         Ok(()) => {
             stats.state_saves += 1;
             stats.last_state_save = Some(started.elapsed());
         }
-        Err(_) => {
-            stats.state_save_failures += 1;
-            lock(handled).dirty = true; // try again at the next flush
-        }
+        Err(_) => stats.state_save_failures += 1,
     }
     saved
 }

@@ -194,13 +194,8 @@ impl Watcher {
             return true; // removed while in flight
         };
         if let Some(repository_id) = recovered {
-            let item = Some(WatchItem::Recovered { repository_id });
-            if self
-                .items
-                .send(Delivery { item, seen: None })
-                .await
-                .is_err()
-            {
+            let item = WatchItem::Recovered { repository_id };
+            if self.items.send(Delivery::only(item)).await.is_err() {
                 return false;
             }
         }
@@ -228,6 +223,7 @@ impl Watcher {
         let mut delivery = Delivery {
             item: None,
             seen: None,
+            first: false,
         };
         let next = match result {
             Ok(event) => {
@@ -239,6 +235,7 @@ impl Watcher {
                     stats.pushes += u64::from(!baseline);
                     state.last = Some(seen.clone());
                     delivery.seen = Some((id, seen));
+                    delivery.first = baseline;
                     delivery.item = (!baseline || options.baselines).then_some(WatchItem::Push {
                         repository_id: id,
                         event,
