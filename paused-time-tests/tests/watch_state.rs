@@ -112,6 +112,39 @@ async fn only_what_the_consumer_handled_is_saved_but_first_entries_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_baseline_not_printed_before_close_comes_again() {
+    let (_server, client) = setup(&[1, 2, 3]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let options = options().jitter(false);
+    let ids = [id(1), id(2), id(3)];
+    let (_, mut stream) = client
+        .watch_with_store(options.clone(), ids, StateFile::new(&path))
+        .unwrap();
+    // Three baselines arrive together and are recorded; one is printed, one returned only,
+    // one never returned.
+    let (printed, _, _) = push(next(&mut stream, INTERVAL).await);
+    stream.handled();
+    let (returned, _, _) = push(next(&mut stream, INTERVAL).await);
+    stream.close().await.unwrap();
+    assert_eq!(saved(&path), [(printed, T0.into())]);
+
+    let (_, mut stream) = client
+        .watch_with_store(options, ids, StateFile::new(&path))
+        .unwrap();
+    let mut again = vec![
+        push(next(&mut stream, INTERVAL).await),
+        push(next(&mut stream, INTERVAL).await),
+    ];
+    again.sort();
+    let never = 6 - printed - returned;
+    let mut expected = vec![(returned, T0.into(), true), (never, T0.into(), true)];
+    expected.sort();
+    assert_eq!(again, expected);
+    assert!(next(&mut stream, INTERVAL * 3).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn unreported_baselines_are_saved_too() {
     let (server, client) = setup(&[1, 2]).await;
     let dir = tempfile::tempdir().unwrap();

@@ -60,7 +60,8 @@ impl Delivery {
 pub struct WatchStream {
     items: mpsc::Receiver<Delivery>,
     task: JoinHandle<()>,
-    pending: Option<(RepositoryId, LastSeen)>,
+    /// What to remember of the item last returned, once it is handled.
+    pending: Option<Delivery>,
     /// Received, to be returned in order (once their first entries are recorded).
     ready: VecDeque<Delivery>,
     recording: Option<JoinHandle<Result<(), StateError>>>,
@@ -141,7 +142,7 @@ impl WatchStream {
             async move {
                 loop {
                     tokio::time::sleep(period).await;
-                    let Some(item) = shared.report(save(&shared, false).await) else {
+                    let Some(item) = shared.report(save(&shared, false, Vec::new()).await) else {
                         continue;
                     };
                     // Weak: reports must not keep a finished watch's stream open.
@@ -162,7 +163,8 @@ impl WatchStream {
 
     /// Marks the item last returned as handled (printed, delivered...): it will be saved.
     pub fn handled(&mut self) {
-        if let (Some((id, seen)), Some(memory)) = (self.pending.take(), &self.memory) {
+        let seen = self.pending.take().and_then(|delivery| delivery.seen);
+        if let (Some((id, seen)), Some(memory)) = (seen, &self.memory) {
             let mut handled = lock(&memory.shared.handled);
             handled.seen.insert(id, seen);
             handled.dirty = true;
@@ -171,15 +173,25 @@ impl WatchStream {
 
     /// Stops polling and saves everything handled. The item last returned is saved only if
     /// [`WatchStream::handled`] was called for it: the next watch reports it otherwise, as it
-    /// reports items not yet returned.
+    /// reports items not yet returned (baselines included: their first entries, recorded
+    /// before they were returned, are forgotten).
     pub async fn close(mut self) -> Result<(), StateError> {
         self.task.abort();
         let Some(memory) = self.memory.take() else {
             return Ok(());
         };
         memory.flusher.abort();
+        // Returned but not handled, or not returned at all (silent records keep theirs).
+        let waiting = self.ready.iter().filter(|delivery| delivery.item.is_some());
+        let unreported = self
+            .pending
+            .iter()
+            .chain(waiting)
+            .filter(|delivery| delivery.first)
+            .filter_map(|delivery| delivery.seen.as_ref().map(|(id, _)| *id))
+            .collect();
         // Even when nothing changed: an aborted flush may have taken the last changes with it.
-        save(&memory.shared, true).await
+        save(&memory.shared, true, unreported).await
     }
 
     /// Cancel-safe: what was received waits in `self.ready`, a recording in `self.recording`.
@@ -196,8 +208,9 @@ impl WatchStream {
                     self.ready.push_front(Delivery::only(item));
                 }
             }
-            if let Some(Delivery { item, seen, .. }) = self.ready.pop_front() {
-                self.pending = seen;
+            if let Some(mut delivery) = self.ready.pop_front() {
+                let item = delivery.item.take();
+                self.pending = Some(delivery);
                 match item {
                     Some(item) => return Poll::Ready(Some(item)),
                     None => {
@@ -244,14 +257,22 @@ fn record(shared: &Shared, first: Vec<(RepositoryId, LastSeen)>) -> Result<(), S
     recorded
 }
 
-/// Saves a copy of what is handled, when it changed (or always), on a blocking thread.
-async fn save(shared: &Arc<Shared>, always: bool) -> Result<(), StateError> {
+/// Saves a copy of what is handled, when it changed (or always), on a blocking thread, without
+/// the first entries of `unreported` repositories.
+async fn save(
+    shared: &Arc<Shared>,
+    always: bool,
+    unreported: Vec<RepositoryId>,
+) -> Result<(), StateError> {
     let started = tokio::time::Instant::now();
     let shared_ = shared.clone();
     let saved = tokio::task::spawn_blocking(move || {
         let mut store = lock(&shared_.store);
         let snapshot = {
             let mut handled = lock(&shared_.handled);
+            for id in &unreported {
+                handled.seen.remove(id);
+            }
             if !handled.dirty && !always {
                 return None;
             }
