@@ -181,6 +181,10 @@ impl WatchStream {
             return Ok(());
         };
         memory.flusher.abort();
+        // A recording still running would put back what is forgotten below.
+        if let Some(recording) = self.recording.take() {
+            let _ = recording.await;
+        }
         // Returned but not handled, or not returned at all (silent records keep theirs).
         let waiting = self.ready.iter().filter(|delivery| delivery.item.is_some());
         let unreported = self
