@@ -292,3 +292,22 @@ async fn answers_that_are_not_trouble_keep_the_cadence_and_are_reported_once() {
     let stats = handle.stats();
     assert!(stats.polls >= 8, "{stats:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stopped_watch_delivers_what_its_polls_in_flight_found_then_ends() {
+    let (server, client) = setup(&[1, 2, 3]).await;
+    let options = WatchOptions::default().interval(INTERVAL).jitter(false);
+    let (handle, mut stream) = client.watch(options, [id(1), id(2), id(3)]);
+    // Stop once the server has answered the three first polls, before the watch reads them.
+    while server.requests().len() < 3 {
+        tokio::task::yield_now().await;
+    }
+    handle.stop();
+    let mut found = Vec::new();
+    while let Some(item) = next(&mut stream, INTERVAL * 5).await {
+        found.push(push(Some(item)).0);
+    }
+    found.sort_unstable();
+    assert_eq!(found, [1, 2, 3], "nothing in flight is dropped");
+    assert_eq!(server.requests().len(), 3, "and nothing more is polled");
+}

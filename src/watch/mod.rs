@@ -89,6 +89,14 @@ impl WatchHandle {
         let _ = self.commands.send(Command::Remove(repository_id));
     }
 
+    /// Stops the watch gracefully: no poll starts any more, those in flight finish and their
+    /// items are delivered, then the stream ends. What a poll brought back is not dropped, so
+    /// nothing the service answered is missing from the stream (see [`WatchStream::close`]
+    /// for dropping what is left at once).
+    pub fn stop(&self) {
+        let _ = self.commands.send(Command::Stop);
+    }
+
     /// A copy of the figures so far.
     pub fn stats(&self) -> WatchStats {
         self.stats

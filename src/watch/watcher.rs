@@ -25,6 +25,8 @@ use crate::{Client, Error, PushEvent, RepositoryId, Retry};
 pub(super) enum Command {
     Add(RepositoryId),
     Remove(RepositoryId),
+    /// Start no poll, finish those in flight, then end the stream.
+    Stop,
 }
 
 /// What is known of one repository.
@@ -148,6 +150,11 @@ impl Watcher {
                 command = commands.recv(), if commands_open => match command {
                     Some(Command::Add(id)) => self.add(id),
                     Some(Command::Remove(id)) => self.remove(id),
+                    // As a `once` watch whose polls have all started.
+                    Some(Command::Stop) => {
+                        self.due.clear();
+                        self.options.once = true;
+                    }
                     None => commands_open = false,
                 },
                 () = sleep_until(next_due.unwrap_or_else(Instant::now)), if can_start && next_due.is_some() => {

@@ -41,17 +41,23 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         listen::serve(address, handle.clone()).await?;
     }
     let mut last_error = None;
-    let mut finished = false;
+    let mut stopping = false;
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
-            () = shutdown.requested() => break,
+            () = shutdown.requested() => {
+                // The first signal lets the polls in flight finish and prints what they
+                // found; a second one stops at once.
+                if stopping {
+                    break;
+                }
+                stopping = true;
+                handle.stop();
+                continue;
+            }
         };
         match item {
-            None => {
-                finished = true;
-                break;
-            }
+            None => break,
             Some(WatchItem::Push {
                 repository_id,
                 event,
@@ -98,7 +104,7 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         .map_err(|e| CliError::Environment(e.to_string()))?;
     // Only a `--once` watch ends by itself; a stopped one ends normally.
     Ok(last_error
-        .filter(|_| finished)
+        .filter(|_| !stopping)
         .map_or(0, |error| CliError::from(error).exit_code()))
 }
 
