@@ -6,10 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use codearts_repo::{
-    StateFile, WatchItem, WatchOptions,
-    watch::{LastSeen, WatchStore},
-};
+use codearts_repo::{StateFile, WatchItem, WatchOptions, watch::LastSeen};
 use common::{INTERVAL, event, id, next, push, setup};
 
 fn options() -> WatchOptions {
@@ -18,7 +15,7 @@ fn options() -> WatchOptions {
 
 fn saved(path: &std::path::Path) -> Vec<(u32, String)> {
     let mut saved: Vec<(u32, String)> = StateFile::new(path)
-        .load()
+        .read()
         .unwrap()
         .into_iter()
         .map(|(id, LastSeen { created_at, .. })| (id.get(), created_at.unwrap().to_string()))
@@ -173,12 +170,15 @@ async fn unreported_baselines_are_saved_too() {
 async fn a_failing_save_is_reported_once_and_retried() {
     let (_server, client) = setup(&[1]).await;
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("not-yet");
-    let path = missing.join("state.json");
+    let place = dir.path().join("state");
+    std::fs::create_dir(&place).unwrap();
+    let path = place.join("state.json");
     let (handle, mut stream) = client
         .watch_with_store(options(), [id(1)], StateFile::new(&path))
         .unwrap();
-    // The baseline's entry cannot be recorded: reported first, and the watch goes on.
+    // The directory goes away: the baseline's entry cannot be recorded, which is reported
+    // first, and the watch goes on.
+    std::fs::remove_dir_all(&place).unwrap();
     match next(&mut stream, INTERVAL * 2).await {
         Some(WatchItem::StateNotSaved { error }) => {
             assert!(error.to_string().contains("state.json.journal"), "{error}");
@@ -192,7 +192,7 @@ async fn a_failing_save_is_reported_once_and_retried() {
     );
     assert!(handle.stats().state_save_failures >= 3);
 
-    std::fs::create_dir(&missing).unwrap();
+    std::fs::create_dir(&place).unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(saved(&path), [(1, T0.into())]);
     assert_eq!(handle.stats().state_saves, 1);

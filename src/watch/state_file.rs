@@ -48,6 +48,9 @@ struct Recorded {
 pub struct StateFile {
     path: PathBuf,
     journal: Option<fs::File>,
+    /// `<name>.lock`, locked while this value lives (the system drops the lock with the
+    /// process, so a crash leaves none behind).
+    lock: Option<fs::File>,
 }
 
 impl StateFile {
@@ -56,6 +59,7 @@ impl StateFile {
         Self {
             path: path.into(),
             journal: None,
+            lock: None,
         }
     }
 
@@ -79,6 +83,41 @@ impl StateFile {
 
     fn temporary(&self) -> PathBuf {
         self.sibling(|name| format!(".{name}.{}.tmp", std::process::id()))
+    }
+
+    /// Two watches writing one state would each overwrite what the other saved.
+    fn lock(&mut self) -> Result<(), StateError> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.sibling(|name| format!("{name}.lock"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|error| {
+                let reason = format!("cannot open its lock file {}: {error}", path.display());
+                self.error(reason, Some(error))
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                Ok(())
+            }
+            Err(fs::TryLockError::WouldBlock) => Err(self.error(
+                format!(
+                    "is in use by another watch (which holds {}): give each watch a state \
+                     file of its own",
+                    path.display()
+                ),
+                None,
+            )),
+            Err(fs::TryLockError::Error(error)) => {
+                let reason = format!("cannot lock {}: {error}", path.display());
+                Err(self.error(reason, Some(error)))
+            }
+        }
     }
 
     fn journal_path(&self) -> PathBuf {
@@ -166,6 +205,22 @@ impl StateFile {
 }
 
 impl StateFile {
+    /// What is saved now, journal included, without taking the lock: for looking at the
+    /// state of a watch that may be running (its next save may change it).
+    pub fn read(&self) -> Result<SeenEvents, StateError> {
+        let mut seen = self.read_saved()?;
+        for Recorded {
+            repository_id,
+            seen: recorded,
+        } in self.read_journal()?
+        {
+            // A journal left by a crash between a save and the emptying of the journal may
+            // hold entries the save already has, perhaps older ones.
+            seen.entry(repository_id).or_insert(recorded);
+        }
+        Ok(seen)
+    }
+
     /// The saved file's entries; none when there is no file yet.
     fn read_saved(&self) -> Result<SeenEvents, StateError> {
         let bytes = match fs::read(&self.path) {
@@ -196,17 +251,8 @@ impl StateFile {
 
 impl WatchStore for StateFile {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
-        let mut seen = self.read_saved()?;
-        for Recorded {
-            repository_id,
-            seen: recorded,
-        } in self.read_journal()?
-        {
-            // A journal left by a crash between a save and the emptying of the journal may
-            // hold entries the save already has, perhaps older ones.
-            seen.entry(repository_id).or_insert(recorded);
-        }
-        Ok(seen)
+        self.lock()?;
+        self.read()
     }
 
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
@@ -239,136 +285,4 @@ impl WatchStore for StateFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::Timestamp;
-
-    fn seen(n: u32) -> SeenEvents {
-        (1..=n)
-            .map(|id| {
-                let event = LastSeen {
-                    created_at: Some(Timestamp::from(format!("2026-01-01T00:00:{id:02}Z"))),
-                    git_ref: Some("main".into()),
-                };
-                (RepositoryId::new(id).unwrap(), event)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_missing_file_is_an_empty_state_and_saves_round_trip_leaving_one_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut file = StateFile::new(dir.path().join("state.json"));
-        assert!(file.load().unwrap().is_empty());
-        file.save(&seen(3)).unwrap();
-        file.save(&seen(5)).unwrap();
-        assert_eq!(file.load().unwrap(), seen(5));
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["state.json"]);
-    }
-
-    #[test]
-    fn what_is_not_a_state_is_an_error_naming_the_file_and_is_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let cases = [
-            ("", "EOF while parsing"),
-            ("[1, 2]", "invalid type"),
-            (
-                r#"{"codearts_watch_state": 2, "repositories": {}}"#,
-                "format 2",
-            ),
-            (
-                r#"{"codearts_watch_state": 1, "repositories": {"0": {}}}"#,
-                "from 1 to",
-            ),
-        ];
-        for (text, why) in cases {
-            fs::write(&path, text).unwrap();
-            let error = StateFile::new(&path).load().unwrap_err().to_string();
-            assert!(error.contains(&path.display().to_string()), "{error}");
-            assert!(
-                error.contains("is not a watch state") && error.contains(why),
-                "{error}"
-            );
-            assert_eq!(fs::read_to_string(&path).unwrap(), text, "left as it was");
-        }
-    }
-
-    #[test]
-    fn an_unwritable_place_is_an_error_and_leaves_no_temporary_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("is-a-directory");
-        fs::create_dir(&path).unwrap();
-        let error = StateFile::new(&path)
-            .save(&seen(1))
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("cannot write it"), "{error}");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    fn entry(id: u32, second: u32) -> (RepositoryId, LastSeen) {
-        let seen = LastSeen {
-            created_at: Some(Timestamp::from(format!("2026-01-01T00:00:{second:02}Z"))),
-            git_ref: Some("main".into()),
-        };
-        (RepositoryId::new(id).unwrap(), seen)
-    }
-
-    #[test]
-    fn recorded_entries_are_loaded_until_a_save_takes_them_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        let mut file = StateFile::new(&path);
-        file.record_new(&[entry(1, 1), entry(2, 2)]).unwrap();
-        file.record_new(&[entry(3, 3)]).unwrap();
-        // As after a crash: nothing saved yet, the journal alone.
-        let expected: SeenEvents = [entry(1, 1), entry(2, 2), entry(3, 3)].into();
-        assert_eq!(StateFile::new(&path).load().unwrap(), expected);
-        file.save(&expected).unwrap();
-        let journal = dir.path().join("state.json.journal");
-        assert_eq!(
-            fs::metadata(&journal).unwrap().len(),
-            0,
-            "emptied by the save"
-        );
-        assert_eq!(StateFile::new(&path).load().unwrap(), expected);
-    }
-
-    #[test]
-    fn a_journal_never_overrides_the_saved_state_and_a_cut_last_line_is_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.json");
-        StateFile::new(&path).save(&[entry(1, 9)].into()).unwrap();
-        // A crash between a save and the emptying of the journal, then one mid-append.
-        let journal = dir.path().join("state.json.journal");
-        let line = |id, second| {
-            let (repository_id, seen) = entry(id, second);
-            serde_json::to_string(&Recorded {
-                repository_id,
-                seen,
-            })
-            .unwrap()
-        };
-        let cut = line(3, 3);
-        let text = format!("{}\n{}\n{}", line(1, 1), line(2, 2), &cut[..cut.len() / 2]);
-        fs::write(&journal, text).unwrap();
-        let expected: SeenEvents = [entry(1, 9), entry(2, 2)].into();
-        assert_eq!(StateFile::new(&path).load().unwrap(), expected);
-
-        fs::write(
-            &journal,
-            format!("{}\nnot json\n{}\n", line(1, 1), line(2, 2)),
-        )
-        .unwrap();
-        let error = StateFile::new(&path).load().unwrap_err().to_string();
-        assert!(
-            error.contains("state.json.journal") && error.contains("line 2"),
-            "{error}"
-        );
-    }
-}
+mod tests;

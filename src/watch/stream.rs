@@ -138,10 +138,15 @@ impl WatchStream {
             failing: AtomicBool::new(false),
         });
         let flusher = tokio::spawn({
-            let shared = shared.clone();
+            // Weak, as the reports: a dropped stream releases the store (and a state file's
+            // lock) at once, not when this task next wakes.
+            let shared = Arc::downgrade(&shared);
             async move {
                 loop {
                     tokio::time::sleep(period).await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
                     let Some(item) = shared.report(save(&shared, false, Vec::new()).await) else {
                         continue;
                     };

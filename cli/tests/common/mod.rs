@@ -2,6 +2,8 @@
 //! in the background.
 #![allow(dead_code)]
 
+pub mod watching;
+
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Stdio},
