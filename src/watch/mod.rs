@@ -12,7 +12,7 @@
 //! A repository's first entry is recorded ([`WatchStore::record_new`]) before its baseline is
 //! returned, so that a crash right after a baseline cannot turn a later push into a baseline.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::mpsc;
 
@@ -99,10 +99,7 @@ impl WatchHandle {
 
     /// A copy of the figures so far.
     pub fn stats(&self) -> WatchStats {
-        self.stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.stats).clone()
     }
 }
 
@@ -155,4 +152,10 @@ impl Client {
         let handle = WatchHandle { commands, stats };
         (handle, WatchStream::new(items, task), report)
     }
+}
+
+/// A poisoned lock is still used: every value behind the watch's locks stays consistent
+/// between statements, and a panic elsewhere must not stop the watch.
+fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

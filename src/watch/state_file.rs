@@ -178,14 +178,12 @@ impl StateFile {
             return Err(error);
         }
         self.sync_directory()?;
-        // Everything the journal held is in the file now.
-        match &self.journal {
-            Some(journal) => journal.set_len(0).and_then(|()| journal.sync_data()),
-            None => match fs::OpenOptions::new().write(true).open(self.journal_path()) {
-                Ok(journal) => journal.set_len(0).and_then(|()| journal.sync_data()),
-                Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(error) => Err(error),
-            },
+        // Everything the journal held is in the file now. (The journal's own handle appends,
+        // so after this it writes from the start again.)
+        match fs::OpenOptions::new().write(true).open(self.journal_path()) {
+            Ok(journal) => journal.set_len(0).and_then(|()| journal.sync_data()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
         }
     }
 

@@ -12,7 +12,7 @@ use std::{
     collections::VecDeque,
     pin::Pin,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll, ready},
@@ -22,7 +22,7 @@ use std::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    WatchItem, WatchStats,
+    WatchItem, WatchStats, lock,
     state::{LastSeen, SeenEvents, StateError, WatchStore},
 };
 use crate::RepositoryId;
@@ -102,10 +102,6 @@ impl Shared {
 struct Handled {
     seen: SeenEvents,
     dirty: bool,
-}
-
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl WatchStream {
@@ -208,9 +204,8 @@ impl WatchStream {
         self.handled();
         loop {
             if let Some(recording) = &mut self.recording {
-                let recorded = ready!(Pin::new(recording).poll(cx)).unwrap_or_else(|panic| {
-                    Err(StateError::new("watch state", panic.to_string(), None))
-                });
+                let recorded =
+                    ready!(Pin::new(recording).poll(cx)).unwrap_or_else(|p| Err(panicked(p)));
                 self.recording = None;
                 let shared = self.memory.as_ref().map(|memory| &memory.shared);
                 if let Some(item) = shared.and_then(|shared| shared.report(recorded)) {
@@ -273,12 +268,16 @@ async fn save(
     always: bool,
     unreported: Vec<RepositoryId>,
 ) -> Result<(), StateError> {
+    // Checked again below, under the store's lock; this spares an idle watch a thread hop.
+    if !always && !lock(&shared.handled).dirty {
+        return Ok(());
+    }
     let started = tokio::time::Instant::now();
-    let shared_ = shared.clone();
+    let on_thread = shared.clone();
     let saved = tokio::task::spawn_blocking(move || {
-        let mut store = lock(&shared_.store);
+        let mut store = lock(&on_thread.store);
         let snapshot = {
-            let mut handled = lock(&shared_.handled);
+            let mut handled = lock(&on_thread.handled);
             for id in &unreported {
                 handled.seen.remove(id);
             }
@@ -290,12 +289,12 @@ async fn save(
         };
         let saved = store.save(&snapshot);
         if saved.is_err() {
-            lock(&shared_.handled).dirty = true; // try again at the next flush
+            lock(&on_thread.handled).dirty = true; // try again at the next flush
         }
         Some(saved)
     })
     .await
-    .unwrap_or_else(|panic| Some(Err(StateError::new("watch state", panic.to_string(), None))));
+    .unwrap_or_else(|p| Some(Err(panicked(p))));
     let Some(saved) = saved else {
         return Ok(());
     };
@@ -308,6 +307,11 @@ async fn save(
         Err(_) => stats.state_save_failures += 1,
     }
     saved
+}
+
+/// A store that panicked, as an error of the watch state.
+fn panicked(error: tokio::task::JoinError) -> StateError {
+    StateError::new("watch state", error.to_string(), None)
 }
 
 impl futures_core::Stream for WatchStream {

@@ -4,7 +4,7 @@
 use std::{
     cmp::Reverse,
     collections::{BinaryHeap, HashMap},
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -15,7 +15,7 @@ use tokio::{
 };
 
 use super::{
-    WatchItem, WatchOptions, WatchStats,
+    WatchItem, WatchOptions, WatchStats, lock,
     state::{LastSeen, SeenEvents},
     stats::RepositoryState,
     stream::Delivery,
@@ -94,7 +94,7 @@ impl Watcher {
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, WatchStats> {
-        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.stats)
     }
 
     pub(super) fn add(&mut self, id: RepositoryId) {
@@ -225,7 +225,7 @@ impl Watcher {
             .filter(|r| r.generation == generation)?;
         let before = state.state();
         let recovered = result.is_ok() && state.answering.take().is_some();
-        let mut stats = self.stats.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stats = lock(&self.stats);
         stats.polls += 1;
         let mut delivery = Delivery {
             item: None,
