@@ -60,6 +60,32 @@ fn across_a_sigterm_restart_every_push_is_printed_exactly_once() {
 }
 
 #[test]
+fn over_https_with_http2_a_restart_prints_the_push_made_while_down() {
+    let loopback = Loopback::start_https(2);
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_path(&dir);
+    let mut command = loopback.watch();
+    command.args(["1", "2", "--state", &state]);
+    let first = Watching::spawn(command);
+    assert_eq!(first.expect(2).len(), 2);
+    assert_eq!(first.stop("TERM"), Some(0));
+
+    loopback.push(1, 1);
+    let mut command = loopback.watch();
+    command.args(["1", "2", "--state", &state]);
+    let second = Watching::spawn(command);
+    assert_eq!(second.expect(1), [(1, created_at(1), false)]);
+    assert_eq!(second.during(Duration::from_millis(300)), []);
+    assert_eq!(second.stop("TERM"), Some(0));
+    let requests = loopback.server.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests.iter().all(|r| r.version == "HTTP/2.0"),
+        "every poll over HTTP/2"
+    );
+}
+
+#[test]
 fn across_a_kill_9_restart_no_push_is_lost() {
     let loopback = Loopback::start(3);
     let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use std::{
 
 use codearts_repo::{
     PushEvent, RepositoryId, Timestamp,
-    server::{Fixtures, Server, ServerConfig},
+    server::{Fixtures, Server, ServerConfig, TlsOptions},
 };
 use serde_json::Value;
 
@@ -21,20 +21,39 @@ pub const INTERVAL: &str = "100ms";
 /// The embedded server on its own runtime, with repositories 1..=n pushed once.
 pub struct Loopback {
     pub server: Server,
+    /// The server's CA, for `--ca-file`, when it speaks HTTPS.
+    ca_file: Option<tempfile::NamedTempFile>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Loopback {
+    /// Plain HTTP/1.1.
     pub fn start(n: u32) -> Self {
+        Self::serving(n, None)
+    }
+
+    /// HTTPS, where ALPN picks HTTP/2.
+    pub fn start_https(n: u32) -> Self {
+        Self::serving(n, Some(TlsOptions::new()))
+    }
+
+    fn serving(n: u32, tls: Option<TlsOptions>) -> Self {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let server = runtime
             .block_on(Server::start(ServerConfig {
                 fixtures: Fixtures::empty(),
+                tls,
                 ..ServerConfig::default()
             }))
             .unwrap();
+        let ca_file = server.ca_pem().map(|pem| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), pem).unwrap();
+            file
+        });
         let loopback = Self {
             server,
+            ca_file,
             _runtime: runtime,
         };
         for id in 1..=n {
@@ -61,6 +80,9 @@ impl Loopback {
             .args(["--endpoint", &self.server.url(), "watch"])
             .args(["--interval", INTERVAL])
             .env("HUAWEICLOUD_SDK_TOKEN", "watch-token");
+        if let Some(ca) = &self.ca_file {
+            command.arg("--ca-file").arg(ca.path());
+        }
         command
     }
 }
