@@ -5,8 +5,10 @@
 //! ```
 //!
 //! Without `--endpoint` it starts the embedded server. Prints one JSON document on stdout and a
-//! table with the ratios to raw reqwest on stderr. Each variant runs five rounds in turns;
-//! the median round is reported.
+//! table with the ratios to raw reqwest on stderr. Each variant runs `--rounds` rounds in
+//! turns; the median round is reported, and the ratio to raw reqwest is the median of the
+//! ratios of rounds run one after the other (a pair shares the machine's state of the moment,
+//! so the ratio cancels most of a shared VM's drift).
 
 use std::{
     sync::Arc,
@@ -23,8 +25,6 @@ use serde::Serialize;
 const REPOSITORY: u32 = 2112036131;
 const NAMESPACE: &str = "3e1f6634946144c2b1ccb46fb8152b8f";
 const PROJECT: &str = "test";
-// Odd, for a true median; five, because single rounds on a shared machine vary by a few percent.
-const ROUNDS: usize = 5;
 
 #[derive(Parser)]
 struct Args {
@@ -40,6 +40,9 @@ struct Args {
     /// Only these variants (for profiling one path).
     #[arg(long, value_enum)]
     variant: Vec<Variant>,
+    /// Rounds per variant, in turns (odd, for a true median).
+    #[arg(long, default_value_t = 5, value_parser = odd)]
+    rounds: usize,
     /// Runtime worker threads (1: a current-thread runtime).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -78,6 +81,9 @@ struct Measurement {
     p99_us: u64,
     /// User and system CPU time of this process over the measurement, per request.
     cpu_us_per_request: f64,
+    /// Median over rounds of this variant's requests per second over raw reqwest's in the
+    /// same round.
+    vs_raw: Option<f64>,
 }
 
 /// One way of doing one exchange.
@@ -196,6 +202,18 @@ async fn measure(
     }
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn odd(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n % 2 == 1 => Ok(n),
+        _ => Err("must be an odd number (the median of an even count is not a round)".into()),
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> u64 {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index].as_micros() as u64
@@ -301,12 +319,25 @@ async fn run(args: Args) {
             }
             // Rounds in turns, so drift on the machine hits every variant alike.
             let mut rounds: Vec<Vec<Round>> = (0..callers.len()).map(|_| Vec::new()).collect();
-            for _ in 0..ROUNDS {
+            for _ in 0..args.rounds {
                 for (i, (_, caller)) in callers.iter().enumerate() {
                     rounds[i].push(measure(caller, operation, concurrency, args.requests).await);
                 }
             }
-            for ((variant, _), mut runs) in callers.iter().zip(rounds) {
+            let raw = callers
+                .iter()
+                .position(|(v, _)| *v == Variant::RawReqwest)
+                .map(|i| rounds[i].iter().map(|r| r.rps).collect::<Vec<_>>());
+            for ((variant, _), runs) in callers.iter().zip(rounds) {
+                let vs_raw = raw.as_ref().map(|raw| {
+                    let ratios = runs
+                        .iter()
+                        .zip(raw)
+                        .map(|(run, raw)| run.rps / raw)
+                        .collect();
+                    (median(ratios) * 1000.0).round() / 1000.0
+                });
+                let mut runs = runs;
                 runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
                 let median = &runs[runs.len() / 2];
                 results.push(Measurement {
@@ -318,6 +349,7 @@ async fn run(args: Args) {
                     p50_us: percentile(&median.latencies, 0.50),
                     p99_us: percentile(&median.latencies, 0.99),
                     cpu_us_per_request: (median.cpu_us_per_request * 100.0).round() / 100.0,
+                    vs_raw,
                 });
             }
         }
@@ -335,14 +367,6 @@ fn print_table(results: &[Measurement]) {
         "operation", "variant", "conc", "rps", "p50_us", "p99_us", "vs raw", "cpu_us"
     );
     for m in results {
-        let raw = results
-            .iter()
-            .find(|r| {
-                r.operation == m.operation
-                    && r.concurrency == m.concurrency
-                    && r.variant == Variant::RawReqwest
-            })
-            .map_or(f64::NAN, |r| r.rps);
         let name = serde_json::to_value(m.variant).unwrap();
         let op = serde_json::to_value(m.operation).unwrap();
         eprintln!(
@@ -353,7 +377,7 @@ fn print_table(results: &[Measurement]) {
             m.rps,
             m.p50_us,
             m.p99_us,
-            m.rps / raw,
+            m.vs_raw.unwrap_or(f64::NAN),
             m.cpu_us_per_request
         );
     }
