@@ -73,6 +73,10 @@ impl AccessKey {
 
 /// `X-Sdk-Date` for now. It changes once a second, so each thread formats it once a second
 /// and hands out copies (a reference count) in between.
+///
+/// Marked never to be indexed, though it is no secret: HTTP/2 would add each second's date to
+/// the connection's header table, where stale dates push out the headers worth keeping, and
+/// the encoder walks every date of the table on each request (they share one name).
 fn sdk_date_now() -> HeaderValue {
     thread_local! {
         static LAST: RefCell<Option<(u64, HeaderValue)>> = const { RefCell::new(None) };
@@ -85,9 +89,32 @@ fn sdk_date_now() -> HeaderValue {
         Some((cached, value)) if *cached == second => value.clone(),
         _ => {
             let date = signer::sdk_date_bytes(now.into());
-            let value = HeaderValue::from_bytes(&date).expect("ASCII date");
+            let mut value = HeaderValue::from_bytes(&date).expect("ASCII date");
+            value.set_sensitive(true);
             *last = Some((second, value.clone()));
             value
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(credentials: &Credentials) -> Request {
+        let url = "https://codeartsrepo.example/v4/repositories/1/last-push-event";
+        let mut request = Request::new(reqwest::Method::GET, url.parse().unwrap());
+        credentials.apply(&mut request, "codeartsrepo.example");
+        request
+    }
+
+    #[test]
+    fn secrets_and_the_date_are_never_indexed_by_http2() {
+        let signed = applied(&Credentials::aksk("AK", "SK").unwrap());
+        for name in [AUTHORIZATION, signer::DATE_HEADER_NAME] {
+            assert!(signed.headers()[&name].is_sensitive(), "{name}");
+        }
+        let token = applied(&Credentials::token("a-token").unwrap());
+        assert!(token.headers()[X_AUTH_TOKEN].is_sensitive());
+    }
 }
