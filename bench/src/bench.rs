@@ -22,6 +22,9 @@ use codearts_repo::{
 };
 use serde::Serialize;
 
+mod stats;
+use stats::{median, odd};
+
 const REPOSITORY: u32 = 2112036131;
 const NAMESPACE: &str = "3e1f6634946144c2b1ccb46fb8152b8f";
 const PROJECT: &str = "test";
@@ -199,18 +202,6 @@ async fn measure(
         rps,
         cpu_us_per_request,
         latencies,
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn odd(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n % 2 == 1 => Ok(n),
-        _ => Err("must be an odd number (the median of an even count is not a round)".into()),
     }
 }
 
