@@ -51,6 +51,7 @@ mod retry;
 #[cfg(feature = "server")]
 pub mod server;
 mod settings;
+mod sync;
 mod timestamp;
 mod tls;
 mod transport;

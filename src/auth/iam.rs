@@ -85,9 +85,7 @@ impl ProjectLookup {
     /// The region's project id, from the cache or from IAM.
     pub(crate) async fn project_id(&self, credentials: &Credentials) -> Result<ProjectId, Error> {
         let ak = credentials.access_key_id().unwrap_or_default();
-        let cell = CACHE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        let cell = crate::sync::lock(&CACHE)
             .entry((ak, self.region.clone()))
             .or_default()
             .clone();

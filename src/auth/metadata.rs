@@ -78,10 +78,7 @@ impl MetadataSource {
     }
 
     fn read(&self) -> Option<Cached> {
-        self.cached
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        crate::sync::read(&self.cached).clone()
     }
 
     fn fresh(&self) -> bool {
@@ -105,10 +102,7 @@ impl MetadataSource {
         }
         match self.fetch().await {
             Ok(cached) => {
-                *self
-                    .cached
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cached);
+                *crate::sync::write(&self.cached) = Some(cached);
                 Ok(())
             }
             Err(why) => {

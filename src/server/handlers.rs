@@ -88,10 +88,7 @@ async fn push_event(
     if let Some(failure) = injected(&state, id) {
         return Ok(failure);
     }
-    let fixtures = state
-        .fixtures
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let fixtures = crate::sync::read(&state.fixtures);
     let event = fixtures.push_event(id).ok_or_else(|| {
         Failure::new(
             StatusCode::NOT_FOUND,
@@ -137,10 +134,7 @@ async fn commits(
             "ref must not be empty; omit it for the default branch".into()
         ));
     }
-    let fixtures = state
-        .fixtures
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let fixtures = crate::sync::read(&state.fixtures);
     let list = fixtures.commits(&namespace, &project).ok_or_else(|| {
         Failure::new(
             StatusCode::NOT_FOUND,
@@ -192,10 +186,7 @@ async fn projects(
 }
 
 fn injected(state: &State, id: RepositoryId) -> Option<Response> {
-    let failures = state
-        .failures
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let failures = crate::sync::read(&state.failures);
     let failure = failures.get(&id)?;
     let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = Failure::new(status, "CH.004999", "injected failure").into_response();
@@ -276,10 +267,7 @@ async fn record(Extract(state): Shared, request: Request, next: Next) -> Respons
     };
     let response = next.run(request).await;
     recorded.status = response.status().as_u16();
-    let mut log = state
-        .recorded
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut log = crate::sync::lock(&state.recorded);
     if log.len() >= state.remember {
         log.pop_front();
     }

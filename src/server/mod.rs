@@ -202,11 +202,7 @@ impl Server {
 
     /// Makes `repository_id` answer `failure` until called again with `None`.
     pub fn set_failure(&self, repository_id: RepositoryId, failure: Option<InjectedFailure>) {
-        let mut failures = self
-            .state
-            .failures
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut failures = crate::sync::write(&self.state.failures);
         match failure {
             Some(failure) => failures.insert(repository_id, failure),
             None => failures.remove(&repository_id),
@@ -214,18 +210,12 @@ impl Server {
     }
 
     fn fixtures(&self) -> std::sync::RwLockWriteGuard<'_, Fixtures> {
-        self.state
-            .fixtures
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.state.fixtures)
     }
 
     /// The requests received so far (the last [`ServerConfig::remember`]), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state
-            .recorded
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.state.recorded)
             .iter()
             .cloned()
             .collect()

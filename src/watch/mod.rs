@@ -12,11 +12,11 @@
 //! A repository's first entry is recorded ([`WatchStore::record_new`]) before its baseline is
 //! returned, so that a crash right after a baseline cannot turn a later push into a baseline.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::{Client, Error, PushEvent, RepositoryId};
+use crate::{Client, Error, PushEvent, RepositoryId, sync::lock};
 
 mod options;
 mod shard;
@@ -152,10 +152,4 @@ impl Client {
         let handle = WatchHandle { commands, stats };
         (handle, WatchStream::new(items, task), report)
     }
-}
-
-/// A poisoned lock is still used: every value behind the watch's locks stays consistent
-/// between statements, and a panic elsewhere must not stop the watch.
-fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -22,10 +22,10 @@ use std::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    WatchItem, WatchStats, lock,
+    WatchItem, WatchStats,
     state::{LastSeen, SeenEvents, StateError, WatchStore},
 };
-use crate::RepositoryId;
+use crate::{RepositoryId, sync::lock};
 
 /// The most deliveries taken from the channel at once, to record their first entries together.
 const BATCH: usize = 1024;

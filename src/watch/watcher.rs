@@ -15,12 +15,12 @@ use tokio::{
 };
 
 use super::{
-    WatchItem, WatchOptions, WatchStats, lock,
+    WatchItem, WatchOptions, WatchStats,
     state::{LastSeen, SeenEvents},
     stats::RepositoryState,
     stream::Delivery,
 };
-use crate::{Client, Error, PushEvent, RepositoryId, Retry};
+use crate::{Client, Error, PushEvent, RepositoryId, Retry, sync::lock};
 
 pub(super) enum Command {
     Add(RepositoryId),
