@@ -319,7 +319,7 @@ async fn run(args: Args) {
                 .iter()
                 .position(|(v, _)| *v == Variant::RawReqwest)
                 .map(|i| rounds[i].iter().map(|r| r.rps).collect::<Vec<_>>());
-            for ((variant, _), runs) in callers.iter().zip(rounds) {
+            for ((variant, _), mut runs) in callers.iter().zip(rounds) {
                 let vs_raw = raw.as_ref().map(|raw| {
                     let ratios = runs
                         .iter()
@@ -328,7 +328,6 @@ async fn run(args: Args) {
                         .collect();
                     (median(ratios) * 1000.0).round() / 1000.0
                 });
-                let mut runs = runs;
                 runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
                 let median = &runs[runs.len() / 2];
                 results.push(Measurement {
