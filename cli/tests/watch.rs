@@ -13,7 +13,7 @@ use std::{
 
 use common::{
     run,
-    watching::{Loopback, Watching, created_at, parse, sorted, state_path},
+    watching::{Loopback, created_at, parse, sorted, state_path},
 };
 use serde_json::Value;
 
@@ -22,9 +22,7 @@ fn across_a_sigterm_restart_every_push_is_printed_exactly_once() {
     let loopback = Loopback::start(4);
     let dir = tempfile::tempdir().unwrap();
     let state = state_path(&dir);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "3", "4", "--state", &state]);
-    let first = Watching::spawn(command);
+    let first = loopback.spawn_watch(&["1", "2", "3", "4", "--state", &state]);
     let baselines = sorted(first.expect(4));
     let expected: Vec<_> = (1..=4).map(|id| (id, created_at(0), true)).collect();
     assert_eq!(baselines, expected);
@@ -36,9 +34,7 @@ fn across_a_sigterm_restart_every_push_is_printed_exactly_once() {
     loopback.push(2, 2);
     loopback.push(3, 3);
     loopback.push(3, 4);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "3", "4", "--state", &state]);
-    let second = Watching::spawn(command);
+    let second = loopback.spawn_watch(&["1", "2", "3", "4", "--state", &state]);
     assert_eq!(
         sorted(second.expect(2)),
         [(2, created_at(2), false), (3, created_at(4), false)]
@@ -64,16 +60,12 @@ fn over_https_with_http2_a_restart_prints_the_push_made_while_down() {
     let loopback = Loopback::start_https(2);
     let dir = tempfile::tempdir().unwrap();
     let state = state_path(&dir);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "--state", &state]);
-    let first = Watching::spawn(command);
+    let first = loopback.spawn_watch(&["1", "2", "--state", &state]);
     assert_eq!(first.expect(2).len(), 2);
     assert_eq!(first.stop("TERM"), Some(0));
 
     loopback.push(1, 1);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "--state", &state]);
-    let second = Watching::spawn(command);
+    let second = loopback.spawn_watch(&["1", "2", "--state", &state]);
     assert_eq!(second.expect(1), [(1, created_at(1), false)]);
     assert_eq!(second.during(Duration::from_millis(300)), []);
     assert_eq!(second.stop("TERM"), Some(0));
@@ -90,9 +82,7 @@ fn across_a_kill_9_restart_no_push_is_lost() {
     let loopback = Loopback::start(3);
     let dir = tempfile::tempdir().unwrap();
     let state = state_path(&dir);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "3", "--state", &state]);
-    let first = Watching::spawn(command);
+    let first = loopback.spawn_watch(&["1", "2", "3", "--state", &state]);
     assert_eq!(first.expect(3).len(), 3);
     // Past a flush, so that the baselines are saved; then a push, killed as soon as printed.
     std::thread::sleep(Duration::from_millis(1500));
@@ -101,9 +91,7 @@ fn across_a_kill_9_restart_no_push_is_lost() {
     assert_eq!(first.stop("KILL"), None);
 
     loopback.push(2, 2);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "3", "--state", &state]);
-    let second = Watching::spawn(command);
+    let second = loopback.spawn_watch(&["1", "2", "3", "--state", &state]);
     let mut lines = second.expect(1);
     lines.extend(second.during(Duration::from_millis(800)));
     assert!(
@@ -125,17 +113,13 @@ fn a_kill_9_right_after_a_baseline_still_loses_no_push() {
     let loopback = Loopback::start(1);
     let dir = tempfile::tempdir().unwrap();
     let state = state_path(&dir);
-    let mut command = loopback.watch();
-    command.args(["1", "--state", &state]);
-    let first = Watching::spawn(command);
+    let first = loopback.spawn_watch(&["1", "--state", &state]);
     assert_eq!(first.expect(1), [(1, created_at(0), true)]);
     // Well within the first periodic save: only the journal has the baseline.
     assert_eq!(first.stop("KILL"), None);
 
     loopback.push(1, 1);
-    let mut command = loopback.watch();
-    command.args(["1", "--state", &state]);
-    let second = Watching::spawn(command);
+    let second = loopback.spawn_watch(&["1", "--state", &state]);
     assert_eq!(
         second.expect(1),
         [(1, created_at(1), false)],
@@ -252,9 +236,7 @@ fn sample(metrics: &str, name: &str) -> f64 {
 #[test]
 fn listen_serves_health_and_prometheus_metrics_while_it_runs() {
     let loopback = Loopback::start(2);
-    let mut command = loopback.watch();
-    command.args(["1", "2", "404404", "--listen", "127.0.0.1:0"]);
-    let mut watching = Watching::spawn(command);
+    let mut watching = loopback.spawn_watch(&["1", "2", "404404", "--listen", "127.0.0.1:0"]);
     let announced = watching.stderr_line();
     let address = announced
         .trim()

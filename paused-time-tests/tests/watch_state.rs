@@ -6,11 +6,25 @@ mod common;
 
 use std::time::Duration;
 
-use codearts_repo::{StateFile, WatchItem, WatchOptions, watch::LastSeen};
+use codearts_repo::{
+    Client, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream, watch::LastSeen,
+};
 use common::{INTERVAL, event, id, next, push, setup};
 
 fn options() -> WatchOptions {
     WatchOptions::default().interval(INTERVAL)
+}
+
+/// A watch of `ids` with its state in the file at `path`.
+fn watch(
+    client: &Client,
+    options: WatchOptions,
+    ids: &[u32],
+    path: &std::path::Path,
+) -> (WatchHandle, WatchStream) {
+    client
+        .watch_with_store(options, ids.iter().map(|&n| id(n)), StateFile::new(path))
+        .unwrap()
 }
 
 fn saved(path: &std::path::Path) -> Vec<(u32, String)> {
@@ -33,9 +47,7 @@ async fn a_restart_reports_what_changed_while_down_and_nothing_else() {
     let (server, client) = setup(&[1, 2, 3]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let (_, mut stream) = client
-        .watch_with_store(options(), [id(1), id(2), id(3)], StateFile::new(&path))
-        .unwrap();
+    let (_, mut stream) = watch(&client, options(), &[1, 2, 3], &path);
     for _ in 0..3 {
         assert!(push(next(&mut stream, INTERVAL * 2).await).2, "a baseline");
     }
@@ -54,13 +66,7 @@ async fn a_restart_reports_what_changed_while_down_and_nothing_else() {
     // While no watch runs: repository 2 gets a push; 4 joins the list.
     server.set_push_event(id(2), event("main", T2));
     server.set_push_event(id(4), event("main", T0));
-    let (_, mut stream) = client
-        .watch_with_store(
-            options(),
-            [id(1), id(2), id(3), id(4)],
-            StateFile::new(&path),
-        )
-        .unwrap();
+    let (_, mut stream) = watch(&client, options(), &[1, 2, 3, 4], &path);
     let mut items = vec![
         push(next(&mut stream, INTERVAL * 2).await),
         push(next(&mut stream, INTERVAL * 2).await),
@@ -79,9 +85,7 @@ async fn only_what_the_consumer_handled_is_saved_but_first_entries_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let options = options().jitter(false);
-    let (_, mut stream) = client
-        .watch_with_store(options.clone(), [id(1), id(2)], StateFile::new(&path))
-        .unwrap();
+    let (_, mut stream) = watch(&client, options.clone(), &[1, 2], &path);
     // Baselines are recorded before they are returned, handled or not.
     assert!(push(next(&mut stream, INTERVAL).await).2);
     assert_eq!(saved(&path), [(1, T0.into()), (2, T0.into())]);
@@ -97,9 +101,7 @@ async fn only_what_the_consumer_handled_is_saved_but_first_entries_at_once() {
     expected.sort();
     assert_eq!(saved(&path), expected);
 
-    let (_, mut stream) = client
-        .watch_with_store(options, [id(1), id(2)], StateFile::new(&path))
-        .unwrap();
+    let (_, mut stream) = watch(&client, options, &[1, 2], &path);
     assert_eq!(
         push(next(&mut stream, INTERVAL).await),
         (second, T1.into(), false),
@@ -114,10 +116,8 @@ async fn a_baseline_not_printed_before_close_comes_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let options = options().jitter(false);
-    let ids = [id(1), id(2), id(3)];
-    let (_, mut stream) = client
-        .watch_with_store(options.clone(), ids, StateFile::new(&path))
-        .unwrap();
+    let ids = [1, 2, 3];
+    let (_, mut stream) = watch(&client, options.clone(), &ids, &path);
     // Three baselines arrive together and are recorded; one is printed, one returned only,
     // one never returned.
     let (printed, _, _) = push(next(&mut stream, INTERVAL).await);
@@ -126,9 +126,7 @@ async fn a_baseline_not_printed_before_close_comes_again() {
     stream.close().await.unwrap();
     assert_eq!(saved(&path), [(printed, T0.into())]);
 
-    let (_, mut stream) = client
-        .watch_with_store(options, ids, StateFile::new(&path))
-        .unwrap();
+    let (_, mut stream) = watch(&client, options, &ids, &path);
     let mut again = vec![
         push(next(&mut stream, INTERVAL).await),
         push(next(&mut stream, INTERVAL).await),
@@ -147,9 +145,7 @@ async fn unreported_baselines_are_saved_too() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let quiet = options().baselines(false);
-    let (handle, mut stream) = client
-        .watch_with_store(quiet.clone(), [id(1), id(2)], StateFile::new(&path))
-        .unwrap();
+    let (handle, mut stream) = watch(&client, quiet.clone(), &[1, 2], &path);
     assert!(next(&mut stream, INTERVAL * 3).await.is_none());
     // Saved by the flusher, within a second of being seen, without any close.
     assert_eq!(saved(&path), [(1, T0.into()), (2, T0.into())]);
@@ -157,9 +153,7 @@ async fn unreported_baselines_are_saved_too() {
     drop(stream);
 
     server.set_push_event(id(2), event("main", T1));
-    let (_, mut stream) = client
-        .watch_with_store(quiet, [id(1), id(2)], StateFile::new(&path))
-        .unwrap();
+    let (_, mut stream) = watch(&client, quiet, &[1, 2], &path);
     assert_eq!(
         push(next(&mut stream, INTERVAL * 2).await),
         (2, T1.into(), false)
@@ -173,9 +167,7 @@ async fn a_failing_save_is_reported_once_and_retried() {
     let place = dir.path().join("state");
     std::fs::create_dir(&place).unwrap();
     let path = place.join("state.json");
-    let (handle, mut stream) = client
-        .watch_with_store(options(), [id(1)], StateFile::new(&path))
-        .unwrap();
+    let (handle, mut stream) = watch(&client, options(), &[1], &path);
     // The directory goes away: the baseline's entry cannot be recorded, which is reported
     // first, and the watch goes on.
     std::fs::remove_dir_all(&place).unwrap();

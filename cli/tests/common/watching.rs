@@ -85,6 +85,13 @@ impl Loopback {
         }
         command
     }
+
+    /// `codearts watch ARGS`, running.
+    pub fn spawn_watch(&self, args: &[&str]) -> Watching {
+        let mut command = self.watch();
+        command.args(args);
+        Watching::spawn(command)
+    }
 }
 
 pub fn created_at(n: u32) -> String {
