@@ -3,8 +3,10 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
-    Client, Credentials, Error, ProjectId, RetryPolicy,
+    Client, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
     auth::iam::ProjectLookup,
+    rate_limit::RateLimiter,
+    retry_budget::RetryBudget,
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     failover::Endpoints,
     generated,
@@ -32,6 +34,7 @@ pub struct ClientBuilder {
     attempt_timeout: Duration,
     timeout: Option<Duration>,
     retry: RetryPolicy,
+    rate_limit: Option<RateLimit>,
     max_body_bytes: usize,
     root_certificates: Vec<Vec<u8>>,
     identity: Option<PrivatePem>,
@@ -64,6 +67,7 @@ impl Default for ClientBuilder {
             attempt_timeout: Duration::from_secs(15),
             timeout: Some(Duration::from_secs(60)),
             retry: RetryPolicy::default(),
+            rate_limit: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             root_certificates: Vec::new(),
             identity: None,
@@ -161,6 +165,16 @@ impl ClientBuilder {
         self
     }
 
+    /// Paces every request of the client and its clones (default: none): slow down when the
+    /// service throttles ([`RateLimit::adaptive`]) and/or stay under a known quota
+    /// ([`RateLimit::max_rate`]). A `Retry-After` on a `429` then pauses every request, not
+    /// only the call that got it. A watch adds an adaptive limit of its own to a client
+    /// without one.
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// The largest response body read (default [`DEFAULT_MAX_BODY_BYTES`]).
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
@@ -200,6 +214,10 @@ impl ClientBuilder {
                 "no endpoint: set a region or an endpoint (for both services or for each)".into(),
             ));
         }
+        let limiter = match self.rate_limit {
+            Some(limit) => Some(Arc::new(RateLimiter::new(limit.check()?))),
+            None => None,
+        };
         let credentials = match self.credentials.clone() {
             Some(credentials) => credentials,
             None => Credentials::from_env()?,
@@ -228,6 +246,7 @@ impl ClientBuilder {
             project_id,
             iam,
             retry: self.retry.clone(),
+            budget: self.retry.budget().map(RetryBudget::new),
             attempt_timeout: self.attempt_timeout,
             overall_timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
@@ -248,6 +267,7 @@ impl ClientBuilder {
             codearts_repo: service(Service::CodeArtsRepo),
             servicestage: service(Service::ServiceStage),
             settings,
+            limiter,
         })
     }
 

@@ -8,17 +8,26 @@ use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
 use crate::{
-    Error, TransportKind,
+    Error, NoRetry, TransportKind,
     error_answer::{self, Generated},
     generated::types::HuaweiError,
+    rate_limit::RateLimiter,
+    retry_budget::{RETRY_COST, TIMEOUT_COST},
     settings::Settings,
     transport::{self, source_is},
 };
 
 type GeneratedError = progenitor_client::Error<HuaweiError>;
 
-impl Settings {
-    /// Runs `send` until it succeeds, fails for good, or runs out of attempts or time.
+/// One call: the client's settings, and the rate limiter its requests wait for.
+pub(crate) struct Call<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) limiter: Option<&'a RateLimiter>,
+}
+
+impl Call<'_> {
+    /// Runs `send` until it succeeds, fails for good, or runs out of attempts, time or
+    /// retry budget.
     pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T, Error>
     where
         F: FnMut() -> Fut,
@@ -56,20 +65,26 @@ impl Settings {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
     {
+        let settings = self.settings;
         let started = Instant::now();
         // A deadline too far to represent is no deadline.
-        let deadline = self.overall_timeout.and_then(|t| started.checked_add(t));
-        let mut rng = self.retry.rng();
+        let deadline = settings.overall_timeout.and_then(|t| started.checked_add(t));
+        let mut rng = settings.retry.rng();
         let mut attempt = 0;
+        let mut last_cost = 1;
         loop {
             attempt += 1;
-            let now = if attempt == 1 {
+            let sent = match self.limiter {
+                Some(limiter) => Some(Box::pin(paced(limiter, deadline)).await?),
+                None => None,
+            };
+            let now = if attempt == 1 && sent.is_none() {
                 started
             } else {
                 Instant::now()
             };
-            let budget = deadline.map_or(self.attempt_timeout, |d| {
-                self.attempt_timeout.min(d.saturating_duration_since(now))
+            let time = deadline.map_or(settings.attempt_timeout, |d| {
+                settings.attempt_timeout.min(d.saturating_duration_since(now))
             });
             let span = tracing::info_span!(
                 "codearts_request",
@@ -85,9 +100,9 @@ impl Settings {
                 // Boxed once: the generated future is large, and moving it through the
                 // tracing and timeout wrappers would copy it twice per attempt.
                 let call = Box::pin(send()).instrument(span.clone());
-                let result = match now.checked_add(budget) {
+                let result = match now.checked_add(time) {
                     Some(at) => tokio::time::timeout_at(at, call).await,
-                    // A budget past the clock's range never runs out.
+                    // A time past the clock's range never runs out.
                     None => Ok(call.await),
                 };
                 match result {
@@ -98,6 +113,9 @@ impl Settings {
                                 "response decoded"
                             )
                         });
+                        if let Some(budget) = &settings.budget {
+                            budget.deposit(last_cost);
+                        }
                         return Ok((value.into_inner(), attempt));
                     }
                     Ok(Err(error)) => Some(error),
@@ -110,10 +128,16 @@ impl Settings {
                 Some(error) => Box::pin(self.failure(error)).await,
                 None => Error::transport(
                     TransportKind::Timeout,
-                    format!("no complete answer within {budget:?}"),
+                    format!("no complete answer within {}", crate::retry::human(time)),
                     None,
                 ),
             };
+            if let (Some(limiter), Some(sent), Some(429)) = (self.limiter, sent, error.status()) {
+                let pause = error
+                    .retry_after()
+                    .map(|wait| wait.min(settings.retry.longest_retry_after()));
+                limiter.throttled(sent, pause);
+            }
             let decision = error.retry();
             span.in_scope(|| {
                 tracing::debug!(
@@ -123,14 +147,31 @@ impl Settings {
                     "attempt failed"
                 )
             });
-            let delay = (attempt < self.retry.attempts())
-                .then(|| self.retry.delay(attempt, decision, &mut rng))
-                .flatten()
-                .filter(|delay| deadline.is_none_or(|d| Instant::now() + *delay < d));
-            match delay {
-                Some(delay) => Box::pin(tokio::time::sleep(delay)).await,
-                None => return Err(with_attempts(error, attempt)),
+            if attempt >= settings.retry.attempts() {
+                return Err(finished(error, attempt, None));
             }
+            let delay = match settings.retry.delay(attempt, decision, &mut rng) {
+                Ok(delay) => delay,
+                Err(why) => return Err(finished(error, attempt, why)),
+            };
+            if let Some(left) = deadline.map(|d| d.saturating_duration_since(Instant::now()))
+                && delay >= left
+            {
+                let why = NoRetry::Deadline { wait: delay, left };
+                return Err(finished(error, attempt, Some(why)));
+            }
+            last_cost = if is_timeout(&error) {
+                TIMEOUT_COST
+            } else {
+                RETRY_COST
+            };
+            if let Some(budget) = &settings.budget
+                && !budget.withdraw(last_cost)
+            {
+                tracing::warn!(operation, "retry budget spent: not retrying");
+                return Err(finished(error, attempt, Some(NoRetry::BudgetSpent)));
+            }
+            Box::pin(tokio::time::sleep(delay)).await;
         }
     }
 
@@ -152,7 +193,7 @@ impl Settings {
                 if source_is::<http_body_util::LengthLimitError>(&error) =>
             {
                 Error::ResponseTooLarge {
-                    limit: self.max_body_bytes,
+                    limit: self.settings.max_body_bytes,
                 }
             }
             GeneratedError::CommunicationError(error)
@@ -185,11 +226,42 @@ fn error_attempts(error: &Error) -> u32 {
     }
 }
 
-fn with_attempts(mut error: Error, attempts: u32) -> Error {
+/// The call's error, with how many attempts were made and why no more, if attempts were left.
+fn finished(mut error: Error, attempts: u32, why: Option<NoRetry>) -> Error {
     match &mut error {
-        Error::Transport { attempts: a, .. } => *a = attempts,
-        Error::Api(api) => api.attempts = attempts,
+        Error::Transport {
+            attempts: a,
+            not_retried,
+            ..
+        } => (*a, *not_retried) = (attempts, why),
+        Error::Api(api) => (api.attempts, api.not_retried) = (attempts, why),
         _ => {}
     }
     error
+}
+
+fn is_timeout(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Transport {
+            kind: TransportKind::Timeout,
+            ..
+        }
+    )
+}
+
+/// Waits for the rate limiter's slot, within the deadline.
+async fn paced(limiter: &RateLimiter, deadline: Option<Instant>) -> Result<Instant, Error> {
+    let Some(deadline) = deadline else {
+        return Ok(limiter.acquire().await);
+    };
+    tokio::time::timeout_at(deadline, limiter.acquire())
+        .await
+        .map_err(|_| {
+            Error::transport(
+                TransportKind::Timeout,
+                "the deadline passed while waiting for the client's rate limit".into(),
+                None,
+            )
+        })
 }

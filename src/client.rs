@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use crate::{
-    Error, GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId,
+    Error, GitRef, Namespace, ProjectId, ProjectPath, RateLimit, RepoAuth, RepositoryId,
     builder::ClientBuilder,
     endpoint::Service,
+    call::Call,
     generated::{self, types},
+    rate_limit::RateLimiter,
     settings::Settings,
 };
 
@@ -36,6 +38,8 @@ pub struct Client {
     pub(crate) servicestage: Result<generated::Client, Arc<str>>,
     /// Shared with the hooks of both generated clients.
     pub(crate) settings: Arc<Settings>,
+    /// Paces the requests of this client and its clones, if asked to.
+    pub(crate) limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Client {
@@ -52,6 +56,33 @@ impl Client {
         client
             .as_ref()
             .map_err(|why| Error::Config(why.to_string()))
+    }
+
+    fn call(&self) -> Call<'_> {
+        Call {
+            settings: &self.settings,
+            limiter: self.limiter.as_deref(),
+        }
+    }
+
+    /// The rate limit this client's requests follow, if any.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.limiter.as_ref().map(|limiter| limiter.config())
+    }
+
+    /// The rate its limiter allows now, in requests per second (`None`: no limiter, or no
+    /// throttling seen yet and no ceiling).
+    pub fn allowed_rate(&self) -> Option<f64> {
+        self.limiter.as_ref().and_then(|limiter| limiter.allowed_rate())
+    }
+
+    /// A clone of this client that shares everything but paces by `limit` (a rate limiter of
+    /// its own), for a watch over a client that has none.
+    pub(crate) fn with_rate_limit(&self, limit: RateLimit) -> Self {
+        Self {
+            limiter: Some(Arc::new(RateLimiter::new(limit))),
+            ..self.clone()
+        }
     }
 
     /// The base URL used for `service`, or why there is none.
@@ -72,7 +103,7 @@ impl Client {
         let repository_id = repository_id.try_into().map_err(Into::into)?;
         let client = self.service(Service::CodeArtsRepo)?;
         self.settings.credentials.ready().await?;
-        self.settings
+        self.call()
             .run("ShowLastPushEventInRepository", || {
                 client.show_last_push_event_in_repository(&repository_id)
             })
@@ -183,7 +214,8 @@ impl CommitsRequest<'_> {
             }
             (None, None, None) => return Err(missing_project_id()),
         };
-        settings
+        client
+            .call()
             .run("ListCommits", || {
                 service.list_commits(
                     project_id,

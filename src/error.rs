@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::retry::Retry;
+use crate::retry::{NoRetry, Retry};
 
 /// A cause kept for [`std::error::Error::source`].
 pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -49,7 +49,7 @@ pub enum Error {
         trace_id: Option<String>,
     },
     /// No usable answer arrived: connection, TLS, timeout or a broken body.
-    #[error("{kind} error after {attempts} attempt(s): {message}")]
+    #[error("{kind} error after {attempts} attempt(s): {message}{}", not_retried_note(not_retried))]
     #[non_exhaustive]
     Transport {
         /// What failed.
@@ -58,6 +58,8 @@ pub enum Error {
         message: String,
         /// How many attempts were made.
         attempts: u32,
+        /// Why no more attempts were made although some were left, if so.
+        not_retried: Option<NoRetry>,
         /// The transport's own error (reqwest's, with hyper's, rustls's... below it).
         #[source]
         source: Option<Cause>,
@@ -81,6 +83,9 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// A defect of this crate (for example a watch's poll that panicked); please report it.
+    #[error("internal error (a defect of codearts-repo; please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -107,6 +112,7 @@ impl Error {
             kind,
             message,
             attempts: 1,
+            not_retried: None,
             source,
         }
     }
@@ -123,6 +129,25 @@ impl Error {
     /// it did), or stop.
     pub fn retry(&self) -> Retry {
         crate::retry::classify(self)
+    }
+
+    /// Why the call was not tried again although its failure was worth a retry and attempts
+    /// were left (the retry budget is spent, the service asked for too long a wait, the
+    /// deadline is near), if so.
+    pub fn not_retried(&self) -> Option<NoRetry> {
+        match self {
+            Self::Api(api) => api.not_retried,
+            Self::Transport { not_retried, .. } => *not_retried,
+            _ => None,
+        }
+    }
+
+    /// The wait the service asked for (`Retry-After`), for API errors that carry one.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Api(api) => api.retry_after,
+            _ => None,
+        }
     }
 
     /// The HTTP status, for API errors.
@@ -182,6 +207,8 @@ pub struct ApiError {
     pub encoded_authorization_message: Option<String>,
     /// How many attempts were made before this answer was final.
     pub attempts: u32,
+    /// Why no more attempts were made although the answer was worth a retry, if so.
+    pub not_retried: Option<NoRetry>,
     /// The wait the service asked for (`Retry-After`), if any.
     pub retry_after: Option<std::time::Duration>,
     /// How far the server's clock (its `Date` header) is ahead of the local one, in seconds
@@ -208,6 +235,7 @@ impl fmt::Display for ApiError {
         if self.attempts > 1 {
             write!(f, " after {} attempts", self.attempts)?;
         }
+        f.write_str(&not_retried_note(&self.not_retried))?;
         if let Some(skew) = self.clock_skew_secs {
             let (magnitude, direction) = (
                 skew.unsigned_abs(),
@@ -254,6 +282,12 @@ pub(crate) fn excerpt(body: &[u8]) -> String {
         out.push('…');
     }
     out
+}
+
+/// `; not retried: why`, or nothing.
+fn not_retried_note(why: &Option<NoRetry>) -> String {
+    why.map(|why| format!("; not retried: {why}"))
+        .unwrap_or_default()
 }
 
 /// Keeps `Display` on one line whatever the server sent (HTML, stack traces).

@@ -49,6 +49,7 @@ impl ApiError {
             request_id,
             encoded_authorization_message,
             attempts: 1,
+            not_retried: None,
             retry_after: None,
             clock_skew_secs: None,
         }
@@ -131,6 +132,7 @@ pub(crate) async fn from_generated(answer: Generated) -> ApiError {
                 request_id: request_id(&headers),
                 encoded_authorization_message: body.encoded_authorization_message,
                 attempts: 1,
+                not_retried: None,
                 retry_after: None,     // read from the headers below
                 clock_skew_secs: None, // likewise
             };

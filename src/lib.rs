@@ -47,7 +47,9 @@ mod failover;
 mod generated;
 mod hooks;
 mod params;
+mod rate_limit;
 mod retry;
+mod retry_budget;
 #[cfg(feature = "server")]
 pub mod server;
 mod settings;
@@ -62,7 +64,8 @@ pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
 pub use error::{ApiError, Error, TransportKind};
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
-pub use retry::{Retry, RetryPolicy};
+pub use rate_limit::RateLimit;
+pub use retry::{NoRetry, Retry, RetryPolicy};
 pub use timestamp::Timestamp;
 pub use watch::{StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream};
 

@@ -1,8 +1,11 @@
 //! When to try again and how long to wait: the one classifier of failures ([`Retry`]), and
-//! the policy: exponential backoff with full jitter, `Retry-After` honoured up to a cap, a
-//! bounded number of attempts.
+//! the policy: exponential backoff with full jitter, `Retry-After` honoured up to a cap (as a
+//! floor, never as a licence to hammer), a bounded number of attempts, a retry budget.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    fmt,
+    time::{Duration, SystemTime},
+};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
@@ -23,17 +26,20 @@ pub struct RetryPolicy {
     base_delay: Duration,
     max_delay: Duration,
     max_retry_after: Duration,
+    budget: Option<u32>,
     seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
-    /// Three attempts, 200 ms base, 5 s backoff cap, `Retry-After` up to 30 s.
+    /// Three attempts, 200 ms base, 5 s backoff cap, `Retry-After` up to 30 s, a retry budget
+    /// of 500 tokens.
     fn default() -> Self {
         Self {
             max_attempts: 3,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(30),
+            budget: Some(crate::retry_budget::DEFAULT_CAPACITY),
             seed: None,
         }
     }
@@ -69,7 +75,27 @@ impl RetryPolicy {
         self
     }
 
+    /// The retry budget shared by a client and its clones, in tokens (default 500), or `None`
+    /// for no budget. A retry costs 5 tokens (10 after a timeout), a call that succeeds gives
+    /// back 1 (or what its last retry cost): under an outage a client stops retrying after
+    /// about `tokens / 5` retries, while a client whose calls fail less than one time in five
+    /// never runs dry. An exhausted budget ends the call with its failure, marked
+    /// [`NoRetry::BudgetSpent`].
+    pub fn retry_budget(mut self, tokens: Option<u32>) -> Self {
+        self.budget = tokens;
+        self
+    }
+
+    pub(crate) fn longest_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    pub(crate) fn budget(&self) -> Option<u32> {
+        self.budget
+    }
+
     /// A fixed jitter seed, for reproducible delays in tests.
+    #[doc(hidden)]
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -85,25 +111,32 @@ impl RetryPolicy {
             .map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)
     }
 
-    /// The wait before retry number `retry` (1 for the first retry), or `None` when the
-    /// failure is not worth a retry or the server asked for a longer wait than allowed.
+    /// The wait before retry number `retry` (1 for the first retry), or why there is none.
+    /// What the server asked for (`Retry-After`) is a floor under the backoff, never a
+    /// shorter wait: `Retry-After: 0` or a date already past still backs off.
     pub(crate) fn delay(
         &self,
         retry: u32,
         decision: Retry,
         rng: &mut fastrand::Rng,
-    ) -> Option<Duration> {
-        match decision {
-            Retry::Stop => return None,
-            Retry::After(wait) => return (wait <= self.max_retry_after).then_some(wait),
-            Retry::Backoff => {}
-        }
+    ) -> Result<Duration, Option<NoRetry>> {
+        let asked = match decision {
+            Retry::Stop => return Err(None),
+            Retry::After(wait) if wait > self.max_retry_after => {
+                return Err(Some(NoRetry::RetryAfterTooLong {
+                    asked: wait,
+                    allowed: self.max_retry_after,
+                }));
+            }
+            Retry::After(wait) => wait,
+            Retry::Backoff => Duration::ZERO,
+        };
         let ceiling = self
             .base_delay
             .saturating_mul(1u32 << retry.saturating_sub(1).min(16))
             .min(self.max_delay);
         let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Some(Duration::from_nanos(rng.u64(0..=nanos)))
+        Ok(Duration::from_nanos(rng.u64(0..=nanos)).max(asked))
     }
 }
 
@@ -117,6 +150,64 @@ pub enum Retry {
     After(Duration),
     /// Trying again would fail the same way.
     Stop,
+}
+
+/// Why a call whose failure was worth a retry was not tried again before its attempts ran
+/// out. Part of the error ([`crate::ApiError::not_retried`], [`crate::Error::not_retried`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoRetry {
+    /// The retry budget shared by the client and its clones is spent: many calls are failing,
+    /// and retrying them would only add load to a service in trouble.
+    BudgetSpent,
+    /// The service asked for a longer wait (`Retry-After`) than [`RetryPolicy::max_retry_after`].
+    RetryAfterTooLong {
+        /// What the service asked for.
+        asked: Duration,
+        /// The longest wait allowed.
+        allowed: Duration,
+    },
+    /// The wait before the next attempt would pass the call's overall deadline.
+    Deadline {
+        /// The wait.
+        wait: Duration,
+        /// What was left of the deadline.
+        left: Duration,
+    },
+}
+
+impl fmt::Display for NoRetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BudgetSpent => f.write_str(
+                "the retry budget is spent (many calls are failing; retrying would add load)",
+            ),
+            Self::RetryAfterTooLong { asked, allowed } => write!(
+                f,
+                "the service asked to wait {} (Retry-After), longer than the {} allowed",
+                human(*asked),
+                human(*allowed)
+            ),
+            Self::Deadline { wait, left } => write!(
+                f,
+                "the next wait ({}) is longer than the {} left before the deadline",
+                human(*wait),
+                human(*left)
+            ),
+        }
+    }
+}
+
+/// A duration as a person reads it: `20s`, `1.5s`, `250ms`.
+pub(crate) fn human(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis >= 1000 && millis % 1000 == 0 {
+        format!("{}s", millis / 1000)
+    } else if millis >= 1000 {
+        format!("{:.1}s", duration.as_secs_f64())
+    } else {
+        format!("{millis}ms")
+    }
 }
 
 /// The one rule: connect failures, timeouts and broken connections, and 408, 429, 500, 502,

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::{Credentials, ProjectId, RetryPolicy, auth::iam::ProjectLookup};
+use crate::{
+    Credentials, ProjectId, RetryPolicy, auth::iam::ProjectLookup, retry_budget::RetryBudget,
+};
 
 #[derive(Debug)]
 pub(crate) struct Settings {
@@ -13,6 +15,8 @@ pub(crate) struct Settings {
     /// Where the project id comes from when no one gives it (AK/SK and a region).
     pub(crate) iam: Option<ProjectLookup>,
     pub(crate) retry: RetryPolicy,
+    /// Shared by the client's clones, as these settings are.
+    pub(crate) budget: Option<RetryBudget>,
     pub(crate) attempt_timeout: Duration,
     pub(crate) overall_timeout: Option<Duration>,
     pub(crate) max_body_bytes: usize,

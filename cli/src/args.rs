@@ -165,9 +165,14 @@ pub(crate) struct WatchArgs {
     /// Serve /healthz and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<std::net::SocketAddr>,
-    /// Time between two polls of one repository.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    /// Time between two polls of one repository (at least 50ms).
+    #[arg(long, default_value = "60s", value_parser = parse_interval)]
     pub(crate) interval: Duration,
+    /// Requests per second at most: the account's known quota (default: none; the watch
+    /// slows down by itself when the service throttles). With --shard, per shard: give each
+    /// replica its share of the quota.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub(crate) max_rate: Option<f64>,
     /// Polls in flight at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) concurrency: u32,
@@ -177,6 +182,21 @@ pub(crate) struct WatchArgs {
     /// Poll each repository once and exit (non-zero if any poll failed).
     #[arg(long)]
     pub(crate) once: bool,
+}
+
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if interval < Duration::from_millis(50) {
+        return Err("must be at least 50ms: each repository is polled once per interval".into());
+    }
+    Ok(interval)
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err("must be a number of requests per second above 0, e.g. 50 or 0.5".into()),
+    }
 }
 
 fn parse_shard(text: &str) -> Result<codearts_repo::watch::Shard, String> {

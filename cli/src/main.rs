@@ -24,7 +24,7 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
-use codearts_repo::{Client, ClientBuilder, Credentials, RetryPolicy};
+use codearts_repo::{Client, ClientBuilder, Credentials, RateLimit, RetryPolicy};
 
 use crate::{
     args::{Cli, Command, Global},
@@ -102,7 +102,13 @@ async fn run(cli: Cli) -> Result<u8> {
                 max_attempts: 1,
                 ..cli.global
             };
-            return watch::run(client(&global, None)?, watch).await;
+            // Throttling is the account's: every poll slows down together.
+            let limit = match watch.max_rate {
+                Some(rate) => RateLimit::adaptive().max_rate(rate),
+                None => RateLimit::adaptive(),
+            };
+            let client = builder(&global)?.rate_limit(limit).build()?;
+            return watch::run(client, watch).await;
         }
         Command::SpecDiff {
             old,

@@ -101,6 +101,13 @@ async fn errors_and_throttling_back_off_and_recover_without_duplicates() {
     ));
     server.set_failure(id(1), None);
     assert!(
+        matches!(
+            next(&mut stream, Duration::from_secs(700)).await,
+            Some(WatchItem::Recovered { repository_id }) if repository_id.get() == 1
+        ),
+        "the end of the trouble is said"
+    );
+    assert!(
         next(&mut stream, Duration::from_secs(1800)).await.is_none(),
         "no duplicate after recovery"
     );

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::{RecordedRequest, State, verify};
+use super::{InjectedFailure, RecordedRequest, State, quota, verify};
 use crate::{RepositoryId, hooks::REQUEST_ID};
 
 type Shared = Extract<Arc<State>>;
@@ -31,6 +31,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_host))
+        .layer(middleware::from_fn_with_state(state.clone(), quota::gate))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         // Both operations are GETs: any body is refused past a small bound.
         .layer(DefaultBodyLimit::max(16 * 1024))
@@ -187,15 +188,20 @@ async fn projects(
 
 fn injected(state: &State, id: RepositoryId) -> Option<Response> {
     let failures = crate::sync::read(&state.failures);
-    let failure = failures.get(&id)?;
-    let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = Failure::new(status, "CH.004999", "injected failure").into_response();
-    if let Some(seconds) = failure.retry_after {
+    failures.get(&id).map(InjectedFailure::response)
+}
+
+impl InjectedFailure {
+    pub(crate) fn response(&self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = Failure::new(status, "CH.004999", "injected failure").into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
+        }
         response
-            .headers_mut()
-            .insert("retry-after", HeaderValue::from(seconds));
     }
-    Some(response)
 }
 
 /// The document requires `Content-Type: application/json;charset=utf8`; the official SDK

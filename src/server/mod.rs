@@ -17,6 +17,7 @@
 
 mod fixtures;
 mod handlers;
+mod quota;
 mod tls;
 mod verify;
 
@@ -27,6 +28,7 @@ use std::{
 };
 
 pub use fixtures::Fixtures;
+pub use quota::{Outage, Quota, ServerCounts};
 pub use tls::TlsOptions;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -61,6 +63,9 @@ pub struct ServerConfig {
     /// default one, [`DEMO_PROJECT_ID`] in [`DEMO_REGION`]. A region listed twice answers
     /// with two projects, as a misconfigured account would.
     pub projects: Vec<(String, String)>,
+    /// A quota for the whole server, as an account has (default none): past it, `429
+    /// APIG.0308` as Huawei's API gateway answers.
+    pub quota: Option<Quota>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +78,7 @@ impl Default for ServerConfig {
             remember: 1000,
             tls: None,
             projects: vec![(DEMO_REGION.to_owned(), DEMO_PROJECT_ID.to_owned())],
+            quota: None,
         }
     }
 }
@@ -114,7 +120,10 @@ pub(crate) struct State {
     pub(crate) recorded: Mutex<VecDeque<RecordedRequest>>,
     pub(crate) remember: usize,
     pub(crate) projects: Vec<(String, String)>,
+    pub(crate) gate: quota::Gate,
 }
+
+pub(crate) type SharedState = axum::extract::State<Arc<State>>;
 
 /// A running server; stops when dropped or on [`Server::shutdown`].
 pub struct Server {
@@ -138,6 +147,7 @@ impl Server {
             recorded: Mutex::new(VecDeque::new()),
             remember: config.remember,
             projects: config.projects,
+            gate: quota::Gate::new(config.quota),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = handlers::router(state.clone());
@@ -207,6 +217,17 @@ impl Server {
             Some(failure) => failures.insert(repository_id, failure),
             None => failures.remove(&repository_id),
         };
+    }
+
+    /// Makes every API request fail (or a share of them, at random) until called again with
+    /// `None`: a service in trouble, for all repositories at once.
+    pub fn set_outage(&self, outage: Option<Outage>) {
+        *crate::sync::lock(&self.state.gate.outage) = outage;
+    }
+
+    /// How many API requests arrived, were throttled by the quota, or failed by an outage.
+    pub fn counts(&self) -> ServerCounts {
+        self.state.gate.counts()
     }
 
     fn fixtures(&self) -> std::sync::RwLockWriteGuard<'_, Fixtures> {

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::{Client, Error, PushEvent, RepositoryId, sync::lock};
+use crate::{
+    Client, Error, PushEvent, RateLimit, RepositoryId, rate_limit::RateLimiter, sync::lock,
+};
 
 mod options;
 mod shard;
@@ -30,7 +32,7 @@ pub use options::WatchOptions;
 pub use shard::Shard;
 pub use state::{LastSeen, SeenEvents, StateError, WatchStore};
 pub use state_file::StateFile;
-pub use stats::{Failures, LagHistogram, RepositoryStates, WatchStats};
+pub use stats::{Failures, LagHistogram, RepositoryStates, RoundTime, WatchStats};
 pub use stream::WatchStream;
 use watcher::{Command, Watcher};
 
@@ -48,15 +50,17 @@ pub enum WatchItem {
         baseline: bool,
     },
     /// A poll failed. Trouble (429, 5xx, transport) is reported on every failure and retried
-    /// with backoff; any other answer (404, 403, ...) is reported once, when the repository
-    /// starts answering it, and polled at the normal cadence. The stream goes on.
+    /// with backoff (a throttled poll at its next turn: the rate limiter slows them all); any
+    /// other answer (404, 403, ...) is reported once, when the repository starts answering
+    /// it, and polled at the normal cadence. The stream goes on.
     Error {
         /// The repository.
         repository_id: RepositoryId,
         /// What went wrong.
         error: Error,
     },
-    /// A repository that had been answering an error (reported once) answers normally again.
+    /// A repository that had been failing (an error answer, or trouble) answers normally
+    /// again.
     Recovered {
         /// The repository.
         repository_id: RepositoryId,
@@ -75,6 +79,7 @@ pub enum WatchItem {
 pub struct WatchHandle {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<Mutex<WatchStats>>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl WatchHandle {
@@ -99,7 +104,12 @@ impl WatchHandle {
 
     /// A copy of the figures so far.
     pub fn stats(&self) -> WatchStats {
-        lock(&self.stats).clone()
+        let mut stats = lock(&self.stats).clone();
+        if let Some(limiter) = &self.limiter {
+            stats.allowed_rate = limiter.allowed_rate();
+            stats.throttled_answers = limiter.throttled_count();
+        }
+        stats
     }
 }
 
@@ -109,6 +119,12 @@ impl Client {
     /// A new push is a change of `created_at` or `ref` from the last event seen for that
     /// repository. The client's own retries add to the watch's backoff: a client built with
     /// [`crate::RetryPolicy::none`] leaves backoff to the watch alone.
+    ///
+    /// The polls follow the client's rate limit ([`crate::ClientBuilder::rate_limit`]), or,
+    /// for a client without one, an adaptive limit of the watch's own
+    /// ([`WatchOptions::adaptive_rate`]): when the account is throttled, every poll slows
+    /// down and the rounds stretch evenly, each repository polled once per round in the
+    /// order of its schedule.
     pub fn watch(
         &self,
         options: WatchOptions,
@@ -144,12 +160,21 @@ impl Client {
         let (item_tx, items) = mpsc::channel(options.concurrency.max(64));
         let stats = Arc::new(Mutex::new(WatchStats::default()));
         let report = item_tx.downgrade();
-        let mut watcher = Watcher::new(self.clone(), options, restored, stats.clone(), item_tx);
+        let client = match &self.limiter {
+            None if options.adaptive_rate => self.with_rate_limit(RateLimit::adaptive()),
+            _ => self.clone(),
+        };
+        let limiter = client.limiter.clone();
+        let mut watcher = Watcher::new(client, options, restored, stats.clone(), item_tx);
         for id in repositories {
             watcher.add(id);
         }
         let task = tokio::spawn(watcher.run(command_rx));
-        let handle = WatchHandle { commands, stats };
+        let handle = WatchHandle {
+            commands,
+            stats,
+            limiter,
+        };
         (handle, WatchStream::new(items, task), report)
     }
 }

@@ -16,11 +16,12 @@ pub struct WatchOptions {
     pub(super) once: bool,
     pub(super) max_backoff: Duration,
     pub(super) flush_every: Duration,
+    pub(super) adaptive_rate: bool,
 }
 
 impl Default for WatchOptions {
     /// Every 60 s, 16 polls in flight, first polls spread over the interval, baselines
-    /// reported, backoff up to 10 minutes, state saved every second.
+    /// reported, backoff up to 10 minutes, state saved every second, an adaptive rate limit.
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(60),
@@ -30,6 +31,7 @@ impl Default for WatchOptions {
             once: false,
             max_backoff: Duration::from_secs(600),
             flush_every: Duration::from_secs(1),
+            adaptive_rate: true,
         }
     }
 }
@@ -68,6 +70,14 @@ impl WatchOptions {
     /// The longest wait after failures.
     pub fn max_backoff(mut self, max: Duration) -> Self {
         self.max_backoff = max.min(LONGEST);
+        self
+    }
+
+    /// For a client without a rate limit of its own: pace the polls by an adaptive one
+    /// ([`crate::RateLimit::adaptive`], the default), so that a throttled account slows the
+    /// whole watch, or not at all.
+    pub fn adaptive_rate(mut self, adaptive: bool) -> Self {
+        self.adaptive_rate = adaptive;
         self
     }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, NoRetry};
 
 /// Polling figures since the watch started. Counters only grow; `repositories` is now.
 #[derive(Clone, Debug, Default)]
@@ -18,6 +18,13 @@ pub struct WatchStats {
     pub repositories: RepositoryStates,
     /// How late polls started after their scheduled time.
     pub lag: LagHistogram,
+    /// How long a round takes: the time between two polls of a repository.
+    pub round: RoundTime,
+    /// The rate the watch's rate limiter allows now, in requests per second; `None` while
+    /// nothing was throttled and no ceiling is set.
+    pub allowed_rate: Option<f64>,
+    /// Throttled answers (429) the rate limiter saw, retries of a poll included.
+    pub throttled_answers: u64,
     /// Saves of the state store that succeeded, and that failed.
     pub state_saves: u64,
     /// Saves of the state store that failed.
@@ -38,6 +45,10 @@ pub struct Failures {
     pub transport: u64,
     /// Anything else: an answer that could not be read, a credentials failure.
     pub other: u64,
+    /// Of the 4xx, the throttled ones (429).
+    pub throttled: u64,
+    /// Polls whose call was not retried because the client's retry budget was spent.
+    pub budget_spent: u64,
 }
 
 impl Failures {
@@ -47,6 +58,8 @@ impl Failures {
     }
 
     pub(super) fn count(&mut self, error: &Error) {
+        self.throttled += u64::from(error.status() == Some(429));
+        self.budget_spent += u64::from(error.not_retried() == Some(NoRetry::BudgetSpent));
         match (error.status(), error) {
             (Some(400..=499), _) => self.status_4xx += 1,
             (Some(500..=599), _) => self.status_5xx += 1,
@@ -106,6 +119,30 @@ pub(super) enum RepositoryState {
     Ok,
     AnsweringError,
     BackingOff,
+}
+
+/// The time between two polls of a repository, averaged over the last few hundred polls
+/// (an exponentially weighted mean): how long a round of the whole watch takes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RoundTime {
+    mean: Option<Duration>,
+}
+
+impl RoundTime {
+    /// The weight of one poll.
+    const WEIGHT: f64 = 1.0 / 256.0;
+
+    pub(super) fn record(&mut self, round: Duration) {
+        self.mean = Some(match self.mean {
+            None => round,
+            Some(mean) => mean.mul_f64(1.0 - Self::WEIGHT) + round.mul_f64(Self::WEIGHT),
+        });
+    }
+
+    /// The mean, once a repository was polled twice.
+    pub fn mean(&self) -> Option<Duration> {
+        self.mean
+    }
 }
 
 /// Upper bounds of the lag buckets, in milliseconds.
@@ -190,5 +227,18 @@ mod tests {
         assert_eq!(histogram.max(), Duration::from_secs(70));
         assert_eq!(histogram.quantile(0.5), Duration::from_millis(5));
         assert_eq!(histogram.quantile(1.0), Duration::from_secs(70));
+    }
+
+    #[test]
+    fn the_round_time_follows_the_polls_slowly() {
+        let mut round = RoundTime::default();
+        assert_eq!(round.mean(), None);
+        round.record(Duration::from_secs(10));
+        assert_eq!(round.mean(), Some(Duration::from_secs(10)));
+        for _ in 0..2000 {
+            round.record(Duration::from_secs(40));
+        }
+        let mean = round.mean().unwrap().as_secs_f64();
+        assert!((mean - 40.0).abs() < 0.1, "{mean}");
     }
 }

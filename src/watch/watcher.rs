@@ -40,6 +40,8 @@ struct RepoState {
     failures: u32,
     /// The status (0 without one) of the error answer it keeps giving, reported once.
     answering: Option<u16>,
+    /// When its last poll started, for the round time.
+    last_poll: Option<Instant>,
 }
 
 impl RepoState {
@@ -68,6 +70,8 @@ pub(super) struct Watcher {
     options: WatchOptions,
     stats: Arc<Mutex<WatchStats>>,
     items: mpsc::Sender<Delivery>,
+    /// The polls in flight, by task: what a panicked one was polling.
+    in_flight: HashMap<tokio::task::Id, (RepositoryId, u64, Instant)>,
 }
 
 type PollResult = (RepositoryId, u64, Instant, Result<PushEvent, Error>);
@@ -90,6 +94,7 @@ impl Watcher {
             options,
             stats,
             items,
+            in_flight: HashMap::new(),
         }
     }
 
@@ -113,6 +118,7 @@ impl Watcher {
             observed: false,
             failures: 0,
             answering: None,
+            last_poll: None,
         };
         self.stats().repositories.moved(None, Some(state.state()));
         self.repos.insert(id, state);
@@ -162,8 +168,22 @@ impl Watcher {
                         self.start(&mut polls, scheduled, id, generation);
                     }
                 }
-                Some(done) = polls.join_next(), if !polls.is_empty() => {
-                    if let Ok(result) = done
+                Some(done) = polls.join_next_with_id(), if !polls.is_empty() => {
+                    let result = match done {
+                        Ok((task, result)) => {
+                            self.in_flight.remove(&task);
+                            Some(result)
+                        }
+                        // A poll that panicked is an error of its repository, which is
+                        // polled again on its schedule.
+                        Err(error) => self.in_flight.remove(&error.id()).map(
+                            |(id, generation, scheduled)| {
+                                let why = Error::Internal(format!("the poll panicked: {error}"));
+                                (id, generation, scheduled, Err(why))
+                            },
+                        ),
+                    };
+                    if let Some(result) = result
                         && !self.finish(result).await
                     {
                         return; // the stream was dropped
@@ -189,10 +209,20 @@ impl Watcher {
         {
             return;
         }
-        let lag = Instant::now().saturating_duration_since(scheduled);
-        self.stats().lag.record(lag);
+        let now = Instant::now();
+        let lag = now.saturating_duration_since(scheduled);
+        let previous = self.repos.get_mut(&id).and_then(|r| r.last_poll.replace(now));
+        let mut stats = self.stats();
+        stats.lag.record(lag);
+        if let Some(previous) = previous {
+            stats.round.record(now.saturating_duration_since(previous));
+        }
+        drop(stats);
         let client = self.client.clone();
-        polls.spawn(async move { (id, generation, scheduled, client.last_push_event(id).await) });
+        let task = polls.spawn(async move {
+            (id, generation, scheduled, client.last_push_event(id).await)
+        });
+        self.in_flight.insert(task.id(), (id, generation, scheduled));
     }
 
     /// Sends what a poll found. `false` when nobody listens any more.
@@ -224,7 +254,8 @@ impl Watcher {
             .get_mut(&id)
             .filter(|r| r.generation == generation)?;
         let before = state.state();
-        let recovered = result.is_ok() && state.answering.take().is_some();
+        // Answering again after an error answer or after trouble.
+        let recovered = result.is_ok() && (state.answering.take().is_some() || state.failures > 0);
         let mut stats = lock(&self.stats);
         stats.polls += 1;
         let mut delivery = Delivery {
@@ -257,26 +288,33 @@ impl Watcher {
                 // Back off only for trouble (the same rule as the call loop's retries): an
                 // answer such as 404 keeps the cadence, and is reported once.
                 let mut report = true;
+                let cadence = (scheduled + options.interval).max(Instant::now());
                 let next = match error.retry() {
                     Retry::Stop => {
                         let status = Some(error.status().unwrap_or(0));
                         report = state.answering != status;
                         state.answering = status;
-                        (scheduled + options.interval).max(Instant::now())
+                        cadence
                     }
                     decision => {
                         state.answering = None;
                         state.failures = state.failures.saturating_add(1);
-                        let wait = match decision {
-                            // Honoured as given, within the backoff cap.
+                        // What the service asked for is a floor, never a licence: a
+                        // `Retry-After` of 0 or in the past still waits.
+                        let asked = match decision {
                             Retry::After(asked) => asked.min(options.max_backoff),
-                            _ => {
-                                let exponent = state.failures.saturating_sub(1).min(16);
-                                let doubled = options.interval.saturating_mul(1 << exponent);
-                                doubled.min(options.max_backoff)
-                            }
+                            _ => Duration::ZERO,
                         };
-                        Instant::now() + wait + jitter(&mut self.rng, wait / 10)
+                        if error.status() == Some(429) {
+                            // Throttling is the account's: the client's rate limiter slows
+                            // every poll, so this one only waits for its next turn.
+                            cadence.max(later(asked))
+                        } else {
+                            let exponent = state.failures.saturating_sub(1).min(16);
+                            let doubled = options.interval.saturating_mul(1 << exponent);
+                            let wait = doubled.min(options.max_backoff).max(asked);
+                            later(wait.saturating_add(jitter(&mut self.rng, wait / 10)))
+                        }
                     }
                 };
                 delivery.item = report.then_some(WatchItem::Error {
@@ -292,6 +330,11 @@ impl Watcher {
         }
         Some((recovered.then_some(id), delivery))
     }
+}
+
+/// `wait` from now, clamped to a year: far below the clock's range, so it cannot overflow.
+fn later(wait: Duration) -> Instant {
+    Instant::now() + wait.min(super::options::LONGEST)
 }
 
 /// A random duration up to `span`.

@@ -49,6 +49,9 @@ async fn healthz(State(watch): State<WatchHandle>) -> impl IntoResponse {
             "backing_off": states.backing_off,
         },
         "polls": stats.polls,
+        "throttled_answers": stats.throttled_answers,
+        "allowed_rate": stats.allowed_rate,
+        "round_seconds": stats.round.mean().map(|round| round.as_secs_f64()),
     }))
 }
 
@@ -87,6 +90,34 @@ impl Collector for Figures {
             "New pushes found (baselines not counted).",
             stats.pushes,
         )?;
+        counter(
+            &mut encoder,
+            "throttled_answers",
+            "Answers 429 (throttled), retries included.",
+            stats.throttled_answers,
+        )?;
+        counter(
+            &mut encoder,
+            "retries_refused",
+            "Polls not retried because the client's retry budget was spent.",
+            stats.failures.budget_spent,
+        )?;
+        if let Some(rate) = stats.allowed_rate {
+            gauge(
+                &mut encoder,
+                "allowed_rate",
+                "Requests per second the rate limiter allows now.",
+                rate,
+            )?;
+        }
+        if let Some(round) = stats.round.mean() {
+            gauge(
+                &mut encoder,
+                "round_seconds",
+                "The time between two polls of a repository (recent mean).",
+                round.as_secs_f64(),
+            )?;
+        }
         let failures = stats.failures;
         family(
             &mut encoder,
@@ -162,6 +193,11 @@ impl Collector for Figures {
 
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, n: u64) -> std::fmt::Result {
     let metric = ConstCounter::new(n);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> std::fmt::Result {
+    let metric = ConstGauge::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 

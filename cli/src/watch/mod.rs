@@ -3,8 +3,10 @@
 
 mod ids;
 mod listen;
+mod pace;
+mod trouble;
 
-use std::io::Write;
+use std::{io::Write, time::Duration};
 
 use codearts_repo::{Client, StateFile, WatchItem, WatchOptions};
 use serde_json::json;
@@ -29,6 +31,7 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         .concurrency(args.concurrency as usize)
         .max_backoff(args.max_backoff)
         .once(args.once);
+    let count = repositories.len();
     let mut shutdown = Shutdown::new()?;
     let (handle, mut stream) = match &args.state {
         // Read before anything is sent: a corrupt file stops the command here.
@@ -40,11 +43,30 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     if let Some(address) = args.listen {
         listen::serve(address, handle.clone()).await?;
     }
+    let every = humantime::format_duration(args.interval);
+    if args.once {
+        say!("polling {count} repositories once");
+    } else {
+        say!("watching {count} repositories every {every}; first polls spread over the first {every}");
+    }
+    let mut trouble = trouble::Trouble::default();
+    let mut pace = pace::Pace::new(args.interval);
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error = None;
     let mut stopping = false;
     loop {
         let item = tokio::select! {
             item = stream.next() => item,
+            _ = ticks.tick() => {
+                for line in trouble.tick(std::time::Instant::now()) {
+                    say!("{line}");
+                }
+                if let Some(line) = pace.check(&handle.stats()) {
+                    say!("{line}");
+                }
+                continue;
+            }
             () = shutdown.requested() => {
                 // The first signal lets the polls in flight finish and prints what they
                 // found; a second one stops at once.
@@ -84,11 +106,20 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
                 repository_id,
                 error,
             }) => {
-                say!("repository {repository_id}: {error}");
+                // A one-shot watch says every failure: it ends before any summary.
+                let line = match args.once {
+                    true => Some(format!("repository {repository_id}: {error}")),
+                    false => trouble.error(repository_id, &error),
+                };
+                if let Some(line) = line {
+                    say!("{line}");
+                }
                 last_error = Some(error);
             }
             Some(WatchItem::Recovered { repository_id }) => {
-                say!("repository {repository_id}: answering again");
+                if let Some(line) = trouble.recovered(repository_id) {
+                    say!("{line}");
+                }
             }
             Some(WatchItem::StateNotSaved { error }) => {
                 say!("{error}; retrying every second");

@@ -1,0 +1,314 @@
+//! The client-side rate limiter: throttling is the account's, not one call's, so a `429`
+//! slows every request of a client and its clones.
+//!
+//! Requests leave one at a time, in the order they asked, spaced by `1 / rate`. The rate
+//! follows CUBIC, as the AWS SDKs' adaptive mode does: unlimited (or the ceiling) until the
+//! first `429`; then cut to 70% of the rate in use, and grown back along a cubic curve that
+//! returns to the rate of the last cut after `K = cbrt(W·0.3/0.4)` seconds (about 3 s at 50
+//! requests/s, 7 s at 500), stays flat near it, then probes above. Why CUBIC rather than
+//! AIMD: it spends most of its time just under the last rate that was throttled, so it uses
+//! a quota well with few `429`s, and its recovery time grows only as the cube root of the
+//! rate, where a fixed additive step would take minutes at hundreds of requests a second.
+//! Only a `429` to a request sent after the last cut cuts again: the answers to requests
+//! already in flight when the rate was cut say nothing new.
+
+use std::{sync::Mutex, time::Duration};
+
+use tokio::time::{Instant, sleep_until};
+
+use crate::{Error, sync::lock};
+
+/// The rate of the cut: what is kept of the rate when a `429` arrives.
+const BETA: f64 = 0.7;
+/// CUBIC's scaling constant (requests/s per s³).
+const SCALE: f64 = 0.4;
+/// The slowest the limiter ever goes, in requests per second.
+const MIN_RATE: f64 = 0.5;
+/// How long the send rate is measured over.
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// How fast a client may send, shared by its clones
+/// ([`crate::ClientBuilder::rate_limit`]).
+///
+/// ```
+/// use codearts_repo::RateLimit;
+/// // Slow down on throttling, never above 50 requests/s (the account's known quota).
+/// let limit = RateLimit::adaptive().max_rate(50.0);
+/// # let _ = limit;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateLimit {
+    adaptive: bool,
+    max_rate: Option<f64>,
+}
+
+impl RateLimit {
+    /// No ceiling until the service throttles (`429`); then the rate is cut and grown back
+    /// as answers succeed (CUBIC).
+    pub fn adaptive() -> Self {
+        Self {
+            adaptive: true,
+            max_rate: None,
+        }
+    }
+
+    /// Never more than `per_second` requests a second, whatever the answers.
+    pub fn fixed(per_second: f64) -> Self {
+        Self {
+            adaptive: false,
+            max_rate: Some(per_second),
+        }
+    }
+
+    /// A ceiling in requests per second (an account's known quota), checked by
+    /// [`crate::ClientBuilder::build`]: a number above 0.
+    pub fn max_rate(mut self, per_second: f64) -> Self {
+        self.max_rate = Some(per_second);
+        self
+    }
+
+    pub(crate) fn check(self) -> Result<Self, Error> {
+        match self.max_rate {
+            Some(rate) if !(rate.is_finite() && rate > 0.0) => Err(Error::invalid(
+                "max_rate",
+                format!("{rate} is not a number of requests per second above 0"),
+            )),
+            _ => Ok(self),
+        }
+    }
+}
+
+/// A rate limit in force, shared by a client's clones (and a watch's polls).
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    config: RateLimit,
+    /// Whose turn it is: requests go in the order they asked (tokio's mutex is fair).
+    turn: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    last_send: Option<Instant>,
+    /// No request leaves before this (a `Retry-After` the service sent).
+    paused_until: Option<Instant>,
+    /// The last cut, which the rate grows back from.
+    cut: Option<Cut>,
+    /// Requests sent in the current window, and when it began.
+    window: (Instant, u32),
+    /// The send rate of the last windows (requests/s).
+    measured: f64,
+    throttled: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    at: Instant,
+    /// The rate in use when it was throttled.
+    w_max: f64,
+    /// Seconds for the curve to come back to `w_max`.
+    k: f64,
+}
+
+impl Cut {
+    fn new(at: Instant, w_max: f64) -> Self {
+        Self {
+            at,
+            w_max,
+            k: (w_max * (1.0 - BETA) / SCALE).cbrt(),
+        }
+    }
+
+    fn rate_at(&self, now: Instant) -> f64 {
+        let t = now.saturating_duration_since(self.at).as_secs_f64();
+        SCALE * (t - self.k).powi(3) + self.w_max
+    }
+}
+
+impl RateLimiter {
+    pub(crate) fn new(config: RateLimit) -> Self {
+        Self {
+            config,
+            turn: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State {
+                last_send: None,
+                paused_until: None,
+                cut: None,
+                window: (Instant::now(), 0),
+                measured: 0.0,
+                throttled: 0,
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> RateLimit {
+        self.config
+    }
+
+    /// Waits for this request's turn and slot; returns when it was sent, for
+    /// [`RateLimiter::throttled`].
+    pub(crate) async fn acquire(&self) -> Instant {
+        let _turn = self.turn.lock().await;
+        // The rate may change while this request waits (a cut, a `Retry-After`): look again
+        // after each wait.
+        loop {
+            let next = lock(&self.state).next_send(self.config, Instant::now());
+            match next {
+                Some(at) => sleep_until(at).await,
+                None => break,
+            }
+        }
+        let now = Instant::now();
+        lock(&self.state).sent(now);
+        now
+    }
+
+    /// A request sent at `sent` was throttled; `pause` is the wait the service asked for.
+    pub(crate) fn throttled(&self, sent: Instant, pause: Option<Duration>) {
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        state.throttled += 1;
+        if let Some(until) = pause.and_then(|wait| now.checked_add(wait)) {
+            state.paused_until = Some(state.paused_until.map_or(until, |p| p.max(until)));
+        }
+        if !self.config.adaptive || state.cut.is_some_and(|cut| sent < cut.at) {
+            return;
+        }
+        let in_use = state
+            .rate(self.config, now)
+            .unwrap_or_else(|| state.measured(now));
+        state.cut = Some(Cut::new(now, in_use.max(MIN_RATE)));
+    }
+
+    /// The rate allowed now in requests/s, `None` while unlimited.
+    pub(crate) fn allowed_rate(&self) -> Option<f64> {
+        lock(&self.state).rate(self.config, Instant::now())
+    }
+
+    /// Throttled answers seen.
+    pub(crate) fn throttled_count(&self) -> u64 {
+        lock(&self.state).throttled
+    }
+}
+
+impl State {
+    fn rate(&self, config: RateLimit, now: Instant) -> Option<f64> {
+        let adaptive = self
+            .cut
+            .filter(|_| config.adaptive)
+            .map(|cut| cut.rate_at(now));
+        let rate = match (adaptive, config.max_rate) {
+            (Some(adaptive), Some(ceiling)) => Some(adaptive.min(ceiling)),
+            (adaptive, ceiling) => adaptive.or(ceiling),
+        };
+        rate.map(|rate| rate.max(MIN_RATE))
+    }
+
+    /// When the next request may leave, if not now.
+    fn next_send(&self, config: RateLimit, now: Instant) -> Option<Instant> {
+        let spaced = self.last_send.zip(self.rate(config, now)).and_then(|(last, rate)| {
+            last.checked_add(Duration::from_secs_f64(1.0 / rate))
+        });
+        spaced
+            .into_iter()
+            .chain(self.paused_until)
+            .max()
+            .filter(|at| *at > now)
+    }
+
+    fn sent(&mut self, now: Instant) {
+        self.last_send = Some(now);
+        let (start, count) = self.window;
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed >= WINDOW {
+            let rate = f64::from(count) / elapsed.as_secs_f64();
+            self.measured = if self.measured == 0.0 {
+                rate
+            } else {
+                (self.measured + rate) / 2.0
+            };
+            self.window = (now, 1);
+        } else {
+            self.window.1 = count.saturating_add(1);
+        }
+    }
+
+    /// The send rate: that of the last windows, or of the current one (at least a window
+    /// long, so that one request is not a rate of thousands).
+    fn measured(&self, now: Instant) -> f64 {
+        if self.measured > 0.0 {
+            return self.measured;
+        }
+        let (start, count) = self.window;
+        let elapsed = now.saturating_duration_since(start).max(WINDOW);
+        f64::from(count) / elapsed.as_secs_f64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_curve_starts_at_the_cut_and_comes_back_to_the_throttled_rate_after_k() {
+        let at = Instant::now();
+        let cut = Cut::new(at, 50.0);
+        assert!((cut.rate_at(at) - 35.0).abs() < 1e-9);
+        let k = Duration::from_secs_f64(cut.k);
+        assert!((cut.rate_at(at + k) - 50.0).abs() < 1e-9);
+        assert!(cut.rate_at(at + k + Duration::from_secs(2)) > 50.0);
+        assert!((cut.k - 3.347).abs() < 0.01, "{}", cut.k);
+    }
+
+    #[test]
+    fn a_bad_ceiling_is_refused_naming_the_field() {
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let error = RateLimit::fixed(rate).check().unwrap_err().to_string();
+            assert!(error.starts_with("invalid max_rate:"), "{error}");
+        }
+        assert!(RateLimit::adaptive().max_rate(0.1).check().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_spaced_by_the_ceiling() {
+        let limiter = RateLimiter::new(RateLimit::fixed(10.0));
+        let start = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(400));
+        assert_eq!(limiter.allowed_rate(), Some(10.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_cuts_once_for_the_requests_already_in_flight() {
+        let limiter = RateLimiter::new(RateLimit::adaptive());
+        assert_eq!(limiter.allowed_rate(), None, "unlimited until throttled");
+        let mut sent = Vec::new();
+        for _ in 0..20 {
+            sent.push(limiter.acquire().await);
+            tokio::time::advance(Duration::from_millis(50)).await;
+        }
+        // 20 requests/s measured; all 20 come back throttled after the first cut.
+        for at in &sent {
+            limiter.throttled(*at, None);
+        }
+        let rate = limiter.allowed_rate().unwrap();
+        assert!((rate - 14.0).abs() < 0.5, "one cut to 70%: {rate}");
+        assert_eq!(limiter.throttled_count(), 20);
+        // A request sent after the cut and throttled cuts again.
+        let later = limiter.acquire().await;
+        limiter.throttled(later, None);
+        assert!(limiter.allowed_rate().unwrap() < 10.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_pauses_every_request() {
+        let limiter = RateLimiter::new(RateLimit::adaptive());
+        let sent = limiter.acquire().await;
+        limiter.throttled(sent, Some(Duration::from_secs(3)));
+        let start = Instant::now();
+        limiter.acquire().await;
+        assert!(start.elapsed() >= Duration::from_secs(3));
+    }
+}
