@@ -5,12 +5,12 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use crate::{
     Client, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
     auth::iam::ProjectLookup,
-    rate_limit::RateLimiter,
-    retry_budget::RetryBudget,
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     failover::Endpoints,
     generated,
     hooks::Hooks,
+    rate_limit::RateLimiter,
+    retry_budget::RetryBudget,
     settings::Settings,
 };
 

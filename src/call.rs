@@ -68,7 +68,9 @@ impl Call<'_> {
         let settings = self.settings;
         let started = Instant::now();
         // A deadline too far to represent is no deadline.
-        let deadline = settings.overall_timeout.and_then(|t| started.checked_add(t));
+        let deadline = settings
+            .overall_timeout
+            .and_then(|t| started.checked_add(t));
         let mut rng = settings.retry.rng();
         let mut attempt = 0;
         let mut last_cost = 1;
@@ -84,7 +86,9 @@ impl Call<'_> {
                 Instant::now()
             };
             let time = deadline.map_or(settings.attempt_timeout, |d| {
-                settings.attempt_timeout.min(d.saturating_duration_since(now))
+                settings
+                    .attempt_timeout
+                    .min(d.saturating_duration_since(now))
             });
             let span = tracing::info_span!(
                 "codearts_request",

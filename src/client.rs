@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::{
     Error, GitRef, Namespace, ProjectId, ProjectPath, RateLimit, RepoAuth, RepositoryId,
     builder::ClientBuilder,
-    endpoint::Service,
     call::Call,
+    endpoint::Service,
     generated::{self, types},
     rate_limit::RateLimiter,
     settings::Settings,
@@ -73,7 +73,9 @@ impl Client {
     /// The rate its limiter allows now, in requests per second (`None`: no limiter, or no
     /// throttling seen yet and no ceiling).
     pub fn allowed_rate(&self) -> Option<f64> {
-        self.limiter.as_ref().and_then(|limiter| limiter.allowed_rate())
+        self.limiter
+            .as_ref()
+            .and_then(|limiter| limiter.allowed_rate())
     }
 
     /// A clone of this client that shares everything but paces by `limit` (a rate limiter of

@@ -49,7 +49,10 @@ pub enum Error {
         trace_id: Option<String>,
     },
     /// No usable answer arrived: connection, TLS, timeout or a broken body.
-    #[error("{kind} error after {attempts} attempt(s): {message}{}", not_retried_note(not_retried))]
+    #[error(
+        "{kind} error after {attempts} attempt(s): {message}{}",
+        not_retried_note(not_retried)
+    )]
     #[non_exhaustive]
     Transport {
         /// What failed.

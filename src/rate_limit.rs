@@ -206,9 +206,10 @@ impl State {
 
     /// When the next request may leave, if not now.
     fn next_send(&self, config: RateLimit, now: Instant) -> Option<Instant> {
-        let spaced = self.last_send.zip(self.rate(config, now)).and_then(|(last, rate)| {
-            last.checked_add(Duration::from_secs_f64(1.0 / rate))
-        });
+        let spaced = self
+            .last_send
+            .zip(self.rate(config, now))
+            .and_then(|(last, rate)| last.checked_add(Duration::from_secs_f64(1.0 / rate)));
         spaced
             .into_iter()
             .chain(self.paused_until)

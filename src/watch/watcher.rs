@@ -211,7 +211,10 @@ impl Watcher {
         }
         let now = Instant::now();
         let lag = now.saturating_duration_since(scheduled);
-        let previous = self.repos.get_mut(&id).and_then(|r| r.last_poll.replace(now));
+        let previous = self
+            .repos
+            .get_mut(&id)
+            .and_then(|r| r.last_poll.replace(now));
         let mut stats = self.stats();
         stats.lag.record(lag);
         if let Some(previous) = previous {
@@ -219,10 +222,10 @@ impl Watcher {
         }
         drop(stats);
         let client = self.client.clone();
-        let task = polls.spawn(async move {
-            (id, generation, scheduled, client.last_push_event(id).await)
-        });
-        self.in_flight.insert(task.id(), (id, generation, scheduled));
+        let task = polls
+            .spawn(async move { (id, generation, scheduled, client.last_push_event(id).await) });
+        self.in_flight
+            .insert(task.id(), (id, generation, scheduled));
     }
 
     /// Sends what a poll found. `false` when nobody listens any more.

@@ -47,7 +47,9 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     if args.once {
         say!("polling {count} repositories once");
     } else {
-        say!("watching {count} repositories every {every}; first polls spread over the first {every}");
+        say!(
+            "watching {count} repositories every {every}; first polls spread over the first {every}"
+        );
     }
     let mut trouble = trouble::Trouble::default();
     let mut pace = pace::Pace::new(args.interval);

@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(trouble.error(id(7), &status(500)), None);
         let lines = trouble.tick(now);
         assert_eq!(lines.len(), 1);
-        assert!(lines[0].starts_with("repository 7: API error: HTTP 500"), "{lines:?}");
+        assert!(
+            lines[0].starts_with("repository 7: API error: HTTP 500"),
+            "{lines:?}"
+        );
         trouble.error(id(7), &status(500));
         assert!(trouble.tick(now + REPEAT * 2).is_empty(), "said once");
         trouble.recovered(id(7));
