@@ -305,7 +305,10 @@ async fn watch_over_quota(protocol: Protocol) {
         answered.sort_unstable();
         answered.dedup();
         // A repository throttled in its last round may not have been answered yet.
-        assert!(polled.len() >= REPOSITORIES as usize, "{protocol:?}: {polled:?}");
+        assert!(
+            polled.len() >= REPOSITORIES as usize,
+            "{protocol:?}: {polled:?}"
+        );
         assert!(
             answered.len() as u64 >= u64::from(REPOSITORIES) - counts.throttled,
             "{protocol:?}: {} answered, {counts:?}",

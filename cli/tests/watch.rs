@@ -291,3 +291,66 @@ fn listen_serves_health_and_prometheus_metrics_while_it_runs() {
     assert_eq!(sample(&metrics, "codearts_watch_pushes_total"), 1.0);
     assert_eq!(watching.stop("TERM"), Some(0));
 }
+
+/// An outage of the whole service is one summary line, not a line per repository per
+/// failure, and its end is said; so is the start of the watch.
+#[test]
+fn an_outage_is_summarised_once_and_its_end_said() {
+    use codearts_repo::server::{InjectedFailure, Outage};
+    let loopback = Loopback::start(30);
+    let ids: Vec<String> = (1..=30).map(|id| id.to_string()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let watching = loopback.spawn_watch(&ids);
+    assert_eq!(watching.expect(30).len(), 30);
+    loopback.server.set_outage(Some(Outage {
+        failure: InjectedFailure {
+            status: 503,
+            retry_after: None,
+        },
+        share: 1.0,
+    }));
+    std::thread::sleep(Duration::from_millis(2500));
+    let failed = loopback.server.counts().failed;
+    loopback.server.set_outage(None);
+    std::thread::sleep(Duration::from_millis(3000));
+    let (code, stderr) = watching.stop_with_stderr("TERM");
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|line| line.trim_start_matches("codearts: "))
+        .collect();
+    assert!(
+        lines[0].starts_with("watching 30 repositories every 100ms"),
+        "{stderr}"
+    );
+    let summaries = lines
+        .iter()
+        .filter(|l| l.contains("30 repositories failing on the service's side (5xx)"))
+        .count();
+    assert_eq!(summaries, 1, "{failed} failed polls: {stderr}");
+    assert!(
+        lines.contains(&"the service no longer fails: every repository answers again"),
+        "{stderr}"
+    );
+    assert!(lines.len() <= 5, "{failed} failed polls: {stderr}");
+}
+
+#[test]
+fn an_interval_of_zero_and_a_bad_rate_are_refused_before_anything_runs() {
+    let loopback = Loopback::start(1);
+    let watch = |args: &[&str]| {
+        let mut command = common::codearts();
+        command
+            .args(["--endpoint", &loopback.server.url(), "watch", "1"])
+            .args(args)
+            .env("HUAWEICLOUD_SDK_TOKEN", "watch-token");
+        run(&mut command)
+    };
+    let out = watch(&["--interval", "0s"]);
+    assert_eq!(out.code, 2);
+    out.assert_stderr_has(&["--interval", "at least 50ms"]);
+    let out = watch(&["--max-rate", "0"]);
+    assert_eq!(out.code, 2);
+    out.assert_stderr_has(&["--max-rate", "above 0"]);
+    assert!(loopback.server.requests().is_empty());
+}

@@ -211,10 +211,12 @@ impl Watcher {
         }
         let now = Instant::now();
         let lag = now.saturating_duration_since(scheduled);
-        let previous = self
-            .repos
-            .get_mut(&id)
-            .and_then(|r| r.last_poll.replace(now));
+        // A round is measured between two polls of a repository in good health: a backoff
+        // is not the pace of the watch.
+        let previous = self.repos.get_mut(&id).and_then(|r| {
+            let healthy = r.failures == 0;
+            r.last_poll.replace(now).filter(|_| healthy)
+        });
         let mut stats = self.stats();
         stats.lag.record(lag);
         if let Some(previous) = previous {

@@ -60,5 +60,8 @@ impl Pace {
 }
 
 fn seconds(duration: Duration) -> String {
-    format!("{}s", duration.as_secs_f64().round())
+    match duration.as_secs_f64() {
+        s if s < 10.0 => format!("{s:.1}s"),
+        s => format!("{s:.0}s"),
+    }
 }

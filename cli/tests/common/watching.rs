@@ -157,6 +157,18 @@ impl Watching {
         self.child.wait().unwrap().code()
     }
 
+    /// Sends `signal`, waits, and returns the exit code and all it wrote on stderr.
+    pub fn stop_with_stderr(mut self, signal: &str) -> (Option<i32>, String) {
+        let mut stderr = self.child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+            text
+        });
+        let code = self.stop(signal);
+        (code, reader.join().unwrap())
+    }
+
     /// Its first line on stderr; the rest is read and dropped, so that it never blocks.
     pub fn stderr_line(&mut self) -> String {
         let mut stderr = BufReader::new(self.child.stderr.take().unwrap());
