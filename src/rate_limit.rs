@@ -1,7 +1,9 @@
 //! The client-side rate limiter: throttling is the account's, not one call's, so a `429`
 //! slows every request of a client and its clones.
 //!
-//! Requests leave one at a time, in the order they asked, spaced by `1 / rate`. The rate
+//! Requests leave in the order they asked, spaced by `1 / rate` on average (a virtual
+//! schedule, GCRA: a request may run up to [`TOLERANCE`] ahead of it, so that the timer's
+//! millisecond resolution does not cap the rate near 1,000 requests/s). The rate
 //! follows CUBIC, as the AWS SDKs' adaptive mode does: unlimited (or the ceiling) until the
 //! first `429`; then cut to 70% of the rate in use, and grown back along a cubic curve that
 //! returns to the rate of the last cut after `K = cbrt(W·0.3/0.4)` seconds (about 3 s at 50
@@ -24,6 +26,8 @@ const BETA: f64 = 0.7;
 const SCALE: f64 = 0.4;
 /// The slowest the limiter ever goes, in requests per second.
 const MIN_RATE: f64 = 0.5;
+/// How far ahead of its slot a request may leave.
+const TOLERANCE: Duration = Duration::from_millis(20);
 /// How long the send rate is measured over.
 const WINDOW: Duration = Duration::from_secs(1);
 
@@ -89,7 +93,8 @@ pub(crate) struct RateLimiter {
 
 #[derive(Debug)]
 struct State {
-    last_send: Option<Instant>,
+    /// The slot of the next request on the virtual schedule.
+    next_slot: Option<Instant>,
     /// No request leaves before this (a `Retry-After` the service sent).
     paused_until: Option<Instant>,
     /// The last cut, which the rate grows back from.
@@ -131,7 +136,7 @@ impl RateLimiter {
             config,
             turn: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
-                last_send: None,
+                next_slot: None,
                 paused_until: None,
                 cut: None,
                 window: (Instant::now(), 0),
@@ -159,13 +164,16 @@ impl RateLimiter {
             }
         }
         let now = Instant::now();
-        lock(&self.state).sent(now);
+        lock(&self.state).sent(self.config, now);
         now
     }
 
     /// A request sent at `sent` was throttled; `pause` is the wait the service asked for.
     pub(crate) fn throttled(&self, sent: Instant, pause: Option<Duration>) {
-        let now = Instant::now();
+        self.throttled_at(sent, pause, Instant::now());
+    }
+
+    fn throttled_at(&self, sent: Instant, pause: Option<Duration>, now: Instant) {
         let mut state = lock(&self.state);
         state.throttled += 1;
         if let Some(until) = pause.and_then(|wait| now.checked_add(wait)) {
@@ -207,9 +215,9 @@ impl State {
     /// When the next request may leave, if not now.
     fn next_send(&self, config: RateLimit, now: Instant) -> Option<Instant> {
         let spaced = self
-            .last_send
-            .zip(self.rate(config, now))
-            .and_then(|(last, rate)| last.checked_add(Duration::from_secs_f64(1.0 / rate)));
+            .next_slot
+            .filter(|_| self.rate(config, now).is_some())
+            .map(|slot| slot.checked_sub(TOLERANCE).unwrap_or(slot));
         spaced
             .into_iter()
             .chain(self.paused_until)
@@ -217,8 +225,11 @@ impl State {
             .filter(|at| *at > now)
     }
 
-    fn sent(&mut self, now: Instant) {
-        self.last_send = Some(now);
+    fn sent(&mut self, config: RateLimit, now: Instant) {
+        let slot = self.next_slot.map_or(now, |slot| slot.max(now));
+        self.next_slot = self
+            .rate(config, now)
+            .and_then(|rate| slot.checked_add(Duration::from_secs_f64(1.0 / rate)));
         let (start, count) = self.window;
         let elapsed = now.saturating_duration_since(start);
         if elapsed >= WINDOW {
@@ -270,46 +281,72 @@ mod tests {
         assert!(RateLimit::adaptive().max_rate(0.1).check().is_ok());
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn requests_are_spaced_by_the_ceiling() {
-        let limiter = RateLimiter::new(RateLimit::fixed(10.0));
-        let start = Instant::now();
-        for _ in 0..5 {
-            limiter.acquire().await;
+    /// Sends as fast as the limiter lets, from `start` until `until`; returns the send times.
+    fn send_until(limiter: &RateLimiter, start: Instant, until: Instant) -> Vec<Instant> {
+        let mut state = lock(&limiter.state);
+        let (mut now, mut sent) = (start, Vec::new());
+        while now < until {
+            match state.next_send(limiter.config, now) {
+                Some(at) => now = at,
+                None => {
+                    state.sent(limiter.config, now);
+                    sent.push(now);
+                }
+            }
         }
-        assert_eq!(start.elapsed(), Duration::from_millis(400));
-        assert_eq!(limiter.allowed_rate(), Some(10.0));
+        sent
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_throttle_cuts_once_for_the_requests_already_in_flight() {
+    #[test]
+    fn requests_are_spaced_by_the_ceiling_on_average() {
+        for rate in [10.0, 5000.0] {
+            let limiter = RateLimiter::new(RateLimit::fixed(rate));
+            let start = Instant::now();
+            let sent = send_until(&limiter, start, start + Duration::from_secs(10));
+            let per_second = sent.len() as f64 / 10.0;
+            assert!(
+                (per_second - rate).abs() <= rate * 0.01 + 0.1,
+                "{rate}: {per_second}"
+            );
+            // Never more than the tolerance's worth at once.
+            let burst = sent.iter().filter(|at| **at == start).count();
+            assert!(burst as f64 <= (rate * TOLERANCE.as_secs_f64()).max(1.0) + 1.0);
+        }
+    }
+
+    #[test]
+    fn a_throttle_cuts_once_for_the_requests_already_in_flight() {
         let limiter = RateLimiter::new(RateLimit::adaptive());
         assert_eq!(limiter.allowed_rate(), None, "unlimited until throttled");
+        let start = Instant::now();
         let mut sent = Vec::new();
-        for _ in 0..20 {
-            sent.push(limiter.acquire().await);
-            tokio::time::advance(Duration::from_millis(50)).await;
+        {
+            let mut state = lock(&limiter.state);
+            for i in 0..=40 {
+                let at = start + Duration::from_millis(50 * i);
+                state.sent(limiter.config, at);
+                sent.push(at);
+            }
         }
-        // 20 requests/s measured; all 20 come back throttled after the first cut.
+        // 20 requests/s measured; all come back throttled after the first cut.
+        let now = start + Duration::from_millis(2050);
         for at in &sent {
-            limiter.throttled(*at, None);
+            limiter.throttled_at(*at, None, now);
         }
         let rate = limiter.allowed_rate().unwrap();
-        assert!((rate - 14.0).abs() < 0.5, "one cut to 70%: {rate}");
-        assert_eq!(limiter.throttled_count(), 20);
+        assert!((rate - 14.0).abs() < 1.0, "one cut to 70%: {rate}");
+        assert_eq!(limiter.throttled_count(), 41);
         // A request sent after the cut and throttled cuts again.
-        let later = limiter.acquire().await;
-        limiter.throttled(later, None);
-        assert!(limiter.allowed_rate().unwrap() < 10.0);
+        limiter.throttled_at(now, None, now + Duration::from_millis(1));
+        assert!(limiter.allowed_rate().unwrap() < 11.0);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_pauses_every_request() {
+    #[test]
+    fn retry_after_pauses_every_request() {
         let limiter = RateLimiter::new(RateLimit::adaptive());
-        let sent = limiter.acquire().await;
-        limiter.throttled(sent, Some(Duration::from_secs(3)));
-        let start = Instant::now();
-        limiter.acquire().await;
-        assert!(start.elapsed() >= Duration::from_secs(3));
+        let now = Instant::now();
+        limiter.throttled(now, Some(Duration::from_secs(3)));
+        let next = lock(&limiter.state).next_send(limiter.config, now).unwrap();
+        assert!(next >= now + Duration::from_secs(3));
     }
 }
