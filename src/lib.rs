@@ -47,6 +47,7 @@ mod failover;
 mod generated;
 mod hooks;
 mod params;
+mod proxy;
 mod rate_limit;
 mod retry;
 mod retry_budget;

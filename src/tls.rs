@@ -78,7 +78,7 @@ pub(crate) fn reqwest_builder(
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(config))
+    crate::proxy::from_env(reqwest::Client::builder().tls_backend_preconfigured(config))
 }
 
 /// The system's root certificates (`SSL_CERT_FILE` and `SSL_CERT_DIR` replace them), read

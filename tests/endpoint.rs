@@ -141,3 +141,22 @@ fn no_region_and_no_endpoint_is_an_error() {
     let error = builder().build().unwrap_err();
     assert!(error.to_string().contains("region"), "{error}");
 }
+
+#[test]
+fn a_password_in_an_endpoint_never_reaches_the_message() {
+    for url in [
+        "https://alice:hunter2@example.com",
+        "https://alice:hunter2@example.com/v1?x=1",
+        "http://alice:hunter2@10.0.0.1",
+        "https://alice:hunter2@exa mple.com",
+    ] {
+        let client = builder().endpoint(url).build().unwrap();
+        let error = client.endpoint(Service::CodeArtsRepo).unwrap_err();
+        let text = format!("{error} {error:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("alice"),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>@"), "{text}");
+    }
+}

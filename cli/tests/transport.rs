@@ -140,3 +140,40 @@ fn per_service_endpoint_overrides_come_from_the_sdk_variables() {
         ));
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+/// A proxy from the environment never sees a request to loopback, which carries its token
+/// in clear text over plain HTTP; other hosts still go through it.
+#[test]
+fn loopback_is_never_proxied() {
+    use std::io::{Read, Write};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    proxy.set_nonblocking(true).unwrap();
+    let serve = Serve::start();
+    let out = run(serve
+        .client()
+        .env("HTTP_PROXY", &proxy_url)
+        .env("http_proxy", &proxy_url)
+        .env("ALL_PROXY", &proxy_url)
+        .args(["push-event", "2112036131"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(proxy.accept().is_err(), "the proxy was asked for loopback");
+
+    // Another host does go through it: the proxy gets the request (and answers nothing).
+    let seen = std::thread::spawn(move || {
+        proxy.set_nonblocking(false).unwrap();
+        let (mut socket, _) = proxy.accept().unwrap();
+        let mut head = [0u8; 512];
+        let n = socket.read(&mut head).unwrap();
+        let _ = socket.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+        String::from_utf8_lossy(&head[..n]).into_owned()
+    });
+    let out = run(codearts()
+        .args(["--endpoint", "http://example.invalid", "--allow-http"])
+        .args(["--max-attempts", "1", "push-event", "1"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "cli-token")
+        .env("HTTP_PROXY", &proxy_url));
+    assert_ne!(out.code, 0);
+    let head = seen.join().unwrap();
+    assert!(head.contains("example.invalid"), "{head}");
+}

@@ -124,7 +124,8 @@ pub(crate) fn base_url(
     url: &str,
     allow_http: bool,
 ) -> Result<String, Error> {
-    let bad = |why: &str| Error::Config(format!("{service} endpoint `{url}`: {why}"));
+    let shown = without_userinfo(url);
+    let bad = |why: &str| Error::Config(format!("{service} endpoint `{shown}`: {why}"));
     let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
@@ -158,7 +159,21 @@ pub(crate) fn host_port(url: &Url) -> Box<str> {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// `url` with a user name and password replaced by `<redacted>`, for messages: found by
+/// hand, so that it holds for text the URL parser refuses too.
+pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{}<redacted>@{}", &url[..start], &rest[at + 1..]).into(),
+        None => url.into(),
+    }
+}
+
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
