@@ -255,8 +255,8 @@ impl ClientBuilder {
         let service = |service: Service| -> Result<generated::Client, Arc<str>> {
             let urls = self
                 .service_urls(service, regions_file.as_ref())
-                .map_err(|e| Arc::from(e.to_string()))?;
-            let endpoints = Endpoints::new(&urls).map_err(|e| Arc::from(e.to_string()))?;
+                .map_err(Error::into_config_message)?;
+            let endpoints = Endpoints::new(&urls).map_err(Error::into_config_message)?;
             Ok(generated::Client::new_with_client(
                 &urls[0],
                 http.clone(),

@@ -120,6 +120,15 @@ impl Error {
         }
     }
 
+    /// The message of a configuration error without its `configuration error:` prefix, or
+    /// the whole error, to be kept and wrapped in [`Error::Config`] again later.
+    pub(crate) fn into_config_message(self) -> std::sync::Arc<str> {
+        match self {
+            Self::Config(message) => message.into(),
+            other => other.to_string().into(),
+        }
+    }
+
     /// Whether trying again may succeed: connect failures, timeouts, broken connections,
     /// 408, 429, 500, 502, 503 and 504. Not: invalid input, configuration, other statuses,
     /// TLS (an untrusted certificate stays untrusted), oversized or undecodable answers.

@@ -160,3 +160,12 @@ fn a_password_in_an_endpoint_never_reaches_the_message() {
         assert!(text.contains("<redacted>@"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn an_unknown_region_is_said_once_not_wrapped_twice() {
+    let client = builder().region("xx-nowhere-9").build().unwrap();
+    let error = client.last_push_event(1).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("xx-nowhere-9"), "{text}");
+    assert_eq!(text.matches("configuration error").count(), 1, "{text}");
+}

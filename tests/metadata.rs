@@ -182,6 +182,7 @@ async fn with_no_source_at_all_the_call_says_what_each_source_said_and_sends_not
     ] {
         assert!(text.contains(says), "{says:?} not in {text}");
     }
+    assert_eq!(text.matches("no credentials").count(), 1, "{text}");
     assert!(server.requests().is_empty());
     // Invalid input is still refused first, before any metadata I/O.
     let error = client(&server, chain("http://127.0.0.1:9"))

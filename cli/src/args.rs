@@ -42,8 +42,8 @@ pub(crate) struct Global {
     /// Output format: json prints exactly one JSON document on stdout.
     #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
     pub(crate) output: Format,
-    /// Bound on the whole call, retries included (e.g. 3s, 500ms).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Bound on the whole call, retries included (e.g. 3s, 500ms; above 0).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub(crate) timeout: Duration,
     /// Attempts in all, the first included (1: no retries).
     #[arg(long, global = true, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
@@ -182,6 +182,13 @@ pub(crate) struct WatchArgs {
     /// Poll each repository once and exit (non-zero if any poll failed).
     #[arg(long)]
     pub(crate) once: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text).map_err(|e| e.to_string())? {
+        Duration::ZERO => Err("must be above 0: a call with no time can never answer".into()),
+        timeout => Ok(timeout),
+    }
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {

@@ -6,7 +6,10 @@ use std::io::Write;
 use codearts_repo::{CommitList, PushEvent};
 use serde::Serialize;
 
-use crate::{args::Format, error::Result};
+use crate::{
+    args::Format,
+    error::{CliError, Result},
+};
 
 #[derive(Clone, Copy)]
 pub(crate) struct Output {
@@ -58,7 +61,9 @@ impl Output {
 
     pub(crate) fn commits(self, list: &CommitList) -> Result<()> {
         if self.is_json() {
-            return json(list);
+            // As the server sent it: an empty list stays `{"commits": []}` (the generated
+            // type leaves an empty list out), so that `jq '.commits[]'` works.
+            return json(&serde_json::json!({ "commits": list.commits }));
         }
         print(&commits_table(list))
     }
@@ -107,11 +112,22 @@ pub(crate) fn json(value: &impl Serialize) -> Result<()> {
     print(&format!("{text}\n"))
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message.
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a message, any other
+/// failure (a full disk) is.
 pub(crate) fn print(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout
+    stdout
         .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-    Ok(())
+        .and_then(|()| stdout.flush())
+        .or_else(quiet_broken_pipe)
+}
+
+/// `Ok` for a closed pipe, the command's error for any other failed write.
+pub(crate) fn quiet_broken_pipe(error: std::io::Error) -> Result<()> {
+    match error.kind() {
+        std::io::ErrorKind::BrokenPipe => Ok(()),
+        _ => Err(CliError::Environment(format!(
+            "cannot write the output: {error}"
+        ))),
+    }
 }

@@ -181,3 +181,40 @@ fn the_most_verbose_trace_carries_no_secret() {
         }
     }
 }
+
+#[test]
+fn an_empty_commit_list_prints_as_an_empty_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = dir.path().join("fixtures.json");
+    std::fs::write(
+        &fixtures,
+        r#"{"commits": [{"namespace": "n", "project": "p", "commits": []}]}"#,
+    )
+    .unwrap();
+    let server = Serve::with_args(&["--fixtures", fixtures.to_str().unwrap()]);
+    let out = run(server
+        .client()
+        .args(["commits", "n", "p", "--repo-auth", "a"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json, serde_json::json!({ "commits": [] }));
+}
+
+#[test]
+fn a_failed_write_is_an_error_and_a_zero_timeout_is_refused() {
+    let server = Serve::start();
+    for args in [
+        &["push-event", "2112036131"][..],
+        &["watch", "--once", "2112036131"],
+    ] {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = run(server.client().args(args).stdout(full));
+        assert_ne!(out.code, 0, "{args:?}: {}", out.stderr);
+        out.assert_stderr_has(&["cannot write the output"]);
+    }
+    let out = run(server
+        .client()
+        .args(["--timeout", "0s", "push-event", "2112036131"]));
+    assert_eq!(out.code, 2);
+    out.assert_stderr_has(&["--timeout", "must be above 0"]);
+}

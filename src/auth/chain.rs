@@ -61,7 +61,7 @@ impl Credentials {
             ),
         };
         let looked_for = format!(
-            "no credentials: looked for {AK} and {SK}, or {TOKEN}, in the environment, \
+            "looked for {AK} and {SK}, or {TOKEN}, in the environment, \
              then a [{PROFILE_SECTION}] section in {}",
             path.display()
         );

@@ -56,6 +56,7 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     let mut ticks = tokio::time::interval(Duration::from_secs(1));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error = None;
+    let mut write_failed = None;
     let mut stopping = false;
     loop {
         let item = tokio::select! {
@@ -94,12 +95,11 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
                     "baseline": baseline,
                 });
                 let mut stdout = std::io::stdout().lock();
-                // A closed pipe ends the watch quietly; the line was not printed, so it is
-                // not marked handled, and the next watch prints it.
-                if writeln!(stdout, "{line}")
-                    .and_then(|()| stdout.flush())
-                    .is_err()
-                {
+                // A closed pipe ends the watch quietly, any other failed write with an
+                // error; either way the line was not printed, so it is not marked handled,
+                // and the next watch prints it.
+                if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+                    write_failed = crate::output::quiet_broken_pipe(error).err();
                     break;
                 }
                 stream.handled();
@@ -135,6 +135,9 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         .close()
         .await
         .map_err(|e| CliError::Environment(e.to_string()))?;
+    if let Some(error) = write_failed {
+        return Err(error);
+    }
     // Only a `--once` watch ends by itself; a stopped one ends normally.
     Ok(last_error
         .filter(|_| !stopping)
