@@ -19,13 +19,47 @@ use crate::{
 
 type GeneratedError = progenitor_client::Error<HuaweiError>;
 
-/// One call: the client's settings, and the rate limiter its requests wait for.
+/// One call: the client's settings, the rate limiter its requests wait for, and its
+/// deadline, counted from its start.
 pub(crate) struct Call<'a> {
-    pub(crate) settings: &'a Settings,
-    pub(crate) limiter: Option<&'a RateLimiter>,
+    settings: &'a Settings,
+    limiter: Option<&'a RateLimiter>,
+    deadline: Option<Instant>,
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    pub(crate) fn new(settings: &'a Settings, limiter: Option<&'a RateLimiter>) -> Self {
+        // A deadline too far to represent is no deadline.
+        let deadline = settings
+            .overall_timeout
+            .and_then(|t| Instant::now().checked_add(t));
+        Self {
+            settings,
+            limiter,
+            deadline,
+        }
+    }
+
+    /// Runs a step before the attempts (credentials, the IAM lookup) within the deadline.
+    pub(crate) async fn before_deadline<T>(
+        &self,
+        step: &str,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let Some(deadline) = self.deadline else {
+            return work.await;
+        };
+        tokio::time::timeout_at(deadline, work)
+            .await
+            .unwrap_or_else(|_| {
+                let timeout = self.settings.overall_timeout.unwrap_or_default();
+                let message = format!(
+                    "the call's timeout ({}) passed while waiting for {step}",
+                    crate::retry::human(timeout)
+                );
+                Err(Error::transport(TransportKind::Timeout, message, None))
+            })
+    }
     /// Runs `send` until it succeeds, fails for good, or runs out of attempts, time or
     /// retry budget.
     pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T, Error>

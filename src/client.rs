@@ -58,11 +58,9 @@ impl Client {
             .map_err(|why| Error::Config(why.to_string()))
     }
 
+    /// A call starting now: its deadline covers credentials, the IAM lookup and attempts.
     fn call(&self) -> Call<'_> {
-        Call {
-            settings: &self.settings,
-            limiter: self.limiter.as_deref(),
-        }
+        Call::new(&self.settings, self.limiter.as_deref())
     }
 
     /// The rate limit this client's requests follow, if any.
@@ -104,12 +102,13 @@ impl Client {
     {
         let repository_id = repository_id.try_into().map_err(Into::into)?;
         let client = self.service(Service::CodeArtsRepo)?;
-        self.settings.credentials.ready().await?;
-        self.call()
-            .run("ShowLastPushEventInRepository", || {
-                client.show_last_push_event_in_repository(&repository_id)
-            })
-            .await
+        let call = self.call();
+        call.before_deadline("credentials", self.settings.credentials.ready())
+            .await?;
+        call.run("ShowLastPushEventInRepository", || {
+            client.show_last_push_event_in_repository(&repository_id)
+        })
+        .await
     }
 
     /// The latest ten commits of a project (ServiceStage). Finish with [`CommitsRequest::send`].
@@ -206,29 +205,30 @@ impl CommitsRequest<'_> {
             .ok_or_else(|| Error::invalid("repo_auth", "is required (X-Repo-Auth)"))??;
 
         let service = client.service(Service::ServiceStage)?;
-        settings.credentials.ready().await?;
+        let call = client.call();
+        call.before_deadline("credentials", settings.credentials.ready())
+            .await?;
         let looked_up;
         let project_id = match (&given_project_id, &settings.project_id, &settings.iam) {
             (Some(id), _, _) | (None, Some(id), _) => id,
             (None, None, Some(iam)) => {
-                looked_up = iam.project_id(&settings.credentials).await?;
+                let lookup = iam.project_id(&settings.credentials, &settings.retry);
+                looked_up = call.before_deadline("the IAM project id", lookup).await?;
                 &looked_up
             }
             (None, None, None) => return Err(missing_project_id()),
         };
-        client
-            .call()
-            .run("ListCommits", || {
-                service.list_commits(
-                    project_id,
-                    &namespace,
-                    &project,
-                    git_ref.as_ref(),
-                    types::ListCommitsContentType::ApplicationJsonCharsetUtf8,
-                    &repo_auth,
-                )
-            })
-            .await
+        call.run("ListCommits", || {
+            service.list_commits(
+                project_id,
+                &namespace,
+                &project,
+                git_ref.as_ref(),
+                types::ListCommitsContentType::ApplicationJsonCharsetUtf8,
+                &repo_auth,
+            )
+        })
+        .await
     }
 }
 

@@ -86,6 +86,10 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// Asking IAM for the project id failed (its API error carries IAM's trace id as
+    /// `request_id`); nothing was sent to the service.
+    #[error("asking IAM for the project id: {0}")]
+    Iam(Box<Error>),
     /// A defect of this crate (for example a watch's poll that panicked); please report it.
     #[error("internal error (a defect of codearts-repo; please report it): {0}")]
     Internal(String),
@@ -162,10 +166,11 @@ impl Error {
         }
     }
 
-    /// The HTTP status, for API errors.
+    /// The HTTP status, for API errors (IAM's too).
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api(api) => Some(api.status),
+            Self::Iam(cause) => cause.status(),
             _ => None,
         }
     }

@@ -191,3 +191,37 @@ async fn with_no_source_at_all_the_call_says_what_each_source_said_and_sends_not
         .unwrap_err();
     assert!(matches!(error, Error::InvalidInput { .. }), "{error}");
 }
+
+/// The call's timeout bounds the whole call, waiting for credentials included: a metadata
+/// service that accepts and never answers cannot hold a 500 ms call for seconds.
+#[tokio::test]
+async fn a_hanging_metadata_service_cannot_outlast_the_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket); // read nothing, answer nothing
+        }
+    });
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let client = Client::builder()
+        .endpoint(server.url())
+        .credentials(chain(&url))
+        .timeout(Some(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let error = client.last_push_event(2112036131).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "{elapsed:?}: {error}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("timeout") && text.contains("credentials"),
+        "{text}"
+    );
+    assert!(server.requests().is_empty());
+}

@@ -18,18 +18,24 @@ impl CliError {
     /// The documented exit codes: 2 usage, input or configuration (nothing sent), 3 API
     /// error, 4 transport, 5 an answer that does not decode. 1 is `spec-diff`'s "breaks".
     pub(crate) fn exit_code(&self) -> u8 {
-        use codearts_repo::Error;
         match self {
             Self::Input(_) | Self::Environment(_) => 2,
-            Self::Library(error) => match error {
-                Error::Api(_) => 3,
-                Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
-                Error::Decode { .. } => 5,
-                // Invalid input, configuration, no project id, and whatever a later
-                // version adds before the call is made.
-                _ => 2,
-            },
+            Self::Library(error) => library_exit_code(error),
         }
+    }
+}
+
+fn library_exit_code(error: &codearts_repo::Error) -> u8 {
+    use codearts_repo::Error;
+    match error {
+        Error::Api(_) => 3,
+        Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
+        Error::Decode { .. } => 5,
+        // IAM failed the way its answer says.
+        Error::Iam(cause) => library_exit_code(cause),
+        // Invalid input, configuration, no project id, and whatever a later version adds
+        // before the call is made.
+        _ => 2,
     }
 }
 

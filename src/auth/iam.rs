@@ -1,10 +1,11 @@
 //! The project id from IAM, as the official SDKs find it when AK/SK credentials carry none and
 //! a region is known: a signed `GET /v3/projects?name=REGION`, exactly one match expected,
-//! cached per (AK, region) for the life of the process.
+//! cached per access key by the client (shared by its clones, never by other clients, which
+//! may name another IAM endpoint).
 
 use std::{
     collections::HashMap,
-    sync::{Arc, LazyLock, Mutex},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::{
-    ApiError, Credentials, Error, ProjectId, TransportKind,
+    ApiError, Credentials, Error, ProjectId, RetryPolicy, TransportKind,
     endpoint::{base_url, host_port},
     error_answer::read_capped,
 };
@@ -23,11 +24,6 @@ pub(crate) const IAM_ENDPOINT_VAR: &str = "HUAWEICLOUD_SDK_IAM_ENDPOINT";
 /// The largest IAM answer read: a list of a few projects.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-type Key = (String, String);
-/// One cell per (AK, region): concurrent first calls share one lookup; a failure is not kept.
-static CACHE: LazyLock<Mutex<HashMap<Key, Arc<OnceCell<ProjectId>>>>> =
-    LazyLock::new(Default::default);
-
 /// Where and for which region to ask.
 #[derive(Debug)]
 pub(crate) struct ProjectLookup {
@@ -36,6 +32,9 @@ pub(crate) struct ProjectLookup {
     region: String,
     http: reqwest::Client,
     timeout: Duration,
+    /// One cell per access key: concurrent first calls share one lookup; a failure is not
+    /// kept.
+    cache: Mutex<HashMap<String, Arc<OnceCell<ProjectId>>>>,
 }
 
 #[derive(Deserialize)]
@@ -79,19 +78,49 @@ impl ProjectLookup {
             region: region.to_owned(),
             http,
             timeout,
+            cache: Mutex::default(),
         })
     }
 
-    /// The region's project id, from the cache or from IAM.
-    pub(crate) async fn project_id(&self, credentials: &Credentials) -> Result<ProjectId, Error> {
+    /// The region's project id, from the cache or from IAM, asked with the call's retry
+    /// policy.
+    pub(crate) async fn project_id(
+        &self,
+        credentials: &Credentials,
+        policy: &RetryPolicy,
+    ) -> Result<ProjectId, Error> {
         let ak = credentials.access_key_id().unwrap_or_default();
-        let cell = crate::sync::lock(&CACHE)
-            .entry((ak, self.region.clone()))
+        let cell = crate::sync::lock(&self.cache)
+            .entry(ak)
             .or_default()
             .clone();
-        cell.get_or_try_init(|| self.ask(credentials))
+        cell.get_or_try_init(|| self.ask_until_answered(credentials, policy))
             .await
             .cloned()
+            .map_err(|error| match error {
+                Error::ProjectId { .. } => error,
+                other => Error::Iam(Box::new(other)),
+            })
+    }
+
+    async fn ask_until_answered(
+        &self,
+        credentials: &Credentials,
+        policy: &RetryPolicy,
+    ) -> Result<ProjectId, Error> {
+        let mut rng = policy.rng();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.ask(credentials).await {
+                Ok(id) => return Ok(id),
+                Err(error) => error,
+            };
+            match policy.delay(attempt, error.retry(), &mut rng) {
+                Ok(wait) if attempt < policy.attempts() => tokio::time::sleep(wait).await,
+                _ => return Err(error),
+            }
+        }
     }
 
     async fn ask(&self, credentials: &Credentials) -> Result<ProjectId, Error> {
@@ -109,12 +138,14 @@ impl ProjectLookup {
         let (status, headers, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| {
-                let message = format!("IAM gave no complete answer within {:?}", self.timeout);
+                let message = format!(
+                    "no complete answer within {}",
+                    crate::retry::human(self.timeout)
+                );
                 Error::transport(TransportKind::Timeout, message, None)
             })?
             .map_err(|e| {
                 let (kind, message) = crate::transport::describe(&e);
-                let message = format!("asking IAM for the project id: {message}");
                 Error::transport(kind, message, Some(Box::new(e)))
             })?;
         let trace_id = trace_id(&headers);
