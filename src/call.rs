@@ -209,6 +209,14 @@ impl<'a> Call<'a> {
                 tracing::warn!(operation, "retry budget spent: not retrying");
                 return Err(finished(error, attempt, Some(NoRetry::BudgetSpent)));
             }
+            // For programs that tell their user about long waits (the `codearts` command).
+            tracing::debug!(
+                target: "codearts_repo::wait",
+                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                asked = error.retry_after().is_some(),
+                attempt = attempt + 1,
+                "waiting before the next attempt"
+            );
             Box::pin(tokio::time::sleep(delay)).await;
         }
     }

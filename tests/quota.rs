@@ -150,9 +150,10 @@ async fn a_fixed_rate_spaces_every_request_of_the_client_and_its_clones() {
         let started = std::time::Instant::now();
         let (ok, _) = calls(&client, 21, 8).await;
         assert_eq!(ok, 21);
-        // 20 gaps of 25 ms at least, whichever clone sent them.
+        // 20 gaps of 25 ms, whichever clone sent them, less the 20 ms a request may leave
+        // ahead of its slot.
         assert!(
-            started.elapsed() >= Duration::from_millis(500),
+            started.elapsed() >= Duration::from_millis(480),
             "{protocol:?}: {:?}",
             started.elapsed()
         );

@@ -19,6 +19,7 @@ mod demo;
 mod error;
 mod output;
 mod spec_diff;
+mod waits;
 mod watch;
 
 use std::process::ExitCode;
@@ -44,13 +45,7 @@ fn main() -> ExitCode {
         say!("internal error: {message}");
     }));
     let cli = Cli::parse();
-    if std::env::var_os("RUST_LOG").is_some() {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
-    }
+    logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,6 +66,21 @@ fn main() -> ExitCode {
 }
 
 /// Runs one command; `Ok` carries the exit code (non-zero only for `spec-diff` findings).
+/// Long waits said on stderr, and with `RUST_LOG` the library's events too.
+fn logging() {
+    use tracing_subscriber::{Layer, layer::SubscriberExt, util::SubscriberInitExt};
+    let log = std::env::var_os("RUST_LOG").is_some().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(tracing_subscriber::EnvFilter::from_default_env())
+    });
+    tracing_subscriber::registry()
+        .with(waits::Waits::layer())
+        .with(log)
+        .init();
+}
+
 async fn run(cli: Cli) -> Result<u8> {
     let out = Output::new(cli.global.output);
     let done = match cli.command {
@@ -142,7 +152,9 @@ pub(crate) fn builder(global: &Global) -> Result<ClientBuilder> {
     let mut builder = Client::builder()
         .allow_http(global.allow_http)
         .timeout(Some(global.timeout))
-        .attempt_timeout(global.timeout)
+        // Each attempt gets its share of the time, so that a hanging endpoint leaves room
+        // for the attempts asked for.
+        .attempt_timeout(global.timeout / global.max_attempts)
         .retry(RetryPolicy::default().max_attempts(global.max_attempts));
     if let Some(region) = &global.region {
         builder = builder.region(region);

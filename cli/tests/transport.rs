@@ -177,3 +177,51 @@ fn loopback_is_never_proxied() {
     let head = seen.join().unwrap();
     assert!(head.contains("example.invalid"), "{head}");
 }
+
+/// The one-shot command's attempts mean something: a hanging endpoint gets each attempt its
+/// share of `--timeout`, and a long wait the service asked for is said before it is waited.
+#[test]
+fn attempts_share_the_timeout_and_long_waits_are_said() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in listener.incoming() {
+            held.push(socket); // answer nothing, ever
+        }
+    });
+    let started = Instant::now();
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &hanging,
+            "--timeout",
+            "1500ms",
+            "--max-attempts",
+            "3",
+        ])
+        .args(["push-event", "1"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "cli-token"));
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    out.assert_stderr_has(&["timeout error after 3 attempt(s)"]);
+
+    let loopback = watching::Loopback::start(1);
+    loopback.server.set_failure(
+        codearts_repo::RepositoryId::new(1).unwrap(),
+        Some(codearts_repo::server::InjectedFailure {
+            status: 429,
+            retry_after: Some(2),
+        }),
+    );
+    let out = run(codearts()
+        .args(["--endpoint", &loopback.server.url(), "--max-attempts", "2"])
+        .args(["push-event", "1"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "cli-token"));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    out.assert_stderr_has(&["waiting 2s as the service asked (Retry-After)"]);
+}
