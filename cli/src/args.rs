@@ -82,22 +82,9 @@ pub(crate) enum Command {
     Commits(CommitsArgs),
     /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
     #[command(
-        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ..."
+        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
     )]
-    Serve {
-        /// Port (0 or none: an ephemeral port, printed).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// JSON fixtures file (default: the documents' examples).
-        #[arg(long, value_name = "FILE")]
-        fixtures: Option<PathBuf>,
-        /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate made at start.
-        #[arg(long)]
-        tls: bool,
-        /// With --tls: write the CA certificate to trust here (for --ca-file).
-        #[arg(long, value_name = "PATH", requires = "tls")]
-        write_ca: Option<PathBuf>,
-    },
+    Serve(ServeArgs),
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
     #[command(
         after_help = "Each line: {\"repository_id\", \"ref\", \"created_at\", \"baseline\"}; errors go to stderr.\nSIGINT and SIGTERM stop it after saving --state: nothing printed is printed again.\nAfter a crash (kill -9), what was printed in the last second may be printed again;\nno push is ever missed.\n\nExamples:\n  codearts --region cn-north-4 watch 2112036131 2112036132 --interval 30s\n  codearts watch --ids-file ids.txt --shard 0/3 --state /var/lib/codearts/watch.json --listen 0.0.0.0:9100"
@@ -123,6 +110,27 @@ pub(crate) enum Command {
     /// Start the embedded server, run both operations against it, show what happened.
     #[command(after_help = "Example:\n  codearts demo --output table")]
     Demo,
+}
+
+/// What `serve` serves, and how.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Port (0 or none: an ephemeral port, printed).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) port: u16,
+    /// JSON fixtures file (default: the documents' examples).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fixtures: Option<PathBuf>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a certificate made at start.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// With --tls: write the CA certificate to trust here (for --ca-file).
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    pub(crate) write_ca: Option<PathBuf>,
+    /// Requests per second accepted for the whole server, as an account's quota: past it,
+    /// 429 APIG.0308 as Huawei's API gateway answers.
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
+    pub(crate) quota: Option<f64>,
 }
 
 #[derive(Debug, Args)]

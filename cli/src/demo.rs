@@ -1,15 +1,15 @@
 //! `codearts serve` and `codearts demo`: the embedded server, alone or driven by the client.
 
-use std::{net::SocketAddr, path::Path};
+use std::net::SocketAddr;
 
 use codearts_repo::{
     ClientBuilder, Credentials, Error,
-    server::{DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Server, ServerConfig, TlsOptions},
+    server::{DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Quota, Server, ServerConfig, TlsOptions},
 };
 use serde_json::json;
 
 use crate::{
-    args::Global,
+    args::{Global, ServeArgs},
     error::{CliError, Result},
     output::{self, Output},
 };
@@ -19,46 +19,74 @@ const DEMO_NAMESPACE: &str = "3e1f6634946144c2b1ccb46fb8152b8f";
 const DEMO_PROJECT: &str = "test";
 
 async fn start(config: ServerConfig) -> Result<Server> {
-    Server::start(config)
-        .await
-        .map_err(|e| CliError::Environment(format!("cannot start the embedded server: {e}")))
+    let addr = config.addr;
+    Server::start(config).await.map_err(|e| {
+        let port = match addr.port() {
+            0 => String::new(),
+            port => format!(" on port {port}"),
+        };
+        CliError::Environment(format!("cannot start the embedded server{port}: {e}"))
+    })
 }
 
-pub(crate) async fn serve(
-    port: u16,
-    fixtures: Option<&Path>,
-    tls: bool,
-    write_ca: Option<&Path>,
-) -> Result<()> {
-    let fixtures = match fixtures {
+pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
+    let fixtures = match &args.fixtures {
         Some(path) => Fixtures::from_file(path)?,
         None => Fixtures::documented(),
     };
+    let repositories: Vec<String> = fixtures.repositories().map(|id| id.to_string()).collect();
+    let projects: Vec<String> = fixtures
+        .projects()
+        .map(|(namespace, project)| format!("{namespace}/{project}"))
+        .collect();
     let server = start(ServerConfig {
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        addr: SocketAddr::from(([127, 0, 0, 1], args.port)),
         fixtures,
-        tls: tls.then(TlsOptions::new),
+        tls: args.tls.then(TlsOptions::new),
+        quota: args.quota.map(Quota::per_second),
         ..ServerConfig::default()
     })
     .await?;
-    if let (Some(path), Some(ca)) = (write_ca, server.ca_pem()) {
+    if let (Some(path), Some(ca)) = (&args.write_ca, server.ca_pem()) {
         std::fs::write(path, ca).map_err(|e| {
             CliError::Input(format!("cannot write the CA to {}: {e}", path.display()))
         })?;
     }
+    let mut shutdown = crate::watch::Shutdown::new()?;
     // The URL goes to stdout alone, so scripts can read it; the rest is for people.
     output::print(&format!("{}\n", server.url()))?;
     say!("serving CodeArts Repo and ServiceStage on {}", server.url());
+    say!("repositories: {}", listed(&repositories));
+    say!(
+        "projects (namespace/project, any project id): {}",
+        listed(&projects)
+    );
     say!("any token is accepted; demo AK/SK: {DEMO_AK} / {DEMO_SK}");
+    match (&args.write_ca, server.ca_pem().is_some()) {
+        (Some(path), true) => say!("clients trust it with --ca-file {}", path.display()),
+        (None, true) => say!("clients trust it with --ca-file: write its CA with --write-ca PATH"),
+        _ => {}
+    }
+    if let Some(quota) = args.quota {
+        say!("account quota: {quota} requests/s, then 429 APIG.0308");
+    }
     say!("press Ctrl-C to stop");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::Environment(format!("cannot wait for Ctrl-C: {e}")))?;
+    shutdown.requested().await;
     say!("stopping");
     server
         .shutdown()
         .await
         .map_err(|e| CliError::Environment(format!("server error: {e}")))
+}
+
+/// The first few names, and how many more.
+fn listed(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    match names.len() {
+        0 => "none".into(),
+        n if n <= SHOWN => names.join(", "),
+        n => format!("{}, and {} more", names[..SHOWN].join(", "), n - SHOWN),
+    }
 }
 
 pub(crate) async fn run(global: &Global, out: Output) -> Result<()> {

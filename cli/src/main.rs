@@ -99,12 +99,7 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             out.commits(&request.send().await?)
         }
-        Command::Serve {
-            port,
-            fixtures,
-            tls,
-            write_ca,
-        } => demo::serve(port, fixtures.as_deref(), tls, write_ca.as_deref()).await,
+        Command::Serve(serve) => demo::serve(serve).await,
         Command::Demo => demo::run(&cli.global, out).await,
         Command::Watch(watch) => {
             // The watch backs off per repository; client retries would only delay the others.

@@ -123,3 +123,48 @@ fn watch_streams_until_interrupted_and_exits_0() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `serve` says what it serves, enforces a quota when asked, and stops on SIGTERM as on
+/// Ctrl-C.
+#[test]
+fn serve_says_what_it_serves_and_stops_on_sigterm() {
+    let mut child = codearts()
+        .args(["serve", "--quota", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = first_stdout_line(&mut child).trim().to_owned();
+    for expected in [0, 3] {
+        let out = run(codearts()
+            .args([
+                "--endpoint",
+                &url,
+                "--max-attempts",
+                "1",
+                "push-event",
+                "2112036131",
+            ])
+            .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+        assert_eq!(out.code, expected, "{}", out.stderr);
+        if expected == 3 {
+            out.assert_stderr_has(&["HTTP 429 APIG.0308"]);
+        }
+    }
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    for says in [
+        "repositories: 2112036131",
+        "projects (namespace/project, any project id): 3e1f6634946144c2b1ccb46fb8152b8f/test",
+        "account quota: 1 requests/s",
+        "stopping",
+    ] {
+        assert!(stderr.contains(says), "{says:?} not in {stderr}");
+    }
+}

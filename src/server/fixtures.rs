@@ -71,7 +71,10 @@ impl Fixtures {
     pub fn from_file(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read fixtures {}: {e}", path.display())))?;
-        Self::from_json(&text)
+        Self::from_json(&text).map_err(|e| match e {
+            Error::Config(why) => Error::Config(format!("{}: {why}", path.display())),
+            other => other,
+        })
     }
 
     /// Sets the latest push event of a repository.
@@ -85,6 +88,24 @@ impl Fixtures {
             (namespace.to_owned(), project.replace('/', ":")),
             CommitList { commits },
         );
+    }
+
+    /// The repositories it has a push event for, in order.
+    pub fn repositories(&self) -> impl Iterator<Item = RepositoryId> + '_ {
+        let mut ids: Vec<RepositoryId> = self.push_events.keys().copied().collect();
+        ids.sort_unstable();
+        ids.into_iter()
+    }
+
+    /// The (namespace, project) pairs it has commits for, in order (`/` stored as `:`).
+    pub fn projects(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let mut pairs: Vec<(&str, &str)> = self
+            .commits
+            .keys()
+            .map(|(namespace, project)| (namespace.as_str(), project.as_str()))
+            .collect();
+        pairs.sort_unstable();
+        pairs.into_iter()
     }
 
     pub(crate) fn push_event(&self, repository_id: RepositoryId) -> Option<&PushEvent> {

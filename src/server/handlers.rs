@@ -273,6 +273,13 @@ async fn record(Extract(state): Shared, request: Request, next: Next) -> Respons
     };
     let response = next.run(request).await;
     recorded.status = response.status().as_u16();
+    tracing::info!(
+        target: "codearts_repo::server",
+        method = %recorded.method,
+        path = %recorded.path,
+        status = recorded.status,
+        "request"
+    );
     let mut log = crate::sync::lock(&state.recorded);
     if log.len() >= state.remember {
         log.pop_front();

@@ -77,6 +77,7 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
                     break;
                 }
                 stopping = true;
+                say!("stopping: finishing the polls in flight; a second Ctrl-C or SIGTERM quits at once");
                 handle.stop();
                 continue;
             }
@@ -145,13 +146,13 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM (how containers are stopped) end a watch normally.
-struct Shutdown {
+pub(crate) struct Shutdown {
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
 }
 
 impl Shutdown {
-    fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         Ok(Self {
             #[cfg(unix)]
             terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -159,7 +160,7 @@ impl Shutdown {
         })
     }
 
-    async fn requested(&mut self) {
+    pub(crate) async fn requested(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -33,9 +33,12 @@ impl Shared {
 
     fn failing(self) -> &'static str {
         match self {
-            Self::Throttled => "throttled by the service (429: the account's quota)",
-            Self::Unreachable => "getting no answer from the service",
-            Self::ServerError => "failing on the service's side (5xx)",
+            Self::Throttled => {
+                "throttled by the service (429: the account's quota), polled again as the \
+                 watch slows down to what the account accepts"
+            }
+            Self::Unreachable => "getting no answer from the service, retrying with backoff",
+            Self::ServerError => "failing on the service's side (5xx), retrying with backoff",
         }
     }
 
@@ -124,8 +127,7 @@ impl Trouble {
                     }) =>
                 {
                     lines.push(format!(
-                        "{} repositories {}, retrying with backoff (last: {}); said again once a \
-                         minute while it lasts",
+                        "{} repositories {} (last: {}); said again once a minute while it lasts",
                         state.count,
                         kind.failing(),
                         state.example
