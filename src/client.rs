@@ -85,6 +85,17 @@ impl Client {
         }
     }
 
+    /// Checks what a call to `service` needs before any is made: its endpoint, and the
+    /// credentials (temporary keys from the metadata service are fetched now). Nothing is
+    /// sent to the service; a long-running program (a watch) can refuse to start with the
+    /// one error every call would give.
+    pub async fn preflight(&self, service: Service) -> Result<(), Error> {
+        self.service(service)?;
+        self.call()
+            .before_deadline("credentials", self.settings.credentials.ready())
+            .await
+    }
+
     /// The base URL used for `service`, or why there is none.
     pub fn endpoint(&self, service: Service) -> Result<&str, Error> {
         Ok(progenitor_client::ClientInfo::baseurl(

@@ -3,8 +3,9 @@
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
-    /// The library refused or failed the call; its message is already one line.
-    #[error(transparent)]
+    /// The library refused or failed the call; its message is already one line, told in
+    /// the command's words (its flags rather than the builder's methods).
+    #[error("{}", in_the_commands_words(.0))]
     Library(#[from] codearts_repo::Error),
     /// Something the user named cannot be used: a file, a revision, a spec.
     #[error("{0}")]
@@ -37,6 +38,34 @@ fn library_exit_code(error: &codearts_repo::Error) -> u8 {
         // before the call is made.
         _ => 2,
     }
+}
+
+/// The library's message, with what the command calls things: its flags where the library
+/// names its builder, and the usual fix where a parser's wording would puzzle.
+fn in_the_commands_words(error: &codearts_repo::Error) -> String {
+    use codearts_repo::Error;
+    let message = error.to_string();
+    let hint = match error {
+        Error::InvalidInput { field, .. } if *field == "project_id" => {
+            return "no project id: give --project-id or HUAWEICLOUD_SDK_PROJECT_ID (with \
+                    AK/SK and --region, IAM is asked for it)"
+                .into();
+        }
+        Error::InvalidInput { field, .. } if *field == "repo_auth" => {
+            "; give the repository authorization name with --repo-auth NAME"
+        }
+        _ if message.contains("builder's endpoint options") => {
+            return message.replace("the builder's endpoint options", "--endpoint URL");
+        }
+        _ if message.contains("use https or allow HTTP explicitly") => {
+            return message.replace("allow HTTP explicitly", "add --allow-http");
+        }
+        _ if message.contains("endpoint `") && message.contains("relative URL without a base") => {
+            "; an endpoint is a URL: did you mean http://... (loopback) or https://...?"
+        }
+        _ => "",
+    };
+    format!("{message}{hint}")
 }
 
 /// `Result` with [`CliError`].

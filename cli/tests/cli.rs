@@ -218,3 +218,69 @@ fn a_failed_write_is_an_error_and_a_zero_timeout_is_refused() {
     assert_eq!(out.code, 2);
     out.assert_stderr_has(&["--timeout", "must be above 0"]);
 }
+
+/// Messages speak of the command's own flags, say things once, and translate parsers.
+#[test]
+fn messages_name_the_commands_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("credentials");
+    std::fs::write(&profile, "[basic]\nak = x\nsk\n").unwrap();
+    let profile = profile.to_str().unwrap();
+    let cases: [(&[&str], &[(&str, &str)], &[&str]); 6] = [
+        (
+            &[
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "commits",
+                "n",
+                "p",
+                "--repo-auth",
+                "a",
+            ],
+            &[("HUAWEICLOUD_SDK_TOKEN", "t")],
+            &["--project-id", "HUAWEICLOUD_SDK_PROJECT_ID"],
+        ),
+        (
+            &["--region", "xx-nowhere-1", "push-event", "1"],
+            &[("HUAWEICLOUD_SDK_TOKEN", "t")],
+            &["xx-nowhere-1", "--endpoint"],
+        ),
+        (
+            &["--endpoint", "http://10.0.0.1", "push-event", "1"],
+            &[("HUAWEICLOUD_SDK_TOKEN", "t")],
+            &["--allow-http"],
+        ),
+        (
+            &["--endpoint", "127.0.0.1:8080", "push-event", "1"],
+            &[("HUAWEICLOUD_SDK_TOKEN", "t")],
+            &["http://"],
+        ),
+        (
+            &[
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--project-id",
+                "p",
+                "commits",
+                "n",
+                "p",
+            ],
+            &[("HUAWEICLOUD_SDK_TOKEN", "t")],
+            &["--repo-auth"],
+        ),
+        (
+            &["--endpoint", "http://127.0.0.1:9", "push-event", "1"],
+            &[("HUAWEICLOUD_SDK_CREDENTIALS_FILE", profile)],
+            &[profile, "line 3", "`key = value`"],
+        ),
+    ];
+    for (args, env, says) in cases {
+        let out = run(codearts().args(args).envs(env.iter().copied()));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        out.assert_stderr_has(says);
+        assert!(!out.stderr.contains("expecting"), "{}", out.stderr);
+        for word in ["configuration error", "invalid", "no credentials"] {
+            assert!(out.stderr.matches(word).count() <= 1, "{}", out.stderr);
+        }
+    }
+}

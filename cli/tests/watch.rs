@@ -354,3 +354,22 @@ fn an_interval_of_zero_and_a_bad_rate_are_refused_before_anything_runs() {
     out.assert_stderr_has(&["--max-rate", "above 0"]);
     assert!(loopback.server.requests().is_empty());
 }
+
+/// A watch that could not poll anything (an unknown region, no credentials) exits 2 at once
+/// with one message, before it starts, as `push-event` does.
+#[test]
+fn a_watch_that_cannot_poll_refuses_to_start() {
+    let out = run(common::codearts()
+        .args(["--region", "xx-nowhere-1", "watch", "1", "2", "3"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    out.assert_stderr_has(&["xx-nowhere-1"]);
+
+    let loopback = Loopback::start(1);
+    let out = run(common::codearts().args(["--endpoint", &loopback.server.url(), "watch", "1"]));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    out.assert_stderr_has(&["no credentials"]);
+    assert!(loopback.server.requests().is_empty());
+}

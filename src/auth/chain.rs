@@ -69,8 +69,16 @@ impl Credentials {
             return metadata(&var, format!("{looked_for} (no such file)"));
         }
         let profile = ini::Ini::load_from_file(&path).map_err(|e| {
+            // The parser's own words name its expected characters as Rust values.
+            let why = match e {
+                ini::Error::Parse(at) => format!(
+                    "line {}: not a `[section]` or a `key = value` line",
+                    first_bad_line(&path).unwrap_or(at.line)
+                ),
+                ini::Error::Io(io) => io.to_string(),
+            };
             Error::Config(format!(
-                "cannot read the credentials file {}: {e}",
+                "cannot read the credentials file {}: {why}",
                 path.display()
             ))
         })?;
@@ -103,6 +111,18 @@ impl Credentials {
             None => metadata(&var, format!("{looked_for} (the section has no ak and sk)")),
         }
     }
+}
+
+/// The first line of an INI file that is neither blank, a comment, a section nor a
+/// `key = value` (the parser notices only further on, at the line after).
+fn first_bad_line(path: &std::path::Path) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .position(|line| {
+            let line = line.trim();
+            !(line.is_empty() || line.starts_with([';', '#', '[']) || line.contains(['=', ':']))
+        })
+        .map(|index| index + 1)
 }
 
 /// Keys from the metadata service, fetched at the first call; `before` says why the

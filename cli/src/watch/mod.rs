@@ -31,6 +31,11 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         .concurrency(args.concurrency as usize)
         .max_backoff(args.max_backoff)
         .once(args.once);
+    // What every poll would fail with (no endpoint for the region, no credentials) stops
+    // the command now, once, rather than once per repository per poll.
+    client
+        .preflight(codearts_repo::endpoint::Service::CodeArtsRepo)
+        .await?;
     let count = repositories.len();
     let mut shutdown = Shutdown::new()?;
     let (handle, mut stream) = match &args.state {
