@@ -5,6 +5,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use crate::{
     Client, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
     auth::iam::ProjectLookup,
+    client::Services,
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     failover::Endpoints,
     generated,
@@ -256,6 +257,9 @@ impl ClientBuilder {
             let urls = self
                 .service_urls(service, regions_file.as_ref())
                 .map_err(Error::into_config_message)?;
+            if self.http_client.is_none() && urls.iter().any(|url| url.starts_with("https:")) {
+                crate::tls::preload_system_roots();
+            }
             let endpoints = Endpoints::new(&urls).map_err(Error::into_config_message)?;
             Ok(generated::Client::new_with_client(
                 &urls[0],
@@ -264,8 +268,10 @@ impl ClientBuilder {
             ))
         };
         Ok(Client {
-            codearts_repo: service(Service::CodeArtsRepo),
-            servicestage: service(Service::ServiceStage),
+            services: Arc::new(Services {
+                codearts_repo: service(Service::CodeArtsRepo),
+                servicestage: service(Service::ServiceStage),
+            }),
             settings,
             limiter,
         })

@@ -34,12 +34,19 @@ pub use generated::types::{Commit, CommitList, PushEvent, RepositoryBrief};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
-    pub(crate) servicestage: Result<generated::Client, Arc<str>>,
+    /// The generated client of each service, or why there is none; shared by clones, so a
+    /// clone (one per poll of a watch) copies three pointers.
+    pub(crate) services: Arc<Services>,
     /// Shared with the hooks of both generated clients.
     pub(crate) settings: Arc<Settings>,
     /// Paces the requests of this client and its clones, if asked to.
     pub(crate) limiter: Option<Arc<RateLimiter>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Services {
+    pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
+    pub(crate) servicestage: Result<generated::Client, Arc<str>>,
 }
 
 impl Client {
@@ -50,8 +57,8 @@ impl Client {
 
     fn service(&self, service: Service) -> Result<&generated::Client, Error> {
         let client = match service {
-            Service::CodeArtsRepo => &self.codearts_repo,
-            Service::ServiceStage => &self.servicestage,
+            Service::CodeArtsRepo => &self.services.codearts_repo,
+            Service::ServiceStage => &self.services.servicestage,
         };
         client
             .as_ref()

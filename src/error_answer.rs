@@ -16,13 +16,22 @@ use bytes::Bytes;
 use progenitor_client::ResponseValue;
 use reqwest::{
     Response,
-    header::{CONTENT_TYPE, DATE, HeaderMap, HeaderValue},
+    header::{CONTENT_TYPE, DATE, HeaderMap, HeaderName, HeaderValue},
 };
 use serde_json::{Map, Value};
 
-use crate::{
-    ApiError, error::excerpt, generated::types::HuaweiError, hooks::request_id, retry::retry_after,
-};
+use crate::{ApiError, error::excerpt, generated::types::HuaweiError, retry::retry_after};
+
+/// The header carrying the gateway's id of a request.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `X-Request-Id` the gateway put on an answer.
+pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
 
 impl ApiError {
     /// Reads an error body with the official SDK's precedence: `error_code`/`error_msg`, then

@@ -38,17 +38,8 @@ impl Hooks {
     }
 }
 
-pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 // Header names built at compile time: a `&str` name is parsed and hashed on every use.
 const API_VERSION: HeaderName = HeaderName::from_static("api-version");
-
-/// The `X-Request-Id` the gateway put on an answer.
-pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
 
 impl ClientHooks<Hooks> for Client {
     async fn exec(&self, mut request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
@@ -65,7 +56,7 @@ impl ClientHooks<Hooks> for Client {
             span.record("status", response.status().as_u16());
             if let Some(id) = response
                 .headers()
-                .get(REQUEST_ID)
+                .get(error_answer::REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
             {
                 span.record("request_id", id);

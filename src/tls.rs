@@ -94,6 +94,23 @@ fn system_roots() -> &'static [CertificateDer<'static>] {
     })
 }
 
+/// Starts reading the system's roots on a thread of its own, once per process, so that the
+/// first handshake (on an async thread) finds them read, or at worst waits for a read
+/// already under way, rather than reading the certificate store itself.
+pub(crate) fn preload_system_roots() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("codearts-roots".into())
+            .spawn(|| {
+                system_roots();
+            });
+        if let Err(error) = spawned {
+            tracing::debug!(%error, "cannot read the root certificates ahead; the first handshake will");
+        }
+    });
+}
+
 /// Verifies servers against the system's roots and the caller's, building the verifier on the
 /// first handshake rather than when the client is built: a client that only ever speaks plain
 /// HTTP (loopback, the metadata service) never reads the certificate store.

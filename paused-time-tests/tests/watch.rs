@@ -318,3 +318,16 @@ async fn a_stopped_watch_delivers_what_its_polls_in_flight_found_then_ends() {
     assert_eq!(found, [1, 2, 3], "nothing in flight is dropped");
     assert_eq!(server.requests().len(), 3, "and nothing more is polled");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_concurrency_is_clamped_not_a_panic() {
+    let (_server, client) = setup(&[1]).await;
+    let (handle, mut stream) = client.watch(
+        WatchOptions::default()
+            .concurrency(usize::MAX)
+            .interval(INTERVAL),
+        [id(1)],
+    );
+    assert!(push(next(&mut stream, INTERVAL * 2).await).2);
+    handle.stop();
+}

@@ -1,5 +1,10 @@
 //! `SDK-HMAC-SHA256`, byte-identical to the official Huawei Cloud SDK's signer
 //! (checked against its own vectors in tests/signer.rs).
+//!
+//! [`sign`], [`SigningKey`], [`Signature`] and [`sdk_date`] are the API. The canonical-form
+//! helpers (`canonical_uri`, `canonical_query`, `encoded_query`, `encode`) are public only so
+//! that the project's tests can check each step against the official vectors: hidden from
+//! the documentation and not covered by semver.
 
 use std::borrow::Cow;
 
@@ -236,6 +241,7 @@ impl CanonicalRequest {
 
 /// Percent-decode the whole path, split it on `/`, encode each segment, end with `/`.
 /// A `%2F` inside a segment therefore becomes a separator, as in the official signer.
+#[doc(hidden)]
 pub fn canonical_uri(raw_path: &str) -> String {
     let mut uri = String::with_capacity(raw_path.len() + 1);
     push_canonical_uri(&mut uri, raw_path);
@@ -262,6 +268,7 @@ fn push_canonical_uri(out: &mut String, raw_path: &str) {
 
 /// Query pairs decoded, sorted by key then value (before encoding, as the official signer
 /// sorts), re-encoded, joined by `&`.
+#[doc(hidden)]
 pub fn canonical_query(url: &Url) -> String {
     let mut query = String::new();
     push_canonical_query(&mut query, url);
@@ -299,6 +306,7 @@ fn push_canonical_query(out: &mut String, url: &Url) {
 }
 
 /// The query as the official SDK writes it on the wire, which is also its canonical form.
+#[doc(hidden)]
 pub fn encoded_query(pairs: impl IntoIterator<Item = (String, String)>) -> String {
     pairs
         .into_iter()
@@ -333,6 +341,7 @@ pub(crate) const fn unreserved_and(extra: &[u8]) -> [bool; 256] {
 }
 
 /// Encodes everything but the unreserved characters.
+#[doc(hidden)]
 pub fn encode(text: &str) -> String {
     utf8_percent_encode(text, UNRESERVED).to_string()
 }

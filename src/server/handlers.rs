@@ -13,7 +13,7 @@ use axum::{
 use serde::Serialize;
 
 use super::{InjectedFailure, RecordedRequest, State, quota, verify};
-use crate::{RepositoryId, hooks::REQUEST_ID};
+use crate::{RepositoryId, error_answer::REQUEST_ID};
 
 type Shared = Extract<Arc<State>>;
 

@@ -6,6 +6,9 @@ use std::time::Duration;
 /// Longer waits are clamped to this, so schedule arithmetic can never overflow.
 pub(super) const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The most polls in flight: far more than a quota allows, far less than a channel's bound.
+const MAX_CONCURRENCY: usize = 4096;
+
 /// How a watch polls.
 #[derive(Clone, Debug)]
 pub struct WatchOptions {
@@ -43,9 +46,9 @@ impl WatchOptions {
         self
     }
 
-    /// Polls in flight at most (at least 1): a bound on connections too.
+    /// Polls in flight at most (1 to 4,096; beyond, clamped): a bound on connections too.
     pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency.max(1);
+        self.concurrency = concurrency.clamp(1, MAX_CONCURRENCY);
         self
     }
 

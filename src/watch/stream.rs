@@ -74,11 +74,13 @@ struct Memory {
     flusher: JoinHandle<()>,
 }
 
-/// Locked in this order only: `store`, then `handled`, so that a save's snapshot and a
-/// recording of first entries never miss each other.
+/// Locked in this order only: `store`, then `changes`, so that a save and a recording of
+/// first entries never miss each other.
 struct Shared {
-    store: Mutex<Box<dyn WatchStore>>,
-    handled: Mutex<Handled>,
+    store: Mutex<Saved>,
+    /// What was handled since the last save: the consumer only appends here, so that it
+    /// never waits behind a save (which works on the whole map, under `store`).
+    changes: Mutex<Vec<Change>>,
     stats: Arc<Mutex<WatchStats>>,
     /// The last save or recording failed, and that was reported: the next failures are not,
     /// until one succeeds.
@@ -99,9 +101,36 @@ impl Shared {
     }
 }
 
-struct Handled {
+/// The store, and the map it saves: what was handled, as of the last changes applied.
+struct Saved {
+    store: Box<dyn WatchStore>,
     seen: SeenEvents,
+    /// The map changed since the store last took it (or a save failed).
     dirty: bool,
+}
+
+/// One change to the map of what was handled.
+enum Change {
+    /// The item of this event was handled.
+    Handled(RepositoryId, LastSeen),
+    /// A first entry, recorded before its baseline is returned.
+    First(RepositoryId, LastSeen),
+}
+
+impl Saved {
+    fn apply(&mut self, changes: Vec<Change>) {
+        self.dirty |= !changes.is_empty();
+        for change in changes {
+            match change {
+                Change::Handled(id, seen) => {
+                    self.seen.insert(id, seen);
+                }
+                Change::First(id, seen) => {
+                    self.seen.entry(id).or_insert(seen);
+                }
+            }
+        }
+    }
 }
 
 impl WatchStream {
@@ -128,8 +157,12 @@ impl WatchStream {
         report: mpsc::WeakSender<Delivery>,
     ) -> Self {
         let shared = Arc::new(Shared {
-            store: Mutex::new(store),
-            handled: Mutex::new(Handled { seen, dirty: false }),
+            store: Mutex::new(Saved {
+                store,
+                seen,
+                dirty: false,
+            }),
+            changes: Mutex::new(Vec::new()),
             stats,
             failing: AtomicBool::new(false),
         });
@@ -166,9 +199,7 @@ impl WatchStream {
     pub fn handled(&mut self) {
         let seen = self.pending.take().and_then(|delivery| delivery.seen);
         if let (Some((id, seen)), Some(memory)) = (seen, &self.memory) {
-            let mut handled = lock(&memory.shared.handled);
-            handled.seen.insert(id, seen);
-            handled.dirty = true;
+            lock(&memory.shared.changes).push(Change::Handled(id, seen));
         }
     }
 
@@ -251,13 +282,10 @@ impl WatchStream {
 
 /// Makes first entries durable, and part of what the next save writes.
 fn record(shared: &Shared, first: Vec<(RepositoryId, LastSeen)>) -> Result<(), StateError> {
-    let mut store = lock(&shared.store);
-    let recorded = store.record_new(&first);
-    let mut handled = lock(&shared.handled);
-    for (id, seen) in first {
-        handled.seen.entry(id).or_insert(seen);
-    }
-    handled.dirty = true;
+    let mut saved = lock(&shared.store);
+    let recorded = saved.store.record_new(&first);
+    let mut changes = lock(&shared.changes);
+    changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
     recorded
 }
 
@@ -268,30 +296,28 @@ async fn save(
     always: bool,
     unreported: Vec<RepositoryId>,
 ) -> Result<(), StateError> {
-    // Checked again below, under the store's lock; this spares an idle watch a thread hop.
-    if !always && !lock(&shared.handled).dirty {
+    // Checked again below, under the store's lock; this spares an idle watch a thread hop,
+    // and never waits for a save in progress (a failed one is retried: `failing`).
+    if !always && lock(&shared.changes).is_empty() && !shared.failing.load(Ordering::Relaxed) {
         return Ok(());
     }
     let started = tokio::time::Instant::now();
     let on_thread = shared.clone();
     let saved = tokio::task::spawn_blocking(move || {
-        let mut store = lock(&on_thread.store);
-        let snapshot = {
-            let mut handled = lock(&on_thread.handled);
-            for id in &unreported {
-                handled.seen.remove(id);
-            }
-            if !handled.dirty && !always {
-                return None;
-            }
-            handled.dirty = false;
-            handled.seen.clone()
-        };
-        let saved = store.save(&snapshot);
-        if saved.is_err() {
-            lock(&on_thread.handled).dirty = true; // try again at the next flush
+        let mut saved = lock(&on_thread.store);
+        let changes = std::mem::take(&mut *lock(&on_thread.changes));
+        saved.apply(changes);
+        for id in &unreported {
+            saved.dirty |= saved.seen.remove(id).is_some();
         }
-        Some(saved)
+        if !saved.dirty && !always {
+            return None;
+        }
+        let Saved { store, seen, dirty } = &mut *saved;
+        let outcome = store.save(seen);
+        // A failed save is tried again at the next flush.
+        *dirty = outcome.is_err();
+        Some(outcome)
     })
     .await
     .unwrap_or_else(|p| Some(Err(panicked(p))));
