@@ -10,13 +10,16 @@ Credentials: HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_
 HUAWEICLOUD_SDK_SECURITY_TOKEN) or HUAWEICLOUD_SDK_TOKEN, else the [basic] section of
 ~/.huaweicloud/credentials (or HUAWEICLOUD_SDK_CREDENTIALS_FILE).
 
-Exit codes: 0 success, 2 usage or invalid input (nothing sent), 3 API error,
-4 transport error (connect, TLS, timeout, broken answer), 5 undecodable answer.
+Exit codes: 0 success, 1 spec-diff: something breaks, 2 usage or invalid input (nothing
+sent), 3 API error, 4 transport error (connect, TLS, timeout, broken answer), 5 undecodable
+answer.
 
 Examples:
   codearts demo
   codearts --region cn-north-4 push-event 2112036131
-  codearts --endpoint http://127.0.0.1:8080 --output table commits my-group team/app --ref main --repo-auth gh-auth";
+  codearts serve --port 8080      # in another terminal: the documents' examples on loopback
+  codearts --endpoint http://127.0.0.1:8080 push-event 2112036131
+  codearts --endpoint http://127.0.0.1:8080 --project-id demo --output table commits 3e1f6634946144c2b1ccb46fb8152b8f test --ref master --repo-auth gh-auth";
 
 /// Latest push events (CodeArts Repo) and commits (ServiceStage) of Huawei Cloud repositories.
 #[derive(Debug, Parser)]
@@ -170,8 +173,9 @@ pub(crate) struct WatchArgs {
     /// prints the pushes made while the watch was down (written atomically, every second).
     #[arg(long, value_name = "PATH")]
     pub(crate) state: Option<PathBuf>,
-    /// Serve /healthz and /metrics (Prometheus) on this address, e.g. 127.0.0.1:9100.
-    #[arg(long, value_name = "ADDR")]
+    /// Serve /healthz and /metrics (Prometheus) on this address: 127.0.0.1:9100,
+    /// localhost:9100, or :9100 (every interface, as in a container).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub(crate) listen: Option<std::net::SocketAddr>,
     /// Time between two polls of one repository (at least 50ms).
     #[arg(long, default_value = "60s", value_parser = parse_interval)]
@@ -212,6 +216,21 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
         _ => Err("must be a number of requests per second above 0, e.g. 50 or 0.5".into()),
     }
+}
+
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let wanted = "an address and a port: 127.0.0.1:9100, localhost:9100, [::1]:9100 or :9100";
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port.parse().map_err(|_| format!("expected {wanted}"))?;
+        return Ok(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    let mut found = text
+        .to_socket_addrs()
+        .map_err(|e| format!("expected {wanted} ({e})"))?;
+    found
+        .next()
+        .ok_or_else(|| format!("`{text}` names no address; expected {wanted}"))
 }
 
 fn parse_shard(text: &str) -> Result<codearts_repo::watch::Shard, String> {

@@ -284,3 +284,27 @@ fn messages_name_the_commands_flags() {
         }
     }
 }
+
+/// The help's loopback examples run as written against `codearts serve` (on its port).
+#[test]
+fn the_helps_loopback_examples_run_against_serve() {
+    let help = run(codearts().arg("--help")).stdout;
+    let server = Serve::start();
+    let examples: Vec<&str> = help
+        .lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("codearts --endpoint http://127.0.0.1:8080"))
+        .collect();
+    assert_eq!(examples.len(), 2, "{help}");
+    for example in examples {
+        let args = example
+            .replace("http://127.0.0.1:8080", &server.url)
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        let out = run(codearts().args(&args).env("HUAWEICLOUD_SDK_TOKEN", "t"));
+        assert_eq!(out.code, 0, "{example}: {}", out.stderr);
+        assert!(!out.stdout.is_empty(), "{example}");
+    }
+}

@@ -352,6 +352,9 @@ fn an_interval_of_zero_and_a_bad_rate_are_refused_before_anything_runs() {
     let out = watch(&["--max-rate", "0"]);
     assert_eq!(out.code, 2);
     out.assert_stderr_has(&["--max-rate", "above 0"]);
+    let out = watch(&["--listen", "nonsense"]);
+    assert_eq!(out.code, 2);
+    out.assert_stderr_has(&["--listen", "expected an address and a port"]);
     assert!(loopback.server.requests().is_empty());
 }
 
