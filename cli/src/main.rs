@@ -14,6 +14,7 @@ macro_rules! say {
     }};
 }
 
+mod applies;
 mod args;
 mod demo;
 mod error;
@@ -24,7 +25,7 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use codearts_repo::{Client, ClientBuilder, Credentials, RateLimit, RetryPolicy};
 
 use crate::{
@@ -44,7 +45,15 @@ fn main() -> ExitCode {
             .unwrap_or("panic");
         say!("internal error: {message}");
     }));
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    if let Err(error) = applies::check(&matches) {
+        say!("{error}");
+        return ExitCode::from(error.exit_code());
+    }
     logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -103,8 +112,13 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Demo => demo::run(&cli.global, out).await,
         Command::Watch(watch) => {
             // The watch backs off per repository; client retries would only delay the others.
+            // A one-shot watch makes one call per repository, with the attempts asked for.
             let global = args::Global {
-                max_attempts: 1,
+                max_attempts: if watch.once {
+                    cli.global.max_attempts
+                } else {
+                    1
+                },
                 ..cli.global
             };
             // Throttling is the account's: every poll slows down together.

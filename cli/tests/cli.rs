@@ -308,3 +308,38 @@ fn the_helps_loopback_examples_run_against_serve() {
         assert!(!out.stdout.is_empty(), "{example}");
     }
 }
+
+/// An option a command would ignore is refused, naming it; `watch --once` honours
+/// `--max-attempts`.
+#[test]
+fn options_a_command_would_ignore_are_refused() {
+    for (args, flag) in [
+        (&["--output", "table", "watch", "1"][..], "--output"),
+        (&["watch", "1", "--max-attempts", "5"], "--max-attempts"),
+        (&["serve", "--endpoint", "http://127.0.0.1:1"], "--endpoint"),
+        (
+            &["spec-diff", "a", "b", "--region", "cn-north-4"],
+            "--region",
+        ),
+        (&["demo", "--project-id", "p"], "--project-id"),
+    ] {
+        let out = run(codearts().args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        out.assert_stderr_has(&[&format!("{flag} does not apply to")]);
+    }
+    let loopback = watching::Loopback::start(0);
+    let id = codearts_repo::RepositoryId::new(7).unwrap();
+    loopback.server.set_failure(
+        id,
+        Some(codearts_repo::server::InjectedFailure {
+            status: 503,
+            retry_after: None,
+        }),
+    );
+    let out = run(codearts()
+        .args(["--endpoint", &loopback.server.url(), "--max-attempts", "3"])
+        .args(["watch", "--once", "7"])
+        .env("HUAWEICLOUD_SDK_TOKEN", "t"));
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert_eq!(loopback.server.requests().len(), 3);
+}

@@ -104,9 +104,16 @@ fn watch_once_prints_one_line_per_repository_and_reports_failures() {
 #[test]
 fn watch_streams_until_interrupted_and_exits_0() {
     let server = Serve::start();
-    let mut child = server
-        .client()
-        .args(["watch", "2112036131", "--interval", "50ms"])
+    let mut child = codearts()
+        .args([
+            "--endpoint",
+            &server.url,
+            "watch",
+            "2112036131",
+            "--interval",
+            "50ms",
+        ])
+        .env("HUAWEICLOUD_SDK_TOKEN", "cli-token")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
