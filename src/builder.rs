@@ -3,9 +3,9 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
-    Client, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
+    Client, ConfigKind, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
     auth::iam::ProjectLookup,
-    client::Services,
+    client::{Refusal, Services},
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     failover::Endpoints,
     generated,
@@ -211,8 +211,9 @@ impl ClientBuilder {
             && self.endpoint.is_none()
             && (self.codearts_repo_endpoint.is_none() || self.servicestage_endpoint.is_none())
         {
-            return Err(Error::Config(
-                "no endpoint: set a region or an endpoint (for both services or for each)".into(),
+            return Err(Error::config(
+                ConfigKind::Endpoint,
+                "no endpoint: set a region or an endpoint (for both services or for each)",
             ));
         }
         let limiter = match self.rate_limit {
@@ -253,14 +254,14 @@ impl ClientBuilder {
             max_body_bytes: self.max_body_bytes,
         });
         let regions_file = self.load_regions_file()?;
-        let service = |service: Service| -> Result<generated::Client, Arc<str>> {
+        let service = |service: Service| -> Result<generated::Client, Refusal> {
             let urls = self
                 .service_urls(service, regions_file.as_ref())
-                .map_err(Error::into_config_message)?;
+                .map_err(Error::into_refusal)?;
             if self.http_client.is_none() && urls.iter().any(|url| url.starts_with("https:")) {
                 crate::tls::preload_system_roots();
             }
-            let endpoints = Endpoints::new(&urls).map_err(Error::into_config_message)?;
+            let endpoints = Endpoints::new(&urls).map_err(Error::into_refusal)?;
             Ok(generated::Client::new_with_client(
                 &urls[0],
                 http.clone(),
@@ -281,10 +282,10 @@ impl ClientBuilder {
     fn http(&self) -> Result<reqwest::Client, Error> {
         if let Some(client) = &self.http_client {
             if !self.root_certificates.is_empty() || self.identity.is_some() {
-                return Err(Error::Config(
+                return Err(Error::config(
+                    ConfigKind::HttpClient,
                     "root certificates and client identity go on the reqwest::Client passed to \
-                     http_client, not on this builder"
-                        .into(),
+                     http_client, not on this builder",
                 ));
             }
             return Ok(client.clone());
@@ -300,7 +301,12 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+            .map_err(|e| {
+                Error::config(
+                    ConfigKind::HttpClient,
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })
     }
 
     /// The base URLs of `service`, in the order to try them: its own endpoint, then the

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    Error, GitRef, Namespace, ProjectId, ProjectPath, RateLimit, RepoAuth, RepositoryId,
+    ConfigKind, Error, GitRef, Namespace, ProjectId, ProjectPath, RateLimit, RepoAuth,
+    RepositoryId,
     builder::ClientBuilder,
     call::Call,
     endpoint::Service,
@@ -45,9 +46,12 @@ pub struct Client {
 
 #[derive(Debug)]
 pub(crate) struct Services {
-    pub(crate) codearts_repo: Result<generated::Client, Arc<str>>,
-    pub(crate) servicestage: Result<generated::Client, Arc<str>>,
+    pub(crate) codearts_repo: Result<generated::Client, Refusal>,
+    pub(crate) servicestage: Result<generated::Client, Refusal>,
 }
+
+/// Why a service has no client: a configuration error, kept to be given by every call.
+pub(crate) type Refusal = (ConfigKind, Arc<str>);
 
 impl Client {
     /// Starts a builder.
@@ -62,7 +66,7 @@ impl Client {
         };
         client
             .as_ref()
-            .map_err(|why| Error::Config(why.to_string()))
+            .map_err(|(kind, why)| Error::config(*kind, why.to_string()))
     }
 
     /// A call starting now: its deadline covers credentials, the IAM lookup and attempts.

@@ -20,9 +20,16 @@ pub enum Error {
         /// The rule it broke.
         rule: String,
     },
-    /// The client cannot be used as configured (endpoint, credentials); nothing was sent.
-    #[error("configuration error: {0}")]
-    Config(String),
+    /// The client cannot be used as configured (endpoint, credentials, ...); nothing was
+    /// sent. `kind` tells which part, for a program; `message` is for a person.
+    #[error("configuration error: {message}")]
+    #[non_exhaustive]
+    Config {
+        /// Which part of the configuration.
+        kind: ConfigKind,
+        /// What is wrong, and usually what to do.
+        message: String,
+    },
     /// The service answered with an error (boxed: it is the largest variant, and every
     /// `Result` of the crate would carry its size).
     #[error(transparent)]
@@ -124,12 +131,19 @@ impl Error {
         }
     }
 
-    /// The message of a configuration error without its `configuration error:` prefix, or
-    /// the whole error, to be kept and wrapped in [`Error::Config`] again later.
-    pub(crate) fn into_config_message(self) -> std::sync::Arc<str> {
+    pub(crate) fn config(kind: ConfigKind, message: impl Into<String>) -> Self {
+        Self::Config {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A configuration error's kind and message (without its `configuration error:`
+    /// prefix), to be kept and given again as [`Error::Config`] by every call.
+    pub(crate) fn into_refusal(self) -> crate::client::Refusal {
         match self {
-            Self::Config(message) => message.into(),
-            other => other.to_string().into(),
+            Self::Config { kind, message } => (kind, message.into()),
+            other => (ConfigKind::Endpoint, other.to_string().into()),
         }
     }
 
@@ -180,6 +194,28 @@ impl From<ApiError> for Error {
     fn from(error: ApiError) -> Self {
         Self::Api(Box::new(error))
     }
+}
+
+/// Which part of a client's configuration is wrong ([`Error::Config`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigKind {
+    /// No endpoint, an unknown region, an endpoint that is not a usable URL (or plain HTTP
+    /// to a remote host), an IAM endpoint.
+    Endpoint,
+    /// No credentials anywhere in the chain, or a source that holds half of a pair or a
+    /// file that cannot be read.
+    Credentials,
+    /// The regions file cannot be read or is not in the official format.
+    RegionsFile,
+    /// TLS cannot be set up (certificates, client identity).
+    Tls,
+    /// A proxy from the environment is not a usable URL.
+    Proxy,
+    /// The HTTP client cannot be built as asked.
+    HttpClient,
+    /// The embedded server's fixtures cannot be read.
+    Fixtures,
 }
 
 /// The kind of a transport failure.

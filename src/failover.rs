@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::{Request, Response, Url};
 
-use crate::{Credentials, Error, endpoint::host_port};
+use crate::{ConfigKind, Credentials, Error, endpoint::host_port};
 
 /// A service's endpoints, in order.
 #[derive(Debug)]
@@ -29,7 +29,8 @@ impl Endpoints {
         let list = bases
             .iter()
             .map(|base| {
-                let url = Url::parse(base).map_err(|e| Error::Config(format!("`{base}`: {e}")))?;
+                let url = Url::parse(base)
+                    .map_err(|e| Error::config(ConfigKind::Endpoint, format!("`{base}`: {e}")))?;
                 Ok(Endpoint {
                     base: base.clone(),
                     host: host_port(&url),
@@ -37,7 +38,7 @@ impl Endpoints {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         if list.is_empty() {
-            return Err(Error::Config("no endpoint".into()));
+            return Err(Error::config(ConfigKind::Endpoint, "no endpoint"));
         }
         Ok(Self {
             list,

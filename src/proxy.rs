@@ -6,7 +6,10 @@
 
 use reqwest::{NoProxy, Proxy};
 
-use crate::Error;
+use crate::{ConfigKind, Error};
+
+/// A proxy for some schemes, from its URL.
+type ForSchemes = fn(String) -> reqwest::Result<Proxy>;
 
 /// Hosts never proxied, whatever `NO_PROXY` says.
 const NEVER: &str = "127.0.0.0/8,::1,localhost,169.254.0.0/16,fe80::/10";
@@ -26,7 +29,7 @@ pub(crate) fn from_env(
     } else {
         &["HTTP_PROXY", "http_proxy"]
     };
-    let proxies: [(&[&str], fn(String) -> reqwest::Result<Proxy>); 3] = [
+    let proxies: [(&[&str], ForSchemes); 3] = [
         (http_names, Proxy::http),
         (&["HTTPS_PROXY", "https_proxy"], Proxy::https),
         (&["ALL_PROXY", "all_proxy"], Proxy::all),
@@ -38,11 +41,14 @@ pub(crate) fn from_env(
             continue;
         };
         let proxy = proxy(url).map_err(|e| {
-            Error::Config(format!(
-                "the proxy in {}: {}",
-                names[0],
-                crate::endpoint::without_userinfo(&e.to_string())
-            ))
+            Error::config(
+                ConfigKind::Proxy,
+                format!(
+                    "the proxy in {}: {}",
+                    names[0],
+                    crate::endpoint::without_userinfo(&e.to_string())
+                ),
+            )
         })?;
         builder = builder.proxy(proxy.no_proxy(NoProxy::from_string(&no_proxy)));
     }

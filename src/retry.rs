@@ -201,7 +201,7 @@ impl fmt::Display for NoRetry {
 /// A duration as a person reads it: `20s`, `1.5s`, `250ms`.
 pub(crate) fn human(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis >= 1000 && millis % 1000 == 0 {
+    if millis >= 1000 && millis.is_multiple_of(1000) {
         format!("{}s", millis / 1000)
     } else if millis >= 1000 {
         format!("{:.1}s", duration.as_secs_f64())

@@ -21,7 +21,7 @@ use rustls::{
     pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject},
 };
 
-use crate::Error;
+use crate::{ConfigKind, Error};
 
 /// The provider every TLS connection of the crate uses.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
@@ -52,7 +52,7 @@ pub(crate) fn reqwest_builder(
     }
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS: {e}")))?
+        .map_err(|e| Error::config(ConfigKind::Tls, format!("TLS: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(LazyRoots::new(roots)));
     let mut config = match identity {

@@ -1,6 +1,6 @@
 //! Regions to hosts for both services, overrides, and the transport policy.
 
-use codearts_repo::{Client, Credentials, Error, endpoint::Service};
+use codearts_repo::{Client, ConfigKind, Credentials, Error, endpoint::Service};
 use serde_json::Value;
 
 fn builder() -> codearts_repo::ClientBuilder {
@@ -54,7 +54,7 @@ async fn a_region_one_service_lacks_fails_only_that_service() {
     assert!(client.endpoint(Service::ServiceStage).is_ok());
     let error = client.last_push_event(1).await.unwrap_err();
     assert!(
-        matches!(&error, Error::Config(m) if m.contains("ap-southeast-1") && m.contains("CodeArts Repo")),
+        matches!(&error, Error::Config { kind: ConfigKind::Endpoint, message: m, .. } if m.contains("ap-southeast-1") && m.contains("CodeArts Repo")),
         "{error}"
     );
     let error = builder()

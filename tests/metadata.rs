@@ -172,7 +172,16 @@ async fn with_no_source_at_all_the_call_says_what_each_source_said_and_sends_not
         .last_push_event(2112036131)
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            Error::Config {
+                kind: codearts_repo::ConfigKind::Credentials,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     let text = error.to_string();
     for says in [
         "HUAWEICLOUD_SDK_AK",

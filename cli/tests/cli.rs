@@ -226,7 +226,9 @@ fn messages_name_the_commands_flags() {
     let profile = dir.path().join("credentials");
     std::fs::write(&profile, "[basic]\nak = x\nsk\n").unwrap();
     let profile = profile.to_str().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &[&str]); 6] = [
+    // (arguments, environment, what stderr says)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case; 6] = [
         (
             &[
                 "--endpoint",

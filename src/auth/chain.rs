@@ -8,7 +8,7 @@ use super::{
     credentials::Auth,
     metadata::{DEFAULT_METADATA_ENDPOINT, METADATA_ENDPOINT_VAR, MetadataSource},
 };
-use crate::{Credentials, Error};
+use crate::{ConfigKind, Credentials, Error};
 
 const AK: &str = "HUAWEICLOUD_SDK_AK";
 const SK: &str = "HUAWEICLOUD_SDK_SK";
@@ -77,10 +77,10 @@ impl Credentials {
                 ),
                 ini::Error::Io(io) => io.to_string(),
             };
-            Error::Config(format!(
-                "cannot read the credentials file {}: {why}",
-                path.display()
-            ))
+            Error::config(
+                ConfigKind::Credentials,
+                format!("cannot read the credentials file {}: {why}", path.display()),
+            )
         })?;
         let Some(section) = profile.section(Some(PROFILE_SECTION)) else {
             return metadata(&var, format!("{looked_for} (no such section)"));
@@ -152,16 +152,20 @@ fn from_fields(
         (_, security_token),
     ] = fields;
     let partial = |set: &str, unset: &str| {
-        Error::Config(format!(
-            "{set} is set in {place} but {unset} is not: set both or neither"
-        ))
+        Error::config(
+            ConfigKind::Credentials,
+            format!("{set} is set in {place} but {unset} is not: set both or neither"),
+        )
     };
     let credentials = match (ak, sk, token) {
         (None, None, None) => return Ok(None),
         (Some(_), Some(_), Some(_)) => {
-            return Err(Error::Config(format!(
-                "{place} holds both an access key ({ak_name}) and a token ({token_name}): keep one"
-            )));
+            return Err(Error::config(
+                ConfigKind::Credentials,
+                format!(
+                    "{place} holds both an access key ({ak_name}) and a token ({token_name}): keep one"
+                ),
+            ));
         }
         (Some(ak), Some(sk), None) => Credentials::aksk(ak, sk)?,
         (None, None, Some(token)) => Credentials::token(token)?,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 
 use crate::{
-    ApiError, Credentials, Error, ProjectId, RetryPolicy, TransportKind,
+    ApiError, ConfigKind, Credentials, Error, ProjectId, RetryPolicy, TransportKind,
     endpoint::{base_url, host_port},
     error_answer::read_capped,
 };
@@ -71,7 +71,12 @@ impl ProjectLookup {
         let base = base_url("IAM", &endpoint, allow_http)?;
         let url =
             reqwest::Url::parse_with_params(&format!("{base}/v3/projects"), [("name", region)])
-                .map_err(|e| Error::Config(format!("IAM endpoint `{endpoint}`: {e}")))?;
+                .map_err(|e| {
+                    Error::config(
+                        ConfigKind::Endpoint,
+                        format!("IAM endpoint `{endpoint}`: {e}"),
+                    )
+                })?;
         Ok(Self {
             host: host_port(&url),
             url,

@@ -12,7 +12,7 @@ use reqwest::{StatusCode, header::HeaderValue};
 use serde::Deserialize;
 
 use super::{credentials::AccessKey, signer::SigningKey};
-use crate::{Error, params::check_header_value};
+use crate::{ConfigKind, Error, params::check_header_value};
 
 /// The metadata service of ECS instances.
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://169.254.169.254";
@@ -113,10 +113,13 @@ impl MetadataSource {
                     tracing::warn!(error = %why, "refreshing metadata credentials failed; using the current ones");
                     Ok(())
                 } else {
-                    Err(Error::Config(format!(
-                        "no credentials: {}; ECS metadata at {}: {why}",
-                        self.before, self.endpoint
-                    )))
+                    Err(Error::config(
+                        ConfigKind::Credentials,
+                        format!(
+                            "no credentials: {}; ECS metadata at {}: {why}",
+                            self.before, self.endpoint
+                        ),
+                    ))
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::{fmt, net::IpAddr, path::Path};
 
 use reqwest::Url;
 
-use crate::Error;
+use crate::{ConfigKind, Error};
 use table::{CODEARTS_REPO, SERVICESTAGE};
 
 pub(crate) use regions_file::RegionsFile;
@@ -50,11 +50,14 @@ impl Service {
             .binary_search_by(|(r, _)| (*r).cmp(region))
             .map(|i| self.table()[i].1)
             .map_err(|_| {
-                Error::Config(format!(
-                    "region `{region}` has no {self} endpoint in the official SDK's table \
+                Error::config(
+                    ConfigKind::Endpoint,
+                    format!(
+                        "region `{region}` has no {self} endpoint in the official SDK's table \
                      (known: {}); give one with the builder's endpoint options",
-                    self.regions().collect::<Vec<_>>().join(", ")
-                ))
+                        self.regions().collect::<Vec<_>>().join(", ")
+                    ),
+                )
             })
     }
 }
@@ -125,7 +128,12 @@ pub(crate) fn base_url(
     allow_http: bool,
 ) -> Result<String, Error> {
     let shown = without_userinfo(url);
-    let bad = |why: &str| Error::Config(format!("{service} endpoint `{shown}`: {why}"));
+    let bad = |why: &str| {
+        Error::config(
+            ConfigKind::Endpoint,
+            format!("{service} endpoint `{shown}`: {why}"),
+        )
+    };
     let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));

@@ -16,7 +16,7 @@ use std::{collections::HashMap, path::Path};
 use serde::Deserialize;
 
 use super::Service;
-use crate::Error;
+use crate::{ConfigKind, Error};
 
 /// A parsed regions file.
 #[derive(Clone, Debug, Default)]
@@ -39,13 +39,17 @@ impl RegionsFile {
     /// gives one.
     pub(crate) fn load(path: &Path) -> Result<Self, Error> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read the regions file {}: {e}",
-                path.display()
-            ))
+            Error::config(
+                ConfigKind::RegionsFile,
+                format!("cannot read the regions file {}: {e}", path.display()),
+            )
         })?;
-        Self::parse(&text)
-            .map_err(|why| Error::Config(format!("regions file {}: {why}", path.display())))
+        Self::parse(&text).map_err(|why| {
+            Error::config(
+                ConfigKind::RegionsFile,
+                format!("regions file {}: {why}", path.display()),
+            )
+        })
     }
 
     fn parse(text: &str) -> Result<Self, String> {

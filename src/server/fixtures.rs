@@ -5,7 +5,7 @@ use std::{collections::HashMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Commit, CommitList, Error, PushEvent, RepositoryId};
+use crate::{Commit, CommitList, ConfigKind, Error, PushEvent, RepositoryId};
 
 /// The fixtures file format (JSON); [`Fixtures::documented`] shows it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -56,7 +56,7 @@ impl Fixtures {
     /// Reads the JSON format of `src/server/fixtures.json`.
     pub fn from_json(text: &str) -> Result<Self, Error> {
         let file: FixturesFile = serde_json::from_str(text)
-            .map_err(|e| Error::Config(format!("invalid fixtures: {e}")))?;
+            .map_err(|e| Error::config(ConfigKind::Fixtures, format!("invalid fixtures: {e}")))?;
         let mut fixtures = Self::empty();
         for f in file.push_events {
             fixtures.push_events.insert(f.repository_id, f.event);
@@ -69,10 +69,16 @@ impl Fixtures {
 
     /// Reads a fixtures file.
     pub fn from_file(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read fixtures {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                ConfigKind::Fixtures,
+                format!("cannot read fixtures {}: {e}", path.display()),
+            )
+        })?;
         Self::from_json(&text).map_err(|e| match e {
-            Error::Config(why) => Error::Config(format!("{}: {why}", path.display())),
+            Error::Config { kind, message } => {
+                Error::config(kind, format!("{}: {message}", path.display()))
+            }
             other => other,
         })
     }
