@@ -33,7 +33,7 @@ fn used_by(command: &str, once: bool) -> &'static [&'static str] {
         "watch" => WATCH,
         // The demo runs against its own server, with its own endpoint and credentials.
         "demo" => &["output", "timeout", "max_attempts"],
-        "spec-diff" => &["output"],
+        "spec-diff" | "release-gate" => &["output"],
         _ => &[],
     }
 }

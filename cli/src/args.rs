@@ -110,9 +110,29 @@ pub(crate) enum Command {
         #[arg(long, value_name = "VERSION", requires = "check_version")]
         old_version: Option<String>,
     },
+    /// Check the version against what changed since the last release: the spec (always) and
+    /// the hand-written Rust API (with --semver-checks). CI runs it on every change.
+    #[command(
+        after_help = "The last release: the newest v* tag, else the commit before the one that set the\nmanifest's version (a shallow clone is deepened first).\nExit codes: 0 the version says what changed, 1 it does not, 2 usage or input error.\n\nExample:\n  codearts release-gate --semver-checks codearts-repo"
+    )]
+    ReleaseGate(ReleaseGateArgs),
     /// Start the embedded server, run both operations against it, show what happened.
     #[command(after_help = "Example:\n  codearts demo --output table")]
     Demo,
+}
+
+/// What the release gate compares, and how.
+#[derive(Debug, Args)]
+pub(crate) struct ReleaseGateArgs {
+    /// The manifest whose version is checked, from the repository's root.
+    #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
+    pub(crate) manifest: PathBuf,
+    /// The spec, from the repository's root.
+    #[arg(long, value_name = "PATH", default_value = "openapi/codearts-repo.yaml")]
+    pub(crate) spec: String,
+    /// Also run `cargo semver-checks` on this package against the same baseline.
+    #[arg(long, value_name = "PACKAGE")]
+    pub(crate) semver_checks: Option<String>,
 }
 
 /// What `serve` serves, and how.

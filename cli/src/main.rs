@@ -18,7 +18,9 @@ mod applies;
 mod args;
 mod demo;
 mod error;
+mod git;
 mod output;
+mod release_gate;
 mod spec_diff;
 mod waits;
 mod watch;
@@ -129,6 +131,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let client = builder(&global)?.rate_limit(limit).build()?;
             return watch::run(client, watch).await;
         }
+        Command::ReleaseGate(gate) => return release_gate::run(&gate, out),
         Command::SpecDiff {
             old,
             new,

@@ -208,7 +208,15 @@ fn attempts_share_the_timeout_and_long_waits_are_said() {
         "{:?}",
         started.elapsed()
     );
-    out.assert_stderr_has(&["timeout error after 3 attempt(s)"]);
+    // Two or three attempts, as the backoff between them leaves room: never the one attempt
+    // that took the whole timeout; and when the third did not fit, the message says so.
+    assert!(
+        out.stderr.contains("timeout error after 3 attempt(s)")
+            || (out.stderr.contains("timeout error after 2 attempt(s)")
+                && out.stderr.contains("before the deadline")),
+        "{}",
+        out.stderr
+    );
 
     let loopback = watching::Loopback::start(1);
     loopback.server.set_failure(

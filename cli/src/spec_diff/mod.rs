@@ -2,7 +2,7 @@
 //! it breaks code that uses this crate. The comparison is drift's; the judgement, from a
 //! client's point of view, is ours.
 
-use std::{path::Path, process::Command};
+use std::path::Path;
 
 use drift::{ChangeComparison, ChangeDetails};
 use serde::Serialize;
@@ -18,7 +18,7 @@ use version::VersionCheck;
 mod markdown;
 mod refine;
 mod rust_api;
-mod version;
+pub(crate) mod version;
 
 /// Where the spec lives in the repository, for `git:REV`.
 const SPEC_PATH: &str = "openapi/codearts-repo.yaml";
@@ -282,16 +282,8 @@ fn git_show(spec: &str) -> Result<String> {
             "git:{spec}: give a revision, e.g. git:main"
         )));
     }
-    let output = Command::new("git")
-        .args(["show", &format!("{rev}:{path}")])
-        .output()
-        .map_err(|e| CliError::Environment(format!("cannot run git: {e}")))?;
-    if !output.status.success() {
-        let why = String::from_utf8_lossy(&output.stderr);
-        return Err(CliError::Input(format!("git:{spec}: {}", why.trim())));
-    }
-    String::from_utf8(output.stdout)
-        .map_err(|_| CliError::Input(format!("git:{spec} is not UTF-8")))
+    crate::git::run(&["show", &format!("{rev}:{path}")])?
+        .map_err(|why| CliError::Input(format!("git:{spec}: {why}")))
 }
 
 fn table(report: &Report) -> String {

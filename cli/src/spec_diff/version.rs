@@ -30,8 +30,14 @@ pub(crate) fn from_tag(old: &str) -> Option<Version> {
 
 /// `package.version` of a Cargo manifest (or the workspace's, when the package inherits it).
 pub(crate) fn from_manifest(path: &Path) -> Result<Version> {
-    let bad = |why: String| CliError::Input(format!("{}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    from_manifest_text(&text, &path.display().to_string())
+}
+
+/// `package.version` of a manifest's text; `name` says where it came from, for errors.
+pub(crate) fn from_manifest_text(text: &str, name: &str) -> Result<Version> {
+    let bad = |why: String| CliError::Input(format!("{name}: {why}"));
     let manifest: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| bad(e.to_string()))?;
