@@ -1,0 +1,157 @@
+//! `codearts release-gate` on small git histories: the baseline it picks (a tag, or the
+//! manifest's history when there is none, a shallow clone deepened) and its verdict. This is
+//! also the maintainer's path of CONTRIBUTING.md, walked on a copy: a breaking spec change
+//! without a bump fails naming the version it needs; with the bump it passes; a compatible
+//! change passes with a patch bump.
+
+mod common;
+
+use std::path::Path;
+
+use common::{codearts, git, run};
+
+/// A frozen copy of the spec, as in the spec-diff tests.
+const SPEC: &str = include_str!("fixtures/spec-frozen.yaml");
+
+/// A tighter input: breaking for callers.
+fn breaking() -> String {
+    SPEC.replacen(
+        "      minLength: 1\n      example: gh-auth",
+        "      minLength: 1\n      maxLength: 64\n      example: gh-auth",
+        1,
+    )
+}
+
+/// Reworded prose: compatible.
+fn compatible() -> String {
+    SPEC.replacen(
+        "Obtain the latest push event of a repository\n",
+        "Get the most recent push event of a repository\n",
+        1,
+    )
+}
+
+/// Commits the manifest at `version` and, when given, the spec.
+fn commit(dir: &Path, version: &str, spec: Option<&str>, message: &str) {
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!("[package]\nname = \"x\"\nversion = \"{version}\"\n"),
+    )
+    .unwrap();
+    if let Some(spec) = spec {
+        std::fs::create_dir_all(dir.join("openapi")).unwrap();
+        std::fs::write(dir.join("openapi/codearts-repo.yaml"), spec).unwrap();
+    }
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
+fn repository() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "-q"]);
+    dir
+}
+
+/// The gate's exit code and what it said (stderr, then the report).
+fn gate(dir: &Path) -> (i32, String) {
+    let out = run(codearts()
+        .current_dir(dir)
+        .args(["release-gate", "--output", "table"]));
+    (out.code, format!("{}{}", out.stderr, out.stdout))
+}
+
+#[test]
+fn a_tag_is_the_baseline() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", Some(SPEC), "release");
+    git(dir.path(), &["tag", "v0.1.0"]);
+    commit(dir.path(), "0.1.1", Some(&breaking()), "tighten repo_auth");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("0.1.1 against 0.1.0 at v0.1.0 (tag v0.1.0)"), "{said}");
+    assert!(said.contains("0.2.0"), "the version it needs: {said}");
+    assert!(said.contains("failed in the spec half"), "{said}");
+
+    commit(dir.path(), "0.2.0", None, "bump");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+}
+
+#[test]
+fn without_a_tag_the_baseline_is_the_commit_before_the_version_was_set() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", Some(SPEC), "0.1.0");
+    // A change to the manifest that keeps the version is not the one that set it.
+    std::fs::write(dir.path().join("README"), "x").unwrap();
+    commit(dir.path(), "0.1.0", None, "docs");
+    let released = String::from_utf8(
+        std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    commit(dir.path(), "0.1.1", None, "set 0.1.1");
+    commit(dir.path(), "0.1.1", Some(&compatible()), "reword");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "a compatible change passes with a patch bump: {said}");
+    assert!(
+        said.contains(&format!("0.1.1 against 0.1.0 at {}", &released[..12])),
+        "{said}"
+    );
+    assert!(said.contains("no v* tag; the commit before"), "{said}");
+
+    // The maintainer's path: a breaking change without a bump fails, naming the version.
+    commit(dir.path(), "0.1.1", Some(&breaking()), "tighten");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("0.2.0"), "{said}");
+    // With the bump, it passes: the previous version is now 0.1.1, and its last commit the
+    // baseline.
+    commit(dir.path(), "0.2.0", None, "bump");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("0.2.0 against 0.1.1"), "{said}");
+}
+
+#[test]
+fn a_version_that_went_backwards_fails() {
+    let dir = repository();
+    commit(dir.path(), "0.2.0", Some(SPEC), "0.2.0");
+    commit(dir.path(), "0.1.5", None, "oops");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("0.1.5 against 0.2.0"), "{said}");
+}
+
+#[test]
+fn a_spec_new_since_the_baseline_and_a_first_version_pass_saying_why() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", None, "first");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("no earlier version"), "{said}");
+
+    commit(dir.path(), "0.2.0", Some(SPEC), "the spec arrives");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("is new since 0.1.0"), "{said}");
+}
+
+#[test]
+fn a_shallow_clone_is_deepened() {
+    let origin = repository();
+    commit(origin.path(), "0.1.0", Some(SPEC), "0.1.0");
+    commit(origin.path(), "0.1.1", Some(&breaking()), "tighten without a bump");
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", origin.path().display());
+    git(
+        clone.path(),
+        &["clone", "-q", "--depth", "1", &url, "shallow"],
+    );
+    let (code, said) = gate(&clone.path().join("shallow"));
+    assert!(said.contains("shallow; fetching its history"), "{said}");
+    assert_eq!(code, 1, "the breaking change is found: {said}");
+}
