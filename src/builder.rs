@@ -4,7 +4,10 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
     Client, ConfigKind, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
-    auth::iam::ProjectLookup,
+    auth::{
+        iam::{ProjectLookup, iam_endpoint},
+        temporary::Place,
+    },
     client::{Refusal, Services},
     endpoint::{RegionsFile, Service, base_url, default_regions_file, region_endpoints},
     failover::Endpoints,
@@ -224,6 +227,15 @@ impl ClientBuilder {
             Some(credentials) => credentials,
             None => Credentials::from_env()?,
         };
+        // Keyless credentials exchange a token with STS or IAM: in the client's region.
+        credentials.locate(Place {
+            region: self.region.clone(),
+            iam_endpoint: iam_endpoint(
+                self.iam_endpoint.as_deref(),
+                &credentials,
+                self.region.as_deref(),
+            ),
+        });
         let project_id = match &self.project_id {
             Some(id) => Some(ProjectId::new(id.clone())?),
             None => credentials.project_id().cloned(),

@@ -128,7 +128,11 @@ pub(crate) struct ReleaseGateArgs {
     #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
     pub(crate) manifest: PathBuf,
     /// The spec, from the repository's root.
-    #[arg(long, value_name = "PATH", default_value = "openapi/codearts-repo.yaml")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "openapi/codearts-repo.yaml"
+    )]
     pub(crate) spec: String,
     /// Also run `cargo semver-checks` on this package against the same baseline.
     #[arg(long, value_name = "PACKAGE")]

@@ -11,7 +11,9 @@ pub(crate) fn run(args: &[&str]) -> Result<std::result::Result<String, String>> 
         .output()
         .map_err(|e| CliError::Environment(format!("cannot run git: {e}")))?;
     if !output.status.success() {
-        return Ok(Err(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+        return Ok(Err(String::from_utf8_lossy(&output.stderr)
+            .trim()
+            .to_owned()));
     }
     String::from_utf8(output.stdout)
         .map(Ok)

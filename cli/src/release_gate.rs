@@ -44,7 +44,11 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
     );
     let mut failed = Vec::new();
     if git::show(&baseline.rev, &args.spec)?.is_none() {
-        say!("spec half: {} is new since {}: nothing to compare", args.spec, baseline.version);
+        say!(
+            "spec half: {} is new since {}: nothing to compare",
+            args.spec,
+            baseline.version
+        );
     } else {
         let old = format!("git:{}:{}", baseline.rev, args.spec);
         let gate = VersionGate {
@@ -60,9 +64,18 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
         }
     }
     if let Some(package) = &args.semver_checks {
-        say!("Rust API half: cargo semver-checks -p {package} against {}", baseline.version);
+        say!(
+            "Rust API half: cargo semver-checks -p {package} against {}",
+            baseline.version
+        );
         let status = Command::new("cargo")
-            .args(["semver-checks", "check-release", "-p", package, "--baseline-rev"])
+            .args([
+                "semver-checks",
+                "check-release",
+                "-p",
+                package,
+                "--baseline-rev",
+            ])
             .arg(&baseline.rev)
             .status()
             .map_err(|e| CliError::Environment(format!("cannot run cargo semver-checks: {e}")))?;

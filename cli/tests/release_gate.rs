@@ -68,7 +68,10 @@ fn a_tag_is_the_baseline() {
     commit(dir.path(), "0.1.1", Some(&breaking()), "tighten repo_auth");
     let (code, said) = gate(dir.path());
     assert_eq!(code, 1, "{said}");
-    assert!(said.contains("0.1.1 against 0.1.0 at v0.1.0 (tag v0.1.0)"), "{said}");
+    assert!(
+        said.contains("0.1.1 against 0.1.0 at v0.1.0 (tag v0.1.0)"),
+        "{said}"
+    );
     assert!(said.contains("0.2.0"), "the version it needs: {said}");
     assert!(said.contains("failed in the spec half"), "{said}");
 
@@ -96,7 +99,10 @@ fn without_a_tag_the_baseline_is_the_commit_before_the_version_was_set() {
     commit(dir.path(), "0.1.1", None, "set 0.1.1");
     commit(dir.path(), "0.1.1", Some(&compatible()), "reword");
     let (code, said) = gate(dir.path());
-    assert_eq!(code, 0, "a compatible change passes with a patch bump: {said}");
+    assert_eq!(
+        code, 0,
+        "a compatible change passes with a patch bump: {said}"
+    );
     assert!(
         said.contains(&format!("0.1.1 against 0.1.0 at {}", &released[..12])),
         "{said}"
@@ -144,7 +150,12 @@ fn a_spec_new_since_the_baseline_and_a_first_version_pass_saying_why() {
 fn a_shallow_clone_is_deepened() {
     let origin = repository();
     commit(origin.path(), "0.1.0", Some(SPEC), "0.1.0");
-    commit(origin.path(), "0.1.1", Some(&breaking()), "tighten without a bump");
+    commit(
+        origin.path(),
+        "0.1.1",
+        Some(&breaking()),
+        "tighten without a bump",
+    );
     let clone = tempfile::tempdir().unwrap();
     let url = format!("file://{}", origin.path().display());
     git(

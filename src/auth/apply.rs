@@ -21,7 +21,7 @@ const X_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-security-token")
 
 impl Credentials {
     /// Authenticates `request`, whose URL's host is `host` (`host[:port]`). Call it last:
-    /// a signature covers the method, path, query and headers as they are now. Metadata
+    /// a signature covers the method, path, query and headers as they are now. Temporary
     /// keys must have been fetched (`ready`); without them the request goes unsigned and the
     /// service refuses it.
     pub(crate) fn apply(&self, request: &mut Request, host: &str) {
@@ -30,7 +30,7 @@ impl Credentials {
                 request.headers_mut().insert(X_AUTH_TOKEN, token.clone());
             }
             Auth::AkSk(key) => key.sign(request, host, self.project_header.as_ref()),
-            Auth::Metadata(source) => {
+            Auth::Temporary(source) => {
                 if let Some(key) = source.current() {
                     key.sign(request, host, self.project_header.as_ref());
                 }

@@ -1,12 +1,18 @@
-//! The credential chain of the official SDKs: the `HUAWEICLOUD_SDK_*` environment variables,
-//! then the profile file (`~/.huaweicloud/credentials`, section `[basic]`), then the ECS
-//! metadata service.
+//! The credential chain of the official SDKs (huaweicloudsdkcore 3.1.219's order for regional
+//! services), after this crate's own `HUAWEICLOUD_SDK_TOKEN`: OIDC federation
+//! (`HUAWEICLOUD_OIDC_*`), the `HUAWEICLOUD_SDK_*` environment variables (an identity
+//! provider's ID token before AK/SK), the profile file (`~/.huaweicloud/credentials`, section
+//! `[basic]`, likewise), the ECS metadata service, and CCE pod identity (`HC_CONTAINER_*`).
 
 use std::{path::PathBuf, sync::Arc};
 
 use super::{
     credentials::Auth,
-    metadata::{DEFAULT_METADATA_ENDPOINT, METADATA_ENDPOINT_VAR, MetadataSource},
+    idp::{self, IdpToken},
+    metadata::{DEFAULT_METADATA_ENDPOINT, METADATA_ENDPOINT_VAR, Metadata},
+    oidc::Oidc,
+    pod_identity::{self, PodIdentity},
+    temporary::{Fetcher, TemporaryKeys},
 };
 use crate::{ConfigKind, Credentials, Error};
 
@@ -19,14 +25,27 @@ const CREDENTIALS_FILE: &str = "HUAWEICLOUD_SDK_CREDENTIALS_FILE";
 const PROFILE_SECTION: &str = "basic";
 
 impl Credentials {
-    /// The official SDKs' chain: `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK` (with
-    /// `HUAWEICLOUD_SDK_PROJECT_ID` and `HUAWEICLOUD_SDK_SECURITY_TOKEN`) or
-    /// `HUAWEICLOUD_SDK_TOKEN`; then the `[basic]` section of the profile file
-    /// (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, or `~/.huaweicloud/credentials`) with keys `ak`,
-    /// `sk`, `project_id`, `security_token` (and `iam_endpoint`); then temporary keys from the
-    /// ECS metadata service (`HUAWEICLOUD_SDK_METADATA_ENDPOINT`, this crate's own variable, or
-    /// `http://169.254.169.254`), fetched at the first call: when it has none either, that
-    /// call fails with what each source said. Partial credentials are an error, never skipped.
+    /// The official SDKs' chain, after this crate's own `HUAWEICLOUD_SDK_TOKEN`:
+    ///
+    /// 1. OIDC federation: `HUAWEICLOUD_OIDC_PROVIDER_URN`, `HUAWEICLOUD_OIDC_AGENCY_URN` and
+    ///    the ID token (`HUAWEICLOUD_OIDC_ID_TOKEN`, or the file in
+    ///    `HUAWEICLOUD_OIDC_TOKEN_FILE`), exchanged with STS (`HUAWEICLOUD_SDK_STS_ENDPOINT`,
+    ///    else the region's) for temporary keys of the agency;
+    /// 2. the environment: an identity provider's ID token (`HUAWEICLOUD_SDK_IDP_ID` and
+    ///    `HUAWEICLOUD_SDK_ID_TOKEN_FILE`, exchanged with IAM), else `HUAWEICLOUD_SDK_AK` +
+    ///    `HUAWEICLOUD_SDK_SK` (with `HUAWEICLOUD_SDK_SECURITY_TOKEN`);
+    /// 3. the `[basic]` section of the profile file (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`, or
+    ///    `~/.huaweicloud/credentials`): `idp_id` and `id_token_file`, else `ak` and `sk`
+    ///    (with `security_token`, `project_id`, `iam_endpoint`);
+    /// 4. temporary keys from the ECS metadata service (`HUAWEICLOUD_SDK_METADATA_ENDPOINT`,
+    ///    this crate's own variable, or `http://169.254.169.254`), and, when it has none, from
+    ///    CCE pod identity (`HC_CONTAINER_CREDENTIALS_FULL_URI` and
+    ///    `HC_CONTAINER_AUTHORIZATION_TOKEN_FILE`).
+    ///
+    /// Temporary keys are fetched at the first call and again 40 minutes before they expire
+    /// (token files are read again each time); when no source has any, that call fails with
+    /// what each source said. The project id comes from `HUAWEICLOUD_SDK_PROJECT_ID` (or the
+    /// profile's), else from IAM. Partial credentials are an error, never skipped.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -46,11 +65,25 @@ impl Credentials {
     /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
         let var = |name: &str| var(name).filter(|v| !v.is_empty());
-        let found = from_fields(
-            "the environment",
-            [AK, SK, TOKEN, PROJECT_ID, SECURITY_TOKEN].map(|name| (name, var(name))),
-        )?;
-        if let Some(credentials) = found {
+        let environment = |var: &dyn Fn(&str) -> Option<String>| {
+            from_fields(
+                "the environment",
+                [AK, SK, TOKEN, PROJECT_ID, SECURITY_TOKEN].map(|name| (name, var(name))),
+            )
+        };
+        // This crate's own token first: an explicit choice, checked with the environment's
+        // AK/SK (both at once is an error).
+        if var(TOKEN).is_some() {
+            return environment(&var).map(|found| found.expect("a token was found"));
+        }
+        if let Some(oidc) = Oidc::from_vars(&var)? {
+            return temporary(vec![Fetcher::Oidc(oidc)], var(PROJECT_ID));
+        }
+        if let Some(idp) = idp_token("the environment", var(idp::IDP_ID), var(idp::ID_TOKEN_FILE))?
+        {
+            return temporary(vec![Fetcher::IdpToken(idp)], var(PROJECT_ID));
+        }
+        if let Some(credentials) = environment(&var)? {
             return Ok(credentials);
         }
         let (path, explicit) = match var(CREDENTIALS_FILE) {
@@ -93,6 +126,11 @@ impl Credentials {
                 .map(str::to_owned)
         };
         let place = format!("[{PROFILE_SECTION}] of {}", path.display());
+        if let Some(idp) = idp_token(&place, field("idp_id"), field("id_token_file"))? {
+            let mut credentials = temporary(vec![Fetcher::IdpToken(idp)], field("project_id"))?;
+            credentials.iam_endpoint = field("iam_endpoint");
+            return Ok(credentials);
+        }
         let found = from_fields(
             &place,
             [
@@ -125,16 +163,81 @@ fn first_bad_line(path: &std::path::Path) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// Keys from the metadata service, fetched at the first call; `before` says why the
-/// environment and the profile gave none. The project id may still come from the environment.
+/// Keys from the metadata service, else from CCE pod identity when its variables are set,
+/// fetched at the first call; `before` says why the environment and the profile gave none.
+/// The project id may still come from the environment.
 fn metadata(var: &impl Fn(&str) -> Option<String>, before: String) -> Result<Credentials, Error> {
     let endpoint = var(METADATA_ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_METADATA_ENDPOINT.into());
-    let credentials = Credentials::new(Auth::Metadata(Arc::new(MetadataSource::new(
-        endpoint, before,
+    let mut sources = vec![Fetcher::Metadata(Metadata::new(endpoint))];
+    match (
+        var(pod_identity::URI_VAR),
+        var(pod_identity::TOKEN_FILE_VAR),
+    ) {
+        (Some(uri), Some(file)) => {
+            sources.push(Fetcher::PodIdentity(PodIdentity::new(
+                uri,
+                PathBuf::from(file),
+            )));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::config(
+                ConfigKind::Credentials,
+                format!(
+                    "CCE pod identity needs both {} and {}",
+                    pod_identity::URI_VAR,
+                    pod_identity::TOKEN_FILE_VAR
+                ),
+            ));
+        }
+    }
+    let credentials = Credentials::new(Auth::Temporary(Arc::new(TemporaryKeys::new(
+        sources, before,
     ))));
     match var(PROJECT_ID) {
         Some(id) => credentials.with_project_id(id),
         None => Ok(credentials),
+    }
+}
+
+/// Temporary keys from `sources`, with a project id if one is given.
+fn temporary(sources: Vec<Fetcher>, project_id: Option<String>) -> Result<Credentials, Error> {
+    let credentials = Credentials::new(Auth::Temporary(Arc::new(TemporaryKeys::new(
+        sources,
+        String::new(),
+    ))));
+    match project_id {
+        Some(id) => credentials.with_project_id(id),
+        None => Ok(credentials),
+    }
+}
+
+/// An identity provider's ID token in `place`, when both its fields are set; half of them is
+/// an error.
+fn idp_token(
+    place: &str,
+    idp_id: Option<String>,
+    token_file: Option<String>,
+) -> Result<Option<IdpToken>, Error> {
+    match (idp_id, token_file) {
+        (Some(id), Some(file)) => IdpToken::new(id, PathBuf::from(file)).map(Some),
+        (None, None) => Ok(None),
+        (id, _) => Err(Error::config(
+            ConfigKind::Credentials,
+            format!(
+                "{place} names {} but not {}: set both or neither",
+                if id.is_some() {
+                    "an identity provider"
+                } else {
+                    "an ID token file"
+                },
+                if id.is_some() {
+                    "its ID token file"
+                } else {
+                    "the identity provider"
+                },
+            ),
+        )),
     }
 }
 

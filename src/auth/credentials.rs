@@ -5,7 +5,10 @@ use reqwest::header::HeaderValue;
 
 use std::sync::Arc;
 
-use super::{metadata::MetadataSource, signer::SigningKey};
+use super::{
+    signer::SigningKey,
+    temporary::{Place, TemporaryKeys},
+};
 use crate::{
     Error,
     params::{ProjectId, check_header_value},
@@ -30,8 +33,9 @@ pub(crate) enum Auth {
     Token(HeaderValue),
     /// `SDK-HMAC-SHA256` signing.
     AkSk(AccessKey),
-    /// Temporary access keys from the ECS metadata service, fetched and refreshed as needed.
-    Metadata(Arc<MetadataSource>),
+    /// Temporary access keys from a keyless source (OIDC federation, an identity provider,
+    /// the ECS metadata service, CCE pod identity), fetched and refreshed as needed.
+    Temporary(Arc<TemporaryKeys>),
 }
 
 /// An access key ready to sign.
@@ -118,10 +122,10 @@ impl Credentials {
         check_header_value("security_token", &token)?;
         match &mut self.auth {
             Auth::AkSk(key) => key.security_token = Some(secret_header(&token)),
-            Auth::Token(_) | Auth::Metadata(_) => {
+            Auth::Token(_) | Auth::Temporary(_) => {
                 return Err(Error::invalid(
                     "security_token",
-                    "goes with AK/SK credentials, not with a token or metadata keys",
+                    "goes with AK/SK credentials, not with a token or temporary keys",
                 ));
             }
         }
@@ -133,21 +137,31 @@ impl Credentials {
         self.project_id.as_ref()
     }
 
-    /// `"token"`, `"AK/SK"` or `"ECS metadata AK/SK"`, for messages.
+    /// `"token"`, `"AK/SK"`, or where temporary keys come from (`"ECS metadata AK/SK"`,
+    /// `"OIDC federation AK/SK"`, `"identity-provider AK/SK"`, `"CCE pod identity AK/SK"`),
+    /// for messages.
     pub fn kind(&self) -> &'static str {
-        match self.auth {
+        match &self.auth {
             Auth::Token(_) => "token",
             Auth::AkSk(_) => "AK/SK",
-            Auth::Metadata(_) => "ECS metadata AK/SK",
+            Auth::Temporary(source) => source.kind(),
         }
     }
 
-    /// Fetches metadata keys when none with 40 minutes left are at hand; other credentials
+    /// Fetches temporary keys when none with 40 minutes left are at hand; other credentials
     /// are always ready.
     pub(crate) async fn ready(&self) -> Result<(), Error> {
         match &self.auth {
-            Auth::Metadata(source) => source.ready().await,
+            Auth::Temporary(source) => source.ready().await,
             Auth::Token(_) | Auth::AkSk(_) => Ok(()),
+        }
+    }
+
+    /// Tells temporary keys where the client is (region, IAM endpoint): STS and IAM are
+    /// asked there.
+    pub(crate) fn locate(&self, place: Place) {
+        if let Auth::Temporary(source) = &self.auth {
+            source.locate(place);
         }
     }
 
@@ -156,7 +170,7 @@ impl Credentials {
         match &self.auth {
             Auth::Token(_) => None,
             Auth::AkSk(key) => Some(key.ak.clone()),
-            Auth::Metadata(source) => source.current().map(|key| key.ak.clone()),
+            Auth::Temporary(source) => source.current().map(|key| key.ak.clone()),
         }
     }
 

@@ -24,6 +24,24 @@ pub(crate) const IAM_ENDPOINT_VAR: &str = "HUAWEICLOUD_SDK_IAM_ENDPOINT";
 /// The largest IAM answer read: a list of a few projects.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The IAM endpoint: the builder's, else `HUAWEICLOUD_SDK_IAM_ENDPOINT`, else the profile's
+/// `iam_endpoint`, else the region's; `None` with none of these.
+pub(crate) fn iam_endpoint(
+    builder: Option<&str>,
+    credentials: &Credentials,
+    region: Option<&str>,
+) -> Option<String> {
+    builder
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var(IAM_ENDPOINT_VAR)
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| credentials.iam_endpoint.clone())
+        .or_else(|| region.map(|region| format!("https://iam.{region}.myhuaweicloud.com")))
+}
+
 /// Where and for which region to ask.
 #[derive(Debug)]
 pub(crate) struct ProjectLookup {
@@ -59,14 +77,7 @@ impl ProjectLookup {
         http: reqwest::Client,
         timeout: Duration,
     ) -> Result<Self, Error> {
-        let endpoint = endpoint
-            .map(str::to_owned)
-            .or_else(|| {
-                std::env::var(IAM_ENDPOINT_VAR)
-                    .ok()
-                    .filter(|v| !v.is_empty())
-            })
-            .or_else(|| credentials.iam_endpoint.clone())
+        let endpoint = iam_endpoint(endpoint, credentials, Some(region))
             .unwrap_or_else(|| format!("https://iam.{region}.myhuaweicloud.com"));
         let base = base_url("IAM", &endpoint, allow_http)?;
         let url =

@@ -5,8 +5,12 @@ mod apply;
 mod chain;
 mod credentials;
 pub(crate) mod iam;
+mod idp;
 mod metadata;
+mod oidc;
+mod pod_identity;
 pub mod signer;
+pub(crate) mod temporary;
 
 pub use credentials::Credentials;
 pub use metadata::{DEFAULT_METADATA_ENDPOINT, METADATA_ENDPOINT_VAR};

@@ -3,7 +3,7 @@
 //! policy (HTTPS, or plain HTTP to loopback or when explicitly allowed).
 
 mod regions_file;
-mod table;
+pub(crate) mod table;
 
 use std::{fmt, net::IpAddr, path::Path};
 

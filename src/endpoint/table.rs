@@ -151,3 +151,26 @@ pub(super) const SERVICESTAGE: &[(&str, &str)] = &[
         "https://servicestage.tr-west-1.myhuaweicloud.com",
     ),
 ];
+
+/// STS per region, from the official core (huaweicloudsdkcore 3.1.219, auth/endpoint.py): where
+/// OIDC federation asks for keys.
+const STS: &[&str] = &[
+    "cn-north-4",
+    "cn-south-1",
+    "cn-east-3",
+    "cn-southwest-2",
+    "ap-southeast-1",
+    "ap-southeast-3",
+    "ap-southeast-2",
+    "sa-brazil-1",
+    "la-south-2",
+    "af-south-1",
+    "ap-southeast-4",
+    "tr-west-1",
+];
+
+/// The region's STS endpoint, when the official table has one.
+pub(crate) fn sts_endpoint(region: &str) -> Option<String> {
+    STS.contains(&region)
+        .then(|| format!("https://sts.{region}.myhuaweicloud.com"))
+}

@@ -1,0 +1,317 @@
+//! Temporary access keys, for credentials that carry no long-lived key: fetched at the first
+//! call from one of the keyless sources (OIDC federation, an identity provider's ID token,
+//! the ECS metadata service, CCE pod identity) and fetched again when fewer than 40 minutes
+//! remain, as the official SDKs do. Token files are read again at every fetch. A failed
+//! refresh keeps keys that have not expired yet.
+
+use std::{
+    sync::{Arc, OnceLock, RwLock},
+    time::{Duration, SystemTime},
+};
+
+use serde_json::{Map, Value};
+
+use super::{
+    credentials::{AccessKey, secret_header},
+    idp::IdpToken,
+    metadata::Metadata,
+    oidc::Oidc,
+    pod_identity::PodIdentity,
+    signer::SigningKey,
+};
+use crate::{ConfigKind, Error, params::check_header_value};
+
+const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(40 * 60);
+/// Each exchange with a credentials service, connection included.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest answer read from a credentials service.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Where temporary keys come from.
+#[derive(Debug)]
+pub(crate) enum Fetcher {
+    Oidc(Oidc),
+    IdpToken(IdpToken),
+    Metadata(Metadata),
+    PodIdentity(PodIdentity),
+}
+
+impl Fetcher {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Oidc(_) => "OIDC federation AK/SK",
+            Self::IdpToken(_) => "identity-provider AK/SK",
+            Self::Metadata(_) => "ECS metadata AK/SK",
+            Self::PodIdentity(_) => "CCE pod identity AK/SK",
+        }
+    }
+
+    async fn fetch(&self, http: &reqwest::Client, place: &Place) -> Result<Keys, String> {
+        match self {
+            Self::Oidc(oidc) => oidc.fetch(http, place).await,
+            Self::IdpToken(idp) => idp.fetch(http, place).await,
+            Self::Metadata(metadata) => metadata.fetch(http).await,
+            Self::PodIdentity(pod) => pod.fetch(http).await,
+        }
+    }
+}
+
+/// Where the client is: the services that hand out keys depend on it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Place {
+    pub(crate) region: Option<String>,
+    /// The IAM endpoint the client resolved (builder, environment, profile, or the region's).
+    pub(crate) iam_endpoint: Option<String>,
+}
+
+/// Keys, when they expire, and (once fetched) which source gave them.
+#[derive(Clone)]
+pub(crate) struct Keys {
+    key: Arc<AccessKey>,
+    expires_at: SystemTime,
+    source: &'static str,
+}
+
+/// One or more sources tried in order (the metadata service, then pod identity), the keys
+/// while they last, and what the earlier parts of the chain said, for the error when these
+/// fail too.
+pub(crate) struct TemporaryKeys {
+    fetchers: Vec<Fetcher>,
+    before: String,
+    place: OnceLock<Place>,
+    http: OnceLock<Result<reqwest::Client, String>>,
+    cached: RwLock<Option<Keys>>,
+    /// One fetch at a time: concurrent calls wait for it rather than each fetching.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for TemporaryKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemporaryKeys")
+            .field("sources", &self.fetchers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TemporaryKeys {
+    pub(crate) fn new(fetchers: Vec<Fetcher>, before: String) -> Self {
+        Self {
+            fetchers,
+            before,
+            place: OnceLock::new(),
+            http: OnceLock::new(),
+            cached: RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// What kind of keys these are, for messages: the source that gave the current ones, or
+    /// the first one to be asked.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self.read() {
+            Some(keys) => keys.source,
+            None => self
+                .fetchers
+                .first()
+                .map_or("temporary AK/SK", Fetcher::name),
+        }
+    }
+
+    /// Where the client is; the first client built with these credentials decides.
+    pub(crate) fn locate(&self, place: Place) {
+        let _ = self.place.set(place);
+    }
+
+    /// The keys fetched last, if any.
+    pub(crate) fn current(&self) -> Option<Arc<AccessKey>> {
+        self.read().map(|keys| keys.key)
+    }
+
+    fn read(&self) -> Option<Keys> {
+        crate::sync::read(&self.cached).clone()
+    }
+
+    fn fresh(&self) -> bool {
+        self.read().is_some_and(|keys| {
+            keys.expires_at
+                .duration_since(SystemTime::now())
+                .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY)
+        })
+    }
+
+    /// Makes sure keys with more than 40 minutes left are at hand, fetching them if not.
+    pub(crate) async fn ready(&self) -> Result<(), Error> {
+        if self.fresh() {
+            return Ok(());
+        }
+        let _one_at_a_time = self.refreshing.lock().await;
+        if self.fresh() {
+            return Ok(());
+        }
+        match self.fetch().await {
+            Ok(keys) => {
+                *crate::sync::write(&self.cached) = Some(keys);
+                Ok(())
+            }
+            Err(why) => {
+                let unexpired = self
+                    .read()
+                    .is_some_and(|keys| keys.expires_at > SystemTime::now());
+                if unexpired {
+                    tracing::warn!(error = %why, "refreshing temporary credentials failed; using the current ones");
+                    Ok(())
+                } else {
+                    let message = match self.before.as_str() {
+                        "" => format!("no credentials: {why}"),
+                        before => format!("no credentials: {before}; {why}"),
+                    };
+                    Err(Error::config(ConfigKind::Credentials, message))
+                }
+            }
+        }
+    }
+
+    /// Each source in turn until one hands out keys; what each said otherwise.
+    async fn fetch(&self) -> Result<Keys, String> {
+        let http = self.http()?;
+        let place = self.place.get().cloned().unwrap_or_default();
+        let mut said = Vec::new();
+        for fetcher in &self.fetchers {
+            match fetcher.fetch(http, &place).await {
+                Ok(keys) => {
+                    return Ok(Keys {
+                        source: fetcher.name(),
+                        ..keys
+                    });
+                }
+                Err(why) => said.push(why),
+            }
+        }
+        Err(said.join("; "))
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                // Proxies from the environment apply, except to loopback and link-local hosts
+                // (the metadata service): see `crate::proxy`.
+                crate::tls::reqwest_builder(&[], None)
+                    .map_err(|e| e.to_string())?
+                    .timeout(TIMEOUT)
+                    .connect_timeout(TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// The body of an answer, read up to a bound, or why not.
+pub(crate) async fn body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, String> {
+    let status = response.status();
+    let body = crate::error_answer::read_capped(&mut response, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| format!("{what}: {}", crate::transport::describe(&e).1))?;
+    if !status.is_success() {
+        let error = crate::ApiError::from_body(status.as_u16(), None, &body);
+        return Err(format!("{what} answered {error}"));
+    }
+    Ok(body)
+}
+
+/// Why a request got no answer, in one line.
+pub(crate) fn unanswered(error: &reqwest::Error, what: &str) -> String {
+    format!("{what}: {}", crate::transport::describe(error).1)
+}
+
+/// Temporary keys from an answer, in any shape the official core accepts: the fields at the
+/// top or in a `credential` or `credentials` object; `access`, `accessKeyId` or
+/// `access_key_id` (and likewise for the secret and the security token); `expires_at` or
+/// `expiration`.
+pub(crate) fn parse_keys(body: &[u8], what: &str) -> Result<Keys, String> {
+    // serde's message names where it failed, never a value.
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("{what}: the answer is not JSON: {e}"))?;
+    let top = value
+        .as_object()
+        .ok_or_else(|| format!("{what}: the answer is not a JSON object"))?;
+    let fields = ["credential", "credentials"]
+        .iter()
+        .find_map(|name| top.get(*name)?.as_object())
+        .unwrap_or(top);
+    let field = |names: &[&str]| -> Result<String, String> {
+        names
+            .iter()
+            .find_map(|name| text(fields, name))
+            .ok_or_else(|| format!("{what}: the answer has no {}", names[0]))
+    };
+    let access = field(&["access", "accessKeyId", "access_key_id"])?;
+    let secret = field(&["secret", "secretAccessKey", "secret_access_key"])?;
+    let token = field(&["securitytoken", "securityToken", "security_token"])?;
+    let expires = field(&["expires_at", "expiration"])?;
+    check_header_value("access", &access).map_err(|e| format!("{what}: {e}"))?;
+    check_header_value("security_token", &token).map_err(|e| format!("{what}: {e}"))?;
+    let expires_at = chrono::DateTime::parse_from_rfc3339(&expires)
+        .map_err(|_| format!("{what}: the expiry `{expires}` is not a date"))?;
+    Ok(Keys {
+        key: Arc::new(AccessKey {
+            ak: access,
+            key: SigningKey::new(&secret),
+            security_token: Some(secret_header(&token)),
+        }),
+        expires_at: SystemTime::from(expires_at),
+        source: "temporary AK/SK",
+    })
+}
+
+fn text(object: &Map<String, Value>, name: &str) -> Option<String> {
+    object
+        .get(name)?
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A token file's content, read now (a file that a platform rotates is read at every fetch).
+pub(crate) fn read_token_file(path: &std::path::Path, what: &str) -> Result<String, String> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
+    let content = content.trim();
+    if content.is_empty() {
+        return Err(format!("{what}: {} is empty", path.display()));
+    }
+    Ok(content.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shape_the_official_core_accepts_is_read() {
+        for body in [
+            r#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2030-01-01T00:00:00.000000Z"}}"#,
+            r#"{"credentials":{"access_key_id":"A","secret_access_key":"S","security_token":"T","expiration":"2030-01-01T00:00:00Z"}}"#,
+            r#"{"accessKeyId":"A","secretAccessKey":"S","securityToken":"T","expiration":"2030-01-01T08:00:00+08:00"}"#,
+        ] {
+            let keys = parse_keys(body.as_bytes(), "test").unwrap();
+            assert_eq!(keys.key.ak, "A");
+            assert_eq!(
+                keys.expires_at,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_456_000)
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_and_no_value_is_quoted() {
+        let error = parse_keys(br#"{"credential":{"access":"A","secret":"S3CR3T"}}"#, "STS")
+            .err()
+            .unwrap();
+        assert_eq!(error, "STS: the answer has no securitytoken");
+        let error = parse_keys(b"<html>", "STS").err().unwrap();
+        assert!(error.starts_with("STS: the answer is not JSON"), "{error}");
+    }
+}

@@ -1,0 +1,367 @@
+//! Keyless credentials, found as the official chain finds them: OIDC federation, an identity
+//! provider's ID token (in the environment or the profile), and CCE pod identity. A loopback
+//! fake plays STS, IAM and the pod identity endpoint; the embedded server verifies that every
+//! call is signed with the temporary keys and carries their security token.
+
+#![cfg(feature = "server")]
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode, Uri},
+    response::IntoResponse,
+    routing::post,
+};
+use codearts_repo::{
+    Client, Credentials, Error,
+    server::{Server, ServerConfig},
+};
+use serde_json::{Value, json};
+
+const TEMP_AK: &str = "TEMPORARYAK000000001";
+const TEMP_SK: &str = "temporary-secret-key";
+
+/// What the fake was asked: path, headers, JSON body.
+#[derive(Default)]
+struct Fake {
+    seen: Mutex<Vec<(String, HeaderMap, Value)>>,
+}
+
+impl Fake {
+    fn seen(&self) -> Vec<(String, HeaderMap, Value)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Keys that expire in 30 minutes: less than the 40 that make a client fetch again, so every
+/// call fetches.
+fn expiry() -> String {
+    (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339()
+}
+
+async fn answer(
+    State(fake): State<Arc<Fake>>,
+    uri: Uri,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> impl IntoResponse {
+    let path = uri.path().to_owned();
+    fake.seen
+        .lock()
+        .unwrap()
+        .push((path.clone(), headers.clone(), body.clone()));
+    let mut out = HeaderMap::new();
+    let keys = match path.as_str() {
+        "/v3.0/OS-AUTH/id-token/tokens" => {
+            let token = body["auth"]["id_token"]["id"].as_str().unwrap_or_default();
+            out.insert(
+                "x-subject-token",
+                format!("unscoped-{token}").parse().unwrap(),
+            );
+            return (StatusCode::CREATED, out, Json(json!({"token": {}})));
+        }
+        "/v5/agencies/assume-with-oidc" => json!({"credentials": {
+            "access_key_id": TEMP_AK, "secret_access_key": TEMP_SK,
+            "security_token": "oidc-security-token", "expiration": expiry()}}),
+        "/v3.0/OS-CREDENTIAL/securitytokens" => json!({"credential": {
+            "access": TEMP_AK, "secret": TEMP_SK,
+            "securitytoken": "idp-security-token", "expires_at": expiry()}}),
+        // Pod identity, in the camel-case shape.
+        _ => json!({"accessKeyId": TEMP_AK, "secretAccessKey": TEMP_SK,
+            "securityToken": "pod-security-token", "expiration": expiry()}),
+    };
+    (StatusCode::OK, out, Json(keys))
+}
+
+async fn fake() -> (String, Arc<Fake>) {
+    let fake = Arc::new(Fake::default());
+    let app = Router::new()
+        .fallback(post(answer))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, fake)
+}
+
+/// The embedded server, accepting signatures by the temporary keys only.
+async fn service() -> Server {
+    Server::start(ServerConfig {
+        keys: vec![(TEMP_AK.to_owned(), TEMP_SK.to_owned())],
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn chain(home: &Path, vars: &[(&str, String)]) -> Result<Credentials, Error> {
+    let mut all: HashMap<String, String> = vars
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect();
+    all.insert("HOME".into(), home.to_str().unwrap().to_owned());
+    // Never the real metadata service.
+    all.entry("HUAWEICLOUD_SDK_METADATA_ENDPOINT".into())
+        .or_insert_with(|| "http://127.0.0.1:9".into());
+    Credentials::from_vars(|name| all.get(name).cloned())
+}
+
+/// Two calls, each fetching keys (they expire in 30 minutes), each signed and carrying the
+/// security token; returns the security tokens the service saw.
+async fn two_signed_calls(client: &Client, server: &Server, between: impl FnOnce()) -> Vec<String> {
+    client.last_push_event(2112036131).await.unwrap();
+    between();
+    client.last_push_event(2112036131).await.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    requests
+        .iter()
+        .map(|request| {
+            assert_eq!(request.status, 200, "signature verified");
+            let header = |name: &str| {
+                request
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.clone())
+            };
+            assert!(header("authorization").is_some());
+            header("x-security-token").expect("a security token")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn oidc_federation_is_first_and_its_token_file_is_read_at_every_fetch() {
+    let (sts, fake) = fake().await;
+    let server = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("oidc-token");
+    std::fs::write(&token_file, "id-token-1\n").unwrap();
+    let credentials = chain(
+        dir.path(),
+        &[
+            (
+                "HUAWEICLOUD_OIDC_PROVIDER_URN",
+                "iam::1:identity-provider:ci".into(),
+            ),
+            ("HUAWEICLOUD_OIDC_AGENCY_URN", "iam::1:agency:deploy".into()),
+            (
+                "HUAWEICLOUD_OIDC_TOKEN_FILE",
+                token_file.to_str().unwrap().into(),
+            ),
+            ("HUAWEICLOUD_OIDC_POLICY_IDS", "p1, p2".into()),
+            ("HUAWEICLOUD_SDK_STS_ENDPOINT", sts),
+            // OIDC comes before the environment's keys, as in the official chain.
+            ("HUAWEICLOUD_SDK_AK", "LONGLIVEDAK".into()),
+            ("HUAWEICLOUD_SDK_SK", "long-lived-sk".into()),
+        ],
+    )
+    .unwrap();
+    assert_eq!(credentials.kind(), "OIDC federation AK/SK");
+    let client = Client::builder()
+        .endpoint(server.url())
+        .credentials(credentials)
+        .build()
+        .unwrap();
+    let tokens = two_signed_calls(&client, &server, || {
+        std::fs::write(&token_file, "id-token-2").unwrap();
+    })
+    .await;
+    assert_eq!(tokens, ["<redacted>", "<redacted>"]);
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 2);
+    for ((path, headers, body), id_token) in seen.iter().zip(["id-token-1", "id-token-2"]) {
+        assert_eq!(path, "/v5/agencies/assume-with-oidc");
+        assert!(
+            headers.get("authorization").is_none(),
+            "STS is asked unsigned"
+        );
+        assert_eq!(
+            *body,
+            json!({
+                "provider_urn": "iam::1:identity-provider:ci",
+                "agency_urn": "iam::1:agency:deploy",
+                "agency_session_name": "oidc-sts-session",
+                "id_token": id_token,
+                "duration_seconds": 3600,
+                "policy_ids": ["p1", "p2"],
+            })
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_identity_providers_token_comes_before_aksk_in_the_environment_and_the_profile() {
+    let (iam, fake) = fake().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("id-token");
+    std::fs::write(&token_file, "the-id-token").unwrap();
+    let token_path = token_file.to_str().unwrap().to_owned();
+    let from_env = chain(
+        dir.path(),
+        &[
+            ("HUAWEICLOUD_SDK_IDP_ID", "my-idp".into()),
+            ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", token_path.clone()),
+            ("HUAWEICLOUD_SDK_AK", "LONGLIVEDAK".into()),
+            ("HUAWEICLOUD_SDK_SK", "long-lived-sk".into()),
+        ],
+    )
+    .unwrap();
+    let profile = dir.path().join("credentials");
+    std::fs::write(
+        &profile,
+        format!("[basic]\nidp_id = my-idp\nid_token_file = {token_path}\nak = A\nsk = S\n"),
+    )
+    .unwrap();
+    let from_profile = chain(
+        dir.path(),
+        &[(
+            "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+            profile.to_str().unwrap().into(),
+        )],
+    )
+    .unwrap();
+    for credentials in [from_env, from_profile] {
+        assert_eq!(credentials.kind(), "identity-provider AK/SK");
+        let server = service().await;
+        let client = Client::builder()
+            .endpoint(server.url())
+            .iam_endpoint(iam.clone())
+            .credentials(credentials)
+            .build()
+            .unwrap();
+        two_signed_calls(&client, &server, || {}).await;
+    }
+    let seen = fake.seen();
+    assert_eq!(
+        seen.len(),
+        8,
+        "two exchanges per fetch, two fetches per client"
+    );
+    let (path, headers, body) = &seen[0];
+    assert_eq!(path, "/v3.0/OS-AUTH/id-token/tokens");
+    assert_eq!(headers["x-idp-id"], "my-idp");
+    assert_eq!(*body, json!({"auth": {"id_token": {"id": "the-id-token"}}}));
+    let (path, _, body) = &seen[1];
+    assert_eq!(path, "/v3.0/OS-CREDENTIAL/securitytokens");
+    assert_eq!(
+        *body,
+        json!({"auth": {"identity": {"methods": ["token"],
+            "token": {"id": "unscoped-the-id-token", "duration_seconds": 21600}}}})
+    );
+}
+
+#[tokio::test]
+async fn cce_pod_identity_is_asked_when_the_metadata_service_has_no_keys() {
+    let (endpoint, fake) = fake().await;
+    let server = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("pod-token");
+    std::fs::write(&token_file, "pod-token-1").unwrap();
+    let credentials = chain(
+        dir.path(),
+        &[
+            (
+                "HC_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("{endpoint}/v1/credentials"),
+            ),
+            (
+                "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap().into(),
+            ),
+        ],
+    )
+    .unwrap();
+    let client = Client::builder()
+        .endpoint(server.url())
+        .credentials(credentials.clone())
+        .build()
+        .unwrap();
+    two_signed_calls(&client, &server, || {
+        std::fs::write(&token_file, "pod-token-2").unwrap();
+    })
+    .await;
+    assert_eq!(credentials.kind(), "CCE pod identity AK/SK");
+    let seen = fake.seen();
+    let authorizations: Vec<&str> = seen
+        .iter()
+        .map(|(path, headers, body)| {
+            assert_eq!(path, "/v1/credentials");
+            assert_eq!(*body, json!({}));
+            headers["authorization"].to_str().unwrap()
+        })
+        .collect();
+    assert_eq!(authorizations, ["pod-token-1", "pod-token-2"]);
+}
+
+#[tokio::test]
+async fn half_set_keyless_variables_are_errors_and_no_token_reaches_debug_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = chain(
+        dir.path(),
+        &[(
+            "HUAWEICLOUD_OIDC_PROVIDER_URN",
+            "iam::1:identity-provider:ci".into(),
+        )],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("HUAWEICLOUD_OIDC_AGENCY_URN")
+            && error.contains("HUAWEICLOUD_OIDC_ID_TOKEN or HUAWEICLOUD_OIDC_TOKEN_FILE"),
+        "{error}"
+    );
+    let error = chain(dir.path(), &[("HUAWEICLOUD_SDK_IDP_ID", "my-idp".into())])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("ID token file"), "{error}");
+    let error = chain(
+        dir.path(),
+        &[(
+            "HC_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:9".into(),
+        )],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
+        "{error}"
+    );
+
+    // An inline ID token and an STS that refuses: the token is in neither Debug nor the error.
+    let credentials = chain(
+        dir.path(),
+        &[
+            ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:p".into()),
+            ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:a".into()),
+            ("HUAWEICLOUD_OIDC_ID_TOKEN", "SECRET-ID-TOKEN".into()),
+            ("HUAWEICLOUD_SDK_STS_ENDPOINT", "http://127.0.0.1:9".into()),
+        ],
+    )
+    .unwrap();
+    assert!(!format!("{credentials:?}").contains("SECRET-ID-TOKEN"));
+    let server = service().await;
+    let client = Client::builder()
+        .endpoint(server.url())
+        .credentials(credentials)
+        .timeout(Some(Duration::from_secs(10)))
+        .build()
+        .unwrap();
+    let error = client.last_push_event(1).await.unwrap_err();
+    let text = format!("{error} {error:?}");
+    assert!(
+        text.contains("OIDC federation with STS at http://127.0.0.1:9"),
+        "{text}"
+    );
+    assert!(!text.contains("SECRET-ID-TOKEN"), "{text}");
+    assert!(server.requests().is_empty());
+}
