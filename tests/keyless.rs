@@ -28,15 +28,30 @@ use serde_json::{Value, json};
 const TEMP_AK: &str = "TEMPORARYAK000000001";
 const TEMP_SK: &str = "temporary-secret-key";
 
-/// What the fake was asked: path, headers, JSON body.
+/// What the fake was asked: path, headers, JSON body; and how it misbehaves.
 #[derive(Default)]
 struct Fake {
     seen: Mutex<Vec<(String, HeaderMap, Value)>>,
+    /// Answers this many requests, then never answers again.
+    hang_after: Option<usize>,
+    /// Answers every request with this status and no keys.
+    fail_with: Option<StatusCode>,
 }
 
 impl Fake {
     fn seen(&self) -> Vec<(String, HeaderMap, Value)> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// What it was asked, once it was asked `n` times (refreshes run in the background).
+    async fn seen_at_least(&self, n: usize) -> Vec<(String, HeaderMap, Value)> {
+        for _ in 0..500 {
+            if self.seen.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.seen()
     }
 }
 
@@ -53,11 +68,20 @@ async fn answer(
     Json(body): Json<Value>,
 ) -> impl IntoResponse {
     let path = uri.path().to_owned();
-    fake.seen
-        .lock()
-        .unwrap()
-        .push((path.clone(), headers.clone(), body.clone()));
+    let asked = {
+        let mut seen = fake.seen.lock().unwrap();
+        seen.push((path.clone(), headers.clone(), body.clone()));
+        seen.len()
+    };
+    if fake.hang_after.is_some_and(|n| asked > n) {
+        std::future::pending::<()>().await;
+    }
     let mut out = HeaderMap::new();
+    if let Some(status) = fake.fail_with {
+        out.insert("x-iam-trace-id", "trace-123".parse().unwrap());
+        let body = json!({"error_code": "IAM.0001", "error_msg": "busy"});
+        return (status, out, Json(body));
+    }
     let keys = match path.as_str() {
         "/v3.0/OS-AUTH/id-token/tokens" => {
             let token = body["auth"]["id_token"]["id"].as_str().unwrap_or_default();
@@ -81,7 +105,11 @@ async fn answer(
 }
 
 async fn fake() -> (String, Arc<Fake>) {
-    let fake = Arc::new(Fake::default());
+    fake_like(Fake::default()).await
+}
+
+async fn fake_like(fake: Fake) -> (String, Arc<Fake>) {
+    let fake = Arc::new(fake);
     let app = Router::new()
         .fallback(post(answer))
         .with_state(fake.clone());
@@ -113,8 +141,9 @@ fn chain(home: &Path, vars: &[(&str, String)]) -> Result<Credentials, Error> {
     Credentials::from_vars(|name| all.get(name).cloned())
 }
 
-/// Two calls, each fetching keys (they expire in 30 minutes), each signed and carrying the
-/// security token; returns the security tokens the service saw.
+/// Two calls, each signed and carrying the security token (the first fetches keys; they
+/// expire in 30 minutes, so the second starts a refresh in the background); returns the
+/// security tokens the service saw.
 async fn two_signed_calls(client: &Client, server: &Server, between: impl FnOnce()) -> Vec<String> {
     client.last_push_event(2112036131).await.unwrap();
     between();
@@ -176,7 +205,7 @@ async fn oidc_federation_is_first_and_its_token_file_is_read_at_every_fetch() {
     })
     .await;
     assert_eq!(tokens, ["<redacted>", "<redacted>"]);
-    let seen = fake.seen();
+    let seen = fake.seen_at_least(2).await;
     assert_eq!(seen.len(), 2);
     for ((path, headers, body), id_token) in seen.iter().zip(["id-token-1", "id-token-2"]) {
         assert_eq!(path, "/v5/agencies/assume-with-oidc");
@@ -240,7 +269,7 @@ async fn an_identity_providers_token_comes_before_aksk_in_the_environment_and_th
             .unwrap();
         two_signed_calls(&client, &server, || {}).await;
     }
-    let seen = fake.seen();
+    let seen = fake.seen_at_least(8).await;
     assert_eq!(
         seen.len(),
         8,
@@ -290,7 +319,7 @@ async fn cce_pod_identity_is_asked_when_the_metadata_service_has_no_keys() {
     })
     .await;
     assert_eq!(credentials.kind(), "CCE pod identity AK/SK");
-    let seen = fake.seen();
+    let seen = fake.seen_at_least(2).await;
     let authorizations: Vec<&str> = seen
         .iter()
         .map(|(path, headers, body)| {
@@ -364,4 +393,105 @@ async fn half_set_keyless_variables_are_errors_and_no_token_reaches_debug_or_err
     );
     assert!(!text.contains("SECRET-ID-TOKEN"), "{text}");
     assert!(server.requests().is_empty());
+}
+
+/// Pod identity credentials from a fake at `endpoint`, and a client using them.
+fn pod_client(server: &Server, endpoint: &str, dir: &Path) -> Client {
+    let token_file = dir.join("pod-token");
+    std::fs::write(&token_file, "pod-token").unwrap();
+    let credentials = chain(
+        dir,
+        &[
+            (
+                "HC_CONTAINER_CREDENTIALS_FULL_URI",
+                format!("{endpoint}/v1/credentials"),
+            ),
+            (
+                "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                token_file.to_str().unwrap().into(),
+            ),
+        ],
+    )
+    .unwrap();
+    Client::builder()
+        .endpoint(server.url())
+        .credentials(credentials)
+        .build()
+        .unwrap()
+}
+
+/// Keys with 30 minutes left are refreshed in the background: calls go on with them while
+/// the refresh hangs, and only one refresh runs.
+#[tokio::test]
+async fn calls_go_on_with_valid_keys_while_a_refresh_hangs() {
+    let (endpoint, fake) = fake_like(Fake {
+        hang_after: Some(1),
+        ..Fake::default()
+    })
+    .await;
+    let server = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let client = pod_client(&server, &endpoint, dir.path());
+    client.last_push_event(2112036131).await.unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        client.last_push_event(2112036131).await.unwrap();
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        fake.seen().len(),
+        2,
+        "the first fetch, and one refresh at a time"
+    );
+    assert_eq!(server.requests().len(), 6);
+}
+
+/// A credentials service that fails (5xx) is trouble worth retrying, told with its status,
+/// code and trace id, not "no credentials"; nothing reaches the API.
+#[tokio::test]
+async fn a_failing_credentials_service_is_a_transport_error_with_its_answer() {
+    let (endpoint, _) = fake_like(Fake {
+        fail_with: Some(StatusCode::SERVICE_UNAVAILABLE),
+        ..Fake::default()
+    })
+    .await;
+    let server = service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let error = pod_client(&server, &endpoint, dir.path())
+        .last_push_event(2112036131)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    assert!(error.is_retryable());
+    let text = error.to_string();
+    for says in ["CCE pod identity", "HTTP 503", "IAM.0001", "trace-123"] {
+        assert!(text.contains(says), "{says:?} not in {text}");
+    }
+    assert!(server.requests().is_empty());
+
+    // Refused (4xx): not worth retrying, and said as such.
+    let (endpoint, _) = fake_like(Fake {
+        fail_with: Some(StatusCode::FORBIDDEN),
+        ..Fake::default()
+    })
+    .await;
+    let error = pod_client(&server, &endpoint, dir.path())
+        .last_push_event(2112036131)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Config {
+                kind: codearts_repo::ConfigKind::Credentials,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(!error.is_retryable());
 }

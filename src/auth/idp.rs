@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::json;
 
-use super::temporary::{Keys, Place, body, parse_keys, read_token_file, unanswered};
+use super::temporary::{Failure, Keys, Place, body, parse_keys, read_token_file, unanswered};
 use crate::{Error, endpoint::base_url, params::check_header_value};
 
 pub(crate) const IDP_ID: &str = "HUAWEICLOUD_SDK_IDP_ID";
@@ -35,7 +35,7 @@ impl IdpToken {
         &self,
         http: &reqwest::Client,
         place: &Place,
-    ) -> Result<Keys, String> {
+    ) -> Result<Keys, Failure> {
         let endpoint = place
             .iam_endpoint
             .clone()
@@ -72,6 +72,6 @@ impl IdpToken {
             .send()
             .await
             .map_err(|e| unanswered(&e, &what))?;
-        parse_keys(&body(response, &what).await?, &what)
+        Ok(parse_keys(&body(response, &what).await?, &what)?)
     }
 }

@@ -4,7 +4,7 @@
 
 use reqwest::{StatusCode, header::HeaderValue};
 
-use super::temporary::{Keys, body, parse_keys, unanswered};
+use super::temporary::{Failure, Keys, body, parse_keys, unanswered};
 
 /// The metadata service of ECS instances.
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://169.254.169.254";
@@ -24,7 +24,7 @@ impl Metadata {
         }
     }
 
-    pub(crate) async fn fetch(&self, http: &reqwest::Client) -> Result<Keys, String> {
+    pub(crate) async fn fetch(&self, http: &reqwest::Client) -> Result<Keys, Failure> {
         let what = format!("ECS metadata at {}", self.endpoint);
         let token = self.session_token(http, &what).await?;
         let mut request = http.get(format!("{}/openstack/latest/securitykey", self.endpoint));
@@ -36,9 +36,10 @@ impl Metadata {
             return Err(format!(
                 "{what}: GET /openstack/latest/securitykey answered {}",
                 response.status()
-            ));
+            )
+            .into());
         }
-        parse_keys(&body(response, &what).await?, &what)
+        Ok(parse_keys(&body(response, &what).await?, &what)?)
     }
 
     /// The session token, or `None` where the service has no token endpoint.
@@ -46,7 +47,7 @@ impl Metadata {
         &self,
         http: &reqwest::Client,
         what: &str,
-    ) -> Result<Option<HeaderValue>, String> {
+    ) -> Result<Option<HeaderValue>, Failure> {
         let response = http
             .put(format!("{}/meta-data/latest/api/token", self.endpoint))
             .header("X-Metadata-Token-Ttl-Seconds", TOKEN_TTL_SECONDS)
@@ -59,9 +60,9 @@ impl Metadata {
             | StatusCode::METHOD_NOT_ALLOWED
             | StatusCode::SERVICE_UNAVAILABLE => return Ok(None),
             status => {
-                return Err(format!(
-                    "{what}: PUT /meta-data/latest/api/token answered {status}"
-                ));
+                return Err(
+                    format!("{what}: PUT /meta-data/latest/api/token answered {status}").into(),
+                );
             }
         }
         let token = response.text().await.map_err(|e| unanswered(&e, what))?;

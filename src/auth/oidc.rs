@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::temporary::{Keys, Place, body, parse_keys, read_token_file, unanswered};
+use super::temporary::{Failure, Keys, Place, body, parse_keys, read_token_file, unanswered};
 use crate::{ConfigKind, Error, endpoint::base_url};
 
 pub(crate) const PROVIDER_URN: &str = "HUAWEICLOUD_OIDC_PROVIDER_URN";
@@ -117,7 +117,7 @@ impl Oidc {
         &self,
         http: &reqwest::Client,
         place: &Place,
-    ) -> Result<Keys, String> {
+    ) -> Result<Keys, Failure> {
         let endpoint = self
             .sts_endpoint
             .clone()
@@ -152,6 +152,6 @@ impl Oidc {
             .send()
             .await
             .map_err(|e| unanswered(&e, &what))?;
-        parse_keys(&body(response, &what).await?, &what)
+        Ok(parse_keys(&body(response, &what).await?, &what)?)
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::temporary::{Keys, body, parse_keys, read_token_file, unanswered};
+use super::temporary::{Failure, Keys, body, parse_keys, read_token_file, unanswered};
 
 pub(crate) const URI_VAR: &str = "HC_CONTAINER_CREDENTIALS_FULL_URI";
 pub(crate) const TOKEN_FILE_VAR: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE";
@@ -21,7 +21,7 @@ impl PodIdentity {
         Self { uri, token_file }
     }
 
-    pub(crate) async fn fetch(&self, http: &reqwest::Client) -> Result<Keys, String> {
+    pub(crate) async fn fetch(&self, http: &reqwest::Client) -> Result<Keys, Failure> {
         let what = format!(
             "CCE pod identity at {}",
             crate::endpoint::without_userinfo(&self.uri)
@@ -37,6 +37,6 @@ impl PodIdentity {
             .send()
             .await
             .map_err(|e| unanswered(&e, &what))?;
-        parse_keys(&body(response, &what).await?, &what)
+        Ok(parse_keys(&body(response, &what).await?, &what)?)
     }
 }

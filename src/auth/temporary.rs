@@ -5,8 +5,11 @@
 //! refresh keeps keys that have not expired yet.
 
 use std::{
-    sync::{Arc, OnceLock, RwLock},
-    time::{Duration, SystemTime},
+    sync::{
+        Arc, Mutex, OnceLock, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
 };
 
 use serde_json::{Map, Value};
@@ -19,13 +22,32 @@ use super::{
     pod_identity::PodIdentity,
     signer::SigningKey,
 };
-use crate::{ConfigKind, Error, params::check_header_value};
+use crate::{ConfigKind, Error, TransportKind, params::check_header_value};
 
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(40 * 60);
+/// After a background refresh failed, the next one waits this long.
+const BACKOFF: Duration = Duration::from_secs(30);
 /// Each exchange with a credentials service, connection included.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read from a credentials service.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Why a source gave no keys, and whether trying again later may work (no answer, 5xx) or
+/// not (a refused token, a missing file, an answer without keys).
+#[derive(Debug)]
+pub(crate) struct Failure {
+    message: String,
+    transient: Option<TransportKind>,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            transient: None,
+        }
+    }
+}
 
 /// Where temporary keys come from.
 #[derive(Debug)]
@@ -46,11 +68,16 @@ impl Fetcher {
         }
     }
 
-    async fn fetch(&self, http: &reqwest::Client, place: &Place) -> Result<Keys, String> {
+    async fn fetch(&self, http: &reqwest::Client, place: &Place) -> Result<Keys, Failure> {
         match self {
             Self::Oidc(oidc) => oidc.fetch(http, place).await,
             Self::IdpToken(idp) => idp.fetch(http, place).await,
-            Self::Metadata(metadata) => metadata.fetch(http).await,
+            // The metadata service is the chain's last resort, asked when nothing is
+            // configured: off an ECS it never answers, which means "no credentials".
+            Self::Metadata(metadata) => metadata.fetch(http).await.map_err(|failure| Failure {
+                transient: None,
+                ..failure
+            }),
             Self::PodIdentity(pod) => pod.fetch(http).await,
         }
     }
@@ -83,6 +110,10 @@ pub(crate) struct TemporaryKeys {
     cached: RwLock<Option<Keys>>,
     /// One fetch at a time: concurrent calls wait for it rather than each fetching.
     refreshing: tokio::sync::Mutex<()>,
+    /// A refresh runs in the background (keys still valid, calls go on).
+    refreshing_behind: AtomicBool,
+    /// No background refresh before this, after one failed.
+    backoff_until: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for TemporaryKeys {
@@ -102,6 +133,8 @@ impl TemporaryKeys {
             http: OnceLock::new(),
             cached: RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            refreshing_behind: AtomicBool::new(false),
+            backoff_until: Mutex::new(None),
         }
     }
 
@@ -139,43 +172,92 @@ impl TemporaryKeys {
         })
     }
 
-    /// Makes sure keys with more than 40 minutes left are at hand, fetching them if not.
-    pub(crate) async fn ready(&self) -> Result<(), Error> {
-        if self.fresh() {
-            return Ok(());
+    /// Makes sure valid keys are at hand. Keys with fewer than 40 minutes left are refreshed
+    /// in the background while calls go on with them; a call waits only when there are none,
+    /// or they have expired.
+    pub(crate) async fn ready(self: &Arc<Self>) -> Result<(), Error> {
+        match self.read() {
+            Some(keys) if keys.expires_at > SystemTime::now() => {
+                if !self.fresh() {
+                    self.refresh_behind();
+                }
+                return Ok(());
+            }
+            _ => {}
         }
         let _one_at_a_time = self.refreshing.lock().await;
-        if self.fresh() {
+        if self
+            .read()
+            .is_some_and(|keys| keys.expires_at > SystemTime::now())
+        {
             return Ok(());
         }
-        match self.fetch().await {
-            Ok(keys) => {
-                *crate::sync::write(&self.cached) = Some(keys);
-                Ok(())
-            }
-            Err(why) => {
-                let unexpired = self
-                    .read()
-                    .is_some_and(|keys| keys.expires_at > SystemTime::now());
-                if unexpired {
-                    tracing::warn!(error = %why, "refreshing temporary credentials failed; using the current ones");
-                    Ok(())
-                } else {
-                    let message = match self.before.as_str() {
-                        "" => format!("no credentials: {why}"),
-                        before => format!("no credentials: {before}; {why}"),
-                    };
-                    Err(Error::config(ConfigKind::Credentials, message))
+        let keys = self.fetch().await.map_err(|failure| self.error(failure))?;
+        *crate::sync::write(&self.cached) = Some(keys);
+        Ok(())
+    }
+
+    /// Starts one refresh in the background, unless one runs or the last one failed less
+    /// than [`BACKOFF`] ago; a failure keeps the current keys.
+    fn refresh_behind(self: &Arc<Self>) {
+        if self.refreshing_behind.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let waiting =
+            crate::sync::lock(&self.backoff_until).is_some_and(|until| until > Instant::now());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.refreshing_behind.store(false, Ordering::Release);
+            return;
+        };
+        if waiting {
+            self.refreshing_behind.store(false, Ordering::Release);
+            return;
+        }
+        let this = Arc::clone(self);
+        runtime.spawn(async move {
+            let _one_at_a_time = this.refreshing.lock().await;
+            if !this.fresh() {
+                match this.fetch().await {
+                    Ok(keys) => {
+                        *crate::sync::write(&this.cached) = Some(keys);
+                        *crate::sync::lock(&this.backoff_until) = None;
+                    }
+                    Err(failure) => {
+                        tracing::warn!(
+                            error = %failure.message,
+                            "refreshing temporary credentials failed; using the current ones"
+                        );
+                        *crate::sync::lock(&this.backoff_until) = Some(Instant::now() + BACKOFF);
+                    }
                 }
             }
+            this.refreshing_behind.store(false, Ordering::Release);
+        });
+    }
+
+    /// The error for a fetch that found no keys: a transport error when trying again may
+    /// work, else "no credentials" with what each source (and the chain before) said.
+    fn error(&self, failure: Failure) -> Error {
+        let message = match self.before.as_str() {
+            "" => failure.message,
+            before => format!("{before}; {}", failure.message),
+        };
+        match failure.transient {
+            Some(kind) => Error::transport(kind, format!("fetching credentials: {message}"), None),
+            None => Error::config(
+                ConfigKind::Credentials,
+                format!("no credentials: {message}"),
+            ),
         }
     }
 
-    /// Each source in turn until one hands out keys; what each said otherwise.
-    async fn fetch(&self) -> Result<Keys, String> {
+    /// Each source in turn until one hands out keys; what each said otherwise (transient if
+    /// any was).
+    async fn fetch(&self) -> Result<Keys, Failure> {
         let http = self.http()?;
         let place = self.place.get().cloned().unwrap_or_default();
         let mut said = Vec::new();
+        let mut transient = None;
         for fetcher in &self.fetchers {
             match fetcher.fetch(http, &place).await {
                 Ok(keys) => {
@@ -184,10 +266,16 @@ impl TemporaryKeys {
                         ..keys
                     });
                 }
-                Err(why) => said.push(why),
+                Err(failure) => {
+                    transient = transient.or(failure.transient);
+                    said.push(failure.message);
+                }
             }
         }
-        Err(said.join("; "))
+        Err(Failure {
+            message: said.join("; "),
+            transient,
+        })
     }
 
     fn http(&self) -> Result<&reqwest::Client, String> {
@@ -209,21 +297,40 @@ impl TemporaryKeys {
 }
 
 /// The body of an answer, read up to a bound, or why not.
-pub(crate) async fn body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, String> {
+pub(crate) async fn body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, Failure> {
     let status = response.status();
     let body = crate::error_answer::read_capped(&mut response, MAX_BODY_BYTES)
         .await
-        .map_err(|e| format!("{what}: {}", crate::transport::describe(&e).1))?;
+        .map_err(|e| unanswered(&e, what))?;
     if !status.is_success() {
-        let error = crate::ApiError::from_body(status.as_u16(), None, &body);
-        return Err(format!("{what} answered {error}"));
+        let request_id = crate::error_answer::request_id(response.headers())
+            .or_else(|| trace_id(response.headers()));
+        let error = crate::ApiError::from_body(status.as_u16(), request_id, &body);
+        return Err(Failure {
+            message: format!("{what} answered {error}"),
+            transient: status
+                .is_server_error()
+                .then_some(TransportKind::Connection),
+        });
     }
     Ok(body)
 }
 
-/// Why a request got no answer, in one line.
-pub(crate) fn unanswered(error: &reqwest::Error, what: &str) -> String {
-    format!("{what}: {}", crate::transport::describe(error).1)
+/// IAM's and STS's own request id.
+fn trace_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("x-iam-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Why a request got no answer, in one line; worth trying again later.
+pub(crate) fn unanswered(error: &reqwest::Error, what: &str) -> Failure {
+    let (kind, message) = crate::transport::describe(error);
+    Failure {
+        message: format!("{what}: {message}"),
+        transient: Some(kind),
+    }
 }
 
 /// Temporary keys from an answer, in any shape the official core accepts: the fields at the
