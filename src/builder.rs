@@ -227,7 +227,13 @@ impl ClientBuilder {
             Some(credentials) => credentials,
             None => Credentials::from_env()?,
         };
-        // Keyless credentials exchange a token with STS or IAM: in the client's region.
+        let project_id = match &self.project_id {
+            Some(id) => Some(ProjectId::new(id.clone())?),
+            None => credentials.project_id().cloned(),
+        };
+        let http = self.http()?;
+        // Keyless credentials exchange a token with STS or IAM: in the client's region, over
+        // its HTTP client.
         credentials.locate(Place {
             region: self.region.clone(),
             iam_endpoint: iam_endpoint(
@@ -235,12 +241,8 @@ impl ClientBuilder {
                 &credentials,
                 self.region.as_deref(),
             ),
+            http: Some(http.clone()),
         });
-        let project_id = match &self.project_id {
-            Some(id) => Some(ProjectId::new(id.clone())?),
-            None => credentials.project_id().cloned(),
-        };
-        let http = self.http()?;
         // As the official SDKs: with AK/SK, a region and no project id, IAM is asked for it.
         let iam = match &self.region {
             Some(region) if project_id.is_none() && credentials.signs() => {

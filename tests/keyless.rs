@@ -5,6 +5,8 @@
 
 #![cfg(feature = "server")]
 
+mod common;
+
 use std::{
     collections::HashMap,
     path::Path,
@@ -494,4 +496,151 @@ async fn a_failing_credentials_service_is_a_transport_error_with_its_answer() {
         "{error:?}"
     );
     assert!(!error.is_retryable());
+}
+
+/// Each flow end to end against the embedded server playing STS, IAM and the pod-identity
+/// agent, over HTTP/1.1 and HTTPS with HTTP/2: the exchange, then a call the server verifies
+/// with the keys it issued and their security token.
+#[tokio::test]
+async fn every_flow_end_to_end_over_both_protocols() {
+    use codearts_repo::server::{Keyless, POD_IDENTITY_PATH};
+    use common::protocol::Protocol;
+    for protocol in Protocol::ALL {
+        let server = Server::start(ServerConfig {
+            keyless: Some(Keyless::default()),
+            ..protocol.config()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "demo-id-token").unwrap();
+        let pod_file = dir.path().join("pod-token");
+        std::fs::write(&pod_file, "demo-pod-token").unwrap();
+        let file = |path: &Path| path.to_str().unwrap().to_owned();
+        let flows: [(&str, Vec<(&str, String)>); 3] = [
+            (
+                "/v5/agencies/assume-with-oidc",
+                vec![
+                    ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
+                    ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
+                    ("HUAWEICLOUD_OIDC_TOKEN_FILE", file(&token_file)),
+                    ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
+                ],
+            ),
+            (
+                "/v3.0/OS-CREDENTIAL/securitytokens",
+                vec![
+                    ("HUAWEICLOUD_SDK_IDP_ID", "demo-idp".into()),
+                    ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", file(&token_file)),
+                ],
+            ),
+            (
+                POD_IDENTITY_PATH,
+                vec![
+                    (
+                        "HC_CONTAINER_CREDENTIALS_FULL_URI",
+                        format!("{}{POD_IDENTITY_PATH}", server.url()),
+                    ),
+                    ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", file(&pod_file)),
+                ],
+            ),
+        ];
+        for (exchange, vars) in flows {
+            let credentials = chain(dir.path(), &vars).unwrap();
+            let client = Protocol::builder(&server)
+                .iam_endpoint(server.url())
+                .credentials(credentials)
+                .build()
+                .unwrap();
+            client.last_push_event(2112036131).await.unwrap();
+            let requests = server.requests();
+            let last = requests.last().unwrap();
+            assert_eq!(last.status, 200, "{protocol:?} {exchange}: {last:?}");
+            assert_eq!(last.version, protocol.version());
+            assert!(
+                last.headers
+                    .iter()
+                    .any(|(name, _)| name == "x-security-token"),
+                "{protocol:?} {exchange}"
+            );
+            assert!(
+                requests
+                    .iter()
+                    .any(|r| r.path == exchange && r.status == 200),
+                "{protocol:?}: {exchange} was not asked: {requests:?}"
+            );
+        }
+    }
+}
+
+/// Keys that expire are fetched again before the next call, from a token file that changed
+/// meanwhile; a refused ID token is a clear error and nothing reaches the API.
+#[tokio::test]
+async fn expired_keys_are_fetched_again_and_a_refused_token_says_so() {
+    use codearts_repo::server::Keyless;
+    let server = Server::start(ServerConfig {
+        keyless: Some(Keyless {
+            id_tokens: vec!["token-1".into(), "token-2".into()],
+            lifetime: Duration::from_secs(2),
+            ..Keyless::default()
+        }),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "token-1").unwrap();
+    let credentials = chain(
+        dir.path(),
+        &[
+            ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
+            ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
+            (
+                "HUAWEICLOUD_OIDC_TOKEN_FILE",
+                token_file.to_str().unwrap().into(),
+            ),
+            ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
+        ],
+    )
+    .unwrap();
+    let client = Client::builder()
+        .endpoint(server.url())
+        .credentials(credentials)
+        .build()
+        .unwrap();
+    client.last_push_event(2112036131).await.unwrap();
+    std::fs::write(&token_file, "token-2").unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    client.last_push_event(2112036131).await.unwrap();
+    let statuses: Vec<(String, u16)> = server
+        .requests()
+        .iter()
+        .map(|r| (r.path.clone(), r.status))
+        .filter(|(path, _)| path.starts_with("/v5") || path.starts_with("/v4"))
+        .collect();
+    let exchange = ("/v5/agencies/assume-with-oidc".to_owned(), 200);
+    let call = (
+        "/v4/repositories/2112036131/last-push-event".to_owned(),
+        200,
+    );
+    assert_eq!(
+        &statuses[..2],
+        [exchange.clone(), call.clone()],
+        "{statuses:?}"
+    );
+    assert!(statuses[2..].contains(&exchange) && statuses.last() == Some(&call));
+
+    std::fs::write(&token_file, "a-refused-token").unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = server.requests().len();
+    let error = client.last_push_event(2112036131).await.unwrap_err();
+    let text = error.to_string();
+    for says in ["OIDC federation with STS", "HTTP 403", "STS.0101", "token"] {
+        assert!(text.contains(says), "{says:?} not in {text}");
+    }
+    assert!(!text.contains("a-refused-token"), "{text}");
+    let after = server.requests();
+    assert!(after[before..].iter().all(|r| !r.path.starts_with("/v4")));
 }

@@ -27,7 +27,7 @@ use crate::{ConfigKind, Error, TransportKind, params::check_header_value};
 const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(40 * 60);
 /// After a background refresh failed, the next one waits this long.
 const BACKOFF: Duration = Duration::from_secs(30);
-/// Each exchange with a credentials service, connection included.
+/// Each exchange with a credentials service, connection included (a fetch has two at most).
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest answer read from a credentials service.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -72,12 +72,7 @@ impl Fetcher {
         match self {
             Self::Oidc(oidc) => oidc.fetch(http, place).await,
             Self::IdpToken(idp) => idp.fetch(http, place).await,
-            // The metadata service is the chain's last resort, asked when nothing is
-            // configured: off an ECS it never answers, which means "no credentials".
-            Self::Metadata(metadata) => metadata.fetch(http).await.map_err(|failure| Failure {
-                transient: None,
-                ..failure
-            }),
+            Self::Metadata(metadata) => metadata.fetch(http).await,
             Self::PodIdentity(pod) => pod.fetch(http).await,
         }
     }
@@ -89,6 +84,8 @@ pub(crate) struct Place {
     pub(crate) region: Option<String>,
     /// The IAM endpoint the client resolved (builder, environment, profile, or the region's).
     pub(crate) iam_endpoint: Option<String>,
+    /// The client's HTTP client: its TLS settings (extra roots) and proxies apply here too.
+    pub(crate) http: Option<reqwest::Client>,
 }
 
 /// Keys, when they expire, and (once fetched) which source gave them.
@@ -254,12 +251,36 @@ impl TemporaryKeys {
     /// Each source in turn until one hands out keys; what each said otherwise (transient if
     /// any was).
     async fn fetch(&self) -> Result<Keys, Failure> {
-        let http = self.http()?;
         let place = self.place.get().cloned().unwrap_or_default();
+        let http = match &place.http {
+            Some(http) => http,
+            None => self.http()?,
+        };
         let mut said = Vec::new();
         let mut transient = None;
         for fetcher in &self.fetchers {
-            match fetcher.fetch(http, &place).await {
+            let fetched = tokio::time::timeout(TIMEOUT * 2, fetcher.fetch(http, &place))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Failure {
+                        message: format!(
+                            "{}: no answer within {}s",
+                            fetcher.name(),
+                            (TIMEOUT * 2).as_secs()
+                        ),
+                        transient: Some(TransportKind::Timeout),
+                    })
+                });
+            let fetched = match fetcher {
+                // The metadata service is the chain's last resort, asked when nothing is
+                // configured: off an ECS it never answers, which means "no credentials".
+                Fetcher::Metadata(_) => fetched.map_err(|failure| Failure {
+                    transient: None,
+                    ..failure
+                }),
+                _ => fetched,
+            };
+            match fetched {
                 Ok(keys) => {
                     return Ok(Keys {
                         source: fetcher.name(),

@@ -8,11 +8,11 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, Uri},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use serde::Serialize;
 
-use super::{InjectedFailure, RecordedRequest, State, quota, verify};
+use super::{InjectedFailure, RecordedRequest, State, keyless, quota, verify};
 use crate::{RepositoryId, error_answer::REQUEST_ID};
 
 type Shared = Extract<Arc<State>>;
@@ -28,6 +28,19 @@ pub(crate) fn router(state: Arc<State>) -> Router {
             get(commits),
         )
         .route("/v3/projects", get(projects))
+        .route(
+            "/v5/agencies/assume-with-oidc",
+            post(keyless::assume_with_oidc),
+        )
+        .route(
+            "/v3.0/OS-AUTH/id-token/tokens",
+            post(keyless::id_token_tokens),
+        )
+        .route(
+            "/v3.0/OS-CREDENTIAL/securitytokens",
+            post(keyless::security_tokens),
+        )
+        .route(keyless::POD_IDENTITY_PATH, post(keyless::pod_identity))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_host))

@@ -17,6 +17,7 @@
 
 mod fixtures;
 mod handlers;
+mod keyless;
 mod quota;
 mod tls;
 mod verify;
@@ -28,6 +29,7 @@ use std::{
 };
 
 pub use fixtures::Fixtures;
+pub use keyless::{Keyless, POD_IDENTITY_PATH};
 pub use quota::{Outage, Quota, ServerCounts};
 pub use tls::TlsOptions;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -66,6 +68,9 @@ pub struct ServerConfig {
     /// A quota for the whole server, as an account has (default none): past it, `429
     /// APIG.0308` as Huawei's API gateway answers.
     pub quota: Option<Quota>,
+    /// The keyless flows, as STS, IAM and the CCE pod-identity agent answer them (default
+    /// none): their keys are then accepted too, with their security token.
+    pub keyless: Option<Keyless>,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +84,7 @@ impl Default for ServerConfig {
             tls: None,
             projects: vec![(DEMO_REGION.to_owned(), DEMO_PROJECT_ID.to_owned())],
             quota: None,
+            keyless: None,
         }
     }
 }
@@ -121,6 +127,7 @@ pub(crate) struct State {
     pub(crate) remember: usize,
     pub(crate) projects: Vec<(String, String)>,
     pub(crate) gate: quota::Gate,
+    pub(crate) keyless: Option<Keyless>,
 }
 
 pub(crate) type SharedState = axum::extract::State<Arc<State>>;
@@ -142,12 +149,22 @@ impl Server {
         let state = Arc::new(State {
             fixtures: RwLock::new(config.fixtures),
             failures: RwLock::new(HashMap::new()),
-            keys: config.keys,
+            keys: config
+                .keys
+                .into_iter()
+                .chain(
+                    config
+                        .keyless
+                        .iter()
+                        .map(|k| (k.access_key.clone(), k.secret_key.clone())),
+                )
+                .collect(),
             tokens: config.tokens,
             recorded: Mutex::new(VecDeque::new()),
             remember: config.remember,
             projects: config.projects,
             gate: quota::Gate::new(config.quota),
+            keyless: config.keyless,
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = handlers::router(state.clone());

@@ -54,7 +54,7 @@ pub struct Outage {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerCounts {
-    /// API requests received (IAM's not counted).
+    /// API requests received (IAM's and STS's not counted).
     pub requests: u64,
     /// Of those, answered `429 APIG.0308` by the quota.
     pub throttled: u64,
@@ -138,8 +138,10 @@ impl Gate {
 /// Before any API: counts the request, then the quota, then the outage.
 pub(crate) async fn gate(Extract(state): SharedState, request: Request, next: Next) -> Response {
     let gate = &state.gate;
-    if request.uri().path().starts_with("/v3/") {
-        return next.run(request).await; // IAM is another service, with quotas of its own
+    let path = request.uri().path();
+    if !(path.starts_with("/v1/") || path.starts_with("/v4/")) {
+        // IAM and STS are other services, with quotas of their own.
+        return next.run(request).await;
     }
     gate.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(throttled) = gate.over_quota() {

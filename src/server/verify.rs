@@ -78,6 +78,15 @@ fn verify_signature(
         .find(|(key, _)| key == ak)
         .map(|(_, sk)| sk)
         .ok_or("unknown access key")?;
+    // Temporary keys go with their security token.
+    if let Some(keyless) = state.keyless.as_ref().filter(|k| k.access_key == ak) {
+        let token = headers
+            .get("x-security-token")
+            .and_then(|v| v.to_str().ok());
+        if token != Some(keyless.security_token.as_str()) {
+            return Err("temporary keys need their X-Security-Token".into());
+        }
+    }
 
     let date = headers
         .get(DATE_HEADER)

@@ -1,0 +1,196 @@
+//! The keyless flows, as STS, IAM and the CCE pod-identity agent answer them, so that tests
+//! can run each one end to end: the exchange, then calls signed with the keys it issued.
+//!
+//! - `POST /v5/agencies/assume-with-oidc` (STS): an accepted ID token gives `credentials`.
+//! - `POST /v3.0/OS-AUTH/id-token/tokens` (IAM) with `X-Idp-Id`: an accepted ID token gives
+//!   an unscoped token in `X-Subject-Token`; `POST /v3.0/OS-CREDENTIAL/securitytokens` turns
+//!   it into a `credential`.
+//! - `POST /pod-identity/credentials`: the accepted `Authorization` token gives keys.
+//!
+//! Signatures by the issued keys are accepted only with the issued security token.
+
+use std::time::Duration;
+
+use axum::{
+    Json,
+    extract::State as Extract,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{SharedState, handlers::Failure};
+
+/// The path of the pod-identity agent: give `{server url}/pod-identity/credentials` as
+/// `HC_CONTAINER_CREDENTIALS_FULL_URI`.
+pub const POD_IDENTITY_PATH: &str = "/pod-identity/credentials";
+
+/// What the server accepts and issues for the keyless flows ([`super::ServerConfig::keyless`]).
+#[derive(Clone, Debug)]
+pub struct Keyless {
+    /// ID tokens accepted by STS (OIDC federation) and by IAM (identity-provider tokens).
+    pub id_tokens: Vec<String>,
+    /// The identity provider IAM knows (`X-Idp-Id`).
+    pub idp_id: String,
+    /// The token the pod-identity agent accepts in `Authorization`.
+    pub pod_token: String,
+    /// The temporary access key it issues.
+    pub access_key: String,
+    /// Its secret key.
+    pub secret_key: String,
+    /// The security token that goes with them.
+    pub security_token: String,
+    /// How long issued keys last.
+    pub lifetime: Duration,
+}
+
+impl Default for Keyless {
+    fn default() -> Self {
+        Self {
+            id_tokens: vec!["demo-id-token".into()],
+            idp_id: "demo-idp".into(),
+            pod_token: "demo-pod-token".into(),
+            access_key: "DEMOTEMPORARYAK00001".into(),
+            secret_key: "demo-temporary-secret-key".into(),
+            security_token: "demo-security-token".into(),
+            lifetime: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Keyless {
+    fn keys(&self, shape: &str) -> Value {
+        let expires = chrono::Utc::now()
+            + chrono::Duration::from_std(self.lifetime).unwrap_or(chrono::Duration::MAX);
+        let expires = expires.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        match shape {
+            "credentials" => json!({"credentials": {
+                "access_key_id": self.access_key, "secret_access_key": self.secret_key,
+                "security_token": self.security_token, "expiration": expires}}),
+            "credential" => json!({"credential": {
+                "access": self.access_key, "secret": self.secret_key,
+                "securitytoken": self.security_token, "expires_at": expires}}),
+            _ => json!({"AccessKeyId": self.access_key, "accessKeyId": self.access_key,
+                "secretAccessKey": self.secret_key, "securityToken": self.security_token,
+                "expiration": expires}),
+        }
+    }
+}
+
+fn refused(status: StatusCode, code: &'static str, why: &str) -> Response {
+    Failure::new(status, code, why).into_response()
+}
+
+fn configured(state: &super::State) -> Result<&Keyless, Response> {
+    state.keyless.as_ref().ok_or_else(|| {
+        refused(
+            StatusCode::NOT_FOUND,
+            "APIGW.0101",
+            "The API does not exist or has not been published in the environment.",
+        )
+    })
+}
+
+/// STS: `assume-with-oidc`.
+pub(crate) async fn assume_with_oidc(
+    Extract(state): SharedState,
+    Json(body): Json<Value>,
+) -> Response {
+    let keyless = match configured(&state) {
+        Ok(keyless) => keyless,
+        Err(response) => return response,
+    };
+    let has = |name: &str| body[name].as_str().is_some_and(|v| !v.is_empty());
+    if !(has("provider_urn") && has("agency_urn") && has("agency_session_name")) {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "STS.0001",
+            "missing a required field",
+        );
+    }
+    let token = body["id_token"].as_str().unwrap_or_default();
+    if !keyless.id_tokens.iter().any(|t| t == token) {
+        return refused(
+            StatusCode::FORBIDDEN,
+            "STS.0101",
+            "the id_token is not valid",
+        );
+    }
+    Json(keyless.keys("credentials")).into_response()
+}
+
+/// IAM: an ID token for an unscoped token.
+pub(crate) async fn id_token_tokens(
+    Extract(state): SharedState,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let keyless = match configured(&state) {
+        Ok(keyless) => keyless,
+        Err(response) => return response,
+    };
+    if headers.get("x-idp-id").and_then(|v| v.to_str().ok()) != Some(keyless.idp_id.as_str()) {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "IAM.0005",
+            "unknown identity provider",
+        );
+    }
+    let token = body["auth"]["id_token"]["id"].as_str().unwrap_or_default();
+    if !keyless.id_tokens.iter().any(|t| t == token) {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "IAM.0003",
+            "the id_token is not valid",
+        );
+    }
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({"token": {"methods": ["mapped"]}})),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        "x-subject-token",
+        HeaderValue::from_static("unscoped-token-from-demo-idp"),
+    );
+    response
+}
+
+/// IAM: an unscoped token for temporary keys.
+pub(crate) async fn security_tokens(
+    Extract(state): SharedState,
+    Json(body): Json<Value>,
+) -> Response {
+    let keyless = match configured(&state) {
+        Ok(keyless) => keyless,
+        Err(response) => return response,
+    };
+    let token = &body["auth"]["identity"]["token"];
+    if token["id"] != "unscoped-token-from-demo-idp"
+        || body["auth"]["identity"]["methods"][0] != "token"
+    {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "IAM.0003",
+            "the token is not valid",
+        );
+    }
+    Json(keyless.keys("credential")).into_response()
+}
+
+/// The CCE pod-identity agent.
+pub(crate) async fn pod_identity(Extract(state): SharedState, headers: HeaderMap) -> Response {
+    let keyless = match configured(&state) {
+        Ok(keyless) => keyless,
+        Err(response) => return response,
+    };
+    let token = headers.get("authorization").and_then(|v| v.to_str().ok());
+    if token != Some(keyless.pod_token.as_str()) {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "CCE.0401",
+            "the pod token is not valid",
+        );
+    }
+    Json(keyless.keys("camel")).into_response()
+}
