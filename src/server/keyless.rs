@@ -77,11 +77,11 @@ impl Keyless {
     }
 }
 
-fn refused(status: StatusCode, code: &'static str, why: &str) -> Response {
-    Failure::new(status, code, why).into_response()
+fn refused(status: StatusCode, code: &'static str, why: &str) -> Failure {
+    Failure::new(status, code, why)
 }
 
-fn configured(state: &super::State) -> Result<&Keyless, Response> {
+fn configured(state: &super::State) -> Result<&Keyless, Failure> {
     state.keyless.as_ref().ok_or_else(|| {
         refused(
             StatusCode::NOT_FOUND,
@@ -95,28 +95,25 @@ fn configured(state: &super::State) -> Result<&Keyless, Response> {
 pub(crate) async fn assume_with_oidc(
     Extract(state): SharedState,
     Json(body): Json<Value>,
-) -> Response {
-    let keyless = match configured(&state) {
-        Ok(keyless) => keyless,
-        Err(response) => return response,
-    };
+) -> Result<Response, Failure> {
+    let keyless = configured(&state)?;
     let has = |name: &str| body[name].as_str().is_some_and(|v| !v.is_empty());
     if !(has("provider_urn") && has("agency_urn") && has("agency_session_name")) {
-        return refused(
+        return Err(refused(
             StatusCode::BAD_REQUEST,
             "STS.0001",
             "missing a required field",
-        );
+        ));
     }
     let token = body["id_token"].as_str().unwrap_or_default();
     if !keyless.id_tokens.iter().any(|t| t == token) {
-        return refused(
+        return Err(refused(
             StatusCode::FORBIDDEN,
             "STS.0101",
             "the id_token is not valid",
-        );
+        ));
     }
-    Json(keyless.keys("credentials")).into_response()
+    Ok(Json(keyless.keys("credentials")).into_response())
 }
 
 /// IAM: an ID token for an unscoped token.
@@ -124,25 +121,22 @@ pub(crate) async fn id_token_tokens(
     Extract(state): SharedState,
     headers: HeaderMap,
     Json(body): Json<Value>,
-) -> Response {
-    let keyless = match configured(&state) {
-        Ok(keyless) => keyless,
-        Err(response) => return response,
-    };
+) -> Result<Response, Failure> {
+    let keyless = configured(&state)?;
     if headers.get("x-idp-id").and_then(|v| v.to_str().ok()) != Some(keyless.idp_id.as_str()) {
-        return refused(
+        return Err(refused(
             StatusCode::BAD_REQUEST,
             "IAM.0005",
             "unknown identity provider",
-        );
+        ));
     }
     let token = body["auth"]["id_token"]["id"].as_str().unwrap_or_default();
     if !keyless.id_tokens.iter().any(|t| t == token) {
-        return refused(
+        return Err(refused(
             StatusCode::UNAUTHORIZED,
             "IAM.0003",
             "the id_token is not valid",
-        );
+        ));
     }
     let mut response = (
         StatusCode::CREATED,
@@ -153,44 +147,41 @@ pub(crate) async fn id_token_tokens(
         "x-subject-token",
         HeaderValue::from_static("unscoped-token-from-demo-idp"),
     );
-    response
+    Ok(response)
 }
 
 /// IAM: an unscoped token for temporary keys.
 pub(crate) async fn security_tokens(
     Extract(state): SharedState,
     Json(body): Json<Value>,
-) -> Response {
-    let keyless = match configured(&state) {
-        Ok(keyless) => keyless,
-        Err(response) => return response,
-    };
+) -> Result<Response, Failure> {
+    let keyless = configured(&state)?;
     let token = &body["auth"]["identity"]["token"];
     if token["id"] != "unscoped-token-from-demo-idp"
         || body["auth"]["identity"]["methods"][0] != "token"
     {
-        return refused(
+        return Err(refused(
             StatusCode::UNAUTHORIZED,
             "IAM.0003",
             "the token is not valid",
-        );
+        ));
     }
-    Json(keyless.keys("credential")).into_response()
+    Ok(Json(keyless.keys("credential")).into_response())
 }
 
 /// The CCE pod-identity agent.
-pub(crate) async fn pod_identity(Extract(state): SharedState, headers: HeaderMap) -> Response {
-    let keyless = match configured(&state) {
-        Ok(keyless) => keyless,
-        Err(response) => return response,
-    };
+pub(crate) async fn pod_identity(
+    Extract(state): SharedState,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let keyless = configured(&state)?;
     let token = headers.get("authorization").and_then(|v| v.to_str().ok());
     if token != Some(keyless.pod_token.as_str()) {
-        return refused(
+        return Err(refused(
             StatusCode::UNAUTHORIZED,
             "CCE.0401",
             "the pod token is not valid",
-        );
+        ));
     }
-    Json(keyless.keys("camel")).into_response()
+    Ok(Json(keyless.keys("camel")).into_response())
 }
