@@ -197,7 +197,16 @@ pub(crate) struct WatchArgs {
     /// prints the pushes made while the watch was down (written atomically, every second).
     #[arg(long, value_name = "PATH")]
     pub(crate) state: Option<PathBuf>,
-    /// Serve /healthz and /metrics (Prometheus) on this address: 127.0.0.1:9100,
+    /// The state of a fleet: a directory its replicas share (each writes `shard-K.json`, K
+    /// from --shard, and reads its siblings' at start, so that ids moving between shards when
+    /// the fleet is rescaled keep their last event).
+    #[arg(long, value_name = "DIR", conflicts_with = "state")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// With --listen: /healthz answers 503 when the service has answered no poll for this
+    /// many intervals.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) unhealthy_after: u32,
+    /// Serve /healthz, /readyz and /metrics (Prometheus) on this address: 127.0.0.1:9100,
     /// localhost:9100, or :9100 (every interface, as in a container).
     #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub(crate) listen: Option<std::net::SocketAddr>,

@@ -23,6 +23,7 @@ use crate::{
 mod options;
 mod shard;
 mod state;
+mod state_dir;
 mod state_file;
 mod stats;
 mod stream;
@@ -31,6 +32,7 @@ mod watcher;
 pub use options::WatchOptions;
 pub use shard::Shard;
 pub use state::{LastSeen, SeenEvents, StateError, WatchStore};
+pub use state_dir::StateDir;
 pub use state_file::StateFile;
 pub use stats::{Failures, LagHistogram, RepositoryStates, RoundTime, WatchStats};
 pub use stream::WatchStream;
@@ -158,7 +160,10 @@ impl Client {
     ) -> (WatchHandle, WatchStream, mpsc::WeakSender<stream::Delivery>) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (item_tx, items) = mpsc::channel(options.concurrency.max(64));
-        let stats = Arc::new(Mutex::new(WatchStats::default()));
+        let stats = Arc::new(Mutex::new(WatchStats {
+            started: Some(std::time::Instant::now()),
+            ..WatchStats::default()
+        }));
         let report = item_tx.downgrade();
         let client = match &self.limiter {
             None if options.adaptive_rate => self.with_rate_limit(RateLimit::adaptive()),

@@ -49,6 +49,21 @@ pub trait WatchStore: Send + 'static {
     }
 }
 
+/// A boxed store is a store, so that a program can choose one at run time.
+impl<S: WatchStore + ?Sized> WatchStore for Box<S> {
+    fn load(&mut self) -> Result<SeenEvents, StateError> {
+        (**self).load()
+    }
+
+    fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
+        (**self).save(seen)
+    }
+
+    fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
+        (**self).record_new(first)
+    }
+}
+
 /// A store could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("{store}: {reason}")]

@@ -31,6 +31,13 @@ pub struct WatchStats {
     pub state_save_failures: u64,
     /// How long the last save took.
     pub last_state_save: Option<Duration>,
+    /// The last save of the state store failed (saves are retried at every flush).
+    pub state_save_failing: bool,
+    /// When the service last answered a poll (normally, or with an answer such as 404):
+    /// long ago, or never, means the watch cannot do its job.
+    pub last_answered: Option<std::time::Instant>,
+    /// When the watch started.
+    pub started: Option<std::time::Instant>,
 }
 
 /// Failed polls by class.

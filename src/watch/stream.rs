@@ -332,6 +332,7 @@ async fn save(
         }
         Err(_) => stats.state_save_failures += 1,
     }
+    stats.state_save_failing = saved.is_err();
     saved
 }
 

@@ -263,6 +263,15 @@ impl Watcher {
         let recovered = result.is_ok() && (state.answering.take().is_some() || state.failures > 0);
         let mut stats = lock(&self.stats);
         stats.polls += 1;
+        // Answered: normally, or with an answer of its own such as 404 (not trouble, not a
+        // failure before any answer such as missing credentials).
+        let answered = result.as_ref().map_or_else(
+            |e| e.status().is_some() && e.retry() == Retry::Stop,
+            |_| true,
+        );
+        if answered {
+            stats.last_answered = Some(std::time::Instant::now());
+        }
         let mut delivery = Delivery {
             item: None,
             seen: None,

@@ -1,9 +1,16 @@
-//! `watch --listen`: `/healthz` and `/metrics` (OpenMetrics text, which Prometheus scrapes),
-//! read from the watch's figures at each request.
+//! `watch --listen`: `/healthz` (liveness: 503 when the watch cannot do its job), `/readyz`
+//! (ready once a poll was answered) and `/metrics` (OpenMetrics text, which Prometheus
+//! scrapes), read from the watch's figures at each request.
 
 use std::net::SocketAddr;
 
-use axum::{Json, Router, extract::State, http::header, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::get,
+};
 use codearts_repo::{WatchHandle, watch::WatchStats};
 use prometheus_client::{
     collector::Collector,
@@ -17,17 +24,26 @@ use crate::error::{CliError, Result};
 
 /// Binds `address` now (so that a busy port fails the command at once) and serves until the
 /// process ends.
-pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()> {
+/// What the endpoints read: the watch, and when it counts as stuck.
+#[derive(Clone)]
+pub(crate) struct Health {
+    pub(crate) watch: WatchHandle,
+    /// No answer from the service for this long makes the watch unhealthy.
+    pub(crate) unanswered_for: std::time::Duration,
+}
+
+pub(crate) async fn serve(address: SocketAddr, health: Health) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| CliError::Environment(format!("cannot listen on {address}: {e}")))?;
     if let Ok(bound) = listener.local_addr() {
-        say!("serving /healthz and /metrics on http://{bound}");
+        say!("serving /healthz, /readyz and /metrics on http://{bound}");
     }
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(watch);
+        .with_state(health);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
             say!("--listen {address}: {error}");
@@ -36,11 +52,32 @@ pub(crate) async fn serve(address: SocketAddr, watch: WatchHandle) -> Result<()>
     Ok(())
 }
 
-async fn healthz(State(watch): State<WatchHandle>) -> impl IntoResponse {
-    let stats = watch.stats();
+/// Why the watch cannot do its job, if it cannot: the service has answered no poll for too
+/// long, or the state cannot be saved.
+fn trouble(stats: &WatchStats, unanswered_for: std::time::Duration) -> Option<String> {
+    if stats.state_save_failing {
+        return Some("the state cannot be saved".into());
+    }
+    let since = stats.last_answered.or(stats.started)?;
+    (since.elapsed() > unanswered_for).then(|| {
+        format!(
+            "the service has answered no poll for {}s",
+            since.elapsed().as_secs()
+        )
+    })
+}
+
+async fn healthz(State(health): State<Health>) -> impl IntoResponse {
+    let stats = health.watch.stats();
     let states = stats.repositories;
-    Json(json!({
-        "status": "watching",
+    let trouble = trouble(&stats, health.unanswered_for);
+    let status = match trouble {
+        Some(_) => StatusCode::SERVICE_UNAVAILABLE,
+        None => StatusCode::OK,
+    };
+    let body = Json(json!({
+        "status": if trouble.is_some() { "unhealthy" } else { "watching" },
+        "reason": trouble,
         "repositories": {
             "total": states.total(),
             "unseen": states.unseen,
@@ -52,12 +89,25 @@ async fn healthz(State(watch): State<WatchHandle>) -> impl IntoResponse {
         "throttled_answers": stats.throttled_answers,
         "allowed_rate": stats.allowed_rate,
         "round_seconds": stats.round.mean().map(|round| round.as_secs_f64()),
-    }))
+        "last_answered_seconds_ago": stats.last_answered.map(|at| at.elapsed().as_secs()),
+    }));
+    (status, body)
 }
 
-async fn metrics(State(watch): State<WatchHandle>) -> impl IntoResponse {
+/// Ready once the state is loaded (it is, when this serves) and the service answered a poll.
+async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    match health.watch.stats().last_answered {
+        Some(_) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "reason": "no poll answered yet"})),
+        ),
+    }
+}
+
+async fn metrics(State(health): State<Health>) -> impl IntoResponse {
     let mut registry = Registry::with_prefix("codearts_watch");
-    registry.register_collector(Box::new(Figures(watch.stats())));
+    registry.register_collector(Box::new(Figures(health.watch.stats())));
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &registry) {
         Ok(()) => (
@@ -68,11 +118,7 @@ async fn metrics(State(watch): State<WatchHandle>) -> impl IntoResponse {
             text,
         )
             .into_response(),
-        Err(error) => (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            error.to_string(),
-        )
-            .into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
 }
 

@@ -8,7 +8,11 @@ mod trouble;
 
 use std::{io::Write, time::Duration};
 
-use codearts_repo::{Client, StateFile, WatchItem, WatchOptions};
+use std::collections::HashSet;
+
+use codearts_repo::{
+    Client, RepositoryId, StateDir, StateFile, WatchItem, WatchOptions, watch::WatchStore,
+};
 use serde_json::json;
 
 use crate::{
@@ -38,15 +42,29 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         .await?;
     let count = repositories.len();
     let mut shutdown = Shutdown::new()?;
-    let (handle, mut stream) = match &args.state {
-        // Read before anything is sent: a corrupt file stops the command here.
-        Some(path) => client
-            .watch_with_store(options, repositories, StateFile::new(path))
+    // Read before anything is sent: a corrupt state stops the command here.
+    let store: Option<Box<dyn WatchStore>> = match (&args.state, &args.state_dir) {
+        (Some(path), _) => Some(Box::new(StateFile::new(path))),
+        (None, Some(dir)) => {
+            let watched: HashSet<RepositoryId> = repositories.iter().copied().collect();
+            let index = args.shard.map_or(0, |shard| shard.index());
+            let keep = move |id| watched.contains(&id);
+            Some(Box::new(StateDir::new(dir, index, keep)))
+        }
+        (None, None) => None,
+    };
+    let (handle, mut stream) = match store {
+        Some(store) => client
+            .watch_with_store(options, repositories, store)
             .map_err(|e| CliError::Input(e.to_string()))?,
         None => client.watch(options, repositories),
     };
     if let Some(address) = args.listen {
-        listen::serve(address, handle.clone()).await?;
+        let health = listen::Health {
+            watch: handle.clone(),
+            unanswered_for: args.interval.saturating_mul(args.unhealthy_after),
+        };
+        listen::serve(address, health).await?;
     }
     let every = humantime::format_duration(args.interval);
     if args.once {
