@@ -157,6 +157,20 @@ impl Watching {
         self.child.wait().unwrap().code()
     }
 
+    /// Sends `signal`, waits, and returns the exit code and the lines it printed since they
+    /// were last read (those of the polls it finished after the signal included).
+    pub fn stop_with_lines(mut self, signal: &str) -> (Option<i32>, Vec<(u64, String, bool)>) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let code = self.child.wait().unwrap().code();
+        // The reader thread ends with stdout: what it read is all in the channel.
+        let lines = self.lines.iter().map(|line| parse(&line)).collect();
+        (code, lines)
+    }
+
     /// Sends `signal`, waits, and returns the exit code and all it wrote on stderr.
     pub fn stop_with_stderr(mut self, signal: &str) -> (Option<i32>, String) {
         let mut stderr = self.child.stderr.take().unwrap();

@@ -1,0 +1,186 @@
+//! A fleet of `codearts watch` replicas sharing a state directory, rescaled 2 → 3 → 2 while
+//! pushes are made on the embedded server, and `/healthz` while the server refuses every poll.
+
+mod common;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use codearts_repo::server::{InjectedFailure, Outage};
+use common::watching::{Loopback, Watching, created_at};
+
+const IDS: u32 = 12;
+
+/// What every replica printed so far: (repository, created_at, baseline).
+#[derive(Default)]
+struct Printed(Vec<(u64, String, bool)>);
+
+impl Printed {
+    fn drain(&mut self, replicas: &[&Watching]) {
+        for replica in replicas {
+            self.0.extend(replica.during(Duration::from_millis(1)));
+        }
+    }
+
+    /// Stops `replica` with SIGTERM (as Kubernetes does), keeping what it printed.
+    fn stop(&mut self, replica: Watching) {
+        let (code, lines) = replica.stop_with_lines("TERM");
+        assert_eq!(code, Some(0));
+        self.0.extend(lines);
+    }
+}
+
+/// A replica, started and given the time to poll its repositories once: a push made to a
+/// repository that nobody polls is replaced by the next one before anyone sees it (the API
+/// shows the latest push only), which no watch can report.
+fn replica(loopback: &Loopback, dir: &str, shard: &str) -> Watching {
+    let ids: Vec<String> = (1..=IDS).map(|id| id.to_string()).collect();
+    let mut args: Vec<&str> = ids.iter().map(String::as_str).collect();
+    args.extend(["--state-dir", dir, "--shard", shard]);
+    let watching = loopback.spawn_watch(&args);
+    std::thread::sleep(Duration::from_millis(700));
+    watching
+}
+
+/// Push number `n` to every repository, then let the replicas poll.
+fn push_all(loopback: &Loopback, n: u32, printed: &mut Printed, replicas: &[&Watching]) {
+    for id in 1..=IDS {
+        loopback.push(id, n);
+    }
+    std::thread::sleep(Duration::from_millis(900));
+    printed.drain(replicas);
+}
+
+#[test]
+fn rescaling_a_fleet_over_a_shared_state_directory_loses_no_push() {
+    let loopback = Loopback::start(IDS);
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path().to_str().unwrap().to_owned();
+    let mut printed = Printed::default();
+
+    // Two replicas: every repository's first observation is a baseline.
+    let r0 = replica(&loopback, &dir, "0/2");
+    let r1 = replica(&loopback, &dir, "1/2");
+    std::thread::sleep(Duration::from_millis(900));
+    printed.drain(&[&r0, &r1]);
+    let baselines: BTreeSet<u64> = printed.0.iter().map(|(id, _, _)| *id).collect();
+    assert_eq!(baselines.len(), IDS as usize, "{:?}", printed.0);
+    push_all(&loopback, 1, &mut printed, &[&r0, &r1]);
+
+    // Scale to 3, as a StatefulSet does: the new replica first, then the others restarted
+    // one by one with the new count; pushes are made at each step.
+    let r2 = replica(&loopback, &dir, "2/3");
+    push_all(&loopback, 2, &mut printed, &[&r0, &r1, &r2]);
+    printed.stop(r1);
+    push_all(&loopback, 3, &mut printed, &[&r0, &r2]);
+    let r1 = replica(&loopback, &dir, "1/3");
+    push_all(&loopback, 4, &mut printed, &[&r0, &r1, &r2]);
+    printed.stop(r0);
+    let r0 = replica(&loopback, &dir, "0/3");
+    push_all(&loopback, 5, &mut printed, &[&r0, &r1, &r2]);
+
+    // And back to 2: the last replica goes first, and its repositories wait for the others
+    // to restart with the new count (jump hashing moves ids out of the last shard only);
+    // the push made meanwhile is printed by their new owner.
+    printed.stop(r2);
+    push_all(&loopback, 6, &mut printed, &[&r0, &r1]);
+    printed.stop(r1);
+    let r1 = replica(&loopback, &dir, "1/2");
+    printed.drain(&[&r0, &r1]);
+    printed.stop(r0);
+    let r0 = replica(&loopback, &dir, "0/2");
+    push_all(&loopback, 7, &mut printed, &[&r0, &r1]);
+    push_all(&loopback, 8, &mut printed, &[&r0, &r1]);
+    printed.stop(r0);
+    printed.stop(r1);
+
+    let later_baselines: Vec<_> = printed
+        .0
+        .iter()
+        .filter(|(_, created, baseline)| *baseline && *created != created_at(0))
+        .collect();
+    assert!(
+        later_baselines.is_empty(),
+        "an id that moved lost its state: {later_baselines:?}"
+    );
+    for (id, created, baseline) in &printed.0 {
+        let n: u32 = created[17..19].parse().unwrap();
+        assert!(
+            n <= 8 && (*baseline == (n == 0)),
+            "invented: {id} {created} {baseline}"
+        );
+    }
+    for id in 1..=u64::from(IDS) {
+        for n in 1..=8 {
+            assert!(
+                printed.0.contains(&(id, created_at(n), false)),
+                "push {n} of repository {id} was never printed: {:?}",
+                printed.0
+            );
+        }
+    }
+    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    assert!(
+        files.contains("shard-0.json") && files.contains("shard-1.json"),
+        "{files:?}"
+    );
+}
+
+fn health(address: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            &format!("http://{address}/healthz"),
+        ])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+#[test]
+fn healthz_turns_503_while_no_poll_is_answered_and_back() {
+    let loopback = Loopback::start(2);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let watching =
+        loopback.spawn_watch(&["1", "2", "--listen", &address, "--unhealthy-after", "3"]);
+    assert_eq!(watching.expect(2).len(), 2);
+    assert_eq!(health(&address).0, 200);
+
+    loopback.server.set_outage(Some(Outage {
+        failure: InjectedFailure {
+            status: 503,
+            retry_after: None,
+        },
+        share: 1.0,
+    }));
+    std::thread::sleep(Duration::from_millis(800));
+    let (code, body) = health(&address);
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("has answered no poll"), "{body}");
+
+    loopback.server.set_outage(None);
+    let mut code = 0;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        code = health(&address).0;
+        if code == 200 {
+            break;
+        }
+    }
+    assert_eq!(code, 200, "healthy again once polls are answered");
+    assert_eq!(watching.stop("TERM"), Some(0));
+}
