@@ -5,18 +5,20 @@ use clap::{ArgMatches, parser::ValueSource};
 
 use crate::error::{CliError, Result};
 
+/// Every global option (by its id); the two operations use them all.
+const ALL: &[&str] = &[
+    "endpoint",
+    "region",
+    "project_id",
+    "output",
+    "timeout",
+    "max_attempts",
+    "allow_http",
+    "ca_file",
+];
+
 /// The global options (by their ids) that `command` uses.
 fn used_by(command: &str, once: bool) -> &'static [&'static str] {
-    const CALL: &[&str] = &[
-        "endpoint",
-        "region",
-        "project_id",
-        "output",
-        "timeout",
-        "max_attempts",
-        "allow_http",
-        "ca_file",
-    ];
     const WATCH: &[&str] = &["endpoint", "region", "timeout", "allow_http", "ca_file"];
     // A one-shot watch makes one call per repository: its attempts are the user's.
     const WATCH_ONCE: &[&str] = &[
@@ -28,7 +30,7 @@ fn used_by(command: &str, once: bool) -> &'static [&'static str] {
         "ca_file",
     ];
     match command {
-        "push-event" | "commits" => CALL,
+        "push-event" | "commits" => ALL,
         "watch" if once => WATCH_ONCE,
         "watch" => WATCH,
         // The demo runs against its own server, with its own endpoint and credentials.
@@ -45,16 +47,7 @@ pub(crate) fn check(matches: &ArgMatches) -> Result<()> {
     };
     let once = sub.try_get_one::<bool>("once").ok().flatten() == Some(&true);
     let used = used_by(command, once);
-    for option in [
-        "endpoint",
-        "region",
-        "project_id",
-        "output",
-        "timeout",
-        "max_attempts",
-        "allow_http",
-        "ca_file",
-    ] {
+    for &option in ALL {
         let given = [matches, sub]
             .iter()
             .any(|m| m.value_source(option) == Some(ValueSource::CommandLine));

@@ -49,12 +49,17 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
     );
     // The names the other manifests give.
     let volumes = pod["spec"]["volumes"].as_array().unwrap();
-    let claim = volumes.iter().find_map(|v| v["persistentVolumeClaim"]["claimName"].as_str());
+    let claim = volumes
+        .iter()
+        .find_map(|v| v["persistentVolumeClaim"]["claimName"].as_str());
     let pvc = manifest("state.pvc.yaml");
     assert_eq!(claim, pvc["metadata"]["name"].as_str());
     assert_eq!(pvc["spec"]["accessModes"][0], "ReadWriteMany");
     let ids = volumes.iter().find_map(|v| v["configMap"]["name"].as_str());
-    assert_eq!(ids, manifest("ids.configmap.yaml")["metadata"]["name"].as_str());
+    assert_eq!(
+        ids,
+        manifest("ids.configmap.yaml")["metadata"]["name"].as_str()
+    );
     assert_eq!(
         container["envFrom"][0]["secretRef"]["name"],
         manifest("credentials.secret.example.yaml")["metadata"]["name"]
@@ -69,7 +74,10 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
     assert!(args.contains(&"--listen=:9100"), "{args:?}");
     assert_eq!(container["ports"][0]["containerPort"], 9100);
     assert_eq!(pod["metadata"]["annotations"]["prometheus.io/port"], "9100");
-    assert_eq!(pod["metadata"]["annotations"]["prometheus.io/path"], "/metrics");
+    assert_eq!(
+        pod["metadata"]["annotations"]["prometheus.io/path"],
+        "/metrics"
+    );
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(manifest("service.yaml")["spec"]["ports"][0]["port"], 9100);
@@ -81,7 +89,9 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
     let ids_file = dir.path().join("ids.txt");
     std::fs::write(
         &ids_file,
-        manifest("ids.configmap.yaml")["data"]["ids.txt"].as_str().unwrap(),
+        manifest("ids.configmap.yaml")["data"]["ids.txt"]
+            .as_str()
+            .unwrap(),
     )
     .unwrap();
     for id in [2112036131, 2112036132] {
@@ -93,7 +103,10 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
             arg.replace("$(POD_INDEX)", "0")
                 .replace("$(SHARD_COUNT)", value("SHARD_COUNT").unwrap())
                 .replace("/config/ids.txt", ids_file.to_str().unwrap())
-                .replace("=/state", &format!("={}", dir.path().join("state").display()))
+                .replace(
+                    "=/state",
+                    &format!("={}", dir.path().join("state").display()),
+                )
                 .replace("--listen=:9100", "--listen=127.0.0.1:0")
         })
         .map(|arg| match arg.strip_prefix("--region=") {
@@ -108,5 +121,9 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
     assert_eq!(out.code, 0, "{expanded:?}: {}", out.stderr);
     let printed = out.stdout.lines().count();
     assert!(printed <= 2, "{}", out.stdout);
-    assert!(dir.path().join("state/shard-0.json").exists(), "{}", out.stderr);
+    assert!(
+        dir.path().join("state/shard-0.json").exists(),
+        "{}",
+        out.stderr
+    );
 }

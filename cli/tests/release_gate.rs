@@ -10,26 +10,7 @@ use std::path::Path;
 
 use common::{codearts, git, run};
 
-/// A frozen copy of the spec, as in the spec-diff tests.
-const SPEC: &str = include_str!("fixtures/spec-frozen.yaml");
-
-/// A tighter input: breaking for callers.
-fn breaking() -> String {
-    SPEC.replacen(
-        "      minLength: 1\n      example: gh-auth",
-        "      minLength: 1\n      maxLength: 64\n      example: gh-auth",
-        1,
-    )
-}
-
-/// Reworded prose: compatible.
-fn compatible() -> String {
-    SPEC.replacen(
-        "Obtain the latest push event of a repository\n",
-        "Get the most recent push event of a repository\n",
-        1,
-    )
-}
+use common::{FROZEN_SPEC as SPEC, breaking_spec as breaking, compatible_spec as compatible};
 
 /// Commits the manifest at `version` and, when given, the spec.
 fn commit(dir: &Path, version: &str, spec: Option<&str>, message: &str) {

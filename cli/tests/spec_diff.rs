@@ -8,8 +8,7 @@ use std::process::Command;
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-/// A frozen copy of the spec: the real one evolves without touching these tests.
-const SPEC: &str = include_str!("fixtures/spec-frozen.yaml");
+use common::FROZEN_SPEC as SPEC;
 
 fn replace(from: &str, to: &str) -> String {
     assert!(

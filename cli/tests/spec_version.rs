@@ -7,25 +7,7 @@ use std::{path::Path, process::Command};
 
 use assert_cmd::cargo::CommandCargoExt;
 
-/// A frozen copy of the spec: the real one evolves without touching these tests.
-const SPEC: &str = include_str!("fixtures/spec-frozen.yaml");
-
-/// A breaking change (a tighter input) and a compatible one (reworded prose).
-fn breaking() -> String {
-    SPEC.replacen(
-        "      minLength: 1\n      example: gh-auth",
-        "      minLength: 1\n      maxLength: 64\n      example: gh-auth",
-        1,
-    )
-}
-
-fn compatible() -> String {
-    SPEC.replacen(
-        "Obtain the latest push event of a repository\n",
-        "Get the most recent push event of a repository\n",
-        1,
-    )
-}
+use common::{FROZEN_SPEC as SPEC, breaking_spec as breaking, compatible_spec as compatible};
 
 /// Runs spec-diff in `dir` with a manifest at `version`; exit code, stdout, stderr.
 fn gate(dir: &Path, new_spec: &str, version: &str, extra: &[&str]) -> (i32, String, String) {

@@ -128,3 +128,24 @@ pub fn git(dir: &std::path::Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A frozen copy of the spec: the real one evolves without touching the spec-diff tests.
+pub const FROZEN_SPEC: &str = include_str!("../fixtures/spec-frozen.yaml");
+
+/// The frozen spec with a breaking change (a tighter input).
+pub fn breaking_spec() -> String {
+    FROZEN_SPEC.replacen(
+        "      minLength: 1\n      example: gh-auth",
+        "      minLength: 1\n      maxLength: 64\n      example: gh-auth",
+        1,
+    )
+}
+
+/// The frozen spec with a compatible change (reworded prose).
+pub fn compatible_spec() -> String {
+    FROZEN_SPEC.replacen(
+        "Obtain the latest push event of a repository\n",
+        "Get the most recent push event of a repository\n",
+        1,
+    )
+}
