@@ -8,9 +8,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{codearts, git, run};
-
-use common::{FROZEN_SPEC as SPEC, breaking_spec as breaking, compatible_spec as compatible};
+use common::{
+    FROZEN_SPEC as SPEC, breaking_spec as breaking, codearts, compatible_spec as compatible, git,
+    run,
+};
 
 /// Commits the manifest at `version` and, when given, the spec.
 fn commit(dir: &Path, version: &str, spec: Option<&str>, message: &str) {
