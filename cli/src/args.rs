@@ -1,7 +1,7 @@
 //! Command-line arguments. Credentials are never flags (other users can read a command
 //! line): they come from the environment or the profile file, as in the official SDKs.
 
-use std::{path::PathBuf, time::Duration};
+use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -25,48 +25,102 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "codearts", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
-    #[command(flatten)]
-    pub(crate) global: Global,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
+/// How to reach the services, for the commands that call them.
 #[derive(Clone, Debug, Args)]
-pub(crate) struct Global {
+pub(crate) struct Connection {
     /// Base URL for both services (overrides the region's hosts).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// Huawei Cloud region, e.g. cn-north-4.
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
-    /// Project id for the commits call (default: from the credentials).
-    #[arg(long, global = true, value_name = "ID")]
-    pub(crate) project_id: Option<String>,
-    /// Output format: json prints exactly one JSON document on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
-    pub(crate) output: Format,
-    /// Bound on the whole call, retries included (e.g. 3s, 500ms; above 0).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    /// Bound on the whole call, retries included (e.g. 3s, 500ms; above 0); each attempt
+    /// gets its share.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub(crate) timeout: Duration,
-    /// Attempts in all, the first included (1: no retries).
-    #[arg(long, global = true, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub(crate) max_attempts: u32,
+    /// Attempts in all, the first included (default 3; 1: no retries). A watch backs off by
+    /// itself and takes it only with --once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) max_attempts: Option<u32>,
     /// Allow plain HTTP to hosts other than loopback (credentials travel in clear text).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub(crate) allow_http: bool,
     /// Also trust the CA certificates in this PEM file (SSL_CERT_FILE replaces the system's).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, value_name = "PATH")]
     pub(crate) ca_file: Option<PathBuf>,
 }
 
+impl Connection {
+    /// Attempts in all: as given, else 3.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.max_attempts.unwrap_or(3)
+    }
+}
+
+/// Options given before the command are the command's: `codearts --endpoint URL push-event 1`
+/// is `codearts push-event --endpoint URL 1`, as the README writes it.
+pub(crate) fn command_first(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    const TAKE_A_VALUE: [&str; 7] = [
+        "--endpoint",
+        "--region",
+        "--project-id",
+        "--output",
+        "--timeout",
+        "--max-attempts",
+        "--ca-file",
+    ];
+    let args: Vec<OsString> = args.into_iter().collect();
+    let mut moved = Vec::new();
+    let mut at = 1;
+    while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
+        if !arg.starts_with("--") || matches!(arg, "--help" | "--version") {
+            break;
+        }
+        let takes_value = TAKE_A_VALUE.contains(&arg);
+        let end = (at + 1 + usize::from(takes_value)).min(args.len());
+        moved.extend_from_slice(&args[at..end]);
+        at = end;
+    }
+    if moved.is_empty() || at >= args.len() {
+        return args;
+    }
+    let mut reordered = vec![args[0].clone(), args[at].clone()];
+    reordered.extend(moved);
+    reordered.extend_from_slice(&args[at + 1..]);
+    reordered
+}
+
+/// What a command prints.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum Format {
     /// One JSON document.
     Json,
     /// Readable text.
     Table,
-    /// spec-diff: a pull-request comment (verdict, table, Rust API changes); elsewhere, text.
+    /// A pull-request comment (verdict, table, Rust API changes).
     Markdown,
+}
+
+/// What the two operations and the demo print.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum TextFormat {
+    /// One JSON document.
+    Json,
+    /// Readable text.
+    Table,
+}
+
+impl From<TextFormat> for Format {
+    fn from(format: TextFormat) -> Self {
+        match format {
+            TextFormat::Json => Self::Json,
+            TextFormat::Table => Self::Table,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +131,11 @@ pub(crate) enum Command {
         /// Repository id, 1 to 2147483647.
         #[arg(value_parser = parse_repository_id, allow_negative_numbers = true)]
         repository_id: codearts_repo::RepositoryId,
+        #[command(flatten)]
+        connection: Connection,
+        /// json: the event as the service sent it; table: one field a line.
+        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
+        output: TextFormat,
     },
     /// Show the latest ten commits of a ServiceStage git project.
     #[command(
@@ -109,6 +168,10 @@ pub(crate) enum Command {
         /// The version OLD was released as (default: from OLD when it is git:vX.Y.Z).
         #[arg(long, value_name = "VERSION", requires = "check_version")]
         old_version: Option<String>,
+        /// json: the report as one document; table: a line per change; markdown: a
+        /// pull-request comment.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        output: Format,
     },
     /// Check the version against what changed since the last release: the spec (always) and
     /// the hand-written Rust API (with --semver-checks). CI runs it on every change.
@@ -118,7 +181,11 @@ pub(crate) enum Command {
     ReleaseGate(ReleaseGateArgs),
     /// Start the embedded server, run both operations against it, show what happened.
     #[command(after_help = "Example:\n  codearts demo --output table")]
-    Demo,
+    Demo {
+        /// json: one document with what each step returned; table: a walk-through.
+        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
+        output: TextFormat,
+    },
 }
 
 /// What the release gate compares, and how.
@@ -137,6 +204,9 @@ pub(crate) struct ReleaseGateArgs {
     /// Also run `cargo semver-checks` on this package against the same baseline.
     #[arg(long, value_name = "PACKAGE")]
     pub(crate) semver_checks: Option<String>,
+    /// json: the spec half's report as one document; table: a line per change.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) output: Format,
 }
 
 /// What `serve` serves, and how.
@@ -172,6 +242,14 @@ pub(crate) struct CommitsArgs {
     /// Git repository authorization name (X-Repo-Auth); required by the API.
     #[arg(long, value_name = "NAME")]
     pub(crate) repo_auth: Option<String>,
+    /// Project id (default: from the credentials, or IAM with AK/SK and --region).
+    #[arg(long, value_name = "ID")]
+    pub(crate) project_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+    /// json: the commits as the service sent them; table: one commit a line.
+    #[arg(long, value_enum, default_value_t = TextFormat::Json)]
+    pub(crate) output: TextFormat,
 }
 
 fn parse_repository_id(text: &str) -> Result<codearts_repo::RepositoryId, String> {
@@ -182,6 +260,8 @@ fn parse_repository_id(text: &str) -> Result<codearts_repo::RepositoryId, String
 /// What `watch` watches, how often, and what it keeps and shows.
 #[derive(Debug, Args)]
 pub(crate) struct WatchArgs {
+    #[command(flatten)]
+    pub(crate) connection: Connection,
     /// Repository ids, 1 to 2147483647.
     #[arg(value_parser = parse_repository_id, required_unless_present = "ids_file")]
     pub(crate) repository_ids: Vec<codearts_repo::RepositoryId>,
@@ -269,4 +349,32 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 fn parse_shard(text: &str) -> Result<codearts_repo::watch::Shard, String> {
     text.parse()
         .map_err(|e: codearts_repo::Error| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_first;
+
+    fn reorder(line: &str) -> String {
+        let args = line.split(' ').map(Into::into);
+        let out: Vec<String> = command_first(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn options_before_the_command_move_after_it() {
+        assert_eq!(
+            reorder("codearts --endpoint http://x --allow-http --timeout=3s push-event 7"),
+            "codearts push-event --endpoint http://x --allow-http --timeout=3s 7"
+        );
+        assert_eq!(
+            reorder("codearts push-event 7 --region r"),
+            "codearts push-event 7 --region r"
+        );
+        assert_eq!(reorder("codearts --help"), "codearts --help");
+        assert_eq!(reorder("codearts --region r"), "codearts --region r");
+    }
 }

@@ -9,7 +9,7 @@ use codearts_repo::{
 use serde_json::json;
 
 use crate::{
-    args::{Global, ServeArgs},
+    args::{Connection, ServeArgs},
     error::{CliError, Result},
     output::{self, Output},
 };
@@ -89,7 +89,7 @@ fn listed(names: &[String]) -> String {
     }
 }
 
-pub(crate) async fn run(global: &Global, out: Output) -> Result<()> {
+pub(crate) async fn run(out: Output) -> Result<()> {
     // HTTPS with HTTP/2, as real endpoints: the certificate is made now, its CA trusted below.
     let server = start(ServerConfig {
         tls: Some(TlsOptions::new()),
@@ -105,13 +105,17 @@ pub(crate) async fn run(global: &Global, out: Output) -> Result<()> {
         "Embedded server on {} (both services and IAM; HTTPS, HTTP/2)",
         server.url()
     ));
-    let global = Global {
+    let connection = Connection {
         endpoint: Some(server.url()),
-        ..global.clone()
+        region: None,
+        timeout: std::time::Duration::from_secs(30),
+        max_attempts: None,
+        allow_http: false,
+        ca_file: None,
     };
-    // The global options, trusting the server's CA.
+    // A client of the server, trusting its CA.
     let builder = || -> Result<ClientBuilder> {
-        let builder = crate::builder(&global)?;
+        let builder = crate::builder(&connection)?;
         Ok(match server.ca_pem() {
             Some(ca) => builder.add_root_certificate_pem(ca),
             None => builder,

@@ -14,7 +14,6 @@ macro_rules! say {
     }};
 }
 
-mod applies;
 mod args;
 mod demo;
 mod error;
@@ -27,11 +26,11 @@ mod watch;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
-use codearts_repo::{Client, ClientBuilder, Credentials, RateLimit, RetryPolicy};
+use clap::Parser;
+use codearts_repo::{Client, ClientBuilder, RateLimit, RetryPolicy};
 
 use crate::{
-    args::{Cli, Command, Global},
+    args::{Cli, Command, Connection},
     error::{CliError, Result},
     output::Output,
 };
@@ -47,15 +46,7 @@ fn main() -> ExitCode {
             .unwrap_or("panic");
         say!("internal error: {message}");
     }));
-    let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(error) => error.exit(),
-    };
-    if let Err(error) = applies::check(&matches) {
-        say!("{error}");
-        return ExitCode::from(error.exit_code());
-    }
+    let cli = Cli::parse_from(args::command_first(std::env::args_os()));
     logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,14 +84,21 @@ fn logging() {
 }
 
 async fn run(cli: Cli) -> Result<u8> {
-    let out = Output::new(cli.global.output);
     let done = match cli.command {
-        Command::PushEvent { repository_id } => {
-            let client = client(&cli.global, None)?;
-            out.push_event(&client.last_push_event(repository_id).await?)
+        Command::PushEvent {
+            repository_id,
+            connection,
+            output,
+        } => {
+            let client = builder(&connection)?.build()?;
+            Output::new(output.into()).push_event(&client.last_push_event(repository_id).await?)
         }
         Command::Commits(commits) => {
-            let client = client(&cli.global, None)?;
+            let mut builder = builder(&commits.connection)?;
+            if let Some(id) = &commits.project_id {
+                builder = builder.project_id(id);
+            }
+            let client = builder.build()?;
             let mut request = client.commits(commits.namespace, commits.project);
             if let Some(git_ref) = commits.git_ref {
                 request = request.git_ref(git_ref);
@@ -108,35 +106,45 @@ async fn run(cli: Cli) -> Result<u8> {
             if let Some(name) = commits.repo_auth {
                 request = request.repo_auth(name);
             }
-            out.commits(&request.send().await?)
+            Output::new(commits.output.into()).commits(&request.send().await?)
         }
         Command::Serve(serve) => demo::serve(serve).await,
-        Command::Demo => demo::run(&cli.global, out).await,
+        Command::Demo { output } => demo::run(Output::new(output.into())).await,
         Command::Watch(watch) => {
+            if !watch.once && watch.connection.max_attempts.is_some() {
+                return Err(CliError::Input(
+                    "--max-attempts applies to `watch --once` only: a watch backs off by itself"
+                        .into(),
+                ));
+            }
             // The watch backs off per repository; client retries would only delay the others.
             // A one-shot watch makes one call per repository, with the attempts asked for.
-            let global = args::Global {
-                max_attempts: if watch.once {
-                    cli.global.max_attempts
+            let connection = args::Connection {
+                max_attempts: Some(if watch.once {
+                    watch.connection.attempts()
                 } else {
                     1
-                },
-                ..cli.global
+                }),
+                ..watch.connection.clone()
             };
             // Throttling is the account's: every poll slows down together.
             let limit = match watch.max_rate {
                 Some(rate) => RateLimit::adaptive().max_rate(rate),
                 None => RateLimit::adaptive(),
             };
-            let client = builder(&global)?.rate_limit(limit).build()?;
+            let client = builder(&connection)?.rate_limit(limit).build()?;
             return watch::run(client, watch).await;
         }
-        Command::ReleaseGate(gate) => return release_gate::run(&gate, out),
+        Command::ReleaseGate(gate) => {
+            let out = Output::new(gate.output);
+            return release_gate::run(&gate, out);
+        }
         Command::SpecDiff {
             old,
             new,
             check_version,
             old_version,
+            output,
         } => {
             let gate = check_version
                 .as_deref()
@@ -144,38 +152,26 @@ async fn run(cli: Cli) -> Result<u8> {
                     manifest,
                     old_version: old_version.as_deref(),
                 });
-            return spec_diff::run(&old, &new, gate, out);
+            return spec_diff::run(&old, &new, gate, Output::new(output));
         }
     };
     done.map(|()| 0)
 }
 
-/// A client from the global options; credentials from the chain unless given.
-pub(crate) fn client(global: &Global, credentials: Option<Credentials>) -> Result<Client> {
-    let mut builder = builder(global)?;
-    if let Some(credentials) = credentials {
-        builder = builder.credentials(credentials);
-    }
-    Ok(builder.build()?)
-}
-
-/// A builder with the global options applied.
-pub(crate) fn builder(global: &Global) -> Result<ClientBuilder> {
+/// A builder with the connection options applied.
+pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
     let mut builder = Client::builder()
         .allow_http(global.allow_http)
         .timeout(Some(global.timeout))
         // Each attempt gets its share of the time, so that a hanging endpoint leaves room
         // for the attempts asked for.
-        .attempt_timeout(global.timeout / global.max_attempts)
-        .retry(RetryPolicy::default().max_attempts(global.max_attempts));
+        .attempt_timeout(global.timeout / global.attempts())
+        .retry(RetryPolicy::default().max_attempts(global.attempts()));
     if let Some(region) = &global.region {
         builder = builder.region(region);
     }
     if let Some(endpoint) = &global.endpoint {
         builder = builder.endpoint(endpoint);
-    }
-    if let Some(id) = &global.project_id {
-        builder = builder.project_id(id);
     }
     if let Some(path) = &global.ca_file {
         let pem = std::fs::read(path).map_err(|e| {
