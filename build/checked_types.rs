@@ -1,5 +1,5 @@
-// Included by build/generate.rs and by the CLI's spec-diff, which names the Rust types a
-// spec change touches: one list for both.
+// Included by build/generate.rs and by the library's hidden `checked_types` module, which the
+// CLI's spec-diff reads to name the Rust types a spec change touches: one list for both.
 
 /// The spec schemas replaced by the crate's own types: `RepositoryId` (progenitor would make
 /// it a `NonZeroU32`, which accepts 3,000,000,000), `Timestamp` (a `DateTime<Utc>` would lose

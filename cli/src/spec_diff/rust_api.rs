@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-include!("../../../build/checked_types.rs");
+use codearts_repo::checked_types::CHECKED_TYPES;
 
 /// The Rust item at `location` (a `#/...` pointer into `new`, or `old` for removals).
 pub(crate) fn item(old: &Value, new: &Value, location: &str) -> String {
