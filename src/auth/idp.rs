@@ -10,7 +10,10 @@ use std::path::PathBuf;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::json;
 
-use super::temporary::{Failure, Keys, Place, body, parse_keys, read_token_file, unanswered};
+use super::{
+    answer::{body, parse_keys, read_token_file, unanswered},
+    temporary::{Failure, Keys, Place},
+};
 use crate::{Error, endpoint::base_url, params::check_header_value};
 
 pub(crate) const IDP_ID: &str = "HUAWEICLOUD_SDK_IDP_ID";

@@ -4,7 +4,10 @@
 
 use reqwest::{StatusCode, header::HeaderValue};
 
-use super::temporary::{Failure, Keys, body, parse_keys, unanswered};
+use super::{
+    answer::{body, parse_keys, unanswered},
+    temporary::{Failure, Keys},
+};
 
 /// The metadata service of ECS instances.
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://169.254.169.254";

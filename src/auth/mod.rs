@@ -1,6 +1,7 @@
 //! Authentication: credentials, where they come from, applying them to a request, AK/SK
 //! signing, and the project id from IAM.
 
+mod answer;
 mod apply;
 mod chain;
 mod credentials;

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::temporary::{Failure, Keys, Place, body, parse_keys, read_token_file, unanswered};
+use super::{
+    answer::{body, parse_keys, read_token_file, unanswered},
+    temporary::{Failure, Keys, Place},
+};
 use crate::{ConfigKind, Error, endpoint::base_url};
 
 pub(crate) const PROVIDER_URN: &str = "HUAWEICLOUD_OIDC_PROVIDER_URN";

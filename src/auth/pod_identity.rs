@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
-use super::temporary::{Failure, Keys, body, parse_keys, read_token_file, unanswered};
+use super::{
+    answer::{body, parse_keys, read_token_file, unanswered},
+    temporary::{Failure, Keys},
+};
 
 pub(crate) const URI_VAR: &str = "HC_CONTAINER_CREDENTIALS_FULL_URI";
 pub(crate) const TOKEN_FILE_VAR: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE";

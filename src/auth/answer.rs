@@ -1,0 +1,146 @@
+//! Reading what a credentials service (STS, IAM, the metadata service, the pod-identity
+//! agent) answered: the body up to a bound, the error it gave (with its trace id), and the
+//! temporary keys in any shape the official core accepts; and reading token files.
+
+use std::{sync::Arc, time::SystemTime};
+
+use serde_json::{Map, Value};
+
+use super::{
+    credentials::{AccessKey, secret_header},
+    signer::SigningKey,
+    temporary::{Failure, Keys},
+};
+use crate::{TransportKind, params::check_header_value};
+
+/// The largest answer read from a credentials service.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The body of an answer, read up to a bound, or why not.
+pub(crate) async fn body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, Failure> {
+    let status = response.status();
+    let body = crate::error_answer::read_capped(&mut response, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| unanswered(&e, what))?;
+    if !status.is_success() {
+        let request_id = crate::error_answer::request_id(response.headers())
+            .or_else(|| trace_id(response.headers()));
+        let error = crate::ApiError::from_body(status.as_u16(), request_id, &body);
+        return Err(Failure {
+            message: format!("{what} answered {error}"),
+            transient: status
+                .is_server_error()
+                .then_some(TransportKind::Connection),
+        });
+    }
+    Ok(body)
+}
+
+/// IAM's and STS's own request id.
+fn trace_id(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get("x-iam-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Why a request got no answer, in one line; worth trying again later.
+pub(crate) fn unanswered(error: &reqwest::Error, what: &str) -> Failure {
+    let (kind, message) = crate::transport::describe(error);
+    Failure {
+        message: format!("{what}: {message}"),
+        transient: Some(kind),
+    }
+}
+
+/// Temporary keys from an answer, in any shape the official core accepts: the fields at the
+/// top or in a `credential` or `credentials` object; `access`, `accessKeyId` or
+/// `access_key_id` (and likewise for the secret and the security token); `expires_at` or
+/// `expiration`.
+pub(crate) fn parse_keys(body: &[u8], what: &str) -> Result<Keys, String> {
+    // serde's message names where it failed, never a value.
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("{what}: the answer is not JSON: {e}"))?;
+    let top = value
+        .as_object()
+        .ok_or_else(|| format!("{what}: the answer is not a JSON object"))?;
+    let fields = ["credential", "credentials"]
+        .iter()
+        .find_map(|name| top.get(*name)?.as_object())
+        .unwrap_or(top);
+    let field = |names: &[&str]| -> Result<String, String> {
+        names
+            .iter()
+            .find_map(|name| text(fields, name))
+            .ok_or_else(|| format!("{what}: the answer has no {}", names[0]))
+    };
+    let access = field(&["access", "accessKeyId", "access_key_id"])?;
+    let secret = field(&["secret", "secretAccessKey", "secret_access_key"])?;
+    let token = field(&["securitytoken", "securityToken", "security_token"])?;
+    let expires = field(&["expires_at", "expiration"])?;
+    check_header_value("access", &access).map_err(|e| format!("{what}: {e}"))?;
+    check_header_value("security_token", &token).map_err(|e| format!("{what}: {e}"))?;
+    let expires_at = chrono::DateTime::parse_from_rfc3339(&expires)
+        .map_err(|_| format!("{what}: the expiry `{expires}` is not a date"))?;
+    Ok(Keys {
+        key: Arc::new(AccessKey {
+            ak: access,
+            key: SigningKey::new(&secret),
+            security_token: Some(secret_header(&token)),
+        }),
+        expires_at: SystemTime::from(expires_at),
+        source: "temporary AK/SK",
+    })
+}
+
+fn text(object: &Map<String, Value>, name: &str) -> Option<String> {
+    object
+        .get(name)?
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+/// A token file's content, read now (a file that a platform rotates is read at every fetch).
+pub(crate) fn read_token_file(path: &std::path::Path, what: &str) -> Result<String, String> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?;
+    let content = content.trim();
+    if content.is_empty() {
+        return Err(format!("{what}: {} is empty", path.display()));
+    }
+    Ok(content.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn every_shape_the_official_core_accepts_is_read() {
+        for body in [
+            r#"{"credential":{"access":"A","secret":"S","securitytoken":"T","expires_at":"2030-01-01T00:00:00.000000Z"}}"#,
+            r#"{"credentials":{"access_key_id":"A","secret_access_key":"S","security_token":"T","expiration":"2030-01-01T00:00:00Z"}}"#,
+            r#"{"accessKeyId":"A","secretAccessKey":"S","securityToken":"T","expiration":"2030-01-01T08:00:00+08:00"}"#,
+        ] {
+            let keys = parse_keys(body.as_bytes(), "test").unwrap();
+            assert_eq!(keys.key.ak, "A");
+            assert_eq!(
+                keys.expires_at,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_893_456_000)
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_field_is_named_and_no_value_is_quoted() {
+        let error = parse_keys(br#"{"credential":{"access":"A","secret":"S3CR3T"}}"#, "STS")
+            .err()
+            .unwrap();
+        assert_eq!(error, "STS: the answer has no securitytoken");
+        let error = parse_keys(b"<html>", "STS").err().unwrap();
+        assert!(error.starts_with("STS: the answer is not JSON"), "{error}");
+    }
+}
