@@ -4,6 +4,8 @@
 
 #![cfg(feature = "server")]
 
+mod common;
+
 use std::{
     collections::HashMap,
     sync::{
@@ -215,14 +217,8 @@ async fn with_no_source_at_all_the_call_says_what_each_source_said_and_sends_not
 /// service that accepts and never answers cannot hold a 500 ms call for seconds.
 #[tokio::test]
 async fn a_hanging_metadata_service_cannot_outlast_the_timeout() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket); // read nothing, answer nothing
-        }
-    });
+    let hanging = common::scripted(vec![common::Reply::Hang]).await;
+    let url = hanging.url.clone();
     let server = Server::start(ServerConfig::default()).await.unwrap();
     let client = Client::builder()
         .endpoint(server.url())

@@ -20,11 +20,13 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use codearts_repo::{
-    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, WatchItem, WatchOptions,
-    server::{Fixtures, InjectedFailure, Outage, Quota, Server, ServerConfig},
+    Client, Credentials, PushEvent, RetryPolicy, WatchItem, WatchOptions,
+    server::{InjectedFailure, Outage, Quota, Server, ServerConfig},
 };
 use serde_json::json;
 use tokio::{sync::Semaphore, task::JoinSet};
+
+mod loopback;
 
 #[derive(Parser)]
 struct Args {
@@ -146,28 +148,13 @@ async fn watch(
 ) {
     let event: PushEvent =
         serde_json::from_str(r#"{"ref":"main","created_at":"2026-01-01T00:00:00+08:00"}"#).unwrap();
-    let mut fixtures = Fixtures::empty();
-    let ids: Vec<RepositoryId> = (1..=repositories)
-        .map(|n| RepositoryId::new(n).unwrap())
-        .collect();
-    for id in &ids {
-        fixtures.set_push_event(*id, event.clone());
-    }
-    let server = Server::start(ServerConfig {
-        fixtures,
+    let config = ServerConfig {
         quota: Some(Quota::per_second(quota)),
-        remember: 0,
         ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    // As `codearts watch` builds it: one attempt per poll, the watch's own adaptive limit.
-    let client = Client::builder()
-        .endpoint(server.url())
-        .credentials(Credentials::token("bench").unwrap())
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
+    };
+    let (server, ids) = loopback::repositories(repositories, event, config).await;
+    // The watch's own adaptive limit paces it.
+    let client = loopback::watch_client(&server);
     let options = WatchOptions::default()
         .interval(interval)
         .concurrency(concurrency);

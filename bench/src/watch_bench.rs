@@ -17,11 +17,12 @@ use std::{
 
 use clap::Parser;
 use codearts_repo::{
-    Client, Credentials, PushEvent, RepositoryId, RetryPolicy, StateFile, Timestamp, WatchItem,
-    WatchOptions,
-    server::{Fixtures, Server, ServerConfig},
+    PushEvent, RepositoryId, StateFile, Timestamp, WatchItem, WatchOptions,
+    server::ServerConfig,
     watch::{LastSeen, SeenEvents, StateError, WatchStore},
 };
+
+mod loopback;
 
 #[derive(Parser)]
 struct Args {
@@ -98,26 +99,9 @@ fn ms(d: Duration) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let ids: Vec<RepositoryId> = (1..=args.repositories)
-        .map(|n| RepositoryId::new(n).unwrap())
-        .collect();
-    let mut fixtures = Fixtures::empty();
-    for &id in &ids {
-        fixtures.set_push_event(id, event(0));
-    }
-    let server = Server::start(ServerConfig {
-        fixtures,
-        remember: 0,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::builder()
-        .endpoint(server.url())
-        .credentials(Credentials::token("watch-bench").unwrap())
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
+    let (server, ids) =
+        loopback::repositories(args.repositories, event(0), ServerConfig::default()).await;
+    let client = loopback::watch_client(&server);
     let temporary = args.state.is_none();
     let path = args.state.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("codearts-watch-bench-{}.json", std::process::id()))
