@@ -154,7 +154,7 @@ pub(crate) enum Command {
     Watch(WatchArgs),
     /// Compare two versions of the spec: what changed, and whether it breaks callers.
     #[command(
-        after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks (or, with --check-version, the version says what breaks), 1 something breaks (or the version is too low), 2 usage or input error.\n\nExamples:\n  codearts spec-diff git:main openapi/codearts-repo.yaml\n  codearts spec-diff git:v0.1.0 openapi/codearts-repo.yaml --check-version Cargo.toml --output markdown"
+        after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks (or, with --check-version, the version says what breaks), 1 something breaks (or the version is too low), 2 usage or input error.\n\nExamples:\n  codearts spec-diff git:main openapi/codearts-repo.yaml\n  codearts spec-diff git:v0.2.0 openapi/codearts-repo.yaml --check-version Cargo.toml --output markdown"
     )]
     SpecDiff {
         /// The spec before.
@@ -176,7 +176,7 @@ pub(crate) enum Command {
     /// Check the version against what changed since the last release: the spec (always) and
     /// the hand-written Rust API (with --semver-checks). CI runs it on every change.
     #[command(
-        after_help = "The last release: the newest v* tag, else the commit before the one that set the\nmanifest's version (a shallow clone is deepened first).\nExit codes: 0 the version says what changed, 1 it does not, 2 usage or input error.\n\nExample:\n  codearts release-gate --semver-checks codearts-repo"
+        after_help = "The last release: the newest v* tag reachable from HEAD (by semantic version), else the\ncommit before the one that set the manifest's version (a shallow clone is deepened first).\nWith any change since a release tag, the version must be above it.\nExit codes: 0 the version says what changed, 1 it does not, 2 usage or input error.\n\nExample:\n  codearts release-gate --semver-checks codearts-repo"
     )]
     ReleaseGate(ReleaseGateArgs),
     /// Start the embedded server, run both operations against it, show what happened.

@@ -20,7 +20,49 @@ pub(crate) fn run(args: &[&str]) -> Result<std::result::Result<String, String>> 
         .map_err(|_| CliError::Input(format!("git {}: not UTF-8", args.join(" "))))
 }
 
-/// The file at `path` (from the repository's root) in `rev`, or `None` when it has none.
+/// Runs `git ARGS`, where a failure is the environment's: its stdout, or an error naming
+/// the command.
+pub(crate) fn must(args: &[&str]) -> Result<String> {
+    run(args)?.map_err(|why| CliError::Environment(format!("git {}: {why}", args.join(" "))))
+}
+
+/// The file at `path` (from the repository's root) in `rev`; `None` only when git says that
+/// `rev`'s tree has no such path. Any other failure (a revision that does not resolve, an
+/// object that cannot be read) is an error, never "no such file".
 pub(crate) fn show(rev: &str, path: &str) -> Result<Option<String>> {
-    Ok(run(&["show", &format!("{rev}:{path}")])?.ok())
+    let commit = format!("{rev}^{{commit}}");
+    must(&["rev-parse", "--verify", &commit])?;
+    let listed = must(&[
+        "ls-tree",
+        "--full-tree",
+        "--name-only",
+        "-z",
+        rev,
+        "--",
+        path,
+    ])?;
+    if !listed.split('\0').any(|name| name == path) {
+        return Ok(None);
+    }
+    must(&["show", &format!("{rev}:{path}")]).map(Some)
+}
+
+/// The path `path` (in the working tree's HEAD) had in `rev`, when git finds it was renamed
+/// since.
+pub(crate) fn renamed_from(rev: &str, path: &str) -> Result<Option<String>> {
+    let renames = must(&[
+        "diff",
+        "--find-renames",
+        "--diff-filter=R",
+        "--name-status",
+        "-z",
+        rev,
+        "HEAD",
+    ])?;
+    // -z: each rename is `R<score>\0OLD\0NEW\0`.
+    let fields: Vec<&str> = renames.split('\0').collect();
+    Ok(fields
+        .chunks(3)
+        .find(|entry| entry.len() == 3 && entry[0].starts_with('R') && entry[2] == path)
+        .map(|entry| entry[1].to_owned()))
 }

@@ -2,9 +2,15 @@
 //! the manifest declares, for both halves of the public API: the spec-generated types (by
 //! `spec-diff`) and the hand-written surface (by `cargo semver-checks`, when asked).
 //!
-//! The baseline is the newest `v*` tag; without one (tags do not travel with every clone), the
-//! last commit whose manifest carried the previous version: the parent of the commit that set
-//! the manifest's version. A shallow clone is deepened first, or the gate fails saying so.
+//! The baseline is the newest `v*` tag reachable from HEAD, by semantic version (a tag on a
+//! branch this one never merged is someone else's release; a pre-release sorts below its
+//! release); without one (tags do not travel with every clone), the last commit whose
+//! manifest carried the previous version: the parent of the commit that set the manifest's
+//! version. A shallow clone is deepened first, or the gate fails saying so.
+//!
+//! A released version is never released again: with any change since the tag, the version
+//! must be above it. Git failures fail the gate; only a path git says is absent at the
+//! baseline (and not renamed since) makes the spec "new".
 
 use std::process::Command;
 
@@ -22,8 +28,10 @@ use crate::{
 #[derive(Debug)]
 struct Baseline {
     rev: String,
-    version: String,
+    version: Version,
     found_by: String,
+    /// Whether the baseline is a release tag (a version that must not be released again).
+    released: bool,
 }
 
 /// Finds the baseline, runs the checks asked for, says which half fails; 1 when one does.
@@ -43,17 +51,20 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
         baseline.found_by
     );
     let mut failed = Vec::new();
-    if git::show(&baseline.rev, &args.spec)?.is_none() {
-        say!(
-            "spec half: {} is new since {}: nothing to compare",
-            args.spec,
-            baseline.version
-        );
-    } else {
-        let old = format!("git:{}:{}", baseline.rev, args.spec);
+    if let Some(why) = version_half(&baseline, &current)? {
+        say!("version half: {why}");
+        failed.push("the version half (a version above the last release)");
+    }
+    let baseline_spec = match git::show(&baseline.rev, &args.spec)? {
+        Some(_) => Some(args.spec.clone()),
+        None => git::renamed_from(&baseline.rev, &args.spec)?,
+    };
+    if let Some(baseline_spec) = baseline_spec {
+        let old = format!("git:{}:{baseline_spec}", baseline.rev);
+        let old_version = baseline.version.to_string();
         let gate = VersionGate {
             manifest: &args.manifest,
-            old_version: Some(&baseline.version),
+            old_version: Some(&old_version),
         };
         let out = match out.format() {
             Format::Json => out,
@@ -62,6 +73,12 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
         if spec_diff::run(&old, &args.spec, Some(gate), out)? != 0 {
             failed.push("the spec half (spec-generated types: spec-diff above)");
         }
+    } else {
+        say!(
+            "spec half: {} is new since {}: nothing to compare",
+            args.spec,
+            baseline.version
+        );
     }
     if let Some(package) = &args.semver_checks {
         say!(
@@ -91,24 +108,53 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
     Ok(1)
 }
 
-/// The newest `v*` tag, else the parent of the commit that set `current` in `manifest`;
-/// `None` when no earlier version exists.
+/// The version half: never below the baseline, and above a release when anything changed
+/// since it. Why it fails, or `None`.
+fn version_half(baseline: &Baseline, current: &Version) -> Result<Option<String>> {
+    if *current < baseline.version {
+        return Ok(Some(format!(
+            "the version went backwards: {current} is below {}",
+            baseline.version
+        )));
+    }
+    if !baseline.released || *current > baseline.version {
+        return Ok(None);
+    }
+    let changed = git::must(&["diff", "--name-only", &baseline.rev, "HEAD"])?;
+    let changed = changed.lines().count();
+    Ok((changed > 0).then(|| {
+        format!(
+            "{current} is released already ({}), and {changed} file(s) changed since: the \
+             version must be above it",
+            baseline.found_by
+        )
+    }))
+}
+
+/// The newest `v*` tag reachable from HEAD by semantic version, else the parent of the
+/// commit that set `current` in `manifest`; `None` when no earlier version exists.
 fn baseline(manifest: &str, current: &Version) -> Result<Option<Baseline>> {
     deepen_if_shallow()?;
-    let tags = git::run(&["tag", "--list", "v*", "--sort=-v:refname"])?.unwrap_or_default();
-    if let Some((tag, version)) = tags.lines().find_map(|tag| {
-        let version = Version::parse(tag.strip_prefix('v')?).ok()?;
-        Some((tag, version))
-    }) {
+    let tags = git::must(&["tag", "--list", "v*", "--merged", "HEAD"])?;
+    let newest = tags
+        .lines()
+        .filter_map(|tag| Some((Version::parse(tag.strip_prefix('v')?).ok()?, tag)))
+        .max();
+    if let Some((version, tag)) = newest {
         return Ok(Some(Baseline {
             rev: tag.to_owned(),
-            version: version.to_string(),
+            version,
             found_by: format!("tag {tag}"),
+            released: true,
         }));
     }
     let commits = git::run(&["log", "--format=%H", "--", manifest])?
         .map_err(|why| CliError::Environment(format!("git log: {why}")))?;
     for commit in commits.lines() {
+        let parents = git::must(&["rev-list", "--parents", "-n", "1", commit])?;
+        if parents.split_whitespace().count() < 2 {
+            return Ok(None); // the first commit: no earlier version
+        }
         let parent = format!("{commit}^");
         let Some(text) = git::show(&parent, manifest)? else {
             return Ok(None); // the manifest was born with this version
@@ -118,11 +164,12 @@ fn baseline(manifest: &str, current: &Version) -> Result<Option<Baseline>> {
         if version != *current {
             return Ok(Some(Baseline {
                 rev: resolve(&parent)?,
-                version: version.to_string(),
+                version,
                 found_by: format!(
                     "no v* tag; the commit before {} set {current}",
                     &commit[..12.min(commit.len())]
                 ),
+                released: false,
             }));
         }
     }

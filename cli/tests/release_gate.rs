@@ -148,3 +148,108 @@ fn a_shallow_clone_is_deepened() {
     assert!(said.contains("shallow; fetching its history"), "{said}");
     assert_eq!(code, 1, "the breaking change is found: {said}");
 }
+
+/// The stdout of `git ARGS` in `dir`.
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn a_tag_on_another_branch_is_not_the_baseline() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", Some(SPEC), "release");
+    git(dir.path(), &["tag", "v0.1.0"]);
+    let main = git_out(dir.path(), &["rev-parse", "--abbrev-ref", "HEAD"]);
+    // A maintenance branch carries a higher release that main never merged.
+    git(dir.path(), &["checkout", "-q", "-b", "maintenance"]);
+    commit(dir.path(), "9.9.9", None, "elsewhere");
+    git(dir.path(), &["tag", "v9.9.9"]);
+    git(dir.path(), &["checkout", "-q", &main]);
+    commit(dir.path(), "0.2.0", Some(&breaking()), "tighten, bumped");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("0.2.0 against 0.1.0 at v0.1.0 (tag v0.1.0)"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_pre_release_sorts_below_its_release() {
+    let dir = repository();
+    commit(dir.path(), "1.0.0-rc.1", Some(SPEC), "rc");
+    git(dir.path(), &["tag", "v1.0.0-rc.1"]);
+    commit(dir.path(), "1.0.0", None, "release");
+    git(dir.path(), &["tag", "v1.0.0"]);
+    commit(dir.path(), "1.0.1", Some(&compatible()), "reword");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        said.contains("1.0.1 against 1.0.0 at v1.0.0 (tag v1.0.0)"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_git_failure_at_the_baseline_fails_the_gate() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", Some(SPEC), "release");
+    git(dir.path(), &["tag", "v0.1.0"]);
+    commit(dir.path(), "0.2.0", Some(&breaking()), "tighten, bumped");
+    // The baseline's spec is listed in its tree but cannot be read: a broken object store,
+    // not a spec that is new.
+    let blob = git_out(
+        dir.path(),
+        &["rev-parse", "v0.1.0:openapi/codearts-repo.yaml"],
+    );
+    let object = dir
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(object).unwrap();
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 2, "{said}");
+    assert!(!said.contains("is new since"), "{said}");
+    assert!(said.contains("openapi/codearts-repo.yaml"), "{said}");
+}
+
+#[test]
+fn a_renamed_spec_is_compared_with_its_old_name() {
+    let dir = repository();
+    std::fs::create_dir_all(dir.path().join("spec")).unwrap();
+    std::fs::write(dir.path().join("spec/api.yaml"), SPEC).unwrap();
+    commit(dir.path(), "0.1.0", None, "release");
+    git(dir.path(), &["tag", "v0.1.0"]);
+    git(dir.path(), &["rm", "-q", "spec/api.yaml"]);
+    commit(dir.path(), "0.1.1", Some(&breaking()), "move and tighten");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 1, "the breaking change is found: {said}");
+    assert!(said.contains("spec/api.yaml"), "{said}");
+    assert!(said.contains("0.2.0"), "{said}");
+}
+
+#[test]
+fn a_released_version_is_not_released_twice() {
+    let dir = repository();
+    commit(dir.path(), "0.2.0", Some(SPEC), "release");
+    git(dir.path(), &["tag", "v0.2.0"]);
+    // At the release itself nothing changed: the same version passes.
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+    // Any change since, even one the spec does not see, needs a version above it.
+    std::fs::write(dir.path().join("README"), "x").unwrap();
+    commit(dir.path(), "0.2.0", None, "docs");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("0.2.0 is released already"), "{said}");
+    commit(dir.path(), "0.2.1", None, "bump");
+    let (code, said) = gate(dir.path());
+    assert_eq!(code, 0, "{said}");
+}

@@ -83,7 +83,7 @@ fn compatible_changes_pass_with_a_patch_bump_and_the_version_may_not_go_backward
     assert_eq!(code, 0, "{stdout}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["version"]["ok"], true);
-    assert_eq!(report["version"]["required"], "0.1.0");
+    assert_eq!(report["version"]["required"], "0.1.1");
     let (code, stdout, _) = gate(
         dir.path(),
         &compatible(),
@@ -188,4 +188,67 @@ fn markdown_is_a_heading_a_table_and_the_rust_api_summary() {
         text.contains("- Types and fields: type `crate::RepoAuth`"),
         "{text}"
     );
+}
+
+#[test]
+fn a_released_version_passes_again_only_when_nothing_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = gate(
+        dir.path(),
+        &compatible(),
+        "0.2.0",
+        &["--old-version", "0.2.0", "--output", "table"],
+    );
+    assert_eq!(code, 1, "0.2.0 was published already: {stdout}");
+    assert!(stdout.contains("at least 0.2.1"), "{stdout}");
+    let (code, stdout, _) = gate(
+        dir.path(),
+        SPEC,
+        "0.2.0",
+        &["--old-version", "0.2.0", "--output", "table"],
+    );
+    assert_eq!(code, 0, "nothing changed: {stdout}");
+}
+
+/// Each example of `spec-diff --help` runs as written in a clone with the release tag it
+/// names (which this test creates).
+#[test]
+fn the_help_examples_run() {
+    let dir = tempfile::tempdir().unwrap();
+    common::spec_repository(dir.path(), SPEC);
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"x\"\nversion = \"0.2.0\"\n",
+    )
+    .unwrap();
+    common::git(dir.path(), &["add", "."]);
+    common::git(dir.path(), &["commit", "-q", "-m", "0.2.0"]);
+    common::git(dir.path(), &["branch", "-M", "main"]);
+    common::git(dir.path(), &["tag", "v0.2.0"]);
+    let help = Command::cargo_bin("codearts")
+        .unwrap()
+        .args(["spec-diff", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let examples: Vec<&str> = help
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("codearts spec-diff "))
+        .collect();
+    assert!(examples.len() >= 2, "{help}");
+    for example in examples {
+        let output = Command::cargo_bin("codearts")
+            .unwrap()
+            .current_dir(dir.path())
+            .arg("spec-diff")
+            .args(example.split_whitespace())
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{example}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

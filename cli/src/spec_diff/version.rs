@@ -1,6 +1,7 @@
 //! `--check-version`: the crate's version must say what the spec change does. A change that
-//! breaks callers needs a major bump (a minor one while the major version is 0); anything
-//! else may ship as a patch.
+//! breaks callers needs a major bump (a minor one while the major version is 0); any other
+//! change a version above the old one (a published version is never published again); no
+//! change at all may keep the old version.
 
 use std::path::Path;
 
@@ -54,9 +55,13 @@ pub(crate) fn check(report: &Report, old: &Version, new: &Version) -> VersionChe
     let required = match breaking {
         Some(_) if old.major == 0 => Version::new(0, old.minor + 1, 0),
         Some(_) => Version::new(old.major + 1, 0, 0),
-        None => old.clone(),
+        None if report.changes.is_empty() => old.clone(),
+        // A pre-release's successor may be another pre-release: "above it" is the rule.
+        None if !old.pre.is_empty() => old.clone(),
+        None => Version::new(old.major, old.minor, old.patch + 1),
     };
-    let ok = *new >= required;
+    let released_again = !report.changes.is_empty() && new == old;
+    let ok = *new >= required && !released_again;
     let message = match (breaking, ok) {
         (Some(_), true) => format!(
             "{} breaking change(s), and {new} is a {} bump from {old}: fine",
@@ -72,8 +77,21 @@ pub(crate) fn check(report: &Report, old: &Version, new: &Version) -> VersionChe
              the manifest says {new}",
             first.location, first.reason
         ),
+        (None, true) if report.changes.is_empty() => {
+            format!("no change: {new} is fine (the same version may stay)")
+        }
         (None, true) => format!("no breaking change: {new} is fine (a patch bump is enough)"),
-        (None, false) => format!("the version went backwards: {new} is below {old}"),
+        (None, false) if new < old => format!("the version went backwards: {new} is below {old}"),
+        (None, false) => format!(
+            "{} change(s) since {old}, which is released already: the version must be above \
+             it{}; the manifest says {new}",
+            report.changes.len(),
+            if required > *old {
+                format!(" (at least {required})")
+            } else {
+                String::new()
+            }
+        ),
     };
     VersionCheck {
         old: old.to_string(),
