@@ -1,9 +1,12 @@
 //! Command-line arguments. Credentials are never flags (other users can read a command
 //! line): they come from the environment or the profile file, as in the official SDKs.
 
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod command_first;
+pub(crate) use command_first::command_first;
 
 const AFTER_HELP: &str = "\
 Credentials: HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
@@ -59,39 +62,6 @@ impl Connection {
     pub(crate) fn attempts(&self) -> u32 {
         self.max_attempts.unwrap_or(3)
     }
-}
-
-/// Options given before the command are the command's: `codearts --endpoint URL push-event 1`
-/// is `codearts push-event --endpoint URL 1`, as the README writes it.
-pub(crate) fn command_first(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    const TAKE_A_VALUE: [&str; 7] = [
-        "--endpoint",
-        "--region",
-        "--project-id",
-        "--output",
-        "--timeout",
-        "--max-attempts",
-        "--ca-file",
-    ];
-    let args: Vec<OsString> = args.into_iter().collect();
-    let mut moved = Vec::new();
-    let mut at = 1;
-    while let Some(arg) = args.get(at).and_then(|a| a.to_str()) {
-        if !arg.starts_with("--") || matches!(arg, "--help" | "--version") {
-            break;
-        }
-        let takes_value = TAKE_A_VALUE.contains(&arg);
-        let end = (at + 1 + usize::from(takes_value)).min(args.len());
-        moved.extend_from_slice(&args[at..end]);
-        at = end;
-    }
-    if moved.is_empty() || at >= args.len() {
-        return args;
-    }
-    let mut reordered = vec![args[0].clone(), args[at].clone()];
-    reordered.extend(moved);
-    reordered.extend_from_slice(&args[at + 1..]);
-    reordered
 }
 
 /// What a command prints.
@@ -349,32 +319,4 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 fn parse_shard(text: &str) -> Result<codearts_repo::watch::Shard, String> {
     text.parse()
         .map_err(|e: codearts_repo::Error| e.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::command_first;
-
-    fn reorder(line: &str) -> String {
-        let args = line.split(' ').map(Into::into);
-        let out: Vec<String> = command_first(args)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
-        out.join(" ")
-    }
-
-    #[test]
-    fn options_before_the_command_move_after_it() {
-        assert_eq!(
-            reorder("codearts --endpoint http://x --allow-http --timeout=3s push-event 7"),
-            "codearts push-event --endpoint http://x --allow-http --timeout=3s 7"
-        );
-        assert_eq!(
-            reorder("codearts push-event 7 --region r"),
-            "codearts push-event 7 --region r"
-        );
-        assert_eq!(reorder("codearts --help"), "codearts --help");
-        assert_eq!(reorder("codearts --region r"), "codearts --region r");
-    }
 }
