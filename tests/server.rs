@@ -22,6 +22,8 @@ async fn get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> (StatusCode, Option<String>, Value) {
+    // ring, the crate's provider, as the plain client's default (no aws-lc in the tests).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut request = reqwest::Client::new().get(format!("{}{path}", server.url()));
     for (name, value) in headers {
         request = request.header(*name, *value);

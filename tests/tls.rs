@@ -58,7 +58,7 @@ async fn an_unknown_issuer_is_a_tls_error_tried_once() {
 /// A client whose own reqwest client trusts `server`'s CA and resolves `name` to it.
 fn resolving(server: &Server, name: &str, credentials: Credentials) -> Client {
     let ca = reqwest::Certificate::from_pem(server.ca_pem().unwrap().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
+    let http = common::plain_http()
         .tls_certs_merge([ca])
         .resolve(name, server.addr())
         .build()

@@ -219,7 +219,7 @@ async fn a_wrong_secret_key_is_refused_by_the_server() {
 async fn the_server_refuses_a_duplicate_host_as_gateways_do() {
     for protocol in Protocol::ALL {
         let server = protocol.server().await;
-        let mut http = reqwest::Client::builder();
+        let mut http = common::plain_http();
         if let Some(ca) = server.ca_pem() {
             http =
                 http.tls_certs_merge(reqwest::Certificate::from_pem_bundle(ca.as_bytes()).unwrap());

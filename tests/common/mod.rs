@@ -136,3 +136,10 @@ pub fn builder(url: &str) -> codearts_repo::ClientBuilder {
         .retry(codearts_repo::RetryPolicy::none())
         .attempt_timeout(Duration::from_secs(5))
 }
+
+/// A builder for a plain reqwest client (the tests' own, beside the crate's), on ring: the
+/// crate's provider, installed as the process default the first time.
+pub fn plain_http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
