@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use crate::{
-    ConfigKind, Error, GitRef, Namespace, ProjectId, ProjectPath, RateLimit, RepoAuth,
-    RepositoryId,
+    Error, GitRef, Namespace, ProjectId, ProjectPath, RateLimit, RepoAuth, RepositoryId,
     builder::ClientBuilder,
     call::Call,
     endpoint::Service,
+    error::Refusal,
     generated::{self, types},
     rate_limit::RateLimiter,
     settings::Settings,
@@ -50,9 +50,6 @@ pub(crate) struct Services {
     pub(crate) servicestage: Result<generated::Client, Refusal>,
 }
 
-/// Why a service has no client: a configuration error, kept to be given by every call.
-pub(crate) type Refusal = (ConfigKind, Arc<str>);
-
 impl Client {
     /// Starts a builder.
     pub fn builder() -> ClientBuilder {
@@ -64,9 +61,7 @@ impl Client {
             Service::CodeArtsRepo => &self.services.codearts_repo,
             Service::ServiceStage => &self.services.servicestage,
         };
-        client
-            .as_ref()
-            .map_err(|(kind, why)| Error::config(*kind, why.to_string()))
+        client.as_ref().map_err(Refusal::to_error)
     }
 
     /// A call starting now: its deadline covers credentials, the IAM lookup and attempts.

@@ -4,6 +4,10 @@ use std::fmt;
 
 use crate::retry::{NoRetry, Retry};
 
+mod fix;
+pub use fix::Fix;
+pub(crate) use fix::Refusal;
+
 /// A cause kept for [`std::error::Error::source`].
 pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 
@@ -21,14 +25,17 @@ pub enum Error {
         rule: String,
     },
     /// The client cannot be used as configured (endpoint, credentials, ...); nothing was
-    /// sent. `kind` tells which part, for a program; `message` is for a person.
-    #[error("configuration error: {message}")]
+    /// sent. `kind` tells which part and `fix` what to do, for a program; `message` is for a
+    /// person.
+    #[error("configuration error: {message}{}", fix::note(fix))]
     #[non_exhaustive]
     Config {
         /// Which part of the configuration.
         kind: ConfigKind,
-        /// What is wrong, and usually what to do.
+        /// What is wrong (and what to do, when `fix` does not say it).
         message: String,
+        /// What to do, when the crate knows: `Display` ends with it in the builder's words.
+        fix: Option<Fix>,
     },
     /// The service answered with an error (boxed: it is the largest variant, and every
     /// `Result` of the crate would carry its size).
@@ -135,15 +142,26 @@ impl Error {
         Self::Config {
             kind,
             message: message.into(),
+            fix: None,
         }
     }
 
-    /// A configuration error's kind and message (without its `configuration error:`
-    /// prefix), to be kept and given again as [`Error::Config`] by every call.
-    pub(crate) fn into_refusal(self) -> crate::client::Refusal {
+    /// A configuration error with the fix that applies.
+    pub(crate) fn config_fix(kind: ConfigKind, message: impl Into<String>, fix: Fix) -> Self {
+        Self::Config {
+            kind,
+            message: message.into(),
+            fix: Some(fix),
+        }
+    }
+
+    /// What to do about a configuration error, when the crate knows, for a program to say
+    /// in its own words (its flags, its settings) instead of reading the message.
+    pub fn fix(&self) -> Option<Fix> {
         match self {
-            Self::Config { kind, message } => (kind, message.into()),
-            other => (ConfigKind::Endpoint, other.to_string().into()),
+            Self::Config { fix, .. } => *fix,
+            Self::Iam(cause) => cause.fix(),
+            _ => None,
         }
     }
 

@@ -71,7 +71,7 @@ pub mod checked_types {
 pub use auth::Credentials;
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
-pub use error::{ApiError, ConfigKind, Error, TransportKind};
+pub use error::{ApiError, ConfigKind, Error, Fix, TransportKind};
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
 pub use rate_limit::RateLimit;
 pub use retry::{NoRetry, Retry, RetryPolicy};

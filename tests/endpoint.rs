@@ -1,6 +1,6 @@
 //! Regions to hosts for both services, overrides, and the transport policy.
 
-use codearts_repo::{Client, ConfigKind, Credentials, Error, endpoint::Service};
+use codearts_repo::{Client, ConfigKind, Credentials, Error, Fix, endpoint::Service};
 use serde_json::Value;
 
 fn builder() -> codearts_repo::ClientBuilder {
@@ -168,4 +168,51 @@ async fn an_unknown_region_is_said_once_not_wrapped_twice() {
     let text = error.to_string();
     assert!(text.contains("xx-nowhere-9"), "{text}");
     assert_eq!(text.matches("configuration error").count(), 1, "{text}");
+}
+
+/// What a person can do about an endpoint error is data, so that a program (the command, with
+/// its flags) says it in its own words without reading the message; the message still ends
+/// with it in the builder's words.
+#[tokio::test]
+async fn endpoint_errors_name_their_fix_as_data() {
+    let unknown_region = builder()
+        .region("xx-nowhere-1")
+        .project_id("p")
+        .build()
+        .unwrap()
+        .last_push_event(1)
+        .await
+        .unwrap_err();
+    let remote_http = builder()
+        .endpoint("http://10.0.0.1")
+        .project_id("p")
+        .build()
+        .unwrap()
+        .last_push_event(1)
+        .await
+        .unwrap_err();
+    let no_scheme = builder()
+        .endpoint("127.0.0.1:8080")
+        .project_id("p")
+        .build()
+        .unwrap()
+        .last_push_event(1)
+        .await
+        .unwrap_err();
+    for (error, fix, problem) in [
+        (&unknown_region, Fix::GiveEndpoint, "xx-nowhere-1"),
+        (&remote_http, Fix::UseHttpsOrAllowHttp, "loopback"),
+        (&no_scheme, Fix::AbsoluteUrl, "127.0.0.1:8080"),
+    ] {
+        assert_eq!(error.fix(), Some(fix), "{error}");
+        let Error::Config { message, .. } = error else {
+            panic!("{error:?}");
+        };
+        assert!(message.contains(problem), "{message}");
+        // The message says what is wrong; the fix is said once, after it.
+        assert!(!message.contains(&fix.to_string()), "{message}");
+        assert!(error.to_string().ends_with(&fix.to_string()), "{error}");
+    }
+    let invalid = "0".parse::<codearts_repo::RepositoryId>().unwrap_err();
+    assert_eq!(invalid.fix(), None, "{invalid}");
 }

@@ -41,31 +41,44 @@ fn library_exit_code(error: &codearts_repo::Error) -> u8 {
 }
 
 /// The library's message, with what the command calls things: its flags where the library
-/// names its builder, and the usual fix where a parser's wording would puzzle.
+/// names its builder, and the usual fix where a parser's wording would puzzle. Read from the
+/// error's data (its field, its fix), never from its text, so that a rewording in the library
+/// cannot lose a hint.
 fn in_the_commands_words(error: &codearts_repo::Error) -> String {
     use codearts_repo::Error;
     let message = error.to_string();
-    let hint = match error {
+    match error {
         Error::InvalidInput { field, .. } if *field == "project_id" => {
-            return "no project id: give --project-id or HUAWEICLOUD_SDK_PROJECT_ID (with \
-                    AK/SK and --region, IAM is asked for it)"
-                .into();
+            "no project id: give --project-id or HUAWEICLOUD_SDK_PROJECT_ID (with AK/SK and \
+             --region, IAM is asked for it)"
+                .into()
         }
         Error::InvalidInput { field, .. } if *field == "repo_auth" => {
-            "; give the repository authorization name with --repo-auth NAME"
+            format!("{message}; give the repository authorization name with --repo-auth NAME")
         }
-        _ if message.contains("builder's endpoint options") => {
-            return message.replace("the builder's endpoint options", "--endpoint URL");
+        _ => match error.fix() {
+            // The library's message ends with the fix in its builder's words: say it in ours.
+            Some(fix) => match message.strip_suffix(&fix.to_string()) {
+                Some(what) => format!("{what}{}", the_commands_fix(fix)),
+                None => message,
+            },
+            None => message,
+        },
+    }
+}
+
+/// A fix the library names, as the command's flags make it.
+fn the_commands_fix(fix: codearts_repo::Fix) -> String {
+    use codearts_repo::Fix;
+    match fix {
+        Fix::GiveEndpoint => "give one with --endpoint URL".into(),
+        Fix::UseHttpsOrAllowHttp => "use https or add --allow-http".into(),
+        Fix::AbsoluteUrl => {
+            "an endpoint is a URL: did you mean http://... (loopback) or https://...?".into()
         }
-        _ if message.contains("use https or allow HTTP explicitly") => {
-            return message.replace("allow HTTP explicitly", "add --allow-http");
-        }
-        _ if message.contains("endpoint `") && message.contains("relative URL without a base") => {
-            "; an endpoint is a URL: did you mean http://... (loopback) or https://...?"
-        }
-        _ => "",
-    };
-    format!("{message}{hint}")
+        // A fix a later version of the library adds: in its words until the command has its own.
+        other => other.to_string(),
+    }
 }
 
 /// `Result` with [`CliError`].

@@ -281,6 +281,10 @@ fn messages_name_the_commands_flags() {
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
         out.assert_stderr_has(says);
         assert!(!out.stderr.contains("expecting"), "{}", out.stderr);
+        // The command's words only: its flags, never the builder's, and each fix said once.
+        for library_words in ["builder", "allow HTTP explicitly", "absolute URL, e.g."] {
+            assert!(!out.stderr.contains(library_words), "{}", out.stderr);
+        }
         for word in ["configuration error", "invalid", "no credentials"] {
             assert!(out.stderr.matches(word).count() <= 1, "{}", out.stderr);
         }

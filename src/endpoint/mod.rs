@@ -9,7 +9,7 @@ use std::{fmt, net::IpAddr, path::Path};
 
 use reqwest::Url;
 
-use crate::{ConfigKind, Error};
+use crate::{ConfigKind, Error, Fix};
 use table::{CODEARTS_REPO, SERVICESTAGE};
 
 pub(crate) use regions_file::RegionsFile;
@@ -50,13 +50,14 @@ impl Service {
             .binary_search_by(|(r, _)| (*r).cmp(region))
             .map(|i| self.table()[i].1)
             .map_err(|_| {
-                Error::config(
+                Error::config_fix(
                     ConfigKind::Endpoint,
                     format!(
                         "region `{region}` has no {self} endpoint in the official SDK's table \
-                     (known: {}); give one with the builder's endpoint options",
+                     (known: {})",
                         self.regions().collect::<Vec<_>>().join(", ")
                     ),
+                    Fix::GiveEndpoint,
                 )
             })
     }
@@ -128,13 +129,16 @@ pub(crate) fn base_url(
     allow_http: bool,
 ) -> Result<String, Error> {
     let shown = without_userinfo(url);
-    let bad = |why: &str| {
-        Error::config(
+    let message = |why: &str| format!("{service} endpoint `{shown}`: {why}");
+    let bad = |why: &str| Error::config(ConfigKind::Endpoint, message(why));
+    let parsed = Url::parse(url).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => Error::config_fix(
             ConfigKind::Endpoint,
-            format!("{service} endpoint `{shown}`: {why}"),
-        )
-    };
-    let parsed = Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+            message(&e.to_string()),
+            Fix::AbsoluteUrl,
+        ),
+        _ => bad(&e.to_string()),
+    })?;
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
     }
@@ -148,8 +152,10 @@ pub(crate) fn base_url(
         "https" => {}
         "http" if allow_http || is_loopback(&parsed) => {}
         "http" => {
-            return Err(bad(
-                "plain HTTP is only allowed to loopback; use https or allow HTTP explicitly",
+            return Err(Error::config_fix(
+                ConfigKind::Endpoint,
+                message("plain HTTP is only allowed to loopback"),
+                Fix::UseHttpsOrAllowHttp,
             ));
         }
         other => return Err(bad(&format!("unsupported scheme `{other}`"))),

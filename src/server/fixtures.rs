@@ -76,9 +76,11 @@ impl Fixtures {
             )
         })?;
         Self::from_json(&text).map_err(|e| match e {
-            Error::Config { kind, message } => {
-                Error::config(kind, format!("{}: {message}", path.display()))
-            }
+            Error::Config { kind, message, fix } => Error::Config {
+                kind,
+                message: format!("{}: {message}", path.display()),
+                fix,
+            },
             other => other,
         })
     }
