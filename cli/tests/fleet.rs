@@ -129,6 +129,109 @@ fn rescaling_a_fleet_over_a_shared_state_directory_loses_no_push() {
     );
 }
 
+/// Replicas by index, each with the shard count it was started with.
+struct Fleet<'a> {
+    loopback: &'a Loopback,
+    dir: String,
+    replicas: Vec<Option<(u32, Watching)>>,
+    printed: Printed,
+}
+
+impl Fleet<'_> {
+    /// Starts replica `k` with `count` shards, stopping (SIGTERM) the one it replaces.
+    fn restart(&mut self, k: u32, count: u32) {
+        self.stop(k);
+        let watching = replica(self.loopback, &self.dir, &format!("{k}/{count}"));
+        self.replicas[k as usize] = Some((count, watching));
+    }
+
+    fn stop(&mut self, k: u32) {
+        if let Some((_, watching)) = self.replicas[k as usize].take() {
+            self.printed.stop(watching);
+        }
+    }
+
+    /// Whether a running replica polls `id`.
+    fn owns(&self, id: u32) -> bool {
+        let id = codearts_repo::RepositoryId::new(id).unwrap();
+        self.replicas.iter().enumerate().any(|(k, replica)| {
+            replica
+                .as_ref()
+                .is_some_and(|(count, _)| codearts_repo::watch::Shard::of(id, *count) == k as u32)
+        })
+    }
+
+    /// Push number `n` to every repository; returns those a replica polls now.
+    fn push_all(&mut self, n: u32) -> Vec<u32> {
+        let running: Vec<&Watching> = self.replicas.iter().flatten().map(|(_, w)| w).collect();
+        push_all(self.loopback, n, &mut self.printed, &running);
+        (1..=IDS).filter(|&id| self.owns(id)).collect()
+    }
+}
+
+#[test]
+fn rolling_one_replica_at_a_time_in_any_order_prints_every_served_push_as_a_push() {
+    let loopback = Loopback::start(IDS);
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = Fleet {
+        loopback: &loopback,
+        dir: dir.path().to_str().unwrap().to_owned(),
+        replicas: (0..3).map(|_| None).collect(),
+        printed: Printed::default(),
+    };
+    fleet.restart(0, 2);
+    fleet.restart(1, 2);
+    std::thread::sleep(Duration::from_millis(900));
+    // The layouts, one replica changed at a time, each with the new count: the old
+    // replicas restart with 3 before the new one starts (for a while nobody polls the ids
+    // that move to it), and with 2 while the third still runs; pushes at every step.
+    let steps: [&dyn Fn(&mut Fleet); 8] = [
+        &|_| {},
+        &|f| f.restart(1, 3),
+        &|f| f.restart(0, 3),
+        &|f| f.restart(2, 3),
+        &|f| f.restart(1, 2),
+        &|f| f.restart(0, 2),
+        &|f| f.stop(2),
+        &|_| {},
+    ];
+    // A push to an id nobody polls is served when its owner starts, before the next push;
+    // otherwise the next push replaces it and no watch could see it.
+    let mut polled: Vec<Vec<u32>> = Vec::new();
+    for (n, step) in (1..).zip(steps) {
+        step(&mut fleet);
+        if let Some(last) = polled.last_mut() {
+            last.extend((1..=IDS).filter(|&id| fleet.owns(id)));
+        }
+        polled.push(fleet.push_all(n));
+    }
+    fleet.stop(0);
+    fleet.stop(1);
+    let printed = &fleet.printed.0;
+    let served: BTreeSet<(u64, String)> = (1..)
+        .zip(&polled)
+        .flat_map(|(n, ids)| ids.iter().map(move |&id| (u64::from(id), created_at(n))))
+        .collect();
+    let as_push: BTreeSet<(u64, String)> = printed
+        .iter()
+        .filter(|(_, _, baseline)| !baseline)
+        .map(|(id, created, _)| (*id, created.clone()))
+        .collect();
+    let as_baseline: Vec<_> = printed
+        .iter()
+        .filter(|(_, created, baseline)| *baseline && *created != created_at(0))
+        .collect();
+    eprintln!(
+        "pushes served {}, printed as a push {}, as a baseline {}",
+        served.len(),
+        served.intersection(&as_push).count(),
+        as_baseline.len()
+    );
+    assert!(as_baseline.is_empty(), "pushes taken for baselines: {as_baseline:?}");
+    let missing: Vec<_> = served.difference(&as_push).collect();
+    assert!(missing.is_empty(), "served, never printed as a push: {missing:?}");
+}
+
 fn health(address: &str) -> (u16, String) {
     let out = std::process::Command::new("curl")
         .args([
