@@ -1,5 +1,6 @@
 //! A fleet of `codearts watch` replicas sharing a state directory, rescaled 2 → 3 → 2 while
-//! pushes are made on the embedded server, and `/healthz` while the server refuses every poll.
+//! pushes are made on the embedded server, and `/healthz` and `/readyz` while the server refuses
+//! every poll.
 
 mod common;
 
@@ -232,7 +233,8 @@ fn rolling_one_replica_at_a_time_in_any_order_prints_every_served_push_as_a_push
     assert!(missing.is_empty(), "served, never printed as a push: {missing:?}");
 }
 
-fn health(address: &str) -> (u16, String) {
+/// `path` on the watch's listener: status and body (status 0 while it does not listen yet).
+fn probe(address: &str, path: &str) -> (u16, String) {
     let out = std::process::Command::new("curl")
         .args([
             "-s",
@@ -240,7 +242,7 @@ fn health(address: &str) -> (u16, String) {
             "-",
             "-w",
             "\n%{http_code}",
-            &format!("http://{address}/healthz"),
+            &format!("http://{address}{path}"),
         ])
         .output()
         .expect("curl");
@@ -249,19 +251,26 @@ fn health(address: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
-#[test]
-fn healthz_turns_503_while_no_poll_is_answered_and_back() {
-    let loopback = Loopback::start(2);
+fn free_address() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let address = format!("127.0.0.1:{port}");
+    format!("127.0.0.1:{port}")
+}
+
+/// Liveness reports the process and readiness the service: an outage of the service makes
+/// replicas unready (no traffic, no rollout step), never restarted.
+#[test]
+fn readyz_turns_503_while_no_poll_is_answered_and_back_and_healthz_stays_200() {
+    let loopback = Loopback::start(2);
+    let address = free_address();
     let watching =
         loopback.spawn_watch(&["1", "2", "--listen", &address, "--unhealthy-after", "3"]);
     assert_eq!(watching.expect(2).len(), 2);
-    assert_eq!(health(&address).0, 200);
+    assert_eq!(probe(&address, "/healthz").0, 200);
+    assert_eq!(probe(&address, "/readyz").0, 200);
 
     loopback.server.set_outage(Some(Outage {
         failure: InjectedFailure {
@@ -271,19 +280,59 @@ fn healthz_turns_503_while_no_poll_is_answered_and_back() {
         share: 1.0,
     }));
     std::thread::sleep(Duration::from_millis(800));
-    let (code, body) = health(&address);
+    let (code, body) = probe(&address, "/readyz");
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("has answered no poll"), "{body}");
+    let (code, body) = probe(&address, "/healthz");
+    assert_eq!(code, 200, "the process is alive: {body}");
 
     loopback.server.set_outage(None);
     let mut code = 0;
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
-        code = health(&address).0;
+        code = probe(&address, "/readyz").0;
         if code == 200 {
             break;
         }
     }
-    assert_eq!(code, 200, "healthy again once polls are answered");
+    assert_eq!(code, 200, "ready again once polls are answered");
+    assert_eq!(probe(&address, "/healthz").0, 200);
+    assert_eq!(watching.stop("TERM"), Some(0));
+}
+
+/// With OrderedReady, a replica that never becomes ready stops the rollout: one whose shard
+/// holds none of the ids (3 replicas, 2 ids) has nothing to poll and is ready.
+#[test]
+fn a_replica_whose_shard_holds_no_ids_is_ready() {
+    let loopback = Loopback::start(0);
+    let ids = [2112036131u32, 2112036132];
+    let empty = (0..3)
+        .find(|&k| {
+            ids.iter().all(|&id| {
+                let id = codearts_repo::RepositoryId::new(id).unwrap();
+                codearts_repo::watch::Shard::of(id, 3) != k
+            })
+        })
+        .unwrap();
+    let address = free_address();
+    let shard = format!("{empty}/3");
+    let watching = loopback.spawn_watch(&[
+        "2112036131",
+        "2112036132",
+        "--shard",
+        &shard,
+        "--listen",
+        &address,
+    ]);
+    let mut answer = (0, String::new());
+    for _ in 0..50 {
+        answer = probe(&address, "/readyz");
+        if answer.0 != 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(probe(&address, "/healthz").0, 200);
     assert_eq!(watching.stop("TERM"), Some(0));
 }

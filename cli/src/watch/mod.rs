@@ -64,10 +64,12 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
             .map_err(|e| CliError::Input(e.to_string()))?,
         None => client.watch(options, repositories),
     };
+    let heartbeat = listen::Heartbeat::new();
     if let Some(address) = args.listen {
         let health = listen::Health {
             watch: handle.clone(),
             unanswered_for: args.interval.saturating_mul(args.unhealthy_after),
+            loop_turned: heartbeat.clone(),
         };
         listen::serve(address, health).await?;
     }
@@ -87,6 +89,7 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     let mut write_failed = None;
     let mut stopping = false;
     loop {
+        heartbeat.beat();
         let item = tokio::select! {
             item = stream.next() => item,
             _ = ticks.tick() => {
