@@ -228,9 +228,15 @@ fn rolling_one_replica_at_a_time_in_any_order_prints_every_served_push_as_a_push
         served.intersection(&as_push).count(),
         as_baseline.len()
     );
-    assert!(as_baseline.is_empty(), "pushes taken for baselines: {as_baseline:?}");
+    assert!(
+        as_baseline.is_empty(),
+        "pushes taken for baselines: {as_baseline:?}"
+    );
     let missing: Vec<_> = served.difference(&as_push).collect();
-    assert!(missing.is_empty(), "served, never printed as a push: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "served, never printed as a push: {missing:?}"
+    );
 }
 
 /// `path` on the watch's listener: status and body (status 0 while it does not listen yet).

@@ -160,7 +160,11 @@ impl Client {
         options: WatchOptions,
         repositories: impl IntoIterator<Item = RepositoryId>,
         restored: SeenEvents,
-    ) -> (WatchHandle, WatchStream, mpsc::WeakSender<handled::Delivery>) {
+    ) -> (
+        WatchHandle,
+        WatchStream,
+        mpsc::WeakSender<handled::Delivery>,
+    ) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (item_tx, items) = mpsc::channel(options.concurrency.max(64));
         let stats = Arc::new(Mutex::new(WatchStats {

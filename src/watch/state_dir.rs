@@ -170,7 +170,9 @@ fn stamped(mut entries: StampedEvents, modified: Option<SystemTime>) -> StampedE
 }
 
 fn millis(time: SystemTime) -> u64 {
-    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 

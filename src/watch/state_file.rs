@@ -226,7 +226,10 @@ impl StateFile {
     /// state of a watch that may be running (its next save may change it).
     pub fn read(&self) -> Result<SeenEvents, StateError> {
         let stamped = self.read_stamped()?;
-        Ok(stamped.into_iter().map(|(id, entry)| (id, entry.seen)).collect())
+        Ok(stamped
+            .into_iter()
+            .map(|(id, entry)| (id, entry.seen))
+            .collect())
     }
 
     /// [`StateFile::read`] with each entry's saving time.
@@ -322,7 +325,9 @@ impl StateFile {
     fn read_saved(&self) -> Result<StampedEvents, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(StampedEvents::new()),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Ok(StampedEvents::new());
+            }
             Err(error) => return Err(self.error(format!("cannot read it: {error}"), Some(error))),
         };
         let corrupt = |detail: String| {

@@ -16,8 +16,8 @@ use tokio::{
 
 use super::{
     WatchItem, WatchOptions, WatchStats,
-    state::{LastSeen, SeenEvents},
     handled::Delivery,
+    state::{LastSeen, SeenEvents},
     stats::RepositoryState,
 };
 use crate::{Client, Error, PushEvent, RepositoryId, Retry, sync::lock};

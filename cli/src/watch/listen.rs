@@ -52,7 +52,10 @@ impl Heartbeat {
     }
 
     pub(crate) fn beat(&self) {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
     }
 
     fn age(&self) -> Duration {

@@ -107,7 +107,9 @@ fn a_replica_keeps_the_entries_it_no_longer_owns_until_their_new_owner_saved_lat
     let mut one = replica(dir.path(), 1, &[1]);
     one.load().unwrap();
     one.save(&[(id(1), seen(11))].into()).unwrap();
-    let kept = StateFile::new(dir.path().join("shard-1.json")).read().unwrap();
+    let kept = StateFile::new(dir.path().join("shard-1.json"))
+        .read()
+        .unwrap();
     assert_eq!(kept, [(id(1), seen(11))].into());
 }
 
@@ -147,5 +149,8 @@ fn files_of_older_versions_take_their_file_time() {
         .save(&[(id(1), seen(10))].into())
         .unwrap();
     write(dir.path(), 1, &[(1, 5, 1_000)]);
-    assert_eq!(replica(dir.path(), 2, &[1]).load().unwrap()[&id(1)], seen(10));
+    assert_eq!(
+        replica(dir.path(), 2, &[1]).load().unwrap()[&id(1)],
+        seen(10)
+    );
 }
