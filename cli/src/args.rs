@@ -252,8 +252,8 @@ pub(crate) struct WatchArgs {
     /// the fleet is rescaled keep their last event).
     #[arg(long, value_name = "DIR", conflicts_with = "state")]
     pub(crate) state_dir: Option<PathBuf>,
-    /// With --listen: /healthz answers 503 when the service has answered no poll for this
-    /// many intervals.
+    /// With --listen: /readyz answers 503 when the service has answered no poll for this
+    /// many intervals (/healthz reports the process only).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) unhealthy_after: u32,
     /// Serve /healthz, /readyz and /metrics (Prometheus) on this address: 127.0.0.1:9100,

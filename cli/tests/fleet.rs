@@ -1,5 +1,6 @@
 //! A fleet of `codearts watch` replicas sharing a state directory, rescaled 2 → 3 → 2 while
-//! pushes are made on the embedded server, and `/healthz` while the server refuses every poll.
+//! pushes are made on the embedded server, and `/healthz` and `/readyz` while the server refuses
+//! every poll.
 
 mod common;
 
@@ -129,7 +130,117 @@ fn rescaling_a_fleet_over_a_shared_state_directory_loses_no_push() {
     );
 }
 
-fn health(address: &str) -> (u16, String) {
+/// Replicas by index, each with the shard count it was started with.
+struct Fleet<'a> {
+    loopback: &'a Loopback,
+    dir: String,
+    replicas: Vec<Option<(u32, Watching)>>,
+    printed: Printed,
+}
+
+impl Fleet<'_> {
+    /// Starts replica `k` with `count` shards, stopping (SIGTERM) the one it replaces.
+    fn restart(&mut self, k: u32, count: u32) {
+        self.stop(k);
+        let watching = replica(self.loopback, &self.dir, &format!("{k}/{count}"));
+        self.replicas[k as usize] = Some((count, watching));
+    }
+
+    fn stop(&mut self, k: u32) {
+        if let Some((_, watching)) = self.replicas[k as usize].take() {
+            self.printed.stop(watching);
+        }
+    }
+
+    /// Whether a running replica polls `id`.
+    fn owns(&self, id: u32) -> bool {
+        let id = codearts_repo::RepositoryId::new(id).unwrap();
+        self.replicas.iter().enumerate().any(|(k, replica)| {
+            replica
+                .as_ref()
+                .is_some_and(|(count, _)| codearts_repo::watch::Shard::of(id, *count) == k as u32)
+        })
+    }
+
+    /// Push number `n` to every repository; returns those a replica polls now.
+    fn push_all(&mut self, n: u32) -> Vec<u32> {
+        let running: Vec<&Watching> = self.replicas.iter().flatten().map(|(_, w)| w).collect();
+        push_all(self.loopback, n, &mut self.printed, &running);
+        (1..=IDS).filter(|&id| self.owns(id)).collect()
+    }
+}
+
+#[test]
+fn rolling_one_replica_at_a_time_in_any_order_prints_every_served_push_as_a_push() {
+    let loopback = Loopback::start(IDS);
+    let dir = tempfile::tempdir().unwrap();
+    let mut fleet = Fleet {
+        loopback: &loopback,
+        dir: dir.path().to_str().unwrap().to_owned(),
+        replicas: (0..3).map(|_| None).collect(),
+        printed: Printed::default(),
+    };
+    fleet.restart(0, 2);
+    fleet.restart(1, 2);
+    std::thread::sleep(Duration::from_millis(900));
+    // The layouts, one replica changed at a time, each with the new count: the old
+    // replicas restart with 3 before the new one starts (for a while nobody polls the ids
+    // that move to it), and with 2 while the third still runs; pushes at every step.
+    let steps: [&dyn Fn(&mut Fleet); 8] = [
+        &|_| {},
+        &|f| f.restart(1, 3),
+        &|f| f.restart(0, 3),
+        &|f| f.restart(2, 3),
+        &|f| f.restart(1, 2),
+        &|f| f.restart(0, 2),
+        &|f| f.stop(2),
+        &|_| {},
+    ];
+    // A push to an id nobody polls is served when its owner starts, before the next push;
+    // otherwise the next push replaces it and no watch could see it.
+    let mut polled: Vec<Vec<u32>> = Vec::new();
+    for (n, step) in (1..).zip(steps) {
+        step(&mut fleet);
+        if let Some(last) = polled.last_mut() {
+            last.extend((1..=IDS).filter(|&id| fleet.owns(id)));
+        }
+        polled.push(fleet.push_all(n));
+    }
+    fleet.stop(0);
+    fleet.stop(1);
+    let printed = &fleet.printed.0;
+    let served: BTreeSet<(u64, String)> = (1..)
+        .zip(&polled)
+        .flat_map(|(n, ids)| ids.iter().map(move |&id| (u64::from(id), created_at(n))))
+        .collect();
+    let as_push: BTreeSet<(u64, String)> = printed
+        .iter()
+        .filter(|(_, _, baseline)| !baseline)
+        .map(|(id, created, _)| (*id, created.clone()))
+        .collect();
+    let as_baseline: Vec<_> = printed
+        .iter()
+        .filter(|(_, created, baseline)| *baseline && *created != created_at(0))
+        .collect();
+    eprintln!(
+        "pushes served {}, printed as a push {}, as a baseline {}",
+        served.len(),
+        served.intersection(&as_push).count(),
+        as_baseline.len()
+    );
+    assert!(
+        as_baseline.is_empty(),
+        "pushes taken for baselines: {as_baseline:?}"
+    );
+    let missing: Vec<_> = served.difference(&as_push).collect();
+    assert!(
+        missing.is_empty(),
+        "served, never printed as a push: {missing:?}"
+    );
+}
+
+/// `path` on the watch's listener: status and body (status 0 while it does not listen yet).
+fn probe(address: &str, path: &str) -> (u16, String) {
     let out = std::process::Command::new("curl")
         .args([
             "-s",
@@ -137,7 +248,7 @@ fn health(address: &str) -> (u16, String) {
             "-",
             "-w",
             "\n%{http_code}",
-            &format!("http://{address}/healthz"),
+            &format!("http://{address}{path}"),
         ])
         .output()
         .expect("curl");
@@ -146,19 +257,26 @@ fn health(address: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
-#[test]
-fn healthz_turns_503_while_no_poll_is_answered_and_back() {
-    let loopback = Loopback::start(2);
+fn free_address() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let address = format!("127.0.0.1:{port}");
+    format!("127.0.0.1:{port}")
+}
+
+/// Liveness reports the process and readiness the service: an outage of the service makes
+/// replicas unready (no traffic, no rollout step), never restarted.
+#[test]
+fn readyz_turns_503_while_no_poll_is_answered_and_back_and_healthz_stays_200() {
+    let loopback = Loopback::start(2);
+    let address = free_address();
     let watching =
         loopback.spawn_watch(&["1", "2", "--listen", &address, "--unhealthy-after", "3"]);
     assert_eq!(watching.expect(2).len(), 2);
-    assert_eq!(health(&address).0, 200);
+    assert_eq!(probe(&address, "/healthz").0, 200);
+    assert_eq!(probe(&address, "/readyz").0, 200);
 
     loopback.server.set_outage(Some(Outage {
         failure: InjectedFailure {
@@ -168,19 +286,59 @@ fn healthz_turns_503_while_no_poll_is_answered_and_back() {
         share: 1.0,
     }));
     std::thread::sleep(Duration::from_millis(800));
-    let (code, body) = health(&address);
+    let (code, body) = probe(&address, "/readyz");
     assert_eq!(code, 503, "{body}");
     assert!(body.contains("has answered no poll"), "{body}");
+    let (code, body) = probe(&address, "/healthz");
+    assert_eq!(code, 200, "the process is alive: {body}");
 
     loopback.server.set_outage(None);
     let mut code = 0;
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
-        code = health(&address).0;
+        code = probe(&address, "/readyz").0;
         if code == 200 {
             break;
         }
     }
-    assert_eq!(code, 200, "healthy again once polls are answered");
+    assert_eq!(code, 200, "ready again once polls are answered");
+    assert_eq!(probe(&address, "/healthz").0, 200);
+    assert_eq!(watching.stop("TERM"), Some(0));
+}
+
+/// With OrderedReady, a replica that never becomes ready stops the rollout: one whose shard
+/// holds none of the ids (3 replicas, 2 ids) has nothing to poll and is ready.
+#[test]
+fn a_replica_whose_shard_holds_no_ids_is_ready() {
+    let loopback = Loopback::start(0);
+    let ids = [2112036131u32, 2112036132];
+    let empty = (0..3)
+        .find(|&k| {
+            ids.iter().all(|&id| {
+                let id = codearts_repo::RepositoryId::new(id).unwrap();
+                codearts_repo::watch::Shard::of(id, 3) != k
+            })
+        })
+        .unwrap();
+    let address = free_address();
+    let shard = format!("{empty}/3");
+    let watching = loopback.spawn_watch(&[
+        "2112036131",
+        "2112036132",
+        "--shard",
+        &shard,
+        "--listen",
+        &address,
+    ]);
+    let mut answer = (0, String::new());
+    for _ in 0..50 {
+        answer = probe(&address, "/readyz");
+        if answer.0 != 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    assert_eq!(probe(&address, "/healthz").0, 200);
     assert_eq!(watching.stop("TERM"), Some(0));
 }

@@ -11,6 +11,8 @@
 //! in the last flush period may be reported again; after [`WatchStream::close`] nothing is.
 //! A repository's first entry is recorded ([`WatchStore::record_new`]) before its baseline is
 //! returned, so that a crash right after a baseline cannot turn a later push into a baseline.
+//! The rule and its crash cases are in one module, `handled.rs`; a fleet's merge rule is
+//! [`StateDir`]'s.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +22,7 @@ use crate::{
     Client, Error, PushEvent, RateLimit, RepositoryId, rate_limit::RateLimiter, sync::lock,
 };
 
+mod handled;
 mod options;
 mod shard;
 mod state;
@@ -157,7 +160,11 @@ impl Client {
         options: WatchOptions,
         repositories: impl IntoIterator<Item = RepositoryId>,
         restored: SeenEvents,
-    ) -> (WatchHandle, WatchStream, mpsc::WeakSender<stream::Delivery>) {
+    ) -> (
+        WatchHandle,
+        WatchStream,
+        mpsc::WeakSender<handled::Delivery>,
+    ) {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (item_tx, items) = mpsc::channel(options.concurrency.max(64));
         let stats = Arc::new(Mutex::new(WatchStats {

@@ -1,54 +1,26 @@
-//! The consumer's side of a watch: items as a stream, and, with a store, what the consumer
-//! has handled saved at most one flush period late.
-//!
-//! Only what the consumer has handled is saved, so a crash can only make a push reported
-//! again (handled but not yet saved), never lost; [`WatchStream::close`] saves everything
-//! handled, so a consumer that marks what it printed reports nothing twice after a stop. A
-//! repository's first entry is the exception: it is recorded before its baseline is even
-//! returned, so that a crash right after a baseline cannot make a later push look like one
-//! (a baseline is not a push: losing its line loses nothing).
+//! The consumer's side of a watch: items as a stream, in order, each returned once its first
+//! entry (if it has one) is recorded. What is handled and when it is saved is decided in
+//! [`super::handled`].
 
 use std::{
     collections::VecDeque,
     pin::Pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
     task::{Context, Poll, ready},
     time::Duration,
 };
+
+use std::sync::{Arc, Mutex};
 
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
     WatchItem, WatchStats,
-    state::{LastSeen, SeenEvents, StateError, WatchStore},
+    handled::{Delivery, Memory, Recording},
+    state::{SeenEvents, StateError, WatchStore},
 };
-use crate::{RepositoryId, sync::lock};
 
 /// The most deliveries taken from the channel at once, to record their first entries together.
 const BATCH: usize = 1024;
-
-/// What the watcher sends: an item to report and, when a repository's event changed, what to
-/// remember once the item is handled (an unreported baseline carries no item).
-pub(super) struct Delivery {
-    pub(super) item: Option<WatchItem>,
-    pub(super) seen: Option<(RepositoryId, LastSeen)>,
-    /// `seen` is the repository's first entry: the store has never held one.
-    pub(super) first: bool,
-}
-
-impl Delivery {
-    /// An item with nothing to remember.
-    pub(super) fn only(item: WatchItem) -> Self {
-        Self {
-            item: Some(item),
-            seen: None,
-            first: false,
-        }
-    }
-}
 
 /// The stream of [`WatchItem`]s; polling stops when it is dropped or closed.
 ///
@@ -64,73 +36,8 @@ pub struct WatchStream {
     pending: Option<Delivery>,
     /// Received, to be returned in order (once their first entries are recorded).
     ready: VecDeque<Delivery>,
-    recording: Option<JoinHandle<Result<(), StateError>>>,
+    recording: Option<Recording>,
     memory: Option<Memory>,
-}
-
-/// What was handled, and the task that saves it.
-struct Memory {
-    shared: Arc<Shared>,
-    flusher: JoinHandle<()>,
-}
-
-/// Locked in this order only: `store`, then `changes`, so that a save and a recording of
-/// first entries never miss each other.
-struct Shared {
-    store: Mutex<Saved>,
-    /// What was handled since the last save: the consumer only appends here, so that it
-    /// never waits behind a save (which works on the whole map, under `store`).
-    changes: Mutex<Vec<Change>>,
-    stats: Arc<Mutex<WatchStats>>,
-    /// The last save or recording failed, and that was reported: the next failures are not,
-    /// until one succeeds.
-    failing: AtomicBool,
-}
-
-impl Shared {
-    /// What to report of `outcome`: only a failure that follows a success.
-    fn report(&self, outcome: Result<(), StateError>) -> Option<WatchItem> {
-        match outcome {
-            Ok(()) => {
-                self.failing.store(false, Ordering::Relaxed);
-                None
-            }
-            Err(error) => (!self.failing.swap(true, Ordering::Relaxed))
-                .then_some(WatchItem::StateNotSaved { error }),
-        }
-    }
-}
-
-/// The store, and the map it saves: what was handled, as of the last changes applied.
-struct Saved {
-    store: Box<dyn WatchStore>,
-    seen: SeenEvents,
-    /// The map changed since the store last took it (or a save failed).
-    dirty: bool,
-}
-
-/// One change to the map of what was handled.
-enum Change {
-    /// The item of this event was handled.
-    Handled(RepositoryId, LastSeen),
-    /// A first entry, recorded before its baseline is returned.
-    First(RepositoryId, LastSeen),
-}
-
-impl Saved {
-    fn apply(&mut self, changes: Vec<Change>) {
-        self.dirty |= !changes.is_empty();
-        for change in changes {
-            match change {
-                Change::Handled(id, seen) => {
-                    self.seen.insert(id, seen);
-                }
-                Change::First(id, seen) => {
-                    self.seen.entry(id).or_insert(seen);
-                }
-            }
-        }
-    }
 }
 
 impl WatchStream {
@@ -156,37 +63,7 @@ impl WatchStream {
         stats: Arc<Mutex<WatchStats>>,
         report: mpsc::WeakSender<Delivery>,
     ) -> Self {
-        let shared = Arc::new(Shared {
-            store: Mutex::new(Saved {
-                store,
-                seen,
-                dirty: false,
-            }),
-            changes: Mutex::new(Vec::new()),
-            stats,
-            failing: AtomicBool::new(false),
-        });
-        let flusher = tokio::spawn({
-            // Weak, as the reports: a dropped stream releases the store (and a state file's
-            // lock) at once, not when this task next wakes.
-            let shared = Arc::downgrade(&shared);
-            async move {
-                loop {
-                    tokio::time::sleep(period).await;
-                    let Some(shared) = shared.upgrade() else {
-                        return;
-                    };
-                    let Some(item) = shared.report(save(&shared, false, Vec::new()).await) else {
-                        continue;
-                    };
-                    // Weak: reports must not keep a finished watch's stream open.
-                    if let Some(report) = report.upgrade() {
-                        let _ = report.send(Delivery::only(item)).await;
-                    }
-                }
-            }
-        });
-        self.memory = Some(Memory { shared, flusher });
+        self.memory = Some(Memory::start(store, seen, period, stats, report));
         self
     }
 
@@ -197,9 +74,8 @@ impl WatchStream {
 
     /// Marks the item last returned as handled (printed, delivered...): it will be saved.
     pub fn handled(&mut self) {
-        let seen = self.pending.take().and_then(|delivery| delivery.seen);
-        if let (Some((id, seen)), Some(memory)) = (seen, &self.memory) {
-            lock(&memory.shared.changes).push(Change::Handled(id, seen));
+        if let (Some(delivery), Some(memory)) = (self.pending.take(), &self.memory) {
+            memory.handled(delivery);
         }
     }
 
@@ -212,22 +88,10 @@ impl WatchStream {
         let Some(memory) = self.memory.take() else {
             return Ok(());
         };
-        memory.flusher.abort();
-        // A recording still running would put back what is forgotten below.
-        if let Some(recording) = self.recording.take() {
-            let _ = recording.await;
-        }
-        // Returned but not handled, or not returned at all (silent records keep theirs).
-        let waiting = self.ready.iter().filter(|delivery| delivery.item.is_some());
-        let unreported = self
-            .pending
-            .iter()
-            .chain(waiting)
-            .filter(|delivery| delivery.first)
-            .filter_map(|delivery| delivery.seen.as_ref().map(|(id, _)| *id))
-            .collect();
-        // Even when nothing changed: an aborted flush may have taken the last changes with it.
-        save(&memory.shared, true, unreported).await
+        let recording = self.recording.take();
+        memory
+            .close(recording, self.pending.as_ref(), &self.ready)
+            .await
     }
 
     /// Cancel-safe: what was received waits in `self.ready`, a recording in `self.recording`.
@@ -235,16 +99,16 @@ impl WatchStream {
         self.handled();
         loop {
             if let Some(recording) = &mut self.recording {
-                let recorded =
-                    ready!(Pin::new(recording).poll(cx)).unwrap_or_else(|p| Err(panicked(p)));
+                let recorded = ready!(Pin::new(recording).poll(cx));
                 self.recording = None;
-                let shared = self.memory.as_ref().map(|memory| &memory.shared);
-                if let Some(item) = shared.and_then(|shared| shared.report(recorded)) {
+                if let Some(memory) = &self.memory
+                    && let Some(item) = memory.settle(recorded, &mut self.ready)
+                {
                     self.ready.push_front(Delivery::only(item));
                 }
             }
             if let Some(mut delivery) = self.ready.pop_front() {
-                let item = delivery.item.take();
+                let item = delivery.take_item();
                 self.pending = Some(delivery);
                 match item {
                     Some(item) => return Poll::Ready(Some(item)),
@@ -258,7 +122,7 @@ impl WatchStream {
                 return Poll::Ready(None);
             };
             self.ready.push_back(delivery);
-            let Some(shared) = self.memory.as_ref().map(|m| m.shared.clone()) else {
+            let Some(memory) = &self.memory else {
                 continue;
             };
             // Baselines come in bursts: what is already waiting is recorded together.
@@ -267,78 +131,9 @@ impl WatchStream {
             {
                 self.ready.push_back(more);
             }
-            let first: Vec<_> = self
-                .ready
-                .iter()
-                .filter(|delivery| delivery.first)
-                .filter_map(|delivery| delivery.seen.clone())
-                .collect();
-            if !first.is_empty() {
-                self.recording = Some(tokio::task::spawn_blocking(move || record(&shared, first)));
-            }
+            self.recording = memory.record_first(&self.ready);
         }
     }
-}
-
-/// Makes first entries durable, and part of what the next save writes.
-fn record(shared: &Shared, first: Vec<(RepositoryId, LastSeen)>) -> Result<(), StateError> {
-    let mut saved = lock(&shared.store);
-    let recorded = saved.store.record_new(&first);
-    let mut changes = lock(&shared.changes);
-    changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
-    recorded
-}
-
-/// Saves a copy of what is handled, when it changed (or always), on a blocking thread, without
-/// the first entries of `unreported` repositories.
-async fn save(
-    shared: &Arc<Shared>,
-    always: bool,
-    unreported: Vec<RepositoryId>,
-) -> Result<(), StateError> {
-    // Checked again below, under the store's lock; this spares an idle watch a thread hop,
-    // and never waits for a save in progress (a failed one is retried: `failing`).
-    if !always && lock(&shared.changes).is_empty() && !shared.failing.load(Ordering::Relaxed) {
-        return Ok(());
-    }
-    let started = tokio::time::Instant::now();
-    let on_thread = shared.clone();
-    let saved = tokio::task::spawn_blocking(move || {
-        let mut saved = lock(&on_thread.store);
-        let changes = std::mem::take(&mut *lock(&on_thread.changes));
-        saved.apply(changes);
-        for id in &unreported {
-            saved.dirty |= saved.seen.remove(id).is_some();
-        }
-        if !saved.dirty && !always {
-            return None;
-        }
-        let Saved { store, seen, dirty } = &mut *saved;
-        let outcome = store.save(seen);
-        // A failed save is tried again at the next flush.
-        *dirty = outcome.is_err();
-        Some(outcome)
-    })
-    .await
-    .unwrap_or_else(|p| Some(Err(panicked(p))));
-    let Some(saved) = saved else {
-        return Ok(());
-    };
-    let mut stats = lock(&shared.stats);
-    match &saved {
-        Ok(()) => {
-            stats.state_saves += 1;
-            stats.last_state_save = Some(started.elapsed());
-        }
-        Err(_) => stats.state_save_failures += 1,
-    }
-    stats.state_save_failing = saved.is_err();
-    saved
-}
-
-/// A store that panicked, as an error of the watch state.
-fn panicked(error: tokio::task::JoinError) -> StateError {
-    StateError::new("watch state", error.to_string(), None)
 }
 
 impl futures_core::Stream for WatchStream {
@@ -352,7 +147,7 @@ impl Drop for WatchStream {
     fn drop(&mut self) {
         self.task.abort();
         if let Some(memory) = &self.memory {
-            memory.flusher.abort();
+            memory.abort();
         }
     }
 }

@@ -16,9 +16,9 @@ use tokio::{
 
 use super::{
     WatchItem, WatchOptions, WatchStats,
+    handled::Delivery,
     state::{LastSeen, SeenEvents},
     stats::RepositoryState,
-    stream::Delivery,
 };
 use crate::{Client, Error, PushEvent, RepositoryId, Retry, sync::lock};
 
@@ -276,6 +276,7 @@ impl Watcher {
             item: None,
             seen: None,
             first: false,
+            baseline_reported: options.baselines,
         };
         let next = match result {
             Ok(event) => {
@@ -288,7 +289,9 @@ impl Watcher {
                     state.last = Some(seen.clone());
                     delivery.seen = Some((id, seen));
                     delivery.first = baseline;
-                    delivery.item = (!baseline || options.baselines).then_some(WatchItem::Push {
+                    // A baseline's item is kept even when baselines are not reported: the
+                    // store may know the repository after all (see `handled`).
+                    delivery.item = Some(WatchItem::Push {
                         repository_id: id,
                         event,
                         baseline,

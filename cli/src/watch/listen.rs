@@ -1,8 +1,18 @@
-//! `watch --listen`: `/healthz` (liveness: 503 when the watch cannot do its job), `/readyz`
-//! (ready once a poll was answered) and `/metrics` (OpenMetrics text, which Prometheus
-//! scrapes), read from the watch's figures at each request.
+//! `watch --listen`: `/healthz`, `/readyz` and `/metrics` (OpenMetrics text, which
+//! Prometheus scrapes), read from the watch's figures at each request.
+//!
+//! Health as Kubernetes means it. Liveness (`/healthz`) reports the process, never the
+//! service: 503 only when restarting it could help (its loop stopped turning, its state
+//! cannot be saved); an outage of the service restarts nothing, which would only reset
+//! backoff and stall rollouts. Readiness (`/readyz`) reports the service: 503 while no poll
+//! has been answered for `--unhealthy-after` intervals, and ready at once for a replica
+//! whose shard holds no ids (it has nothing to poll).
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Json, Router,
@@ -22,16 +32,42 @@ use serde_json::json;
 
 use crate::error::{CliError, Result};
 
-/// Binds `address` now (so that a busy port fails the command at once) and serves until the
-/// process ends.
-/// What the endpoints read: the watch, and when it counts as stuck.
+/// What the endpoints read: the watch, its loop's heartbeat, and how long is too long.
 #[derive(Clone)]
 pub(crate) struct Health {
     pub(crate) watch: WatchHandle,
-    /// No answer from the service for this long makes the watch unhealthy.
-    pub(crate) unanswered_for: std::time::Duration,
+    /// No answer from the service for this long makes the watch not ready; a loop that has
+    /// not turned for this long makes it not alive.
+    pub(crate) unanswered_for: Duration,
+    pub(crate) loop_turned: Heartbeat,
 }
 
+/// When the command's loop last turned (it turns every second, and at every item).
+#[derive(Clone)]
+pub(crate) struct Heartbeat(Arc<Mutex<Instant>>);
+
+impl Heartbeat {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub(crate) fn beat(&self) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
+    }
+
+    fn age(&self) -> Duration {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .elapsed()
+    }
+}
+
+/// Binds `address` now (so that a busy port fails the command at once) and serves until the
+/// process ends.
 pub(crate) async fn serve(address: SocketAddr, health: Health) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -52,17 +88,30 @@ pub(crate) async fn serve(address: SocketAddr, health: Health) -> Result<()> {
     Ok(())
 }
 
-/// Why the watch cannot do its job, if it cannot: the service has answered no poll for too
-/// long, or the state cannot be saved.
-fn trouble(stats: &WatchStats, unanswered_for: std::time::Duration) -> Option<String> {
+/// Why the process cannot do its job, if it cannot: its loop stopped turning, or its state
+/// cannot be saved. Nothing the service does counts here.
+fn process_trouble(health: &Health, stats: &WatchStats) -> Option<String> {
     if stats.state_save_failing {
         return Some("the state cannot be saved".into());
     }
-    let since = stats.last_answered.or(stats.started)?;
-    (since.elapsed() > unanswered_for).then(|| {
+    let age = health.loop_turned.age();
+    (age > health.unanswered_for.max(Duration::from_secs(10)))
+        .then(|| format!("the watch's loop has not turned for {}s", age.as_secs()))
+}
+
+/// Why the watch is not ready, if it is not: the service has answered no poll yet, or none
+/// for too long. A replica with nothing to poll is ready.
+fn service_trouble(stats: &WatchStats, unanswered_for: Duration) -> Option<String> {
+    if stats.repositories.total() == 0 {
+        return None;
+    }
+    let Some(answered) = stats.last_answered else {
+        return Some("no poll answered yet".into());
+    };
+    (answered.elapsed() > unanswered_for).then(|| {
         format!(
             "the service has answered no poll for {}s",
-            since.elapsed().as_secs()
+            answered.elapsed().as_secs()
         )
     })
 }
@@ -70,7 +119,7 @@ fn trouble(stats: &WatchStats, unanswered_for: std::time::Duration) -> Option<St
 async fn healthz(State(health): State<Health>) -> impl IntoResponse {
     let stats = health.watch.stats();
     let states = stats.repositories;
-    let trouble = trouble(&stats, health.unanswered_for);
+    let trouble = process_trouble(&health, &stats);
     let status = match trouble {
         Some(_) => StatusCode::SERVICE_UNAVAILABLE,
         None => StatusCode::OK,
@@ -94,13 +143,14 @@ async fn healthz(State(health): State<Health>) -> impl IntoResponse {
     (status, body)
 }
 
-/// Ready once the state is loaded (it is, when this serves) and the service answered a poll.
+/// Ready once the state is loaded (it is, when this serves) and while the service answers
+/// polls; at once when there is nothing to poll.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
-    match health.watch.stats().last_answered {
-        Some(_) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        None => (
+    match service_trouble(&health.watch.stats(), health.unanswered_for) {
+        None => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "reason": "no poll answered yet"})),
+            Json(json!({"status": "not ready", "reason": reason})),
         ),
     }
 }

@@ -49,7 +49,12 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
             let watched: HashSet<RepositoryId> = repositories.iter().copied().collect();
             let index = args.shard.map_or(0, |shard| shard.index());
             let keep = move |id| watched.contains(&id);
-            Some(Box::new(StateDir::new(dir, index, keep)))
+            // A sibling's unreadable file is not this replica's to refuse: its ids start
+            // from a baseline here, and the operator hears which file it was.
+            let state = StateDir::new(dir, index, keep).on_skipped(|error| {
+                say!("{error}; skipped: the repositories it held start from a baseline");
+            });
+            Some(Box::new(state))
         }
         (None, None) => None,
     };
@@ -59,10 +64,12 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
             .map_err(|e| CliError::Input(e.to_string()))?,
         None => client.watch(options, repositories),
     };
+    let heartbeat = listen::Heartbeat::new();
     if let Some(address) = args.listen {
         let health = listen::Health {
             watch: handle.clone(),
             unanswered_for: args.interval.saturating_mul(args.unhealthy_after),
+            loop_turned: heartbeat.clone(),
         };
         listen::serve(address, health).await?;
     }
@@ -82,6 +89,7 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     let mut write_failed = None;
     let mut stopping = false;
     loop {
+        heartbeat.beat();
         let item = tokio::select! {
             item = stream.next() => item,
             _ = ticks.tick() => {

@@ -1,0 +1,347 @@
+//! The watch's central promise, in one place: **only what the consumer handled is saved**.
+//! The watcher sends [`Delivery`]s, the store ([`WatchStore`]) persists what it is given, and
+//! this module decides what is handled and when it is saved.
+//!
+//! The rule:
+//!
+//! - An item is *handled* when the consumer asks for the next one, or calls
+//!   [`super::WatchStream::handled`]. Only then is its event (`Delivery::seen`) a change to
+//!   what is saved. A delivery without an item (an event that changed but is not reported,
+//!   such as a baseline a watch does not print) is handled as soon as its turn comes.
+//! - What is handled is saved by a flusher at most one flush period later, when something
+//!   changed (and after a failed save, at every flush until one succeeds); a failure is
+//!   reported once as [`WatchItem::StateNotSaved`] until a save succeeds again.
+//! - A repository's *first* entry (the store has never held one) is the exception: before its
+//!   baseline is returned, the store is asked whether another writer holds it
+//!   ([`WatchStore::look_up`]: a fleet's sibling, for an id that moved here) and then the
+//!   entry is recorded durably ([`WatchStore::record_new`]). An entry found elsewhere turns
+//!   the baseline into what it is: silent when the event is the same, a push when it changed.
+//! - [`Memory::close`] saves everything handled, and forgets the first entries of baselines
+//!   that were never handled (returned, or waiting): the next watch reports them again.
+//!
+//! What a crash does, at each moment:
+//!
+//! - after an item was handled, before the next save: the next watch reports it again (at
+//!   most one flush period of items is repeated; nothing is missed);
+//! - after a first entry was recorded, before its baseline was printed: the baseline line is
+//!   missing (a baseline is not a push: nothing is lost), and a later push is still a push;
+//! - in the middle of a save: the store keeps the old state or the new one, never a mix
+//!   ([`super::StateFile`] renames a complete file);
+//! - after a stop ([`Memory::close`]): nothing is reported twice.
+//!
+//! Lock order: `store`, then `changes`, so that a save and a recording never miss each other.
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::{
+    WatchItem, WatchStats,
+    state::{LastSeen, SeenEvents, StateError, WatchStore},
+};
+use crate::{RepositoryId, sync::lock};
+
+/// What the watcher sends: an item to report and, when a repository's event changed, what to
+/// remember once the item is handled.
+pub(super) struct Delivery {
+    pub(super) item: Option<WatchItem>,
+    pub(super) seen: Option<(RepositoryId, LastSeen)>,
+    /// `seen` is the repository's first entry: the store has never held one.
+    pub(super) first: bool,
+    /// A first entry's item is returned: the watch reports baselines.
+    pub(super) baseline_reported: bool,
+}
+
+impl Delivery {
+    /// An item with nothing to remember.
+    pub(super) fn only(item: WatchItem) -> Self {
+        Self {
+            item: Some(item),
+            seen: None,
+            first: false,
+            baseline_reported: true,
+        }
+    }
+
+    /// Whether it has an item to return: a baseline only when the watch reports baselines.
+    fn reports(&self) -> bool {
+        self.item.is_some() && (!self.first || self.baseline_reported)
+    }
+
+    /// The item to return, if any.
+    pub(super) fn take_item(&mut self) -> Option<WatchItem> {
+        let reports = self.reports();
+        self.item.take().filter(|_| reports)
+    }
+
+    /// What a sibling's entry (`found`) makes of a first observation: nothing to say when the
+    /// event is the same, a push when it changed. Whether it became a push.
+    fn found_elsewhere(&mut self, found: &LastSeen) -> bool {
+        self.first = false;
+        let changed = self.seen.as_ref().is_some_and(|(_, seen)| seen != found);
+        match &mut self.item {
+            Some(WatchItem::Push { baseline, .. }) if changed => *baseline = false,
+            _ => self.item = None,
+        }
+        if !changed {
+            self.seen = None;
+        }
+        changed
+    }
+}
+
+/// Saves what was handled into a store: the shared state, and the task that flushes it.
+pub(super) struct Memory {
+    shared: Arc<Shared>,
+    flusher: JoinHandle<()>,
+}
+
+/// A recording of first entries in progress: its outcome, and the entries found elsewhere.
+pub(super) type Recording = JoinHandle<(Result<(), StateError>, SeenEvents)>;
+
+struct Shared {
+    store: Mutex<Saved>,
+    /// What was handled since the last save: the consumer only appends here, so that it
+    /// never waits behind a save (which works on the whole map, under `store`).
+    changes: Mutex<Vec<Change>>,
+    stats: Arc<Mutex<WatchStats>>,
+    /// The last save or recording failed, and that was reported: the next failures are not,
+    /// until one succeeds.
+    failing: AtomicBool,
+}
+
+impl Shared {
+    /// What to report of `outcome`: only a failure that follows a success.
+    fn report(&self, outcome: Result<(), StateError>) -> Option<WatchItem> {
+        match outcome {
+            Ok(()) => {
+                self.failing.store(false, Ordering::Relaxed);
+                None
+            }
+            Err(error) => (!self.failing.swap(true, Ordering::Relaxed))
+                .then_some(WatchItem::StateNotSaved { error }),
+        }
+    }
+}
+
+/// The store, and the map it saves: what was handled, as of the last changes applied.
+struct Saved {
+    store: Box<dyn WatchStore>,
+    seen: SeenEvents,
+    /// The map changed since the store last took it (or a save failed).
+    dirty: bool,
+}
+
+/// One change to the map of what was handled.
+enum Change {
+    /// The item of this event was handled.
+    Handled(RepositoryId, LastSeen),
+    /// A first entry, recorded before its baseline is returned.
+    First(RepositoryId, LastSeen),
+}
+
+impl Saved {
+    fn apply(&mut self, changes: Vec<Change>) {
+        self.dirty |= !changes.is_empty();
+        for change in changes {
+            match change {
+                Change::Handled(id, seen) => {
+                    self.seen.insert(id, seen);
+                }
+                Change::First(id, seen) => {
+                    self.seen.entry(id).or_insert(seen);
+                }
+            }
+        }
+    }
+}
+
+impl Memory {
+    /// Saves what is handled every `period` (when something changed) into `store`, starting
+    /// from `seen`; a failed save is reported through `report`.
+    pub(super) fn start(
+        store: Box<dyn WatchStore>,
+        seen: SeenEvents,
+        period: Duration,
+        stats: Arc<Mutex<WatchStats>>,
+        report: mpsc::WeakSender<Delivery>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Saved {
+                store,
+                seen,
+                dirty: false,
+            }),
+            changes: Mutex::new(Vec::new()),
+            stats,
+            failing: AtomicBool::new(false),
+        });
+        let flusher = tokio::spawn({
+            // Weak, as the reports: a dropped stream releases the store (and a state file's
+            // lock) at once, not when this task next wakes.
+            let shared = Arc::downgrade(&shared);
+            async move {
+                loop {
+                    tokio::time::sleep(period).await;
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    let Some(item) = shared.report(save(&shared, false, Vec::new()).await) else {
+                        continue;
+                    };
+                    // Weak: reports must not keep a finished watch's stream open.
+                    if let Some(report) = report.upgrade() {
+                        let _ = report.send(Delivery::only(item)).await;
+                    }
+                }
+            }
+        });
+        Self { shared, flusher }
+    }
+
+    /// The consumer handled `delivery`: its event is saved at the next flush.
+    pub(super) fn handled(&self, delivery: Delivery) {
+        if let Some((id, seen)) = delivery.seen {
+            lock(&self.shared.changes).push(Change::Handled(id, seen));
+        }
+    }
+
+    /// Starts recording the first entries among `ready` (none: `None`), which must not be
+    /// returned before the recording is [`Memory::settle`]d.
+    pub(super) fn record_first(&self, ready: &VecDeque<Delivery>) -> Option<Recording> {
+        let first: Vec<_> = ready
+            .iter()
+            .filter(|delivery| delivery.first)
+            .filter_map(|delivery| delivery.seen.clone())
+            .collect();
+        let shared = self.shared.clone();
+        (!first.is_empty()).then(|| tokio::task::spawn_blocking(move || record(&shared, first)))
+    }
+
+    /// Applies a finished recording to the deliveries waiting in `ready`: what was found
+    /// elsewhere is no baseline. A failure to report, if any.
+    pub(super) fn settle(
+        &self,
+        recorded: Result<(Result<(), StateError>, SeenEvents), tokio::task::JoinError>,
+        ready: &mut VecDeque<Delivery>,
+    ) -> Option<WatchItem> {
+        let (outcome, found) = recorded.unwrap_or_else(|p| (Err(panicked(p)), SeenEvents::new()));
+        let mut pushes = 0;
+        for delivery in ready.iter_mut().filter(|delivery| delivery.first) {
+            let found = delivery.seen.as_ref().and_then(|(id, _)| found.get(id));
+            if let Some(found) = found {
+                pushes += u64::from(delivery.found_elsewhere(found));
+            }
+        }
+        lock(&self.shared.stats).pushes += pushes;
+        self.shared.report(outcome)
+    }
+
+    /// Saves everything handled, after `recording` (if one runs) ends; forgets the first
+    /// entries of `pending` (returned, not handled) and of the items waiting in `ready`.
+    pub(super) async fn close(
+        self,
+        recording: Option<Recording>,
+        pending: Option<&Delivery>,
+        ready: &VecDeque<Delivery>,
+    ) -> Result<(), StateError> {
+        self.flusher.abort();
+        // A recording still running would put back what is forgotten below.
+        if let Some(recording) = recording {
+            let _ = recording.await;
+        }
+        // Returned but not handled, or not returned at all (silent records keep theirs).
+        let waiting = ready.iter().filter(|delivery| delivery.reports());
+        let unreported = pending
+            .into_iter()
+            .chain(waiting)
+            .filter(|delivery| delivery.first)
+            .filter_map(|delivery| delivery.seen.as_ref().map(|(id, _)| *id))
+            .collect();
+        // Even when nothing changed: an aborted flush may have taken the last changes with it.
+        save(&self.shared, true, unreported).await
+    }
+
+    /// Stops the flusher (the stream is dropped: nothing more is saved).
+    pub(super) fn abort(&self) {
+        self.flusher.abort();
+    }
+}
+
+/// Looks the first entries up elsewhere, makes them durable (the entry found elsewhere when
+/// there is one: it is the repository's history) and part of what the next save writes.
+fn record(
+    shared: &Shared,
+    first: Vec<(RepositoryId, LastSeen)>,
+) -> (Result<(), StateError>, SeenEvents) {
+    let mut saved = lock(&shared.store);
+    let ids: Vec<RepositoryId> = first.iter().map(|(id, _)| *id).collect();
+    let found = saved.store.look_up(&ids);
+    let first: Vec<_> = first
+        .into_iter()
+        .map(|(id, seen)| (id, found.get(&id).cloned().unwrap_or(seen)))
+        .collect();
+    let recorded = saved.store.record_new(&first);
+    let mut changes = lock(&shared.changes);
+    changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
+    (recorded, found)
+}
+
+/// Saves a copy of what is handled, when it changed (or always), on a blocking thread, without
+/// the first entries of `unreported` repositories.
+async fn save(
+    shared: &Arc<Shared>,
+    always: bool,
+    unreported: Vec<RepositoryId>,
+) -> Result<(), StateError> {
+    // Checked again below, under the store's lock; this spares an idle watch a thread hop,
+    // and never waits for a save in progress (a failed one is retried: `failing`).
+    if !always && lock(&shared.changes).is_empty() && !shared.failing.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let started = tokio::time::Instant::now();
+    let on_thread = shared.clone();
+    let saved = tokio::task::spawn_blocking(move || {
+        let mut saved = lock(&on_thread.store);
+        let changes = std::mem::take(&mut *lock(&on_thread.changes));
+        saved.apply(changes);
+        for id in &unreported {
+            saved.dirty |= saved.seen.remove(id).is_some();
+        }
+        if !saved.dirty && !always {
+            return None;
+        }
+        let Saved { store, seen, dirty } = &mut *saved;
+        let outcome = store.save(seen);
+        // A failed save is tried again at the next flush.
+        *dirty = outcome.is_err();
+        Some(outcome)
+    })
+    .await
+    .unwrap_or_else(|p| Some(Err(panicked(p))));
+    let Some(saved) = saved else {
+        return Ok(());
+    };
+    let mut stats = lock(&shared.stats);
+    match &saved {
+        Ok(()) => {
+            stats.state_saves += 1;
+            stats.last_state_save = Some(started.elapsed());
+        }
+        Err(_) => stats.state_save_failures += 1,
+    }
+    stats.state_save_failing = saved.is_err();
+    saved
+}
+
+/// A store that panicked, as an error of the watch state.
+fn panicked(error: tokio::task::JoinError) -> StateError {
+    StateError::new("watch state", error.to_string(), None)
+}
