@@ -1,5 +1,14 @@
-//! Running one operation: attempts with timeouts and retries, tracing, and the mapping of the
-//! generated client's errors onto the crate's [`Error`].
+//! Running one operation as named steps, within one deadline counted from the call's start
+//! ([`deadline`]): credentials and the IAM lookup ([`Call::before_deadline`]), then for each
+//! attempt the client's own pacing ([`pace`]), sending ([`attempt`], whose failure
+//! [`failure`] puts in the crate's words), and the decision to try again ([`retries`]).
+//! [`Call::attempts`] strings them together; tracing spans are kept here.
+
+mod attempt;
+mod deadline;
+mod failure;
+mod pace;
+mod retries;
 
 use std::future::Future;
 
@@ -7,59 +16,40 @@ use progenitor_client::ResponseValue;
 use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
-use crate::{
-    Error, NoRetry, TransportKind,
-    error_answer::{self, Generated},
-    generated::types::HuaweiError,
-    rate_limit::RateLimiter,
-    retry_budget::{RETRY_COST, TIMEOUT_COST},
-    settings::Settings,
-    transport::{self, source_is},
+use self::{
+    deadline::Deadline,
+    failure::GeneratedError,
+    retries::{Next, Retries},
 };
+use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings};
 
-type GeneratedError = progenitor_client::Error<HuaweiError>;
-
-/// One call: the client's settings, the rate limiter its requests wait for, and its
-/// deadline, counted from its start.
+/// One call: the client's settings, the rate limiter its requests wait for, and its one
+/// deadline, set when the call starts and never again.
 pub(crate) struct Call<'a> {
     settings: &'a Settings,
     limiter: Option<&'a RateLimiter>,
-    deadline: Option<Instant>,
+    deadline: Deadline,
 }
 
 impl<'a> Call<'a> {
     pub(crate) fn new(settings: &'a Settings, limiter: Option<&'a RateLimiter>) -> Self {
-        // A deadline too far to represent is no deadline.
-        let deadline = settings
-            .overall_timeout
-            .and_then(|t| Instant::now().checked_add(t));
         Self {
             settings,
             limiter,
-            deadline,
+            deadline: Deadline::starting_now(settings.overall_timeout),
         }
     }
 
     /// Runs a step before the attempts (credentials, the IAM lookup) within the deadline.
-    pub(crate) async fn before_deadline<T>(
+    // Not `async`: a wrapper's future would hold `work` a second time (as its argument).
+    pub(crate) fn before_deadline<T>(
         &self,
         step: &str,
         work: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        let Some(deadline) = self.deadline else {
-            return work.await;
-        };
-        tokio::time::timeout_at(deadline, work)
-            .await
-            .unwrap_or_else(|_| {
-                let timeout = self.settings.overall_timeout.unwrap_or_default();
-                let message = format!(
-                    "the call's timeout ({}) passed while waiting for {step}",
-                    crate::retry::human(timeout)
-                );
-                Err(Error::transport(TransportKind::Timeout, message, None))
-            })
+    ) -> impl Future<Output = Result<T, Error>> {
+        self.deadline.bound(step, work)
     }
+
     /// Runs `send` until it succeeds, fails for good, or runs out of attempts, time or
     /// retry budget.
     pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T, Error>
@@ -76,180 +66,73 @@ impl<'a> Call<'a> {
         // Durations for logs come from the system clock (read only when they are logged);
         // deadlines from tokio's, which tests pause.
         let started = debug_clock();
-        let result = self
+        let (result, attempts) = self
             .attempts(operation, send)
             .instrument(span.clone())
             .await;
-        let attempts = match &result {
-            Ok((_, attempts)) => *attempts,
-            Err(error) => error_attempts(error),
-        };
         span.record("attempts", attempts);
         span.record("outcome", if result.is_ok() { "ok" } else { "error" });
         span.in_scope(|| tracing::debug!(elapsed_ms = elapsed_ms(started), "call finished"));
-        result.map(|(value, _)| value)
+        result
     }
 
+    /// The steps of each attempt, until one succeeds or no more is made; with the number of
+    /// requests sent.
     async fn attempts<T, F, Fut>(
         &self,
         operation: &'static str,
         mut send: F,
-    ) -> Result<(T, u32), Error>
+    ) -> (Result<T, Error>, u32)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
     {
         let settings = self.settings;
-        let started = Instant::now();
-        // A deadline too far to represent is no deadline.
-        let deadline = settings
-            .overall_timeout
-            .and_then(|t| started.checked_add(t));
-        let mut rng = settings.retry.rng();
+        let mut retries = Retries::new(operation, &settings.retry, settings.budget.as_ref());
         let mut attempt = 0;
-        let mut last_cost = 1;
         loop {
             attempt += 1;
+            // Boxed, as the waits below: state that would otherwise enlarge every call's
+            // future, for clients that have a limiter.
             let sent = match self.limiter {
-                Some(limiter) => Some(Box::pin(paced(limiter, deadline)).await?),
+                Some(limiter) => match Box::pin(pace::turn(limiter, &self.deadline)).await {
+                    Ok(sent) => Some(sent),
+                    Err(paced) => return (Err(paced), attempt - 1),
+                },
                 None => None,
             };
-            let now = if attempt == 1 && sent.is_none() {
-                started
-            } else {
-                Instant::now()
-            };
-            let time = deadline.map_or(settings.attempt_timeout, |d| {
-                settings
-                    .attempt_timeout
-                    .min(d.saturating_duration_since(now))
-            });
-            let span = tracing::info_span!(
-                "codearts_request",
-                operation,
-                attempt,
-                status = Empty,
-                request_id = Empty
-            );
-            let attempt_started = debug_clock();
-            // The result lives in this block only, so that the future of every call does not
-            // keep room for it (it is copied whenever that future moves).
-            let error = {
-                // Boxed once: the generated future is large, and moving it through the
-                // tracing and timeout wrappers would copy it twice per attempt.
-                let call = Box::pin(send()).instrument(span.clone());
-                let result = match now.checked_add(time) {
-                    Some(at) => tokio::time::timeout_at(at, call).await,
-                    // A time past the clock's range never runs out.
-                    None => Ok(call.await),
-                };
-                match result {
-                    Ok(Ok(value)) => {
-                        span.in_scope(|| {
-                            tracing::debug!(
-                                elapsed_ms = elapsed_ms(attempt_started),
-                                "response decoded"
-                            )
-                        });
-                        if let Some(budget) = &settings.budget {
-                            budget.deposit(last_cost);
-                        }
-                        return Ok((value.into_inner(), attempt));
+            let time = self
+                .deadline
+                .for_attempt(Instant::now(), settings.attempt_timeout);
+            // Boxed once here: the generated future is large (see `attempt::send`).
+            let request = Box::pin(send());
+            let error =
+                match attempt::send(operation, attempt, request, time, settings.max_body_bytes)
+                    .await
+                {
+                    Ok(value) => {
+                        retries.succeeded();
+                        return (Ok(value), attempt);
                     }
-                    Ok(Err(error)) => Some(error),
-                    Err(_elapsed) => None,
+                    Err(error) => error,
+                };
+            if let (Some(limiter), Some(sent)) = (self.limiter, sent) {
+                pace::throttled(limiter, sent, &error, &settings.retry);
+            }
+            match retries.after(&error, attempt, &self.deadline) {
+                Next::Stop(why) => return (Err(finished(error, attempt, why)), attempt),
+                Next::RetryAfter(delay) => {
+                    // For programs that tell their user about long waits (the `codearts`
+                    // command).
+                    tracing::debug!(
+                        target: "codearts_repo::wait",
+                        wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        asked = error.retry_after().is_some(),
+                        attempt = attempt + 1,
+                        "waiting before the next attempt"
+                    );
+                    Box::pin(tokio::time::sleep(delay)).await;
                 }
-            };
-            let error = match error {
-                // Boxed, as the retry wait below: cold paths whose state would otherwise
-                // enlarge every call's future.
-                Some(error) => Box::pin(self.failure(error)).await,
-                None => Error::transport(
-                    TransportKind::Timeout,
-                    format!("no complete answer within {}", crate::retry::human(time)),
-                    None,
-                ),
-            };
-            if let (Some(limiter), Some(sent), Some(429)) = (self.limiter, sent, error.status()) {
-                let pause = error
-                    .retry_after()
-                    .map(|wait| wait.min(settings.retry.longest_retry_after()));
-                limiter.throttled(sent, pause);
-            }
-            let decision = error.retry();
-            span.in_scope(|| {
-                tracing::debug!(
-                    elapsed_ms = elapsed_ms(attempt_started),
-                    error = %error,
-                    retry = ?decision,
-                    "attempt failed"
-                )
-            });
-            if attempt >= settings.retry.attempts() {
-                return Err(finished(error, attempt, None));
-            }
-            let delay = match settings.retry.delay(attempt, decision, &mut rng) {
-                Ok(delay) => delay,
-                Err(why) => return Err(finished(error, attempt, why)),
-            };
-            if let Some(left) = deadline.map(|d| d.saturating_duration_since(Instant::now()))
-                && delay >= left
-            {
-                let why = NoRetry::Deadline { wait: delay, left };
-                return Err(finished(error, attempt, Some(why)));
-            }
-            last_cost = if is_timeout(&error) {
-                TIMEOUT_COST
-            } else {
-                RETRY_COST
-            };
-            if let Some(budget) = &settings.budget
-                && !budget.withdraw(last_cost)
-            {
-                tracing::warn!(operation, "retry budget spent: not retrying");
-                return Err(finished(error, attempt, Some(NoRetry::BudgetSpent)));
-            }
-            // For programs that tell their user about long waits (the `codearts` command).
-            tracing::debug!(
-                target: "codearts_repo::wait",
-                wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                asked = error.retry_after().is_some(),
-                attempt = attempt + 1,
-                "waiting before the next attempt"
-            );
-            Box::pin(tokio::time::sleep(delay)).await;
-        }
-    }
-
-    /// The crate's error for what the generated code returned.
-    async fn failure(&self, error: GeneratedError) -> Error {
-        match error {
-            GeneratedError::ErrorResponse(value) => {
-                error_answer::from_generated(Generated::Declared(value))
-                    .await
-                    .into()
-            }
-            GeneratedError::UnexpectedResponse(response) => {
-                error_answer::from_generated(Generated::Undeclared(response))
-                    .await
-                    .into()
-            }
-            GeneratedError::InvalidResponsePayload(body, error) => Error::decode(error, &body),
-            GeneratedError::ResponseBodyError(error)
-                if source_is::<http_body_util::LengthLimitError>(&error) =>
-            {
-                Error::ResponseTooLarge {
-                    limit: self.settings.max_body_bytes,
-                }
-            }
-            GeneratedError::CommunicationError(error)
-            | GeneratedError::ResponseBodyError(error)
-            | GeneratedError::InvalidUpgrade(error) => {
-                let (kind, message) = transport::describe(&error);
-                Error::transport(kind, message, Some(Box::new(error)))
-            }
-            GeneratedError::InvalidRequest(message) | GeneratedError::Custom(message) => {
-                Error::invalid("request", message)
             }
         }
     }
@@ -262,14 +145,6 @@ fn debug_clock() -> Option<std::time::Instant> {
 
 fn elapsed_ms(since: Option<std::time::Instant>) -> Option<u64> {
     since.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
-}
-
-fn error_attempts(error: &Error) -> u32 {
-    match error {
-        Error::Transport { attempts, .. } => *attempts,
-        Error::Api(api) => api.attempts,
-        _ => 1,
-    }
 }
 
 /// The call's error, with how many attempts were made and why no more, if attempts were left.
@@ -286,28 +161,146 @@ fn finished(mut error: Error, attempts: u32, why: Option<NoRetry>) -> Error {
     error
 }
 
-fn is_timeout(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Transport {
-            kind: TransportKind::Timeout,
-            ..
-        }
-    )
-}
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
 
-/// Waits for the rate limiter's slot, within the deadline.
-async fn paced(limiter: &RateLimiter, deadline: Option<Instant>) -> Result<Instant, Error> {
-    let Some(deadline) = deadline else {
-        return Ok(limiter.acquire().await);
+    use progenitor_client::ResponseValue;
+    use tokio::time::{Instant, sleep};
+
+    use super::{Call, GeneratedError};
+    use crate::{
+        Client, Credentials, Error, NoRetry, RateLimit, RetryPolicy, TransportKind,
+        rate_limit::RateLimiter,
     };
-    tokio::time::timeout_at(deadline, limiter.acquire())
-        .await
-        .map_err(|_| {
-            Error::transport(
-                TransportKind::Timeout,
-                "the deadline passed while waiting for the client's rate limit".into(),
-                None,
-            )
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn client(builder: crate::ClientBuilder) -> Client {
+        builder
+            .endpoint("http://127.0.0.1:9")
+            .credentials(Credentials::token("unit-token").unwrap())
+            .build()
+            .unwrap()
+    }
+
+    async fn answer_after(wait: Duration) -> Result<ResponseValue<u8>, GeneratedError> {
+        sleep(wait).await;
+        Ok(ResponseValue::new(
+            7,
+            reqwest::StatusCode::OK,
+            Default::default(),
+        ))
+    }
+
+    async fn hang() -> Result<ResponseValue<u8>, GeneratedError> {
+        std::future::pending().await
+    }
+
+    /// Credentials that take 3.5 s and a service that never answers: a 5 s call ends at 5 s,
+    /// not 3.5 s later than that.
+    #[tokio::test(start_paused = true)]
+    async fn one_deadline_bounds_credentials_and_attempts() {
+        let client = client(Client::builder().timeout(Some(5 * SECOND)));
+        let started = Instant::now();
+        let call = Call::new(&client.settings, None);
+        call.before_deadline("credentials", async {
+            sleep(Duration::from_millis(3500)).await;
+            Ok(())
         })
+        .await
+        .unwrap();
+        let error = call.run("Unit", hang).await.unwrap_err();
+        assert_eq!(started.elapsed(), 5 * SECOND, "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::Transport {
+                    kind: TransportKind::Timeout,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("no complete answer within 1.5s"),
+            "{error}"
+        );
+    }
+
+    /// Without an attempt timeout of its own, an attempt may use all that is left of the
+    /// call's: a service that answers in 20 s is heard within a 60 s call.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_may_use_what_is_left_of_the_call() {
+        let client = client(Client::builder().timeout(Some(60 * SECOND)));
+        let call = Call::new(&client.settings, None);
+        let value = call.run("Unit", || answer_after(20 * SECOND)).await;
+        assert_eq!(value.unwrap(), 7);
+    }
+
+    /// An attempt timeout that is set still cuts each attempt; the retries share what is left,
+    /// and the last one ends at the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_timeout_that_is_set_cuts_each_attempt_and_retries_use_what_is_left() {
+        let client = client(
+            Client::builder()
+                .timeout(Some(5 * SECOND))
+                .attempt_timeout(2 * SECOND)
+                .retry(
+                    RetryPolicy::default()
+                        .base_delay(Duration::ZERO)
+                        .max_attempts(5),
+                ),
+        );
+        let started = Instant::now();
+        let error = Call::new(&client.settings, None)
+            .run("Unit", hang)
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), 5 * SECOND);
+        assert!(
+            matches!(
+                error,
+                Error::Transport {
+                    kind: TransportKind::Timeout,
+                    attempts: 3,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("within 1s"), "{error}");
+        assert!(
+            matches!(error.not_retried(), Some(NoRetry::Deadline { left, .. }) if left.is_zero()),
+            "{error:?}"
+        );
+    }
+
+    /// Calls queued behind the client's own limiter whose deadline passes before their turn
+    /// end `Paced` at the deadline, without being sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_turn_comes_after_its_deadline_is_paced_and_not_sent() {
+        let client = client(Client::builder().timeout(Some(SECOND)));
+        // One request every 2 s.
+        let limiter = RateLimiter::new(RateLimit::fixed(0.5));
+        Call::new(&client.settings, Some(&limiter))
+            .run("Unit", || answer_after(Duration::ZERO))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut sent = 0;
+        let error = Call::new(&client.settings, Some(&limiter))
+            .run("Unit", || {
+                sent += 1;
+                answer_after(Duration::ZERO)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), SECOND);
+        assert!(
+            matches!(error, Error::Paced { waited } if waited == SECOND),
+            "{error:?}"
+        );
+        assert_eq!(sent, 0);
+    }
 }
