@@ -31,6 +31,8 @@ fn library_exit_code(error: &codearts_repo::Error) -> u8 {
     match error {
         Error::Api(_) => 3,
         Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
+        // The deadline passed in the client's own wait: as a timeout, though nothing was sent.
+        Error::Paced { .. } => 4,
         Error::Decode { .. } => 5,
         // IAM failed the way its answer says.
         Error::Iam(cause) => library_exit_code(cause),
