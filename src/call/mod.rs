@@ -106,36 +106,38 @@ impl<'a> Call<'a> {
                 .for_attempt(Instant::now(), settings.attempt_timeout);
             // Boxed once here: the generated future is large (see `attempt::send`).
             let request = Box::pin(send());
-            let error =
-                match attempt::send(operation, attempt, request, time, settings.max_body_bytes)
-                    .await
-                {
-                    Ok(value) => {
-                        retries.succeeded();
-                        return (Ok(value), attempt);
-                    }
-                    Err(error) => error,
-                };
+            let answer = attempt::send(operation, attempt, request, time, settings.max_body_bytes);
+            let error = match answer.await {
+                Ok(value) => {
+                    retries.succeeded();
+                    return (Ok(value), attempt);
+                }
+                Err(error) => error,
+            };
             if let (Some(limiter), Some(sent)) = (self.limiter, sent) {
                 pace::throttled(limiter, sent, &error, &settings.retry);
             }
             match retries.after(&error, attempt, &self.deadline) {
                 Next::Stop(why) => return (Err(finished(error, attempt, why)), attempt),
                 Next::RetryAfter(delay) => {
-                    // For programs that tell their user about long waits (the `codearts`
-                    // command).
-                    tracing::debug!(
-                        target: "codearts_repo::wait",
-                        wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        asked = error.retry_after().is_some(),
-                        attempt = attempt + 1,
-                        "waiting before the next attempt"
-                    );
+                    tell_wait(delay, &error, attempt + 1);
                     Box::pin(tokio::time::sleep(delay)).await;
                 }
             }
         }
     }
+}
+
+/// Tells the wait before attempt number `next`, for programs that tell their user about long
+/// waits (the `codearts` command).
+fn tell_wait(delay: std::time::Duration, error: &Error, next: u32) {
+    tracing::debug!(
+        target: "codearts_repo::wait",
+        wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        asked = error.retry_after().is_some(),
+        attempt = next,
+        "waiting before the next attempt"
+    );
 }
 
 /// The system clock's now, when debug events (which log durations) are enabled.
