@@ -23,6 +23,10 @@ use crate::{
 /// below what would hurt memory.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
+/// The time of an attempt when neither it nor the call has a timeout: a service that never
+/// answers must not hold a call for ever.
+const ATTEMPT_TIMEOUT_WITHOUT_DEADLINE: Duration = Duration::from_secs(15);
+
 /// Configures a [`Client`]. A region or an endpoint is required; credentials come from
 /// [`ClientBuilder::credentials`] or, when not given, from [`Credentials::from_env`].
 #[derive(Debug, Clone)]
@@ -36,7 +40,8 @@ pub struct ClientBuilder {
     project_id: Option<String>,
     allow_http: bool,
     connect_timeout: Duration,
-    attempt_timeout: Duration,
+    /// Set only when asked for: without it an attempt may use what is left of the call.
+    attempt_timeout: Option<Duration>,
     timeout: Option<Duration>,
     retry: RetryPolicy,
     rate_limit: Option<RateLimit>,
@@ -69,7 +74,7 @@ impl Default for ClientBuilder {
             project_id: None,
             allow_http: false,
             connect_timeout: Duration::from_secs(5),
-            attempt_timeout: Duration::from_secs(15),
+            attempt_timeout: None,
             timeout: Some(Duration::from_secs(60)),
             retry: RetryPolicy::default(),
             rate_limit: None,
@@ -152,13 +157,17 @@ impl ClientBuilder {
         self
     }
 
-    /// Time for one attempt, from sending to the last byte of the body (default 15 s).
+    /// Time for one attempt, from sending to the last byte of the body. Without it an attempt
+    /// may use all that is left of the call's [`Self::timeout`], so that a slow service that
+    /// answers within the call's time is heard (15 s when the call has no timeout).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.attempt_timeout = timeout;
+        self.attempt_timeout = Some(timeout);
         self
     }
 
-    /// Time for a whole call, retries and waits included (default 60 s; `None`: unbounded).
+    /// Time for a whole call, counted once from its start: credentials, the IAM lookup, the
+    /// rate limiter's waits, every attempt and the waits between them (default 60 s; `None`:
+    /// unbounded).
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
@@ -253,7 +262,8 @@ impl ClientBuilder {
                     region,
                     self.allow_http,
                     http.clone(),
-                    self.attempt_timeout,
+                    self.attempt_timeout
+                        .unwrap_or(ATTEMPT_TIMEOUT_WITHOUT_DEADLINE),
                 )?)
             }
             _ => None,
@@ -264,7 +274,10 @@ impl ClientBuilder {
             iam,
             retry: self.retry.clone(),
             budget: self.retry.budget().map(RetryBudget::new),
-            attempt_timeout: self.attempt_timeout,
+            attempt_timeout: self.attempt_timeout.or(self
+                .timeout
+                .is_none()
+                .then_some(ATTEMPT_TIMEOUT_WITHOUT_DEADLINE)),
             overall_timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
         });

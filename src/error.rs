@@ -81,6 +81,15 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// The call's deadline passed while the client itself waited before sending (for its
+    /// rate limiter's turn, or out a pause the service asked for with `Retry-After`): the
+    /// service was not asked this time, and did not fail.
+    #[error("not sent: the call's deadline passed after waiting {} for the client's own rate limit", crate::retry::human(*waited))]
+    #[non_exhaustive]
+    Paced {
+        /// How long the call waited for its turn.
+        waited: std::time::Duration,
+    },
     /// The response body was larger than the configured limit; the connection was dropped.
     #[error("response body exceeds the limit of {limit} bytes")]
     #[non_exhaustive]
@@ -171,6 +180,12 @@ impl Error {
     /// The call loop and the watch decide with the same rule ([`Error::retry`]).
     pub fn is_retryable(&self) -> bool {
         self.retry() != Retry::Stop
+    }
+
+    /// Whether the call ended in the client's own wait before sending ([`Error::Paced`]):
+    /// nothing was sent, so this says nothing of the service.
+    pub fn is_paced(&self) -> bool {
+        matches!(self, Self::Paced { .. })
     }
 
     /// What to do after this failure: try again (after the wait the service asked for, if

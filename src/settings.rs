@@ -17,7 +17,8 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     /// Shared by the client's clones, as these settings are.
     pub(crate) budget: Option<RetryBudget>,
-    pub(crate) attempt_timeout: Duration,
+    /// The time of one attempt, if it has one of its own; else what is left of the call's.
+    pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) overall_timeout: Option<Duration>,
     pub(crate) max_body_bytes: usize,
 }

@@ -41,8 +41,8 @@ pub(crate) struct Connection {
     /// Huawei Cloud region, e.g. cn-north-4.
     #[arg(long, value_name = "REGION")]
     pub(crate) region: Option<String>,
-    /// Bound on the whole call, retries included (e.g. 3s, 500ms; above 0); each attempt
-    /// gets its share.
+    /// Bound on the whole call from its start, credentials and retries included (e.g. 3s,
+    /// 500ms; above 0); an attempt may use what is left of it.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     pub(crate) timeout: Duration,
     /// Attempts in all, the first included (default 3; 1: no retries). A watch backs off by

@@ -31,6 +31,8 @@ fn library_exit_code(error: &codearts_repo::Error) -> u8 {
     match error {
         Error::Api(_) => 3,
         Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
+        // The deadline passed in the client's own wait: as a timeout, though nothing was sent.
+        Error::Paced { .. } => 4,
         Error::Decode { .. } => 5,
         // IAM failed the way its answer says.
         Error::Iam(cause) => library_exit_code(cause),
@@ -83,3 +85,35 @@ fn the_commands_fix(fix: codearts_repo::Fix) -> String {
 
 /// `Result` with [`CliError`].
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use codearts_repo::{
+        Client, Credentials, RateLimit,
+        server::{Server, ServerConfig},
+    };
+
+    use super::CliError;
+
+    /// A call whose deadline passed while the client waited for its own rate limiter exits
+    /// as a timeout does, though nothing was sent.
+    #[tokio::test]
+    async fn a_call_paced_out_exits_as_a_timeout() {
+        let server = Server::start(ServerConfig::default()).await.unwrap();
+        let client = Client::builder()
+            .endpoint(server.url())
+            .credentials(Credentials::token("cli-token").unwrap())
+            // One request every 2 s: the second call's turn comes after its deadline.
+            .rate_limit(RateLimit::fixed(0.5))
+            .timeout(Some(Duration::from_millis(200)))
+            .build()
+            .unwrap();
+        client.last_push_event(2112036131).await.unwrap();
+        let error = client.last_push_event(2112036131).await.unwrap_err();
+        assert!(error.is_paced(), "{error:?}");
+        assert_eq!(CliError::from(error).exit_code(), 4);
+        assert_eq!(server.requests().len(), 1);
+    }
+}

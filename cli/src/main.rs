@@ -162,10 +162,9 @@ async fn run(cli: Cli) -> Result<u8> {
 pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
     let mut builder = Client::builder()
         .allow_http(global.allow_http)
+        // The one bound on the call, credentials included. No attempt timeout: an attempt may
+        // use what is left, so a slow service that answers within --timeout is heard.
         .timeout(Some(global.timeout))
-        // Each attempt gets its share of the time, so that a hanging endpoint leaves room
-        // for the attempts asked for.
-        .attempt_timeout(global.timeout / global.attempts())
         .retry(RetryPolicy::default().max_attempts(global.attempts()));
     if let Some(region) = &global.region {
         builder = builder.region(region);

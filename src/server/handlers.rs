@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::{InjectedFailure, RecordedRequest, State, keyless, quota, verify};
+use super::{InjectedFailure, RecordedRequest, State, delay, keyless, quota, verify};
 use crate::{RepositoryId, error_answer::REQUEST_ID};
 
 type Shared = Extract<Arc<State>>;
@@ -44,6 +44,7 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(check_host))
+        .layer(middleware::from_fn_with_state(state.clone(), delay::hold))
         .layer(middleware::from_fn_with_state(state.clone(), quota::gate))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         // Both operations are GETs: any body is refused past a small bound.

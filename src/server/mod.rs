@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod delay;
 mod fixtures;
 mod handlers;
 mod keyless;
@@ -26,6 +27,7 @@ use std::{
     collections::{HashMap, VecDeque},
     net::{Ipv4Addr, SocketAddr},
     sync::{Arc, Mutex, RwLock},
+    time::Duration,
 };
 
 pub use fixtures::Fixtures;
@@ -128,6 +130,8 @@ pub(crate) struct State {
     pub(crate) projects: Vec<(String, String)>,
     pub(crate) gate: quota::Gate,
     pub(crate) keyless: Option<Keyless>,
+    /// How long every API answer is held back ([`Server::set_delay`]).
+    pub(crate) delay: Mutex<Option<Duration>>,
 }
 
 pub(crate) type SharedState = axum::extract::State<Arc<State>>;
@@ -165,6 +169,7 @@ impl Server {
             projects: config.projects,
             gate: quota::Gate::new(config.quota),
             keyless: config.keyless,
+            delay: Mutex::new(None),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = handlers::router(state.clone());
@@ -240,6 +245,13 @@ impl Server {
     /// `None`: a service in trouble, for all repositories at once.
     pub fn set_outage(&self, outage: Option<Outage>) {
         *crate::sync::lock(&self.state.gate.outage) = outage;
+    }
+
+    /// Holds every API answer back by `delay` until called again with `None`: a slow service,
+    /// or with a delay longer than the test, one that never answers. IAM and STS answer at
+    /// once.
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        *crate::sync::lock(&self.state.delay) = delay;
     }
 
     /// How many API requests arrived, were throttled by the quota, or failed by an outage.

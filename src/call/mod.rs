@@ -1,0 +1,308 @@
+//! Running one operation as named steps, within one deadline counted from the call's start
+//! ([`deadline`]): credentials and the IAM lookup ([`Call::before_deadline`]), then for each
+//! attempt the client's own pacing ([`pace`]), sending ([`attempt`], whose failure
+//! [`failure`] puts in the crate's words), and the decision to try again ([`retries`]).
+//! [`Call::attempts`] strings them together; tracing spans are kept here.
+
+mod attempt;
+mod deadline;
+mod failure;
+mod pace;
+mod retries;
+
+use std::future::Future;
+
+use progenitor_client::ResponseValue;
+use tokio::time::Instant;
+use tracing::{Instrument, field::Empty};
+
+use self::{
+    deadline::Deadline,
+    failure::GeneratedError,
+    retries::{Next, Retries},
+};
+use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings};
+
+/// One call: the client's settings, the rate limiter its requests wait for, and its one
+/// deadline, set when the call starts and never again.
+pub(crate) struct Call<'a> {
+    settings: &'a Settings,
+    limiter: Option<&'a RateLimiter>,
+    deadline: Deadline,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(settings: &'a Settings, limiter: Option<&'a RateLimiter>) -> Self {
+        Self {
+            settings,
+            limiter,
+            deadline: Deadline::starting_now(settings.overall_timeout),
+        }
+    }
+
+    /// Runs a step before the attempts (credentials, the IAM lookup) within the deadline.
+    // Not `async`: a wrapper's future would hold `work` a second time (as its argument).
+    pub(crate) fn before_deadline<T>(
+        &self,
+        step: &str,
+        work: impl Future<Output = Result<T, Error>>,
+    ) -> impl Future<Output = Result<T, Error>> {
+        self.deadline.bound(step, work)
+    }
+
+    /// Runs `send` until it succeeds, fails for good, or runs out of attempts, time or
+    /// retry budget.
+    pub(crate) async fn run<T, F, Fut>(&self, operation: &'static str, send: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
+    {
+        let span = tracing::info_span!(
+            "codearts_call",
+            operation,
+            attempts = Empty,
+            outcome = Empty
+        );
+        // Durations for logs come from the system clock (read only when they are logged);
+        // deadlines from tokio's, which tests pause.
+        let started = debug_clock();
+        let (result, attempts) = self
+            .attempts(operation, send)
+            .instrument(span.clone())
+            .await;
+        span.record("attempts", attempts);
+        span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+        span.in_scope(|| tracing::debug!(elapsed_ms = elapsed_ms(started), "call finished"));
+        result
+    }
+
+    /// The steps of each attempt, until one succeeds or no more is made; with the number of
+    /// requests sent.
+    async fn attempts<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut send: F,
+    ) -> (Result<T, Error>, u32)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ResponseValue<T>, GeneratedError>>,
+    {
+        let settings = self.settings;
+        let mut retries = Retries::new(operation, &settings.retry, settings.budget.as_ref());
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // Boxed, as the waits below: state that would otherwise enlarge every call's
+            // future, for clients that have a limiter.
+            let sent = match self.limiter {
+                Some(limiter) => match Box::pin(pace::turn(limiter, &self.deadline)).await {
+                    Ok(sent) => Some(sent),
+                    Err(paced) => return (Err(paced), attempt - 1),
+                },
+                None => None,
+            };
+            let time = self
+                .deadline
+                .for_attempt(Instant::now(), settings.attempt_timeout);
+            // Boxed once here: the generated future is large (see `attempt::send`).
+            let request = Box::pin(send());
+            let answer = attempt::send(operation, attempt, request, time, settings.max_body_bytes);
+            let error = match answer.await {
+                Ok(value) => {
+                    retries.succeeded();
+                    return (Ok(value), attempt);
+                }
+                Err(error) => error,
+            };
+            if let (Some(limiter), Some(sent)) = (self.limiter, sent) {
+                pace::throttled(limiter, sent, &error, &settings.retry);
+            }
+            match retries.after(&error, attempt, &self.deadline) {
+                Next::Stop(why) => return (Err(finished(error, attempt, why)), attempt),
+                Next::RetryAfter(delay) => {
+                    tell_wait(delay, &error, attempt + 1);
+                    Box::pin(tokio::time::sleep(delay)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Tells the wait before attempt number `next`, for programs that tell their user about long
+/// waits (the `codearts` command).
+fn tell_wait(delay: std::time::Duration, error: &Error, next: u32) {
+    tracing::debug!(
+        target: "codearts_repo::wait",
+        wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        asked = error.retry_after().is_some(),
+        attempt = next,
+        "waiting before the next attempt"
+    );
+}
+
+/// The system clock's now, when debug events (which log durations) are enabled.
+fn debug_clock() -> Option<std::time::Instant> {
+    tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now)
+}
+
+fn elapsed_ms(since: Option<std::time::Instant>) -> Option<u64> {
+    since.map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The call's error, with how many attempts were made and why no more, if attempts were left.
+fn finished(mut error: Error, attempts: u32, why: Option<NoRetry>) -> Error {
+    match &mut error {
+        Error::Transport {
+            attempts: a,
+            not_retried,
+            ..
+        } => (*a, *not_retried) = (attempts, why),
+        Error::Api(api) => (api.attempts, api.not_retried) = (attempts, why),
+        _ => {}
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use progenitor_client::ResponseValue;
+    use tokio::time::{Instant, sleep};
+
+    use super::{Call, GeneratedError};
+    use crate::{
+        Client, Credentials, Error, NoRetry, RateLimit, RetryPolicy, TransportKind,
+        rate_limit::RateLimiter,
+    };
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn client(builder: crate::ClientBuilder) -> Client {
+        builder
+            .endpoint("http://127.0.0.1:9")
+            .credentials(Credentials::token("unit-token").unwrap())
+            .build()
+            .unwrap()
+    }
+
+    async fn answer_after(wait: Duration) -> Result<ResponseValue<u8>, GeneratedError> {
+        sleep(wait).await;
+        Ok(ResponseValue::new(
+            7,
+            reqwest::StatusCode::OK,
+            Default::default(),
+        ))
+    }
+
+    async fn hang() -> Result<ResponseValue<u8>, GeneratedError> {
+        std::future::pending().await
+    }
+
+    /// Credentials that take 3.5 s and a service that never answers: a 5 s call ends at 5 s,
+    /// not 3.5 s later than that.
+    #[tokio::test(start_paused = true)]
+    async fn one_deadline_bounds_credentials_and_attempts() {
+        let client = client(Client::builder().timeout(Some(5 * SECOND)));
+        let started = Instant::now();
+        let call = Call::new(&client.settings, None);
+        call.before_deadline("credentials", async {
+            sleep(Duration::from_millis(3500)).await;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let error = call.run("Unit", hang).await.unwrap_err();
+        assert_eq!(started.elapsed(), 5 * SECOND, "{error}");
+        assert!(
+            matches!(
+                error,
+                Error::Transport {
+                    kind: TransportKind::Timeout,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("no complete answer within 1.5s"),
+            "{error}"
+        );
+    }
+
+    /// Without an attempt timeout of its own, an attempt may use all that is left of the
+    /// call's: a service that answers in 20 s is heard within a 60 s call.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_may_use_what_is_left_of_the_call() {
+        let client = client(Client::builder().timeout(Some(60 * SECOND)));
+        let call = Call::new(&client.settings, None);
+        let value = call.run("Unit", || answer_after(20 * SECOND)).await;
+        assert_eq!(value.unwrap(), 7);
+    }
+
+    /// An attempt timeout that is set still cuts each attempt; the retries share what is left,
+    /// and the last one ends at the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_timeout_that_is_set_cuts_each_attempt_and_retries_use_what_is_left() {
+        let client = client(
+            Client::builder()
+                .timeout(Some(5 * SECOND))
+                .attempt_timeout(2 * SECOND)
+                .retry(
+                    RetryPolicy::default()
+                        .base_delay(Duration::ZERO)
+                        .max_attempts(5),
+                ),
+        );
+        let started = Instant::now();
+        let error = Call::new(&client.settings, None)
+            .run("Unit", hang)
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), 5 * SECOND);
+        assert!(
+            matches!(
+                error,
+                Error::Transport {
+                    kind: TransportKind::Timeout,
+                    attempts: 3,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("within 1s"), "{error}");
+        assert!(
+            matches!(error.not_retried(), Some(NoRetry::Deadline { left, .. }) if left.is_zero()),
+            "{error:?}"
+        );
+    }
+
+    /// Calls queued behind the client's own limiter whose deadline passes before their turn
+    /// end `Paced` at the deadline, without being sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_whose_turn_comes_after_its_deadline_is_paced_and_not_sent() {
+        let client = client(Client::builder().timeout(Some(SECOND)));
+        // One request every 2 s.
+        let limiter = RateLimiter::new(RateLimit::fixed(0.5));
+        Call::new(&client.settings, Some(&limiter))
+            .run("Unit", || answer_after(Duration::ZERO))
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let mut sent = 0;
+        let error = Call::new(&client.settings, Some(&limiter))
+            .run("Unit", || {
+                sent += 1;
+                answer_after(Duration::ZERO)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(started.elapsed(), SECOND);
+        assert!(
+            matches!(error, Error::Paced { waited } if waited == SECOND),
+            "{error:?}"
+        );
+        assert_eq!(sent, 0);
+    }
+}

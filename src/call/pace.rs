@@ -1,0 +1,144 @@
+//! The client's own pacing of a call: its turn at the rate limiter before each attempt, and
+//! what the limiter hears back when the service throttles. A wait for a turn is the client's
+//! waiting, not the service's failure: when the deadline passes during it, nothing was sent
+//! and the error says so ([`Error::Paced`]), never a timeout of the service.
+
+use tokio::time::Instant;
+
+use crate::{Error, RetryPolicy, rate_limit::RateLimiter};
+
+use super::deadline::Deadline;
+
+/// Waits for the limiter's turn within the deadline; returns when the request goes out (for
+/// [`throttled`]), or [`Error::Paced`] when no time is left to send it.
+pub(crate) async fn turn(limiter: &RateLimiter, deadline: &Deadline) -> Result<Instant, Error> {
+    let Some(at) = deadline.at() else {
+        return Ok(limiter.acquire().await);
+    };
+    let started = Instant::now();
+    match tokio::time::timeout_at(at, limiter.acquire()).await {
+        // A turn that comes with the deadline leaves no time for an answer.
+        Ok(sent) if sent < at => Ok(sent),
+        _ => Err(Error::Paced {
+            waited: Instant::now().saturating_duration_since(started),
+        }),
+    }
+}
+
+/// Tells the limiter that the request it let out at `sent` was throttled (`429`), with the
+/// pause the service asked for (`Retry-After`, up to what the policy honours): every request
+/// of the client slows down, not only this call's.
+pub(crate) fn throttled(limiter: &RateLimiter, sent: Instant, error: &Error, policy: &RetryPolicy) {
+    if error.status() == Some(429) {
+        let pause = error
+            .retry_after()
+            .map(|wait| wait.min(policy.longest_retry_after()));
+        limiter.throttled(sent, pause);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::{Instant, advance};
+
+    use super::{Deadline, throttled, turn};
+    use crate::{ApiError, Error, RateLimit, RetryPolicy, rate_limit::RateLimiter};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn too_many_requests(retry_after: Option<Duration>) -> Error {
+        ApiError {
+            status: 429,
+            error_code: "APIG.0308".into(),
+            error_msg: "throttled".into(),
+            request_id: None,
+            encoded_authorization_message: None,
+            attempts: 1,
+            not_retried: None,
+            retry_after,
+            clock_skew_secs: None,
+        }
+        .into()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_within_the_deadline_is_taken_when_it_comes() {
+        let limiter = RateLimiter::new(RateLimit::fixed(1.0));
+        let deadline = Deadline::starting_now(Some(5 * SECOND));
+        let started = Instant::now();
+        assert_eq!(turn(&limiter, &deadline).await.unwrap(), started);
+        let second = turn(&limiter, &deadline).await.unwrap();
+        assert!(second > started && second <= started + SECOND, "{second:?}");
+        assert_eq!(Instant::now(), second);
+    }
+
+    /// The deadline passing while the client waits for its own limiter is `Paced`: nothing
+    /// was sent, the service did not fail, and the call is not retried.
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_passing_in_the_clients_own_wait_is_paced_not_a_timeout() {
+        let limiter = RateLimiter::new(RateLimit::fixed(1.0));
+        let deadline = Deadline::starting_now(Some(SECOND / 2));
+        turn(&limiter, &deadline).await.unwrap();
+        let started = Instant::now();
+        let error = turn(&limiter, &deadline).await.unwrap_err();
+        assert_eq!(started.elapsed(), SECOND / 2);
+        assert!(error.is_paced(), "{error:?}");
+        assert!(matches!(error, Error::Paced { waited } if waited == SECOND / 2));
+        assert!(!error.is_retryable());
+        assert_eq!(error.status(), None);
+        assert_eq!(
+            error.to_string(),
+            "not sent: the call's deadline passed after waiting 500ms for the client's own rate limit"
+        );
+    }
+
+    /// A turn that comes exactly at the deadline leaves no time to send: paced too.
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_at_the_deadline_is_paced() {
+        let limiter = RateLimiter::new(RateLimit::fixed(100.0));
+        let deadline = Deadline::starting_now(Some(3 * SECOND));
+        let policy = RetryPolicy::default();
+        let sent = turn(&limiter, &deadline).await.unwrap();
+        throttled(
+            &limiter,
+            sent,
+            &too_many_requests(Some(3 * SECOND)),
+            &policy,
+        );
+        let error = turn(&limiter, &deadline).await.unwrap_err();
+        assert!(
+            matches!(error, Error::Paced { waited } if waited == 3 * SECOND),
+            "{error:?}"
+        );
+    }
+
+    /// A `Retry-After` on a `429` pauses every later turn (up to what the policy honours);
+    /// other failures leave the limiter as it was.
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_answer_pauses_the_next_turns() {
+        let limiter = RateLimiter::new(RateLimit::fixed(100.0));
+        let deadline = Deadline::starting_now(None);
+        let policy = RetryPolicy::default().max_retry_after(3 * SECOND);
+        let sent = turn(&limiter, &deadline).await.unwrap();
+        throttled(
+            &limiter,
+            sent,
+            &Error::Internal("not a 429".into()),
+            &policy,
+        );
+        advance(SECOND).await;
+        let now = Instant::now();
+        assert_eq!(turn(&limiter, &deadline).await.unwrap(), now);
+
+        throttled(
+            &limiter,
+            now,
+            &too_many_requests(Some(60 * SECOND)),
+            &policy,
+        );
+        assert_eq!(turn(&limiter, &deadline).await.unwrap(), now + 3 * SECOND);
+        assert_eq!(limiter.throttled_count(), 1);
+    }
+}
