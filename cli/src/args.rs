@@ -32,7 +32,10 @@ pub(crate) struct Cli {
 /// How to reach the services, for the commands that call them.
 #[derive(Clone, Debug, Args)]
 pub(crate) struct Connection {
-    /// Base URL for both services (overrides the region's hosts).
+    /// Base URL for both services (overrides the region's hosts). A loopback URL (`codearts
+    /// serve`) is IAM's and STS's too, unless HUAWEICLOUD_SDK_IAM_ENDPOINT or
+    /// HUAWEICLOUD_SDK_STS_ENDPOINT name others; elsewhere IAM is
+    /// HUAWEICLOUD_SDK_IAM_ENDPOINT's, else the region's.
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
     /// Huawei Cloud region, e.g. cn-north-4.
@@ -144,7 +147,7 @@ pub(crate) enum Command {
     Commits(CommitsArgs),
     /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
     #[command(
-        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
+        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n  codearts serve --keyless --port 18080    # STS, IAM, pod identity: the banner says what to export\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
     )]
     Serve(ServeArgs),
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
@@ -228,6 +231,11 @@ pub(crate) struct ServeArgs {
     /// 429 APIG.0308 as Huawei's API gateway answers.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
     pub(crate) quota: Option<f64>,
+    /// Also play STS, IAM and the CCE pod-identity agent for the keyless flows (OIDC
+    /// federation, an identity provider's ID token, pod identity); the banner says what to
+    /// export for each.
+    #[arg(long)]
+    pub(crate) keyless: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,8 @@ mod args;
 mod demo;
 mod error;
 mod git;
+mod keyless;
+mod loopback;
 mod output;
 mod release_gate;
 mod spec_diff;
@@ -172,6 +174,9 @@ pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
     }
     if let Some(endpoint) = &global.endpoint {
         builder = builder.endpoint(endpoint);
+        if loopback::is_loopback(endpoint) {
+            builder = loopback::cover_iam_and_sts(builder, endpoint)?;
+        }
     }
     if let Some(path) = &global.ca_file {
         let pem = std::fs::read(path).map_err(|e| {
