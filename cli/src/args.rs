@@ -6,13 +6,25 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
-Credentials: HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
-HUAWEICLOUD_SDK_SECURITY_TOKEN) or HUAWEICLOUD_SDK_TOKEN, else the [basic] section of
-~/.huaweicloud/credentials (or HUAWEICLOUD_SDK_CREDENTIALS_FILE).
+Connection options, before or after the command (each command's --help lists its own):
+  --endpoint URL, --region REGION, --timeout DURATION, --max-attempts N, --allow-http,
+  --ca-file PATH; --project-id ID (commits); --output FORMAT.
 
-Exit codes: 0 success, 1 spec-diff: something breaks, 2 usage or invalid input (nothing
-sent), 3 API error, 4 transport error (connect, TLS, timeout, broken answer), 5 undecodable
-answer.
+Credentials (never flags), in the official SDKs' order:
+  HUAWEICLOUD_SDK_TOKEN;
+  OIDC federation: HUAWEICLOUD_OIDC_PROVIDER_URN + HUAWEICLOUD_OIDC_AGENCY_URN +
+    HUAWEICLOUD_OIDC_ID_TOKEN or HUAWEICLOUD_OIDC_TOKEN_FILE;
+  an identity provider's ID token: HUAWEICLOUD_SDK_IDP_ID + HUAWEICLOUD_SDK_ID_TOKEN_FILE;
+  HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
+    HUAWEICLOUD_SDK_SECURITY_TOKEN);
+  the [basic] section of ~/.huaweicloud/credentials (or HUAWEICLOUD_SDK_CREDENTIALS_FILE);
+  the ECS metadata service;
+  CCE pod identity: HC_CONTAINER_CREDENTIALS_FULL_URI + HC_CONTAINER_AUTHORIZATION_TOKEN_FILE.
+`codearts serve --keyless` plays STS, IAM and pod identity on loopback to try them.
+
+Exit codes: 0 success, 1 spec-diff and release-gate: something breaks (or the version does
+not say so), 2 usage or invalid input (nothing sent), 3 API error, 4 transport error
+(connect, TLS, timeout, broken answer), 5 undecodable answer.
 
 Examples:
   codearts demo
@@ -23,7 +35,12 @@ Examples:
 
 /// Latest push events (CodeArts Repo) and commits (ServiceStage) of Huawei Cloud repositories.
 #[derive(Debug, Parser)]
-#[command(name = "codearts", version, after_help = AFTER_HELP)]
+#[command(
+    name = "codearts",
+    version,
+    after_help = AFTER_HELP,
+    override_usage = "codearts [CONNECTION OPTIONS] <COMMAND> [ARGS]"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -271,7 +288,7 @@ pub(crate) struct WatchArgs {
     #[command(flatten)]
     pub(crate) connection: Connection,
     /// Repository ids, 1 to 2147483647.
-    #[arg(value_parser = parse_repository_id, required_unless_present = "ids_file")]
+    #[arg(value_parser = parse_repository_id)]
     pub(crate) repository_ids: Vec<codearts_repo::RepositoryId>,
     /// Also the ids in this file, one per line (`-`: standard input); blank lines and `#`
     /// comments are skipped.

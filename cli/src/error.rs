@@ -60,12 +60,28 @@ fn in_the_commands_words(error: &codearts_repo::Error) -> String {
         _ if message.contains("use https or allow HTTP explicitly") => {
             return message.replace("allow HTTP explicitly", "add --allow-http");
         }
-        _ if message.contains("endpoint `") && message.contains("relative URL without a base") => {
-            "; an endpoint is a URL: did you mean http://... (loopback) or https://...?"
-        }
-        _ => "",
+        _ => match without_a_scheme(&message) {
+            Some(given) => {
+                return format!(
+                    "{message}; an endpoint is a URL: did you mean http://{given} (loopback) \
+                     or https://{given}?"
+                );
+            }
+            None => "",
+        },
     };
     format!("{message}{hint}")
+}
+
+/// The endpoint named in `message` when the URL parser refused it for want of a scheme:
+/// `127.0.0.1:8080` (a relative URL) and `localhost:8080` (read as the scheme `localhost:`,
+/// so a URL with no host) alike.
+fn without_a_scheme(message: &str) -> Option<&str> {
+    let start = message.find("endpoint `")? + "endpoint `".len();
+    let given = &message[start..start + message[start..].find('`')?];
+    let refused =
+        message.contains("relative URL without a base") || message.contains("has no host");
+    (refused && !given.contains("://")).then_some(given)
 }
 
 /// `Result` with [`CliError`].
