@@ -21,8 +21,14 @@ fn toml_file(path: &str) -> toml::Table {
     read(path).parse().unwrap()
 }
 
-/// The Dockerfile's instructions: (keyword, arguments), continuation lines joined.
-fn instructions() -> Vec<(String, String)> {
+/// An instruction: its keyword, upper-cased, and its arguments.
+type Instruction = (String, String);
+
+/// A stage: its base image, its name, its instructions.
+type Stage = (String, Option<String>, Vec<Instruction>);
+
+/// The Dockerfile's instructions, continuation lines joined.
+fn instructions() -> Vec<Instruction> {
     let text = read("Dockerfile");
     let mut joined = Vec::new();
     let mut current = String::new();
@@ -48,8 +54,8 @@ fn instructions() -> Vec<(String, String)> {
         .collect()
 }
 
-/// The stages: (base image, name, the stage's instructions).
-fn stages() -> Vec<(String, Option<String>, Vec<(String, String)>)> {
+/// The stages, in order.
+fn stages() -> Vec<Stage> {
     let mut stages = Vec::new();
     for (keyword, args) in instructions() {
         if keyword == "FROM" {
