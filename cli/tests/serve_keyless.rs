@@ -93,8 +93,15 @@ impl KeylessServer {
 }
 
 impl Drop for KeylessServer {
+    /// SIGTERM, so that it removes its token files; SIGKILL if that cannot be sent.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !terminated {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
