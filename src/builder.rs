@@ -220,6 +220,14 @@ impl ClientBuilder {
 
     /// Checks the configuration and builds the client. Nothing is sent.
     pub fn build(self) -> Result<Client, Error> {
+        if let Some(region) = &self.region
+            && (region.is_empty() || region.contains(|c: char| c.is_whitespace() || c.is_control()))
+        {
+            return Err(Error::invalid(
+                "region",
+                "must be a region id such as cn-north-4: not empty, no spaces",
+            ));
+        }
         if self.region.is_none()
             && self.endpoint.is_none()
             && (self.codearts_repo_endpoint.is_none() || self.servicestage_endpoint.is_none())

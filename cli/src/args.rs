@@ -9,13 +9,25 @@ mod command_first;
 pub(crate) use command_first::command_first;
 
 const AFTER_HELP: &str = "\
-Credentials: HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
-HUAWEICLOUD_SDK_SECURITY_TOKEN) or HUAWEICLOUD_SDK_TOKEN, else the [basic] section of
-~/.huaweicloud/credentials (or HUAWEICLOUD_SDK_CREDENTIALS_FILE).
+Connection options, before or after the command (each command's --help lists its own):
+  --endpoint URL, --region REGION, --timeout DURATION, --max-attempts N, --allow-http,
+  --ca-file PATH; --project-id ID (commits); --output FORMAT.
 
-Exit codes: 0 success, 1 spec-diff: something breaks, 2 usage or invalid input (nothing
-sent), 3 API error, 4 transport error (connect, TLS, timeout, broken answer), 5 undecodable
-answer.
+Credentials (never flags), in the official SDKs' order:
+  HUAWEICLOUD_SDK_TOKEN;
+  OIDC federation: HUAWEICLOUD_OIDC_PROVIDER_URN + HUAWEICLOUD_OIDC_AGENCY_URN +
+    HUAWEICLOUD_OIDC_ID_TOKEN or HUAWEICLOUD_OIDC_TOKEN_FILE;
+  an identity provider's ID token: HUAWEICLOUD_SDK_IDP_ID + HUAWEICLOUD_SDK_ID_TOKEN_FILE;
+  HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
+    HUAWEICLOUD_SDK_SECURITY_TOKEN);
+  the [basic] section of ~/.huaweicloud/credentials (or HUAWEICLOUD_SDK_CREDENTIALS_FILE);
+  the ECS metadata service;
+  CCE pod identity: HC_CONTAINER_CREDENTIALS_FULL_URI + HC_CONTAINER_AUTHORIZATION_TOKEN_FILE.
+`codearts serve --keyless` plays STS, IAM and pod identity on loopback to try them.
+
+Exit codes: 0 success, 1 spec-diff and release-gate: something breaks (or the version does
+not say so), 2 usage or invalid input (nothing sent), 3 API error, 4 transport error
+(connect, TLS, timeout, broken answer), 5 undecodable answer.
 
 Examples:
   codearts demo
@@ -26,7 +38,12 @@ Examples:
 
 /// Latest push events (CodeArts Repo) and commits (ServiceStage) of Huawei Cloud repositories.
 #[derive(Debug, Parser)]
-#[command(name = "codearts", version, after_help = AFTER_HELP)]
+#[command(
+    name = "codearts",
+    version,
+    after_help = AFTER_HELP,
+    override_usage = "codearts [CONNECTION OPTIONS] <COMMAND> [ARGS]"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -35,8 +52,11 @@ pub(crate) struct Cli {
 /// How to reach the services, for the commands that call them.
 #[derive(Clone, Debug, Args)]
 pub(crate) struct Connection {
-    /// Base URL for both services (overrides the region's hosts).
-    #[arg(long, value_name = "URL")]
+    /// Base URL for both services (overrides the region's hosts). A loopback URL (`codearts
+    /// serve`) is IAM's and STS's too, unless HUAWEICLOUD_SDK_IAM_ENDPOINT or
+    /// HUAWEICLOUD_SDK_STS_ENDPOINT name others; elsewhere IAM is
+    /// HUAWEICLOUD_SDK_IAM_ENDPOINT's, else the region's.
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub(crate) endpoint: Option<String>,
     /// Huawei Cloud region, e.g. cn-north-4.
     #[arg(long, value_name = "REGION")]
@@ -114,7 +134,7 @@ pub(crate) enum Command {
     Commits(CommitsArgs),
     /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
     #[command(
-        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
+        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n  codearts serve --keyless --port 18080    # STS, IAM, pod identity: the banner says what to export\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
     )]
     Serve(ServeArgs),
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
@@ -198,6 +218,11 @@ pub(crate) struct ServeArgs {
     /// 429 APIG.0308 as Huawei's API gateway answers.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
     pub(crate) quota: Option<f64>,
+    /// Also play STS, IAM and the CCE pod-identity agent for the keyless flows (OIDC
+    /// federation, an identity provider's ID token, pod identity); the banner says what to
+    /// export for each.
+    #[arg(long)]
+    pub(crate) keyless: bool,
 }
 
 #[derive(Debug, Args)]
@@ -233,7 +258,7 @@ pub(crate) struct WatchArgs {
     #[command(flatten)]
     pub(crate) connection: Connection,
     /// Repository ids, 1 to 2147483647.
-    #[arg(value_parser = parse_repository_id, required_unless_present = "ids_file")]
+    #[arg(value_parser = parse_repository_id)]
     pub(crate) repository_ids: Vec<codearts_repo::RepositoryId>,
     /// Also the ids in this file, one per line (`-`: standard input); blank lines and `#`
     /// comments are skipped.
@@ -319,4 +344,16 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
 fn parse_shard(text: &str) -> Result<codearts_repo::watch::Shard, String> {
     text.parse()
         .map_err(|e: codearts_repo::Error| e.to_string())
+}
+
+/// `--endpoint` is a URL: `localhost:8080` would be read as the scheme `localhost:` and
+/// `127.0.0.1:8080` as a relative URL, so say what was meant before anything else runs.
+fn endpoint_url(given: &str) -> Result<String, String> {
+    if given.contains("://") {
+        Ok(given.to_owned())
+    } else {
+        Err(format!(
+            "an endpoint is a URL: did you mean http://{given} (loopback) or https://{given}?"
+        ))
+    }
 }

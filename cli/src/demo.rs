@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use codearts_repo::{
     ClientBuilder, Credentials, Error,
-    server::{DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Quota, Server, ServerConfig, TlsOptions},
+    server::{
+        DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Keyless, Quota, Server, ServerConfig, TlsOptions,
+    },
 };
 use serde_json::json;
 
@@ -39,14 +41,24 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         .projects()
         .map(|(namespace, project)| format!("{namespace}/{project}"))
         .collect();
+    let keyless = args.keyless.then(Keyless::default);
     let server = start(ServerConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], args.port)),
         fixtures,
         tls: args.tls.then(TlsOptions::new),
         quota: args.quota.map(Quota::per_second),
+        keyless: keyless.clone(),
         ..ServerConfig::default()
     })
     .await?;
+    // Removed when this function returns, however it returns.
+    let token_files = match &keyless {
+        Some(keyless) => Some(crate::keyless::TokenFiles::write(
+            server.addr().port(),
+            keyless,
+        )?),
+        None => None,
+    };
     if let (Some(path), Some(ca)) = (&args.write_ca, server.ca_pem()) {
         std::fs::write(path, ca).map_err(|e| {
             CliError::Input(format!("cannot write the CA to {}: {e}", path.display()))
@@ -62,6 +74,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         listed(&projects)
     );
     say!("any token is accepted; demo AK/SK: {DEMO_AK} / {DEMO_SK}");
+    say!(
+        "IAM answers here too (project ids): --endpoint with a loopback URL covers it \
+         (else HUAWEICLOUD_SDK_IAM_ENDPOINT={})",
+        server.url()
+    );
     match (&args.write_ca, server.ca_pem().is_some()) {
         (Some(path), true) => say!("clients trust it with --ca-file {}", path.display()),
         (None, true) => say!("clients trust it with --ca-file: write its CA with --write-ca PATH"),
@@ -69,6 +86,11 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(quota) = args.quota {
         say!("account quota: {quota} requests/s, then 429 APIG.0308");
+    }
+    if let (Some(keyless), Some(files)) = (&keyless, &token_files) {
+        for line in crate::keyless::banner(&server.url(), files, keyless) {
+            say!("{line}");
+        }
     }
     say!("press Ctrl-C to stop");
     shutdown.requested().await;

@@ -1,6 +1,7 @@
 //! `codearts`: the two operations from a shell or a CI job, the embedded server, and a demo.
 //!
-//! Exit codes: 0 success, 2 usage or invalid input (nothing sent), 3 API error,
+//! Exit codes: 0 success, 1 `spec-diff` and `release-gate` findings, 2 usage or invalid
+//! input (nothing sent), 3 API error,
 //! 4 transport error (connect, TLS, timeout, broken or oversized answer), 5 undecodable answer.
 
 /// One line on stderr, `codearts: ` first. A closed stderr must not end the command, as
@@ -18,6 +19,8 @@ mod args;
 mod demo;
 mod error;
 mod git;
+mod keyless;
+mod loopback;
 mod output;
 mod release_gate;
 mod spec_diff;
@@ -111,6 +114,13 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Serve(serve) => demo::serve(serve).await,
         Command::Demo { output } => demo::run(Output::new(output.into())).await,
         Command::Watch(watch) => {
+            if watch.repository_ids.is_empty() && watch.ids_file.is_none() {
+                return Err(CliError::Input(
+                    "nothing to watch: give repository ids, or --ids-file PATH (one id a \
+                     line; `-` reads them from stdin)"
+                        .into(),
+                ));
+            }
             if !watch.once && watch.connection.max_attempts.is_some() {
                 return Err(CliError::Input(
                     "--max-attempts applies to `watch --once` only: a watch backs off by itself"
@@ -171,6 +181,9 @@ pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
     }
     if let Some(endpoint) = &global.endpoint {
         builder = builder.endpoint(endpoint);
+        if loopback::is_loopback(endpoint) {
+            builder = loopback::cover_iam_and_sts(builder, endpoint)?;
+        }
     }
     if let Some(path) = &global.ca_file {
         let pem = std::fs::read(path).map_err(|e| {

@@ -66,7 +66,7 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
     );
     assert_eq!(
         container["envFrom"][0]["secretRef"]["name"],
-        manifest("credentials.secret.example.yaml")["metadata"]["name"]
+        manifest("components/credentials/credentials.secret.example.yaml")["metadata"]["name"]
     );
     // Probes, scrape settings and the service name the port the watch listens on.
     let args: Vec<&str> = container["args"]

@@ -74,12 +74,14 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         listen::serve(address, health).await?;
     }
     let every = humantime::format_duration(args.interval);
+    let repositories = match count {
+        1 => "1 repository".to_owned(),
+        n => format!("{n} repositories"),
+    };
     if args.once {
-        say!("polling {count} repositories once");
+        say!("polling {repositories} once");
     } else {
-        say!(
-            "watching {count} repositories every {every}; first polls spread over the first {every}"
-        );
+        say!("watching {repositories} every {every}; first polls spread over the first {every}");
     }
     let mut trouble = trouble::Trouble::default();
     let mut pace = pace::Pace::new(args.interval);

@@ -1,0 +1,118 @@
+//! `codearts serve --keyless`: the embedded server also plays STS, IAM and the CCE
+//! pod-identity agent, and says, for each flow, the variables to export in another terminal.
+//! The flows read their tokens from files: they are written where the banner says, and
+//! removed when the server stops.
+
+use std::path::PathBuf;
+
+use codearts_repo::server::{Keyless, POD_IDENTITY_PATH};
+
+use crate::error::{CliError, Result};
+
+/// The token files of the flows that read one, in a directory named after the port.
+pub(crate) struct TokenFiles {
+    dir: PathBuf,
+}
+
+impl TokenFiles {
+    /// Writes the ID token and the pod token the server accepts.
+    pub(crate) fn write(port: u16, keyless: &Keyless) -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("codearts-serve-{port}"));
+        let files = Self { dir };
+        let cannot = |e: std::io::Error| {
+            CliError::Environment(format!(
+                "cannot write the keyless token files in {}: {e}",
+                files.dir.display()
+            ))
+        };
+        std::fs::create_dir_all(&files.dir).map_err(cannot)?;
+        let id_token = keyless.id_tokens.first().map_or("", String::as_str);
+        std::fs::write(files.id_token(), id_token).map_err(cannot)?;
+        std::fs::write(files.pod_token(), &keyless.pod_token).map_err(cannot)?;
+        Ok(files)
+    }
+
+    fn id_token(&self) -> PathBuf {
+        self.dir.join("id-token")
+    }
+
+    fn pod_token(&self) -> PathBuf {
+        self.dir.join("pod-token")
+    }
+}
+
+impl Drop for TokenFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Each flow's name and the variables that select it, for a server at `url`.
+pub(crate) fn flows(
+    url: &str,
+    files: &TokenFiles,
+    keyless: &Keyless,
+) -> [(&'static str, Vec<(&'static str, String)>); 3] {
+    let path = |p: PathBuf| p.display().to_string();
+    [
+        (
+            "OIDC federation (STS)",
+            vec![
+                (
+                    "HUAWEICLOUD_OIDC_PROVIDER_URN",
+                    format!("iam::demo:identity-provider:{}", keyless.idp_id),
+                ),
+                (
+                    "HUAWEICLOUD_OIDC_AGENCY_URN",
+                    "iam::demo:agency:demo-agency".into(),
+                ),
+                ("HUAWEICLOUD_OIDC_TOKEN_FILE", path(files.id_token())),
+                ("HUAWEICLOUD_SDK_STS_ENDPOINT", url.to_owned()),
+            ],
+        ),
+        (
+            "identity provider's ID token (IAM)",
+            vec![
+                ("HUAWEICLOUD_SDK_IDP_ID", keyless.idp_id.clone()),
+                ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", path(files.id_token())),
+                ("HUAWEICLOUD_SDK_IAM_ENDPOINT", url.to_owned()),
+            ],
+        ),
+        (
+            "CCE pod identity",
+            vec![
+                (
+                    "HC_CONTAINER_CREDENTIALS_FULL_URI",
+                    format!("{url}{POD_IDENTITY_PATH}"),
+                ),
+                (
+                    "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                    path(files.pod_token()),
+                ),
+                // No ECS here: the server answers the metadata service's questions with 404,
+                // so the chain goes on to pod identity without asking 169.254.169.254.
+                ("HUAWEICLOUD_SDK_METADATA_ENDPOINT", url.to_owned()),
+            ],
+        ),
+    ]
+}
+
+/// The banner's lines for the keyless flows.
+pub(crate) fn banner(url: &str, files: &TokenFiles, keyless: &Keyless) -> Vec<String> {
+    let mut lines = vec![format!(
+        "keyless: STS, IAM and the CCE pod-identity agent answer too, issuing {}; in another \
+         terminal, export one flow's variables, then run e.g. `codearts --endpoint {url} \
+         push-event 2112036131` (HUAWEICLOUD_SDK_TOKEN, and for pod identity AK/SK or a \
+         profile, would be taken first: unset them):",
+        keyless.access_key
+    )];
+    for (flow, vars) in flows(url, files, keyless) {
+        let exports: Vec<String> = vars
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        lines.push(format!("  {flow}:"));
+        lines.push(format!("    export {}", exports.join(" ")));
+    }
+    lines
+}
