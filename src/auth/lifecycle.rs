@@ -1,23 +1,23 @@
 //! The lifecycle of temporary keys at one place, as one state machine behind one lock.
 //!
-//! ```text
-//!              call, nothing held                fetch fails: the waiting calls fail
-//!   Empty ─────────────────────────► Refreshing ───────────────────────────────► Empty
-//!     ▲                               │   ▲  │ fetch gives keys
-//!     │ keys past their use-by time   │   │  ▼
-//!     └──────────── (any state) ◄─────┘   │ Valid ── call after refresh_at ──► Refreshing
-//!                                         │                                  (calls go on)
-//!                    call after retry_at  │
-//!                  BackingOff ────────────┘ ◄── a refresh behind valid keys fails
-//! ```
-//!
+//! - `Empty`: nothing usable.
 //! - `Valid`: keys, the time to refresh them (`refresh_at`) and the time after which no
-//!   request is signed with them (`use_until`). Calls go on with them.
-//! - `Refreshing`: one fetch runs (never two); calls with keys that are still usable go on
-//!   with them, calls without wait for that fetch and share its outcome.
-//! - `BackingOff`: a refresh behind usable keys failed; calls go on with the keys and the
-//!   next refresh waits [`BACKOFF`].
-//! - `Empty`: nothing usable; the next call starts a fetch and waits for it.
+//!   request is signed with them (`use_until`).
+//! - `Refreshing`: one fetch runs (never two), with the keys from before if any.
+//! - `BackingOff`: a refresh behind usable keys failed; the next waits until `retry_at`.
+//!
+//! | from | event | to | the call |
+//! | --- | --- | --- | --- |
+//! | `Empty` | a call | `Refreshing` | waits for the fetch |
+//! | `Valid` | a call before `refresh_at` | `Valid` | goes on with the keys |
+//! | `Valid` | a call after `refresh_at` | `Refreshing` | goes on with the keys |
+//! | `BackingOff` | a call before `retry_at` | `BackingOff` | goes on with the keys |
+//! | `BackingOff` | a call after `retry_at` | `Refreshing` | goes on with the keys |
+//! | `Valid`, `BackingOff` | a call after `use_until` | `Refreshing` | waits for the fetch |
+//! | `Refreshing` | a call | `Refreshing` | goes on with usable keys, else waits |
+//! | `Refreshing` | the fetch gives keys | `Valid` | waiting calls go on with them |
+//! | `Refreshing` | the fetch fails | `BackingOff` with usable keys, else `Empty` | waiting calls fail with its error |
+//! | `Refreshing` | the fetch is cancelled or panics | `Valid` with the keys from before, else `Empty` | waiting calls decide again |
 //!
 //! The rules, all in [`State::next`] and [`Held::new`]: keys that live `L` (as the service
 //! counts it, from the fetch) are refreshed `min(40 min, L / 2)` before they expire (so at
