@@ -158,3 +158,35 @@ mod tests {
         assert!(error.starts_with("STS: the answer is not JSON"), "{error}");
     }
 }
+
+#[cfg(test)]
+mod lifetime_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An answer given by a clock an hour behind the local one: the keys' lifetime is counted
+    /// by the answer's `Date`, so they are not taken for expired (and fetched at every call).
+    #[tokio::test]
+    async fn the_lifetime_is_counted_by_the_answers_clock() {
+        let answered = SystemTime::now() - Duration::from_secs(3600);
+        let expires = chrono::DateTime::<chrono::Utc>::from(answered + Duration::from_secs(900));
+        let body = format!(
+            r#"{{"access":"A","secret":"S","securitytoken":"T","expires_at":"{}"}}"#,
+            expires.to_rfc3339()
+        );
+        let response = http::Response::builder()
+            .header("date", httpdate::fmt_http_date(answered))
+            .body(body)
+            .unwrap();
+        let keys = keys(reqwest::Response::from(response), "STS")
+            .await
+            .unwrap();
+        let lifetime = keys.expires_at.duration_since(keys.issued_at).unwrap();
+        // Less the second `Date` cannot tell.
+        assert!(
+            (Duration::from_secs(898)..Duration::from_secs(900)).contains(&lifetime),
+            "{lifetime:?}"
+        );
+    }
+}
