@@ -250,17 +250,23 @@ impl ClientBuilder {
             None => credentials.project_id().cloned(),
         };
         let http = self.http()?;
-        // Keyless credentials exchange a token with STS or IAM: in the client's region, over
-        // its HTTP client.
-        credentials.locate(Place {
-            region: self.region.clone(),
-            iam_endpoint: iam_endpoint(
-                self.iam_endpoint.as_deref(),
-                &credentials,
-                self.region.as_deref(),
-            ),
-            http: Some(http.clone()),
-        });
+        // Keyless credentials exchange a token with STS or IAM: in this client's region, over
+        // its HTTP client; the node-local agents directly.
+        let credentials = if credentials.fetches_keys() {
+            let place = Place {
+                region: self.region.clone(),
+                iam_endpoint: iam_endpoint(
+                    self.iam_endpoint.as_deref(),
+                    &credentials,
+                    self.region.as_deref(),
+                ),
+                http: http.clone(),
+                direct: self.direct_http()?,
+            };
+            credentials.located(place)
+        } else {
+            credentials
+        };
         // As the official SDKs: with AK/SK, a region and no project id, IAM is asked for it.
         let iam = match &self.region {
             Some(region) if project_id.is_none() && credentials.signs() => {
@@ -336,6 +342,24 @@ impl ClientBuilder {
             .retry(reqwest::retry::never().max_retries_per_request(0))
             .connect_timeout(self.connect_timeout)
             .user_agent(concat!("codearts-repo/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::config(
+                    ConfigKind::HttpClient,
+                    format!("cannot build the HTTP client: {e}"),
+                )
+            })
+    }
+
+    /// For the node-local credentials agents (metadata service, pod identity): the
+    /// builder's roots, never a proxy (the environment's or the caller's HTTP client's).
+    fn direct_http(&self) -> Result<reqwest::Client, Error> {
+        let identity = self.identity.as_ref().map(|PrivatePem(pem)| pem.as_slice());
+        crate::tls::reqwest_builder(&self.root_certificates, identity)?
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(crate::auth::temporary::TIMEOUT)
+            .connect_timeout(crate::auth::temporary::TIMEOUT)
             .build()
             .map_err(|e| {
                 Error::config(

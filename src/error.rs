@@ -109,6 +109,17 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// A credentials service (STS, IAM, the ECS metadata service, the pod-identity agent)
+    /// answered with an error worth trying again (5xx); nothing was sent to the service.
+    /// `answer` keeps its status, code and request id.
+    #[error("{message}")]
+    #[non_exhaustive]
+    CredentialsService {
+        /// What was asked and what it answered, with what the sources before it said.
+        message: String,
+        /// The service's answer.
+        answer: Box<ApiError>,
+    },
     /// Asking IAM for the project id failed (its API error carries IAM's trace id as
     /// `request_id`); nothing was sent to the service.
     #[error("asking IAM for the project id: {0}")]
@@ -217,6 +228,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Api(api) => Some(api.status),
+            Self::CredentialsService { answer, .. } => Some(answer.status),
             Self::Iam(cause) => cause.status(),
             _ => None,
         }

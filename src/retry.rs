@@ -214,7 +214,9 @@ pub(crate) fn human(duration: Duration) -> String {
 /// 503 and 504 (both operations are GETs, so a retry is always safe); nothing else.
 pub(crate) fn classify(error: &Error) -> Retry {
     match error {
-        Error::Api(api) if matches!(api.status, 408 | 429 | 500 | 502 | 503 | 504) => {
+        Error::Api(api) | Error::CredentialsService { answer: api, .. }
+            if matches!(api.status, 408 | 429 | 500 | 502 | 503 | 504) =>
+        {
             api.retry_after.map_or(Retry::Backoff, Retry::After)
         }
         Error::Transport { kind, .. } if *kind != TransportKind::Tls => Retry::Backoff,

@@ -34,8 +34,6 @@ const TEMP_SK: &str = "temporary-secret-key";
 #[derive(Default)]
 struct Fake {
     seen: Mutex<Vec<(String, HeaderMap, Value)>>,
-    /// Answers this many requests, then never answers again.
-    hang_after: Option<usize>,
     /// Answers every request with this status and no keys.
     fail_with: Option<StatusCode>,
 }
@@ -57,10 +55,10 @@ impl Fake {
     }
 }
 
-/// Keys that expire in 30 minutes: less than the 40 that make a client fetch again, so every
-/// call fetches.
+/// Keys that expire as they are handed out, so that every call fetches. (Keys that last
+/// are fetched about once per lifetime: `paused-time-tests/tests/keys_lifetime.rs`.)
 fn expiry() -> String {
-    (chrono::Utc::now() + chrono::Duration::minutes(30)).to_rfc3339()
+    chrono::Utc::now().to_rfc3339()
 }
 
 async fn answer(
@@ -70,14 +68,10 @@ async fn answer(
     Json(body): Json<Value>,
 ) -> impl IntoResponse {
     let path = uri.path().to_owned();
-    let asked = {
-        let mut seen = fake.seen.lock().unwrap();
-        seen.push((path.clone(), headers.clone(), body.clone()));
-        seen.len()
-    };
-    if fake.hang_after.is_some_and(|n| asked > n) {
-        std::future::pending::<()>().await;
-    }
+    fake.seen
+        .lock()
+        .unwrap()
+        .push((path.clone(), headers.clone(), body.clone()));
     let mut out = HeaderMap::new();
     if let Some(status) = fake.fail_with {
         out.insert("x-iam-trace-id", "trace-123".parse().unwrap());
@@ -143,9 +137,8 @@ fn chain(home: &Path, vars: &[(&str, String)]) -> Result<Credentials, Error> {
     Credentials::from_vars(|name| all.get(name).cloned())
 }
 
-/// Two calls, each signed and carrying the security token (the first fetches keys; they
-/// expire in 30 minutes, so the second starts a refresh in the background); returns the
-/// security tokens the service saw.
+/// Two calls, each signed and carrying the security token (each fetches keys: they expire
+/// at once); returns the security tokens the service saw.
 async fn two_signed_calls(client: &Client, server: &Server, between: impl FnOnce()) -> Vec<String> {
     client.last_push_event(2112036131).await.unwrap();
     between();
@@ -422,40 +415,10 @@ fn pod_client(server: &Server, endpoint: &str, dir: &Path) -> Client {
         .unwrap()
 }
 
-/// Keys with 30 minutes left are refreshed in the background: calls go on with them while
-/// the refresh hangs, and only one refresh runs.
-#[tokio::test]
-async fn calls_go_on_with_valid_keys_while_a_refresh_hangs() {
-    let (endpoint, fake) = fake_like(Fake {
-        hang_after: Some(1),
-        ..Fake::default()
-    })
-    .await;
-    let server = service().await;
-    let dir = tempfile::tempdir().unwrap();
-    let client = pod_client(&server, &endpoint, dir.path());
-    client.last_push_event(2112036131).await.unwrap();
-    let started = std::time::Instant::now();
-    for _ in 0..5 {
-        client.last_push_event(2112036131).await.unwrap();
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(
-        fake.seen().len(),
-        2,
-        "the first fetch, and one refresh at a time"
-    );
-    assert_eq!(server.requests().len(), 6);
-}
-
 /// A credentials service that fails (5xx) is trouble worth retrying, told with its status,
 /// code and trace id, not "no credentials"; nothing reaches the API.
 #[tokio::test]
-async fn a_failing_credentials_service_is_a_transport_error_with_its_answer() {
+async fn a_failing_credentials_service_is_retryable_with_its_answer() {
     let (endpoint, _) = fake_like(Fake {
         fail_with: Some(StatusCode::SERVICE_UNAVAILABLE),
         ..Fake::default()
@@ -467,7 +430,12 @@ async fn a_failing_credentials_service_is_a_transport_error_with_its_answer() {
         .last_push_event(2112036131)
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    // Its status and code are kept (it used to be a "connection error" without either).
+    assert!(
+        matches!(error, Error::CredentialsService { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.status(), Some(503));
     assert!(error.is_retryable());
     let text = error.to_string();
     for says in ["CCE pod identity", "HTTP 503", "IAM.0001", "trace-123"] {

@@ -30,7 +30,9 @@ fn library_exit_code(error: &codearts_repo::Error) -> u8 {
     use codearts_repo::Error;
     match error {
         Error::Api(_) => 3,
-        Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
+        Error::Transport { .. }
+        | Error::CredentialsService { .. }
+        | Error::ResponseTooLarge { .. } => 4,
         // The deadline passed in the client's own wait: as a timeout, though nothing was sent.
         Error::Paced { .. } => 4,
         Error::Decode { .. } => 5,

@@ -26,11 +26,12 @@ pub(crate) async fn body(mut response: reqwest::Response, what: &str) -> Result<
         let request_id = crate::error_answer::request_id(response.headers())
             .or_else(|| trace_id(response.headers()));
         let error = crate::ApiError::from_body(status.as_u16(), request_id, &body);
+        // A 5xx is worth trying again, and keeps its status and code for the caller.
+        let server_error = status.is_server_error();
         return Err(Failure {
             message: format!("{what} answered {error}"),
-            transient: status
-                .is_server_error()
-                .then_some(TransportKind::Connection),
+            transient: server_error.then_some(TransportKind::Connection),
+            answer: server_error.then(|| Box::new(error)),
         });
     }
     Ok(body)
@@ -50,7 +51,20 @@ pub(crate) fn unanswered(error: &reqwest::Error, what: &str) -> Failure {
     Failure {
         message: format!("{what}: {message}"),
         transient: Some(kind),
+        answer: None,
     }
+}
+
+/// The keys of an answer, with when it was given (its `Date`, else now).
+pub(crate) async fn keys(response: reqwest::Response, what: &str) -> Result<Keys, Failure> {
+    let date = crate::error_answer::date(response.headers())
+        .and_then(|date| httpdate::parse_http_date(date).ok());
+    let mut keys = parse_keys(&body(response, what).await?, what)?;
+    // `Date` counts whole seconds: the answer was made within the second after it.
+    if let Some(date) = date {
+        keys.issued_at = date + std::time::Duration::from_secs(1);
+    }
+    Ok(keys)
 }
 
 /// Temporary keys from an answer, in any shape the official core accepts: the fields at the
@@ -89,7 +103,7 @@ pub(crate) fn parse_keys(body: &[u8], what: &str) -> Result<Keys, String> {
             security_token: Some(secret_header(&token)),
         }),
         expires_at: SystemTime::from(expires_at),
-        source: "temporary AK/SK",
+        issued_at: SystemTime::now(),
     })
 }
 
@@ -142,5 +156,37 @@ mod tests {
         assert_eq!(error, "STS: the answer has no securitytoken");
         let error = parse_keys(b"<html>", "STS").err().unwrap();
         assert!(error.starts_with("STS: the answer is not JSON"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod lifetime_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An answer given by a clock an hour behind the local one: the keys' lifetime is counted
+    /// by the answer's `Date`, so they are not taken for expired (and fetched at every call).
+    #[tokio::test]
+    async fn the_lifetime_is_counted_by_the_answers_clock() {
+        let answered = SystemTime::now() - Duration::from_secs(3600);
+        let expires = chrono::DateTime::<chrono::Utc>::from(answered + Duration::from_secs(900));
+        let body = format!(
+            r#"{{"access":"A","secret":"S","securitytoken":"T","expires_at":"{}"}}"#,
+            expires.to_rfc3339()
+        );
+        let response = http::Response::builder()
+            .header("date", httpdate::fmt_http_date(answered))
+            .body(body)
+            .unwrap();
+        let keys = keys(reqwest::Response::from(response), "STS")
+            .await
+            .unwrap();
+        let lifetime = keys.expires_at.duration_since(keys.issued_at).unwrap();
+        // Less the second `Date` cannot tell.
+        assert!(
+            (Duration::from_secs(898)..Duration::from_secs(900)).contains(&lifetime),
+            "{lifetime:?}"
+        );
     }
 }

@@ -30,8 +30,8 @@ impl Credentials {
                 request.headers_mut().insert(X_AUTH_TOKEN, token.clone());
             }
             Auth::AkSk(key) => key.sign(request, host, self.project_header.as_ref()),
-            Auth::Temporary(source) => {
-                if let Some(key) = source.current() {
+            Auth::Temporary(_) => {
+                if let Some(key) = self.temporary_key() {
                     key.sign(request, host, self.project_header.as_ref());
                 }
             }

@@ -40,12 +40,15 @@ impl Credentials {
     /// 4. temporary keys from the ECS metadata service (`HUAWEICLOUD_SDK_METADATA_ENDPOINT`,
     ///    this crate's own variable, or `http://169.254.169.254`), and, when it has none, from
     ///    CCE pod identity (`HC_CONTAINER_CREDENTIALS_FULL_URI` and
-    ///    `HC_CONTAINER_AUTHORIZATION_TOKEN_FILE`).
+    ///    `HC_CONTAINER_AUTHORIZATION_TOKEN_FILE`; plain HTTP only to a loopback or
+    ///    link-local host, never through a proxy).
     ///
-    /// Temporary keys are fetched at the first call and again 40 minutes before they expire
-    /// (token files are read again each time); when no source has any, that call fails with
-    /// what each source said. The project id comes from `HUAWEICLOUD_SDK_PROJECT_ID` (or the
-    /// profile's), else from IAM. Partial credentials are an error, never skipped.
+    /// Temporary keys are fetched at the first call, by each client where it is (its STS or
+    /// IAM endpoint, its HTTP client), and again the lesser of 40 minutes and half their
+    /// lifetime before they expire (token files are read again each time); when no source
+    /// has any, that call fails with what each source said. The project id comes from
+    /// `HUAWEICLOUD_SDK_PROJECT_ID` (else the profile's), whichever source gave the keys,
+    /// else from IAM. Partial credentials are an error, never skipped.
     pub fn from_env() -> Result<Self, Error> {
         Self::from_vars(|name| std::env::var(name).ok())
     }
@@ -126,8 +129,10 @@ impl Credentials {
                 .map(str::to_owned)
         };
         let place = format!("[{PROFILE_SECTION}] of {}", path.display());
+        // The environment's project id applies whichever source gave the keys.
+        let project_id = var(PROJECT_ID).or_else(|| field("project_id"));
         if let Some(idp) = idp_token(&place, field("idp_id"), field("id_token_file"))? {
-            let mut credentials = temporary(vec![Fetcher::IdpToken(idp)], field("project_id"))?;
+            let mut credentials = temporary(vec![Fetcher::IdpToken(idp)], project_id.clone())?;
             credentials.iam_endpoint = field("iam_endpoint");
             return Ok(credentials);
         }
@@ -137,7 +142,7 @@ impl Credentials {
                 ("ak", field("ak")),
                 ("sk", field("sk")),
                 ("token", field("token")),
-                ("project_id", field("project_id")),
+                ("project_id", project_id),
                 ("security_token", field("security_token")),
             ],
         )?;
@@ -177,7 +182,7 @@ fn metadata(var: &impl Fn(&str) -> Option<String>, before: String) -> Result<Cre
             sources.push(Fetcher::PodIdentity(PodIdentity::new(
                 uri,
                 PathBuf::from(file),
-            )));
+            )?));
         }
         (None, None) => {}
         _ => {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use super::{
     signer::SigningKey,
-    temporary::{Place, TemporaryKeys},
+    temporary::{Located, Place, TemporaryKeys},
 };
 use crate::{
-    Error,
+    ConfigKind, Error,
     params::{ProjectId, check_header_value},
 };
 
@@ -68,6 +68,9 @@ pub struct Credentials {
     pub(crate) project_header: Option<HeaderValue>,
     /// `iam_endpoint` of the profile these credentials came from.
     pub(crate) iam_endpoint: Option<String>,
+    /// Temporary keys as the client holding this copy fetches them (set by the builder):
+    /// each client fetches at its own place.
+    located: Option<Located>,
 }
 
 impl Credentials {
@@ -102,6 +105,7 @@ impl Credentials {
             project_id: None,
             project_header: None,
             iam_endpoint: None,
+            located: None,
         }
     }
 
@@ -148,21 +152,36 @@ impl Credentials {
         }
     }
 
-    /// Fetches temporary keys when none with 40 minutes left are at hand; other credentials
-    /// are always ready.
+    /// Makes sure temporary keys are usable, fetching or refreshing them as their lifecycle
+    /// says (`super::lifecycle`); other credentials are always ready.
     pub(crate) async fn ready(&self) -> Result<(), Error> {
-        match &self.auth {
-            Auth::Temporary(source) => source.ready().await,
-            Auth::Token(_) | Auth::AkSk(_) => Ok(()),
+        match (&self.auth, &self.located) {
+            (Auth::Temporary(_), Some(located)) => located.ready().await,
+            (Auth::Temporary(_), None) => Err(Error::config(
+                ConfigKind::Credentials,
+                "temporary keys are fetched by a client: build one with these credentials",
+            )),
+            (Auth::Token(_) | Auth::AkSk(_), _) => Ok(()),
         }
     }
 
-    /// Tells temporary keys where the client is (region, IAM endpoint): STS and IAM are
-    /// asked there.
-    pub(crate) fn locate(&self, place: Place) {
+    /// Whether these credentials fetch temporary keys (and so need a [`Place`]).
+    pub(crate) fn fetches_keys(&self) -> bool {
+        matches!(self.auth, Auth::Temporary(_))
+    }
+
+    /// This copy, fetching temporary keys at `place` (a client's: region, IAM endpoint,
+    /// HTTP clients). Other copies are not affected.
+    pub(crate) fn located(mut self, place: Place) -> Self {
         if let Auth::Temporary(source) = &self.auth {
-            source.locate(place);
+            self.located = Some(source.at(place));
         }
+        self
+    }
+
+    /// The temporary keys this copy holds now, if any.
+    pub(crate) fn temporary_key(&self) -> Option<Arc<AccessKey>> {
+        self.located.as_ref().and_then(Located::current)
     }
 
     /// The access key id signing requests now, if any.
@@ -170,7 +189,7 @@ impl Credentials {
         match &self.auth {
             Auth::Token(_) => None,
             Auth::AkSk(key) => Some(key.ak.clone()),
-            Auth::Temporary(source) => source.current().map(|key| key.ak.clone()),
+            Auth::Temporary(_) => self.temporary_key().map(|key| key.ak.clone()),
         }
     }
 

@@ -11,7 +11,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::json;
 
 use super::{
-    answer::{body, parse_keys, read_token_file, unanswered},
+    answer::{body, keys, read_token_file, unanswered},
     temporary::{Failure, Keys, Place},
 };
 use crate::{Error, endpoint::base_url, params::check_header_value};
@@ -34,16 +34,22 @@ impl IdpToken {
         Ok(Self { idp_id, token_file })
     }
 
+    /// The IAM endpoint asked from `place`: the client's, else the variable's, else the
+    /// official default.
+    pub(crate) fn endpoint(&self, place: &Place) -> String {
+        place
+            .iam_endpoint
+            .clone()
+            .or_else(|| std::env::var(super::iam::IAM_ENDPOINT_VAR).ok())
+            .unwrap_or_else(|| DEFAULT_IAM_ENDPOINT.into())
+    }
+
     pub(crate) async fn fetch(
         &self,
         http: &reqwest::Client,
         place: &Place,
     ) -> Result<Keys, Failure> {
-        let endpoint = place
-            .iam_endpoint
-            .clone()
-            .or_else(|| std::env::var(super::iam::IAM_ENDPOINT_VAR).ok())
-            .unwrap_or_else(|| DEFAULT_IAM_ENDPOINT.into());
+        let endpoint = self.endpoint(place);
         let base = base_url("IAM", &endpoint, false).map_err(|e| e.to_string())?;
         let what = format!("identity provider {} with IAM at {base}", self.idp_id);
         let id_token = read_token_file(&self.token_file, &what)?;
@@ -75,6 +81,6 @@ impl IdpToken {
             .send()
             .await
             .map_err(|e| unanswered(&e, &what))?;
-        Ok(parse_keys(&body(response, &what).await?, &what)?)
+        keys(response, &what).await
     }
 }

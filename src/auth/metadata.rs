@@ -5,7 +5,7 @@
 use reqwest::{StatusCode, header::HeaderValue};
 
 use super::{
-    answer::{body, parse_keys, unanswered},
+    answer::{keys, unanswered},
     temporary::{Failure, Keys},
 };
 
@@ -27,6 +27,10 @@ impl Metadata {
         }
     }
 
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     pub(crate) async fn fetch(&self, http: &reqwest::Client) -> Result<Keys, Failure> {
         let what = format!("ECS metadata at {}", self.endpoint);
         let token = self.session_token(http, &what).await?;
@@ -42,7 +46,7 @@ impl Metadata {
             )
             .into());
         }
-        Ok(parse_keys(&body(response, &what).await?, &what)?)
+        keys(response, &what).await
     }
 
     /// The session token, or `None` where the service has no token endpoint.

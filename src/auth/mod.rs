@@ -7,6 +7,7 @@ mod chain;
 mod credentials;
 pub(crate) mod iam;
 mod idp;
+mod lifecycle;
 mod metadata;
 mod oidc;
 mod pod_identity;

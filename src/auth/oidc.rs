@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::{
-    answer::{body, parse_keys, read_token_file, unanswered},
+    answer::{keys, read_token_file, unanswered},
     temporary::{Failure, Keys, Place},
 };
 use crate::{ConfigKind, Error, endpoint::base_url};
@@ -116,16 +116,21 @@ impl Oidc {
         }))
     }
 
+    /// The STS endpoint asked from `place`: the variable's, else the region's, else the
+    /// official default.
+    pub(crate) fn endpoint(&self, place: &Place) -> String {
+        self.sts_endpoint
+            .clone()
+            .or_else(|| crate::endpoint::table::sts_endpoint(place.region.as_deref()?))
+            .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.into())
+    }
+
     pub(crate) async fn fetch(
         &self,
         http: &reqwest::Client,
         place: &Place,
     ) -> Result<Keys, Failure> {
-        let endpoint = self
-            .sts_endpoint
-            .clone()
-            .or_else(|| crate::endpoint::table::sts_endpoint(place.region.as_deref()?))
-            .unwrap_or_else(|| DEFAULT_STS_ENDPOINT.into());
+        let endpoint = self.endpoint(place);
         let base = base_url("STS", &endpoint, false).map_err(|e| e.to_string())?;
         let what = format!("OIDC federation with STS at {base}");
         let id_token = match &self.id_token {
@@ -155,6 +160,6 @@ impl Oidc {
             .send()
             .await
             .map_err(|e| unanswered(&e, &what))?;
-        Ok(parse_keys(&body(response, &what).await?, &what)?)
+        keys(response, &what).await
     }
 }

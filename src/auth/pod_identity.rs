@@ -2,13 +2,21 @@
 //! `POST $HC_CONTAINER_CREDENTIALS_FULL_URI` with `Authorization` set to the content of
 //! `$HC_CONTAINER_AUTHORIZATION_TOKEN_FILE` (read again at each fetch: the platform rotates
 //! it) and the body `{}`.
+//!
+//! The agent is node-local: it is asked directly, never through a proxy, and over plain HTTP
+//! only on a loopback or link-local host (as AWS's container provider requires), since the
+//! request carries the pod's token.
 
-use std::path::PathBuf;
+use std::{
+    net::{IpAddr, Ipv6Addr},
+    path::PathBuf,
+};
 
 use super::{
-    answer::{body, parse_keys, read_token_file, unanswered},
+    answer::{keys, read_token_file, unanswered},
     temporary::{Failure, Keys},
 };
+use crate::{ConfigKind, Error};
 
 pub(crate) const URI_VAR: &str = "HC_CONTAINER_CREDENTIALS_FULL_URI";
 pub(crate) const TOKEN_FILE_VAR: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE";
@@ -20,10 +28,36 @@ pub(crate) struct PodIdentity {
 }
 
 impl PodIdentity {
-    pub(crate) fn new(uri: String, token_file: PathBuf) -> Self {
-        Self { uri, token_file }
+    /// Refuses a URI that is not HTTPS unless its host is loopback or link-local.
+    pub(crate) fn new(uri: String, token_file: PathBuf) -> Result<Self, Error> {
+        let shown = crate::endpoint::without_userinfo(&uri);
+        let refused = |why: &str| {
+            Error::config(
+                ConfigKind::Credentials,
+                format!("{URI_VAR} `{shown}`: {why}"),
+            )
+        };
+        let url = reqwest::Url::parse(&uri).map_err(|e| refused(&format!("not a URL: {e}")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if url.host().is_some_and(|host| node_local(&host)) => {}
+            "http" => {
+                return Err(refused(
+                    "plain HTTP would carry the pod's token in clear text off the node: use \
+                     HTTPS, or a loopback or link-local address (127.0.0.1, 169.254.x.x, \
+                     fd00:ec2::…)",
+                ));
+            }
+            _ => return Err(refused("must be an HTTPS (or local HTTP) URL")),
+        }
+        Ok(Self { uri, token_file })
     }
 
+    pub(crate) fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// `http`: a client that never goes through a proxy.
     pub(crate) async fn fetch(&self, http: &reqwest::Client) -> Result<Keys, Failure> {
         let what = format!(
             "CCE pod identity at {}",
@@ -40,6 +74,25 @@ impl PodIdentity {
             .send()
             .await
             .map_err(|e| unanswered(&e, &what))?;
-        Ok(parse_keys(&body(response, &what).await?, &what)?)
+        keys(response, &what).await
+    }
+}
+
+/// Loopback, link-local (169.254.0.0/16, fe80::/10), or the fd00:ec2::/32 block where cloud
+/// agents answer on IPv6; `localhost` is loopback by definition.
+fn node_local(host: &url::Host<&str>) -> bool {
+    let ip = match host {
+        url::Host::Domain(name) => return name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => IpAddr::V4(*ip),
+        url::Host::Ipv6(ip) => IpAddr::V6(*ip),
+    };
+    match ip {
+        IpAddr::V4(ip) => ip.is_loopback() || ip.is_link_local(),
+        IpAddr::V6(ip) => {
+            let agents = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0);
+            ip.is_loopback()
+                || ip.is_unicast_link_local()
+                || ip.segments()[..2] == agents.segments()[..2]
+        }
     }
 }

@@ -1,35 +1,45 @@
-//! Temporary access keys, for credentials that carry no long-lived key: fetched at the first
-//! call from one of the keyless sources (OIDC federation, an identity provider's ID token,
-//! the ECS metadata service, CCE pod identity) and fetched again when fewer than 40 minutes
-//! remain, as the official SDKs do. Token files are read again at every fetch. A failed
-//! refresh keeps keys that have not expired yet.
+//! Temporary access keys, for credentials that carry no long-lived key: fetched from one of
+//! the keyless sources (OIDC federation, an identity provider's ID token, the ECS metadata
+//! service, CCE pod identity) where the calling client is, and kept per place by the state
+//! machine of [`super::lifecycle`] (when to refresh, who waits). Token files are read again
+//! at every fetch.
+//!
+//! The place is the client's: its region and IAM endpoint (which STS and IAM to ask) and its
+//! HTTP client (proxies, roots), handed over when the client is built. Clients whose sources
+//! would ask the same endpoints share keys; a client elsewhere fetches its own. The
+//! node-local agents (the metadata service, the pod-identity agent) are asked directly,
+//! never through a proxy.
 
 use std::{
+    collections::HashMap,
     sync::{
-        Arc, Mutex, OnceLock, RwLock,
-        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
 use super::{
-    credentials::AccessKey, idp::IdpToken, metadata::Metadata, oidc::Oidc,
+    credentials::AccessKey,
+    idp::IdpToken,
+    lifecycle::{Fetched, Lifecycle},
+    metadata::Metadata,
+    oidc::Oidc,
     pod_identity::PodIdentity,
 };
-use crate::{ConfigKind, Error, TransportKind};
+use crate::{ApiError, ConfigKind, Error, TransportKind};
 
-const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(40 * 60);
-/// After a background refresh failed, the next one waits this long.
-const BACKOFF: Duration = Duration::from_secs(30);
 /// Each exchange with a credentials service, connection included (a fetch has two at most).
-const TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a source gave no keys, and whether trying again later may work (no answer, 5xx) or
 /// not (a refused token, a missing file, an answer without keys).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Failure {
     pub(crate) message: String,
     pub(crate) transient: Option<TransportKind>,
+    /// The service's error answer (5xx), kept for its status and code.
+    pub(crate) answer: Option<Box<ApiError>>,
 }
 
 impl From<String> for Failure {
@@ -37,6 +47,7 @@ impl From<String> for Failure {
         Self {
             message,
             transient: None,
+            answer: None,
         }
     }
 }
@@ -60,49 +71,68 @@ impl Fetcher {
         }
     }
 
-    async fn fetch(&self, http: &reqwest::Client, place: &Place) -> Result<Keys, Failure> {
+    /// The endpoint this source asks from `place`.
+    fn endpoint(&self, place: &Place) -> String {
         match self {
-            Self::Oidc(oidc) => oidc.fetch(http, place).await,
-            Self::IdpToken(idp) => idp.fetch(http, place).await,
-            Self::Metadata(metadata) => metadata.fetch(http).await,
-            Self::PodIdentity(pod) => pod.fetch(http).await,
+            Self::Oidc(oidc) => oidc.endpoint(place),
+            Self::IdpToken(idp) => idp.endpoint(place),
+            Self::Metadata(metadata) => metadata.endpoint().to_owned(),
+            Self::PodIdentity(pod) => pod.uri().to_owned(),
+        }
+    }
+
+    async fn fetch(&self, place: &Place) -> Result<Keys, Failure> {
+        match self {
+            Self::Oidc(oidc) => oidc.fetch(&place.http, place).await,
+            Self::IdpToken(idp) => idp.fetch(&place.http, place).await,
+            Self::Metadata(metadata) => metadata.fetch(&place.direct).await,
+            Self::PodIdentity(pod) => pod.fetch(&place.direct).await,
         }
     }
 }
 
-/// Where the client is: the services that hand out keys depend on it.
-#[derive(Clone, Debug, Default)]
+/// Where a client is, as the sources need it; built by the client builder.
+#[derive(Clone)]
 pub(crate) struct Place {
     pub(crate) region: Option<String>,
     /// The IAM endpoint the client resolved (builder, environment, profile, or the region's).
     pub(crate) iam_endpoint: Option<String>,
-    /// The client's HTTP client: its TLS settings (extra roots) and proxies apply here too.
-    pub(crate) http: Option<reqwest::Client>,
+    /// The client's HTTP client: its TLS settings (extra roots) and proxies apply to STS
+    /// and IAM.
+    pub(crate) http: reqwest::Client,
+    /// With the client's roots, without any proxy, with [`TIMEOUT`]: for the node-local
+    /// agents.
+    pub(crate) direct: reqwest::Client,
 }
 
-/// Keys, when they expire, and (once fetched) which source gave them.
-#[derive(Clone)]
+impl std::fmt::Debug for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Place")
+            .field("region", &self.region)
+            .field("iam_endpoint", &self.iam_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keys as a source answered them: when they expire, by the answer's clock.
 pub(crate) struct Keys {
     pub(crate) key: Arc<AccessKey>,
     pub(crate) expires_at: SystemTime,
-    pub(crate) source: &'static str,
+    /// When the service answered (its `Date`, else the local clock): the lifetime is
+    /// counted from it, so that a skewed local clock changes nothing.
+    pub(crate) issued_at: SystemTime,
 }
 
 /// One or more sources tried in order (the metadata service, then pod identity), the keys
-/// while they last, and what the earlier parts of the chain said, for the error when these
+/// at each place, and what the earlier parts of the chain said, for the error when these
 /// fail too.
 pub(crate) struct TemporaryKeys {
     fetchers: Vec<Fetcher>,
     before: String,
-    place: OnceLock<Place>,
-    http: OnceLock<Result<reqwest::Client, String>>,
-    cached: RwLock<Option<Keys>>,
-    /// One fetch at a time: concurrent calls wait for it rather than each fetching.
-    refreshing: tokio::sync::Mutex<()>,
-    /// A refresh runs in the background (keys still valid, calls go on).
-    refreshing_behind: AtomicBool,
-    /// No background refresh before this, after one failed.
-    backoff_until: Mutex<Option<Instant>>,
+    /// Keys by the endpoints their sources ask, shared by the clients there.
+    places: Mutex<HashMap<String, Arc<Lifecycle>>>,
+    /// Which source gave the last keys, plus one (zero: none yet), for messages.
+    last_source: AtomicUsize,
 }
 
 impl std::fmt::Debug for TemporaryKeys {
@@ -118,122 +148,51 @@ impl TemporaryKeys {
         Self {
             fetchers,
             before,
-            place: OnceLock::new(),
-            http: OnceLock::new(),
-            cached: RwLock::new(None),
-            refreshing: tokio::sync::Mutex::new(()),
-            refreshing_behind: AtomicBool::new(false),
-            backoff_until: Mutex::new(None),
+            places: Mutex::default(),
+            last_source: AtomicUsize::new(0),
         }
     }
 
-    /// What kind of keys these are, for messages: the source that gave the current ones, or
+    /// What kind of keys these are, for messages: the source that gave the last ones, or
     /// the first one to be asked.
     pub(crate) fn kind(&self) -> &'static str {
-        match self.read() {
-            Some(keys) => keys.source,
-            None => self
-                .fetchers
-                .first()
-                .map_or("temporary AK/SK", Fetcher::name),
+        let last = self.last_source.load(Ordering::Relaxed);
+        self.fetchers
+            .get(last.saturating_sub(1))
+            .map_or("temporary AK/SK", Fetcher::name)
+    }
+
+    /// These keys as fetched from `place` (a client's).
+    pub(crate) fn at(self: &Arc<Self>, place: Place) -> Located {
+        let endpoints: Vec<String> = self.fetchers.iter().map(|f| f.endpoint(&place)).collect();
+        let lifecycle = crate::sync::lock(&self.places)
+            .entry(endpoints.join(" "))
+            .or_default()
+            .clone();
+        Located {
+            keys: self.clone(),
+            place: Arc::new(place),
+            lifecycle,
         }
     }
 
-    /// Where the client is; the first client built with these credentials decides.
-    pub(crate) fn locate(&self, place: Place) {
-        let _ = self.place.set(place);
-    }
-
-    /// The keys fetched last, if any.
-    pub(crate) fn current(&self) -> Option<Arc<AccessKey>> {
-        self.read().map(|keys| keys.key)
-    }
-
-    fn read(&self) -> Option<Keys> {
-        crate::sync::read(&self.cached).clone()
-    }
-
-    fn fresh(&self) -> bool {
-        self.read().is_some_and(|keys| {
-            keys.expires_at
-                .duration_since(SystemTime::now())
-                .is_ok_and(|left| left > REFRESH_BEFORE_EXPIRY)
-        })
-    }
-
-    /// Makes sure valid keys are at hand. Keys with fewer than 40 minutes left are refreshed
-    /// in the background while calls go on with them; a call waits only when there are none,
-    /// or they have expired.
-    pub(crate) async fn ready(self: &Arc<Self>) -> Result<(), Error> {
-        match self.read() {
-            Some(keys) if keys.expires_at > SystemTime::now() => {
-                if !self.fresh() {
-                    self.refresh_behind();
-                }
-                return Ok(());
-            }
-            _ => {}
-        }
-        let _one_at_a_time = self.refreshing.lock().await;
-        if self
-            .read()
-            .is_some_and(|keys| keys.expires_at > SystemTime::now())
-        {
-            return Ok(());
-        }
-        let keys = self.fetch().await.map_err(|failure| self.error(failure))?;
-        *crate::sync::write(&self.cached) = Some(keys);
-        Ok(())
-    }
-
-    /// Starts one refresh in the background, unless one runs or the last one failed less
-    /// than [`BACKOFF`] ago; a failure keeps the current keys.
-    fn refresh_behind(self: &Arc<Self>) {
-        if self.refreshing_behind.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let waiting =
-            crate::sync::lock(&self.backoff_until).is_some_and(|until| until > Instant::now());
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.refreshing_behind.store(false, Ordering::Release);
-            return;
-        };
-        if waiting {
-            self.refreshing_behind.store(false, Ordering::Release);
-            return;
-        }
-        let this = Arc::clone(self);
-        runtime.spawn(async move {
-            let _one_at_a_time = this.refreshing.lock().await;
-            if !this.fresh() {
-                match this.fetch().await {
-                    Ok(keys) => {
-                        *crate::sync::write(&this.cached) = Some(keys);
-                        *crate::sync::lock(&this.backoff_until) = None;
-                    }
-                    Err(failure) => {
-                        tracing::warn!(
-                            error = %failure.message,
-                            "refreshing temporary credentials failed; using the current ones"
-                        );
-                        *crate::sync::lock(&this.backoff_until) = Some(Instant::now() + BACKOFF);
-                    }
-                }
-            }
-            this.refreshing_behind.store(false, Ordering::Release);
-        });
-    }
-
-    /// The error for a fetch that found no keys: a transport error when trying again may
-    /// work, else "no credentials" with what each source (and the chain before) said.
+    /// The error for a fetch that found no keys: the service's answer or a transport error
+    /// when trying again may work, else "no credentials" with what each source (and the
+    /// chain before) said.
     fn error(&self, failure: Failure) -> Error {
         let message = match self.before.as_str() {
             "" => failure.message,
             before => format!("{before}; {}", failure.message),
         };
-        match failure.transient {
-            Some(kind) => Error::transport(kind, format!("fetching credentials: {message}"), None),
-            None => Error::config(
+        match (failure.answer, failure.transient) {
+            (Some(answer), _) => Error::CredentialsService {
+                message: format!("fetching credentials: {message}"),
+                answer,
+            },
+            (None, Some(kind)) => {
+                Error::transport(kind, format!("fetching credentials: {message}"), None)
+            }
+            (None, None) => Error::config(
                 ConfigKind::Credentials,
                 format!("no credentials: {message}"),
             ),
@@ -242,16 +201,12 @@ impl TemporaryKeys {
 
     /// Each source in turn until one hands out keys; what each said otherwise (transient if
     /// any was).
-    async fn fetch(&self) -> Result<Keys, Failure> {
-        let place = self.place.get().cloned().unwrap_or_default();
-        let http = match &place.http {
-            Some(http) => http,
-            None => self.http()?,
-        };
+    async fn fetch(&self, place: &Place) -> Result<Fetched, Failure> {
         let mut said = Vec::new();
         let mut transient = None;
-        for fetcher in &self.fetchers {
-            let fetched = tokio::time::timeout(TIMEOUT * 2, fetcher.fetch(http, &place))
+        let mut answer = None;
+        for (index, fetcher) in self.fetchers.iter().enumerate() {
+            let fetched = tokio::time::timeout(TIMEOUT * 2, fetcher.fetch(place))
                 .await
                 .unwrap_or_else(|_| {
                     Err(Failure {
@@ -261,6 +216,7 @@ impl TemporaryKeys {
                             (TIMEOUT * 2).as_secs()
                         ),
                         transient: Some(TransportKind::Timeout),
+                        answer: None,
                     })
                 });
             let fetched = match fetcher {
@@ -268,19 +224,26 @@ impl TemporaryKeys {
                 // configured: off an ECS it never answers, which means "no credentials".
                 Fetcher::Metadata(_) => fetched.map_err(|failure| Failure {
                     transient: None,
+                    answer: None,
                     ..failure
                 }),
                 _ => fetched,
             };
             match fetched {
                 Ok(keys) => {
-                    return Ok(Keys {
-                        source: fetcher.name(),
-                        ..keys
+                    self.last_source.store(index + 1, Ordering::Relaxed);
+                    let lifetime = keys
+                        .expires_at
+                        .duration_since(keys.issued_at)
+                        .unwrap_or_default();
+                    return Ok(Fetched {
+                        key: keys.key,
+                        lifetime,
                     });
                 }
                 Err(failure) => {
                     transient = transient.or(failure.transient);
+                    answer = answer.or(failure.answer);
                     said.push(failure.message);
                 }
             }
@@ -288,23 +251,43 @@ impl TemporaryKeys {
         Err(Failure {
             message: said.join("; "),
             transient,
+            answer,
         })
     }
+}
 
-    fn http(&self) -> Result<&reqwest::Client, String> {
-        self.http
-            .get_or_init(|| {
-                // Proxies from the environment apply, except to loopback and link-local hosts
-                // (the metadata service): see `crate::proxy`.
-                crate::tls::reqwest_builder(&[], None)
-                    .map_err(|e| e.to_string())?
-                    .timeout(TIMEOUT)
-                    .connect_timeout(TIMEOUT)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| e.to_string())
+/// Temporary keys as one client fetches them: its place, and the keys kept there.
+#[derive(Clone)]
+pub(crate) struct Located {
+    keys: Arc<TemporaryKeys>,
+    place: Arc<Place>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl std::fmt::Debug for Located {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Located")
+            .field("place", &self.place)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Located {
+    /// Makes sure usable keys are at hand (see [`Lifecycle::ready`]).
+    pub(crate) async fn ready(&self) -> Result<(), Error> {
+        let (keys, place) = (self.keys.clone(), self.place.clone());
+        self.lifecycle
+            .ready(move || {
+                let (keys, place) = (keys.clone(), place.clone());
+                async move { keys.fetch(&place).await }
             })
-            .as_ref()
-            .map_err(Clone::clone)
+            .await
+            .map(drop)
+            .map_err(|failure| self.keys.error(failure))
+    }
+
+    /// The keys held at this place, if any.
+    pub(crate) fn current(&self) -> Option<Arc<AccessKey>> {
+        self.lifecycle.current()
     }
 }
