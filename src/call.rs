@@ -301,13 +301,10 @@ async fn paced(limiter: &RateLimiter, deadline: Option<Instant>) -> Result<Insta
     let Some(deadline) = deadline else {
         return Ok(limiter.acquire().await);
     };
+    let started = Instant::now();
     tokio::time::timeout_at(deadline, limiter.acquire())
         .await
-        .map_err(|_| {
-            Error::transport(
-                TransportKind::Timeout,
-                "the deadline passed while waiting for the client's rate limit".into(),
-                None,
-            )
+        .map_err(|_| Error::Paced {
+            waited: started.elapsed(),
         })
 }

@@ -100,6 +100,15 @@ pub enum Error {
     /// A defect of this crate (for example a watch's poll that panicked); please report it.
     #[error("internal error (a defect of codearts-repo; please report it): {0}")]
     Internal(String),
+    /// The call's deadline passed while the client itself waited before sending (for its
+    /// rate limiter's turn, or out a pause the service asked for with `Retry-After`): the
+    /// service was not asked this time, and did not fail.
+    #[error("not sent: the call's deadline passed after waiting {} for the client's own rate limit", crate::retry::human(*waited))]
+    #[non_exhaustive]
+    Paced {
+        /// How long the call waited for its turn.
+        waited: std::time::Duration,
+    },
 }
 
 impl Error {
@@ -153,6 +162,12 @@ impl Error {
     /// The call loop and the watch decide with the same rule ([`Error::retry`]).
     pub fn is_retryable(&self) -> bool {
         self.retry() != Retry::Stop
+    }
+
+    /// Whether the call was never sent because its deadline passed while the client waited
+    /// for its own rate limit ([`Error::Paced`]): not a failure of the service.
+    pub fn is_paced(&self) -> bool {
+        matches!(self, Self::Paced { .. })
     }
 
     /// What to do after this failure: try again (after the wait the service asked for, if

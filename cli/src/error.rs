@@ -30,7 +30,8 @@ fn library_exit_code(error: &codearts_repo::Error) -> u8 {
     use codearts_repo::Error;
     match error {
         Error::Api(_) => 3,
-        Error::Transport { .. } | Error::ResponseTooLarge { .. } => 4,
+        // A call that ran out of time waiting for its turn timed out as one without an answer.
+        Error::Transport { .. } | Error::Paced { .. } | Error::ResponseTooLarge { .. } => 4,
         Error::Decode { .. } => 5,
         // IAM failed the way its answer says.
         Error::Iam(cause) => library_exit_code(cause),

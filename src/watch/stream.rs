@@ -40,6 +40,15 @@ pub(super) struct Delivery {
 }
 
 impl Delivery {
+    /// Nothing to report, nothing to remember.
+    pub(super) fn none() -> Self {
+        Self {
+            item: None,
+            seen: None,
+            first: false,
+        }
+    }
+
     /// An item with nothing to remember.
     pub(super) fn only(item: WatchItem) -> Self {
         Self {
