@@ -13,6 +13,15 @@
 //! rate, where a fixed additive step would take minutes at hundreds of requests a second.
 //! Only a `429` to a request sent after the last cut cuts again: the answers to requests
 //! already in flight when the rate was cut say nothing new.
+//!
+//! The limiter remembers what was actually sent, as AWS's adaptive mode does: the send rate
+//! is measured in half-second buckets (smoothed), a cut is taken from the lesser of the rate
+//! allowed and the rate measured, and after a cut the rate never goes above twice the rate
+//! measured. A quiet stretch (a pause the service asked for, a watch between rounds) thus
+//! starts again slowly, doubling about every second, instead of at whatever the cubic curve
+//! reached meanwhile. When the gateway states its policy in a throttled answer
+//! (`limit:3000,time:1 minute`), the limiter never goes above its average, so that a
+//! window's allowance is spread over the window rather than spent in its first seconds.
 
 use std::{sync::Mutex, time::Duration};
 
@@ -28,8 +37,12 @@ const SCALE: f64 = 0.4;
 const MIN_RATE: f64 = 0.5;
 /// How far ahead of its slot a request may leave.
 const TOLERANCE: Duration = Duration::from_millis(20);
-/// How long the send rate is measured over.
-const WINDOW: Duration = Duration::from_secs(1);
+/// How long the send rate is measured over, per bucket.
+const BUCKET: Duration = Duration::from_millis(500);
+/// The weight of the last bucket in the measured rate.
+const SMOOTHING: f64 = 0.8;
+/// After a cut, the rate allowed is at most this many times the rate measured.
+const GROWTH: f64 = 2.0;
 
 /// How fast a client may send, shared by its clones
 /// ([`crate::ClientBuilder::rate_limit`]).
@@ -99,10 +112,12 @@ struct State {
     paused_until: Option<Instant>,
     /// The last cut, which the rate grows back from.
     cut: Option<Cut>,
-    /// Requests sent in the current window, and when it began.
-    window: (Instant, u32),
-    /// The send rate of the last windows (requests/s).
+    /// Requests sent in the current bucket, and when it began.
+    bucket: (Instant, u32),
+    /// The send rate of the last buckets, smoothed (requests/s); 0 before the first.
     measured: f64,
+    /// The average rate of the policy the service stated, if it did (requests/s).
+    policy: Option<f64>,
     throttled: u64,
 }
 
@@ -139,8 +154,9 @@ impl RateLimiter {
                 next_slot: None,
                 paused_until: None,
                 cut: None,
-                window: (Instant::now(), 0),
+                bucket: (Instant::now(), 0),
                 measured: 0.0,
+                policy: None,
                 throttled: 0,
             }),
         }
@@ -182,10 +198,21 @@ impl RateLimiter {
         if !self.config.adaptive || state.cut.is_some_and(|cut| sent < cut.at) {
             return;
         }
+        // What was sent, unless the rate allowed was lower: a rate never used is no
+        // measure of what the service takes.
+        let measured = state.measured(now);
         let in_use = state
             .rate(self.config, now)
-            .unwrap_or_else(|| state.measured(now));
+            .map_or(measured, |allowed| allowed.min(measured));
         state.cut = Some(Cut::new(now, in_use.max(MIN_RATE)));
+    }
+
+    /// The service stated its policy: `per_second` on average (`limit` over `time`). An
+    /// adaptive limiter never goes above it.
+    pub(crate) fn told(&self, per_second: f64) {
+        if self.config.adaptive && per_second.is_finite() && per_second > 0.0 {
+            lock(&self.state).policy = Some(per_second);
+        }
     }
 
     /// The rate allowed now in requests/s, `None` while unlimited.
@@ -201,15 +228,16 @@ impl RateLimiter {
 
 impl State {
     fn rate(&self, config: RateLimit, now: Instant) -> Option<f64> {
-        let adaptive = self
-            .cut
-            .filter(|_| config.adaptive)
-            .map(|cut| cut.rate_at(now));
-        let rate = match (adaptive, config.max_rate) {
-            (Some(adaptive), Some(ceiling)) => Some(adaptive.min(ceiling)),
-            (adaptive, ceiling) => adaptive.or(ceiling),
-        };
-        rate.map(|rate| rate.max(MIN_RATE))
+        let adaptive = self.cut.filter(|_| config.adaptive).map(|cut| {
+            // Grown back from what was sent, not from time alone.
+            cut.rate_at(now).min(GROWTH * self.measured(now))
+        });
+        let policy = self.policy.filter(|_| config.adaptive);
+        [adaptive, config.max_rate, policy]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+            .map(|rate| rate.max(MIN_RATE))
     }
 
     /// When the next request may leave, if not now.
@@ -226,34 +254,30 @@ impl State {
     }
 
     fn sent(&mut self, config: RateLimit, now: Instant) {
+        // Measured first: the slot after a quiet stretch follows what was sent in it.
+        if now.saturating_duration_since(self.bucket.0) >= BUCKET {
+            self.measured = self.measured(now);
+            self.bucket = (now, 0);
+        }
+        self.bucket.1 = self.bucket.1.saturating_add(1);
         let slot = self.next_slot.map_or(now, |slot| slot.max(now));
         self.next_slot = self
             .rate(config, now)
             .and_then(|rate| slot.checked_add(Duration::from_secs_f64(1.0 / rate)));
-        let (start, count) = self.window;
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed >= WINDOW {
-            let rate = f64::from(count) / elapsed.as_secs_f64();
-            self.measured = if self.measured == 0.0 {
-                rate
-            } else {
-                (self.measured + rate) / 2.0
-            };
-            self.window = (now, 1);
-        } else {
-            self.window.1 = count.saturating_add(1);
-        }
     }
 
-    /// The send rate: that of the last windows, or of the current one (at least a window
-    /// long, so that one request is not a rate of thousands).
+    /// The send rate, smoothed over the last buckets, the current one counted once it is a
+    /// bucket long (so that one request is not a rate of thousands) and however long it has
+    /// been: a quiet stretch lowers it.
     fn measured(&self, now: Instant) -> f64 {
-        if self.measured > 0.0 {
-            return self.measured;
+        let (start, count) = self.bucket;
+        let elapsed = now.saturating_duration_since(start);
+        let current = f64::from(count) / elapsed.max(BUCKET).as_secs_f64();
+        match (self.measured, elapsed >= BUCKET) {
+            (0.0, _) => current,
+            (measured, true) => SMOOTHING * current + (1.0 - SMOOTHING) * measured,
+            (measured, false) => measured,
         }
-        let (start, count) = self.window;
-        let elapsed = now.saturating_duration_since(start).max(WINDOW);
-        f64::from(count) / elapsed.as_secs_f64()
     }
 }
 
@@ -339,6 +363,93 @@ mod tests {
         // A request sent after the cut and throttled cuts again.
         limiter.throttled_at(now, None, now + Duration::from_millis(1));
         assert!(limiter.allowed_rate().unwrap() < 11.0);
+    }
+
+    /// Sends at `demand` requests/s, or as fast as the limiter lets when that is less, from
+    /// `start` until `until`; returns the send times.
+    fn send_at(limiter: &RateLimiter, start: Instant, until: Instant, demand: f64) -> Vec<Instant> {
+        let mut state = lock(&limiter.state);
+        let gap = Duration::from_secs_f64(1.0 / demand);
+        let (mut now, mut sent) = (start, Vec::new());
+        while now < until {
+            match state.next_send(limiter.config, now) {
+                Some(at) => now = at,
+                None => {
+                    state.sent(limiter.config, now);
+                    sent.push(now);
+                    now += gap;
+                }
+            }
+        }
+        sent
+    }
+
+    fn rate_at(limiter: &RateLimiter, now: Instant) -> f64 {
+        lock(&limiter.state).rate(limiter.config, now).unwrap()
+    }
+
+    /// Throttled at 50 requests/s, then quiet for a minute (a pause, a watch between rounds),
+    /// then everything at once: the limiter starts again from what it sent, not from where
+    /// the cubic curve went meanwhile (tens of thousands of requests/s).
+    #[test]
+    fn a_quiet_stretch_does_not_become_a_burst() {
+        let limiter = RateLimiter::new(RateLimit::adaptive());
+        let start = Instant::now();
+        let secs = |s: u64| start + Duration::from_secs(s);
+        let sent = send_at(&limiter, start, secs(10), 50.0);
+        limiter.throttled_at(*sent.last().unwrap(), None, secs(10));
+        send_at(&limiter, secs(10), secs(20), 50.0);
+        let backlog = send_at(&limiter, secs(80), secs(90), 1e9);
+        let in_second = |n: u64| {
+            let range = secs(80 + n)..secs(81 + n);
+            backlog.iter().filter(|at| range.contains(at)).count()
+        };
+        assert!(
+            in_second(0) <= 50,
+            "a burst of {} in a second",
+            in_second(0)
+        );
+        assert!(in_second(0) >= 1);
+        // It grows back, doubling about every second, until the service says otherwise.
+        assert!((1..5).any(|n| in_second(n) >= 50), "{backlog:?}");
+        assert!(in_second(2) > in_second(0));
+    }
+
+    /// After a cut, the curve keeps growing with time; sending 10 requests/s, the rate
+    /// allowed stays near that, and the next cut is taken from it.
+    #[test]
+    fn a_cut_is_taken_from_what_was_sent_not_from_an_unused_allowance() {
+        let limiter = RateLimiter::new(RateLimit::adaptive());
+        let start = Instant::now();
+        let secs = |s: u64| start + Duration::from_secs(s);
+        let sent = send_at(&limiter, start, secs(10), 50.0);
+        limiter.throttled_at(*sent.last().unwrap(), None, secs(10));
+        let sent = send_at(&limiter, secs(10), secs(40), 10.0);
+        let allowed = rate_at(&limiter, secs(40));
+        assert!(allowed <= 2.0 * 10.0 + 1.0, "{allowed}");
+        limiter.throttled_at(*sent.last().unwrap(), None, secs(40));
+        let allowed = rate_at(&limiter, secs(40));
+        assert!((allowed - 7.0).abs() < 1.0, "70% of the 10 sent: {allowed}");
+    }
+
+    #[test]
+    fn a_stated_policy_caps_an_adaptive_limiter_only() {
+        let adaptive = RateLimiter::new(RateLimit::adaptive());
+        adaptive.told(50.0);
+        assert_eq!(adaptive.allowed_rate(), Some(50.0));
+        adaptive.told(f64::INFINITY);
+        assert_eq!(
+            adaptive.allowed_rate(),
+            Some(50.0),
+            "nonsense is not a policy"
+        );
+        let fixed = RateLimiter::new(RateLimit::fixed(80.0));
+        fixed.told(50.0);
+        assert_eq!(
+            fixed.allowed_rate(),
+            Some(80.0),
+            "a fixed rate is the caller's"
+        );
     }
 
     #[test]
