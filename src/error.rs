@@ -84,7 +84,7 @@ pub enum Error {
     /// The call's deadline passed while the client itself waited before sending (for its
     /// rate limiter's turn, or out a pause the service asked for with `Retry-After`): the
     /// service was not asked this time, and did not fail.
-    #[error("not sent: the call's deadline passed after waiting {} for the client's own rate limit", crate::retry::human(*waited))]
+    #[error("not sent: the call's deadline passed after waiting {} for the client's turn to send (its rate limit, or a pause the service asked for)", crate::retry::human(*waited))]
     #[non_exhaustive]
     Paced {
         /// How long the call waited for its turn.

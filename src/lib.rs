@@ -44,6 +44,7 @@ pub mod endpoint;
 mod error;
 mod error_answer;
 mod failover;
+mod gateway_policy;
 mod generated;
 mod hooks;
 mod params;

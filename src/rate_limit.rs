@@ -13,6 +13,15 @@
 //! rate, where a fixed additive step would take minutes at hundreds of requests a second.
 //! Only a `429` to a request sent after the last cut cuts again: the answers to requests
 //! already in flight when the rate was cut say nothing new.
+//!
+//! The limiter remembers what was actually sent, as AWS's adaptive mode does: the send rate
+//! is measured in half-second buckets (smoothed), a cut is taken from the lesser of the rate
+//! allowed and the rate measured, and after a cut the rate never goes above twice the rate
+//! measured. A quiet stretch (a pause the service asked for, a watch between rounds) thus
+//! starts again slowly, doubling about every second, instead of at whatever the cubic curve
+//! reached meanwhile. When the gateway states its policy in a throttled answer
+//! (`limit:3000,time:1 minute`), the limiter never goes above its average, so that a
+//! window's allowance is spread over the window rather than spent in its first seconds.
 
 use std::{sync::Mutex, time::Duration};
 
@@ -28,8 +37,12 @@ const SCALE: f64 = 0.4;
 const MIN_RATE: f64 = 0.5;
 /// How far ahead of its slot a request may leave.
 const TOLERANCE: Duration = Duration::from_millis(20);
-/// How long the send rate is measured over.
-const WINDOW: Duration = Duration::from_secs(1);
+/// How long the send rate is measured over, per bucket.
+const BUCKET: Duration = Duration::from_millis(500);
+/// The weight of the last bucket in the measured rate.
+const SMOOTHING: f64 = 0.8;
+/// After a cut, the rate allowed is at most this many times the rate measured.
+const GROWTH: f64 = 2.0;
 
 /// How fast a client may send, shared by its clones
 /// ([`crate::ClientBuilder::rate_limit`]).
@@ -99,10 +112,12 @@ struct State {
     paused_until: Option<Instant>,
     /// The last cut, which the rate grows back from.
     cut: Option<Cut>,
-    /// Requests sent in the current window, and when it began.
-    window: (Instant, u32),
-    /// The send rate of the last windows (requests/s).
+    /// Requests sent in the current bucket, and when it began.
+    bucket: (Instant, u32),
+    /// The send rate of the last buckets, smoothed (requests/s); 0 before the first.
     measured: f64,
+    /// The average rate of the policy the service stated, if it did (requests/s).
+    policy: Option<f64>,
     throttled: u64,
 }
 
@@ -139,8 +154,9 @@ impl RateLimiter {
                 next_slot: None,
                 paused_until: None,
                 cut: None,
-                window: (Instant::now(), 0),
+                bucket: (Instant::now(), 0),
                 measured: 0.0,
+                policy: None,
                 throttled: 0,
             }),
         }
@@ -182,10 +198,21 @@ impl RateLimiter {
         if !self.config.adaptive || state.cut.is_some_and(|cut| sent < cut.at) {
             return;
         }
+        // What was sent, unless the rate allowed was lower: a rate never used is no
+        // measure of what the service takes.
+        let measured = state.measured(now);
         let in_use = state
             .rate(self.config, now)
-            .unwrap_or_else(|| state.measured(now));
+            .map_or(measured, |allowed| allowed.min(measured));
         state.cut = Some(Cut::new(now, in_use.max(MIN_RATE)));
+    }
+
+    /// The service stated its policy: `per_second` on average (`limit` over `time`). An
+    /// adaptive limiter never goes above it.
+    pub(crate) fn told(&self, per_second: f64) {
+        if self.config.adaptive && per_second.is_finite() && per_second > 0.0 {
+            lock(&self.state).policy = Some(per_second);
+        }
     }
 
     /// The rate allowed now in requests/s, `None` while unlimited.
@@ -201,15 +228,16 @@ impl RateLimiter {
 
 impl State {
     fn rate(&self, config: RateLimit, now: Instant) -> Option<f64> {
-        let adaptive = self
-            .cut
-            .filter(|_| config.adaptive)
-            .map(|cut| cut.rate_at(now));
-        let rate = match (adaptive, config.max_rate) {
-            (Some(adaptive), Some(ceiling)) => Some(adaptive.min(ceiling)),
-            (adaptive, ceiling) => adaptive.or(ceiling),
-        };
-        rate.map(|rate| rate.max(MIN_RATE))
+        let adaptive = self.cut.filter(|_| config.adaptive).map(|cut| {
+            // Grown back from what was sent, not from time alone.
+            cut.rate_at(now).min(GROWTH * self.measured(now))
+        });
+        let policy = self.policy.filter(|_| config.adaptive);
+        [adaptive, config.max_rate, policy]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+            .map(|rate| rate.max(MIN_RATE))
     }
 
     /// When the next request may leave, if not now.
@@ -226,127 +254,32 @@ impl State {
     }
 
     fn sent(&mut self, config: RateLimit, now: Instant) {
+        // Measured first: the slot after a quiet stretch follows what was sent in it.
+        if now.saturating_duration_since(self.bucket.0) >= BUCKET {
+            self.measured = self.measured(now);
+            self.bucket = (now, 0);
+        }
+        self.bucket.1 = self.bucket.1.saturating_add(1);
         let slot = self.next_slot.map_or(now, |slot| slot.max(now));
         self.next_slot = self
             .rate(config, now)
             .and_then(|rate| slot.checked_add(Duration::from_secs_f64(1.0 / rate)));
-        let (start, count) = self.window;
-        let elapsed = now.saturating_duration_since(start);
-        if elapsed >= WINDOW {
-            let rate = f64::from(count) / elapsed.as_secs_f64();
-            self.measured = if self.measured == 0.0 {
-                rate
-            } else {
-                (self.measured + rate) / 2.0
-            };
-            self.window = (now, 1);
-        } else {
-            self.window.1 = count.saturating_add(1);
-        }
     }
 
-    /// The send rate: that of the last windows, or of the current one (at least a window
-    /// long, so that one request is not a rate of thousands).
+    /// The send rate, smoothed over the last buckets, the current one counted once it is a
+    /// bucket long (so that one request is not a rate of thousands) and however long it has
+    /// been: a quiet stretch lowers it.
     fn measured(&self, now: Instant) -> f64 {
-        if self.measured > 0.0 {
-            return self.measured;
+        let (start, count) = self.bucket;
+        let elapsed = now.saturating_duration_since(start);
+        let current = f64::from(count) / elapsed.max(BUCKET).as_secs_f64();
+        match (self.measured, elapsed >= BUCKET) {
+            (0.0, _) => current,
+            (measured, true) => SMOOTHING * current + (1.0 - SMOOTHING) * measured,
+            (measured, false) => measured,
         }
-        let (start, count) = self.window;
-        let elapsed = now.saturating_duration_since(start).max(WINDOW);
-        f64::from(count) / elapsed.as_secs_f64()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_curve_starts_at_the_cut_and_comes_back_to_the_throttled_rate_after_k() {
-        let at = Instant::now();
-        let cut = Cut::new(at, 50.0);
-        assert!((cut.rate_at(at) - 35.0).abs() < 1e-9);
-        let k = Duration::from_secs_f64(cut.k);
-        assert!((cut.rate_at(at + k) - 50.0).abs() < 1e-9);
-        assert!(cut.rate_at(at + k + Duration::from_secs(2)) > 50.0);
-        assert!((cut.k - 3.347).abs() < 0.01, "{}", cut.k);
-    }
-
-    #[test]
-    fn a_bad_ceiling_is_refused_naming_the_field() {
-        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            let error = RateLimit::fixed(rate).check().unwrap_err().to_string();
-            assert!(error.starts_with("invalid max_rate:"), "{error}");
-        }
-        assert!(RateLimit::adaptive().max_rate(0.1).check().is_ok());
-    }
-
-    /// Sends as fast as the limiter lets, from `start` until `until`; returns the send times.
-    fn send_until(limiter: &RateLimiter, start: Instant, until: Instant) -> Vec<Instant> {
-        let mut state = lock(&limiter.state);
-        let (mut now, mut sent) = (start, Vec::new());
-        while now < until {
-            match state.next_send(limiter.config, now) {
-                Some(at) => now = at,
-                None => {
-                    state.sent(limiter.config, now);
-                    sent.push(now);
-                }
-            }
-        }
-        sent
-    }
-
-    #[test]
-    fn requests_are_spaced_by_the_ceiling_on_average() {
-        for rate in [10.0, 5000.0] {
-            let limiter = RateLimiter::new(RateLimit::fixed(rate));
-            let start = Instant::now();
-            let sent = send_until(&limiter, start, start + Duration::from_secs(10));
-            let per_second = sent.len() as f64 / 10.0;
-            assert!(
-                (per_second - rate).abs() <= rate * 0.01 + 0.1,
-                "{rate}: {per_second}"
-            );
-            // Never more than the tolerance's worth at once.
-            let burst = sent.iter().filter(|at| **at == start).count();
-            assert!(burst as f64 <= (rate * TOLERANCE.as_secs_f64()).max(1.0) + 1.0);
-        }
-    }
-
-    #[test]
-    fn a_throttle_cuts_once_for_the_requests_already_in_flight() {
-        let limiter = RateLimiter::new(RateLimit::adaptive());
-        assert_eq!(limiter.allowed_rate(), None, "unlimited until throttled");
-        let start = Instant::now();
-        let mut sent = Vec::new();
-        {
-            let mut state = lock(&limiter.state);
-            for i in 0..=40 {
-                let at = start + Duration::from_millis(50 * i);
-                state.sent(limiter.config, at);
-                sent.push(at);
-            }
-        }
-        // 20 requests/s measured; all come back throttled after the first cut.
-        let now = start + Duration::from_millis(2050);
-        for at in &sent {
-            limiter.throttled_at(*at, None, now);
-        }
-        let rate = limiter.allowed_rate().unwrap();
-        assert!((rate - 14.0).abs() < 1.0, "one cut to 70%: {rate}");
-        assert_eq!(limiter.throttled_count(), 41);
-        // A request sent after the cut and throttled cuts again.
-        limiter.throttled_at(now, None, now + Duration::from_millis(1));
-        assert!(limiter.allowed_rate().unwrap() < 11.0);
-    }
-
-    #[test]
-    fn retry_after_pauses_every_request() {
-        let limiter = RateLimiter::new(RateLimit::adaptive());
-        let now = Instant::now();
-        limiter.throttled(now, Some(Duration::from_secs(3)));
-        let next = lock(&limiter.state).next_send(limiter.config, now).unwrap();
-        assert!(next >= now + Duration::from_secs(3));
-    }
-}
+mod tests;

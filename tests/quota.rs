@@ -10,7 +10,7 @@ use std::{sync::Arc, time::Duration};
 
 use codearts_repo::{
     Client, Credentials, Error, NoRetry, RateLimit, RetryPolicy,
-    server::{InjectedFailure, Outage, Quota, Server, ServerConfig},
+    server::{InjectedFailure, Outage, Quota, Server, ServerConfig, WindowQuota},
 };
 use common::protocol::Protocol;
 use tokio::{sync::Semaphore, task::JoinSet};
@@ -136,6 +136,28 @@ async fn the_quota_answers_as_huaweis_gateway() {
         );
         assert_eq!(api.retry_after, Some(Duration::from_secs(7)));
         assert_eq!(server.counts().throttled, 3);
+    }
+}
+
+#[tokio::test]
+async fn a_window_quota_answers_with_its_policy_until_the_window_ends() {
+    for protocol in Protocol::ALL {
+        let server = protocol.server().await;
+        server.set_quota_window(Some(WindowQuota::per_minute(3)));
+        let client = client(&server, RetryPolicy::none()).build().unwrap();
+        let (ok, errors) = calls(&client, 5, 1).await;
+        assert_eq!((ok, errors.len()), (3, 2), "{protocol:?}: 3 a minute");
+        let Error::Api(api) = &errors[0] else {
+            panic!("{:?}", errors[0])
+        };
+        assert_eq!((api.status, api.error_code.as_str()), (429, "APIG.0308"));
+        assert_eq!(
+            api.error_msg,
+            "The throttling threshold has been reached: policy user over ratelimit,limit:3,time:1 minute"
+        );
+        assert_eq!(api.retry_after, None, "as the gateway: no Retry-After");
+        server.set_quota_window(None);
+        assert_eq!(calls(&client, 3, 1).await.0, 3, "no quota any more");
     }
 }
 

@@ -6,11 +6,13 @@
 //! - `watch`: a watch of many repositories against an account quota (`429 APIG.0308`, no
 //!   `Retry-After`) that is below what the interval wants: offered load against the quota,
 //!   throttled share, repositories answered, and the round time against the ideal
-//!   (repositories ÷ quota).
+//!   (repositories ÷ quota), and the busiest second. With `--window 60s` the quota is counted
+//!   per fixed window (`--quota 50 --window 60s`: 3,000 a minute, as the gateway's
+//!   `limit:3000,time:1 minute`) instead of a token bucket.
 //!
 //! ```sh
 //! cargo run --release -p codearts-bench --bin quota_bench -- retries [--calls 2000] [--in-flight 64] [--failing 0.05]
-//! cargo run --release -p codearts-bench --bin quota_bench -- watch [--repositories 100000] [--quota 500] [--interval 60s] [--duration 420s]
+//! cargo run --release -p codearts-bench --bin quota_bench -- watch [--repositories 100000] [--quota 500] [--interval 60s] [--duration 420s] [--window 60s]
 //! ```
 
 use std::{
@@ -21,7 +23,7 @@ use std::{
 use clap::{Parser, Subcommand};
 use codearts_repo::{
     Client, Credentials, PushEvent, RetryPolicy, WatchItem, WatchOptions,
-    server::{InjectedFailure, Outage, Quota, Server, ServerConfig},
+    server::{InjectedFailure, Outage, Quota, Server, ServerConfig, WindowQuota},
 };
 use serde_json::json;
 use tokio::{sync::Semaphore, task::JoinSet};
@@ -59,6 +61,10 @@ enum Run {
         duration: Duration,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
+        /// Count the quota per fixed window of this length (quota × window requests per
+        /// window) rather than as a token bucket.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        window: Option<Duration>,
     },
 }
 
@@ -95,7 +101,18 @@ async fn main() {
             interval,
             duration,
             concurrency,
-        } => watch(repositories, quota, interval, duration, concurrency).await,
+            window,
+        } => {
+            let shape = Shape {
+                repositories,
+                quota,
+                interval,
+                duration,
+                concurrency,
+                window,
+            };
+            watch(shape).await
+        }
     }
 }
 
@@ -139,20 +156,36 @@ async fn retries(calls: usize, in_flight: usize, share: f64, budget: bool) -> (f
     (sent / calls as f64, ok as f64 / calls as f64)
 }
 
-async fn watch(
+/// What the watch benchmark runs.
+struct Shape {
     repositories: u32,
     quota: f64,
     interval: Duration,
     duration: Duration,
     concurrency: usize,
-) {
+    window: Option<Duration>,
+}
+
+async fn watch(shape: Shape) {
+    let Shape {
+        repositories,
+        quota,
+        interval,
+        duration,
+        concurrency,
+        window,
+    } = shape;
     let event: PushEvent =
         serde_json::from_str(r#"{"ref":"main","created_at":"2026-01-01T00:00:00+08:00"}"#).unwrap();
     let config = ServerConfig {
-        quota: Some(Quota::per_second(quota)),
+        quota: window.is_none().then(|| Quota::per_second(quota)),
         ..ServerConfig::default()
     };
     let (server, ids) = loopback::repositories(repositories, event, config).await;
+    if let Some(window) = window {
+        let limit = (quota * window.as_secs_f64()).round() as u64;
+        server.set_quota_window(Some(WindowQuota::new(limit, window)));
+    }
     // The watch's own adaptive limit paces it.
     let client = loopback::watch_client(&server);
     let options = WatchOptions::default()
@@ -165,6 +198,9 @@ async fn watch(
     let end = tokio::time::sleep(duration);
     tokio::pin!(end);
     let mut report = tokio::time::interval(Duration::from_secs(30));
+    // Requests in each second, and whether any had been throttled by then.
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let (mut seconds, mut last): (Vec<(u64, bool)>, u64) = (Vec::new(), 0);
     loop {
         tokio::select! {
             item = stream.next() => match item {
@@ -187,9 +223,18 @@ async fn watch(
                     stats.round.mean().map(|r| r.as_secs()),
                 );
             }
+            _ = second.tick() => {
+                let counts = server.counts();
+                seconds.push((counts.requests - last, counts.throttled > 0));
+                last = counts.requests;
+            }
             () = &mut end => break,
         }
     }
+    let busiest = seconds.iter().map(|(n, _)| *n).max().unwrap_or(0);
+    // Before the first 429 the client cannot know the quota.
+    let told = seconds.iter().position(|(_, throttled)| *throttled);
+    let busiest_told = told.and_then(|t| seconds[t + 1..].iter().map(|(n, _)| *n).max());
     let elapsed = started.elapsed().as_secs_f64();
     let counts = server.counts();
     let stats = handle.stats();
@@ -199,8 +244,16 @@ async fn watch(
     let throttled = counts.throttled as f64 / counts.requests.max(1) as f64;
     let ideal = f64::from(repositories) / quota;
     let round = stats.round.mean().map(|r| r.as_secs_f64());
+    let against = match window {
+        Some(window) => format!(
+            "{:.0} per {} (a window; {quota}/s on average)",
+            quota * window.as_secs_f64(),
+            humantime::format_duration(window)
+        ),
+        None => format!("{quota}/s"),
+    };
     println!(
-        "{repositories} repositories every {} against {quota}/s for {elapsed:.0}s",
+        "{repositories} repositories every {} against {against} for {elapsed:.0}s",
         humantime::format_duration(interval)
     );
     println!(
@@ -216,8 +269,16 @@ async fn watch(
         round.map_or("n/a".into(), |r| format!("{:.2}x", r / ideal))
     );
     println!(
+        "busiest second {busiest} = {:.2}x the quota; after the first 429 {} = {}",
+        busiest as f64 / quota,
+        busiest_told.map_or("n/a".into(), |n| n.to_string()),
+        busiest_told.map_or("n/a".into(), |n| format!("{:.2}x", n as f64 / quota)),
+    );
+    println!(
         "{}",
         json!({"repositories": repositories, "quota": quota, "seconds": elapsed,
+               "window_s": window.map(|w| w.as_secs_f64()),
+               "busiest_second": busiest, "busiest_second_after_429": busiest_told,
                "offered_vs_quota": offered / quota, "throttled_share": throttled,
                "answered": answered.len(), "round_s": round, "ideal_round_s": ideal,
                "allowed_rate": stats.allowed_rate})

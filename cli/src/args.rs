@@ -134,7 +134,7 @@ pub(crate) enum Command {
     Commits(CommitsArgs),
     /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
     #[command(
-        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n  codearts serve --keyless --port 18080    # STS, IAM, pod identity: the banner says what to export\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
+        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n  codearts serve --quota 3000/min          # ... or past 3000 in a minute (a fixed window)\n  codearts serve --keyless --port 18080    # STS, IAM, pod identity: the banner says what to export\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
     )]
     Serve(ServeArgs),
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
@@ -214,10 +214,11 @@ pub(crate) struct ServeArgs {
     /// With --tls: write the CA certificate to trust here (for --ca-file).
     #[arg(long, value_name = "PATH", requires = "tls")]
     pub(crate) write_ca: Option<PathBuf>,
-    /// Requests per second accepted for the whole server, as an account's quota: past it,
-    /// 429 APIG.0308 as Huawei's API gateway answers.
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
-    pub(crate) quota: Option<f64>,
+    /// Requests accepted for the whole server, as an account's quota: past it, 429 APIG.0308
+    /// as Huawei's API gateway answers. N: per second (a token bucket); N/min (or N/s,
+    /// N/h): N per fixed window, as the gateway's `limit:N,time:1 minute`.
+    #[arg(long, value_name = "N[/min]", value_parser = crate::demo::parse_quota)]
+    pub(crate) quota: Option<crate::demo::QuotaArg>,
     /// Also play STS, IAM and the CCE pod-identity agent for the keyless flows (OIDC
     /// federation, an identity provider's ID token, pod identity); the banner says what to
     /// export for each.

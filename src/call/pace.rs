@@ -90,7 +90,7 @@ mod tests {
         assert_eq!(error.status(), None);
         assert_eq!(
             error.to_string(),
-            "not sent: the call's deadline passed after waiting 500ms for the client's own rate limit"
+            "not sent: the call's deadline passed after waiting 500ms for the client's turn to send (its rate limit, or a pause the service asked for)"
         );
     }
 

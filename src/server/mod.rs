@@ -32,7 +32,7 @@ use std::{
 
 pub use fixtures::Fixtures;
 pub use keyless::{Keyless, POD_IDENTITY_PATH};
-pub use quota::{Outage, Quota, ServerCounts};
+pub use quota::{Outage, Quota, ServerCounts, WindowQuota};
 pub use tls::TlsOptions;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -252,6 +252,12 @@ impl Server {
     /// once.
     pub fn set_delay(&self, delay: Option<Duration>) {
         *crate::sync::lock(&self.state.delay) = delay;
+    }
+
+    /// Replaces the account quota (the one of [`ServerConfig::quota`], or an earlier window)
+    /// with one counted in fixed windows, the first starting now; `None` removes any quota.
+    pub fn set_quota_window(&self, quota: Option<WindowQuota>) {
+        self.state.gate.set_window(quota);
     }
 
     /// How many API requests arrived, were throttled by the quota, or failed by an outage.

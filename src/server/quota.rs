@@ -7,7 +7,7 @@ use std::{
         Mutex,
         atomic::{AtomicU64, Ordering},
     },
-    time::Instant,
+    time::Duration,
 };
 
 use axum::{
@@ -16,6 +16,9 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+
+// Tokio's clock, so that tests under paused time can run a window of a minute in no time.
+use tokio::time::Instant;
 
 use super::{InjectedFailure, SharedState, handlers::Failure};
 use crate::sync::lock;
@@ -37,6 +40,58 @@ impl Quota {
         Self {
             per_second,
             retry_after: None,
+        }
+    }
+}
+
+/// A quota for the whole server (the account) counted in fixed windows, as Huawei's API
+/// gateway states its policies (`limit:3000,time:1 minute`): past `limit` requests in a
+/// window, `429 APIG.0308` until the next window starts. Set with
+/// [`super::Server::set_quota_window`].
+///
+/// ```
+/// use codearts_repo::server::WindowQuota;
+/// let quota = WindowQuota::per_minute(3000);
+/// assert_eq!(quota.per_second(), 50.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WindowQuota {
+    /// Requests accepted per window.
+    pub limit: u64,
+    /// How long a window lasts (at least a second).
+    pub period: Duration,
+    /// `Retry-After` in seconds on throttled answers (default none, as the gateway).
+    pub retry_after: Option<u64>,
+}
+
+impl WindowQuota {
+    /// `limit` requests a minute.
+    pub fn per_minute(limit: u64) -> Self {
+        Self::new(limit, Duration::from_secs(60))
+    }
+
+    /// `limit` requests per `period` (rounded up to whole seconds, at least one).
+    pub fn new(limit: u64, period: Duration) -> Self {
+        let seconds = period.as_secs() + u64::from(period.subsec_nanos() > 0);
+        Self {
+            limit,
+            period: Duration::from_secs(seconds.max(1)),
+            retry_after: None,
+        }
+    }
+
+    /// The average rate it allows, in requests per second.
+    pub fn per_second(&self) -> f64 {
+        self.limit as f64 / self.period.as_secs_f64()
+    }
+
+    /// The window as the gateway words it: `1 minute`, `10 second`.
+    fn time(&self) -> String {
+        match self.period.as_secs() {
+            s if s % 3600 == 0 => format!("{} hour", s / 3600),
+            s if s % 60 == 0 => format!("{} minute", s / 60),
+            s => format!("{s} second"),
         }
     }
 }
@@ -64,30 +119,77 @@ pub struct ServerCounts {
 
 #[derive(Debug)]
 pub(crate) struct Gate {
-    quota: Option<(Quota, Mutex<Bucket>)>,
+    quota: Mutex<Option<Limit>>,
     pub(crate) outage: Mutex<Option<Outage>>,
     requests: AtomicU64,
     throttled: AtomicU64,
     failed: AtomicU64,
 }
 
+/// The quota in force and what it has counted.
 #[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+enum Limit {
+    Bucket {
+        quota: Quota,
+        tokens: f64,
+        at: Instant,
+    },
+    Window {
+        quota: WindowQuota,
+        /// When the current window began, and the requests accepted in it.
+        started: Instant,
+        accepted: u64,
+    },
+}
+
+impl Limit {
+    /// Whether a request now is over the quota; if so, the throttled answer's message and
+    /// `Retry-After`.
+    fn over(&mut self, now: Instant) -> Option<(String, Option<u64>)> {
+        match self {
+            Self::Bucket { quota, tokens, at } => {
+                let refill = now.duration_since(*at).as_secs_f64() * quota.per_second;
+                *tokens = (*tokens + refill).min(quota.per_second.max(1.0));
+                *at = now;
+                if *tokens >= 1.0 {
+                    *tokens -= 1.0;
+                    return None;
+                }
+                let limit = (quota.per_second * 60.0).round();
+                Some((format!("limit:{limit},time:1 minute"), quota.retry_after))
+            }
+            Self::Window {
+                quota,
+                started,
+                accepted,
+            } => {
+                let elapsed = now.duration_since(*started);
+                if elapsed >= quota.period {
+                    // Windows follow each other from the first: a quiet one is skipped whole.
+                    let skipped = (elapsed.as_nanos() / quota.period.as_nanos()) as u32;
+                    *started += quota.period * skipped;
+                    *accepted = 0;
+                }
+                if *accepted < quota.limit {
+                    *accepted += 1;
+                    return None;
+                }
+                let policy = format!("limit:{},time:{}", quota.limit, quota.time());
+                Some((policy, quota.retry_after))
+            }
+        }
+    }
 }
 
 impl Gate {
     pub(crate) fn new(quota: Option<Quota>) -> Self {
-        let quota = quota.map(|quota| {
-            let bucket = Bucket {
-                tokens: quota.per_second.max(1.0),
-                at: Instant::now(),
-            };
-            (quota, Mutex::new(bucket))
+        let quota = quota.map(|quota| Limit::Bucket {
+            quota,
+            tokens: quota.per_second.max(1.0),
+            at: Instant::now(),
         });
         Self {
-            quota,
+            quota: Mutex::new(quota),
             outage: Mutex::new(None),
             requests: AtomicU64::new(0),
             throttled: AtomicU64::new(0),
@@ -103,25 +205,25 @@ impl Gate {
         }
     }
 
+    /// Replaces the quota in force with a window quota, its first window starting now
+    /// (`None`: no quota at all).
+    pub(crate) fn set_window(&self, quota: Option<WindowQuota>) {
+        *lock(&self.quota) = quota.map(|quota| Limit::Window {
+            quota,
+            started: Instant::now(),
+            accepted: 0,
+        });
+    }
+
     /// The quota's answer, if this request is over it.
     fn over_quota(&self) -> Option<Response> {
-        let (quota, bucket) = self.quota.as_ref()?;
-        let mut bucket = lock(bucket);
-        let now = Instant::now();
-        let refill = now.duration_since(bucket.at).as_secs_f64() * quota.per_second;
-        bucket.tokens = (bucket.tokens + refill).min(quota.per_second.max(1.0));
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            return None;
-        }
+        let (policy, retry_after) = lock(&self.quota).as_mut()?.over(Instant::now())?;
         let message = format!(
-            "The throttling threshold has been reached: policy user over ratelimit,limit:{},time:1 minute",
-            (quota.per_second * 60.0).round()
+            "The throttling threshold has been reached: policy user over ratelimit,{policy}"
         );
         let mut response =
             Failure::new(StatusCode::TOO_MANY_REQUESTS, "APIG.0308", message).into_response();
-        if let Some(seconds) = quota.retry_after {
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from(seconds));

@@ -60,6 +60,16 @@ pub(super) struct Delivery {
 }
 
 impl Delivery {
+    /// Nothing to report, nothing to remember (a poll that was not sent).
+    pub(super) fn none() -> Self {
+        Self {
+            item: None,
+            seen: None,
+            first: false,
+            baseline_reported: true,
+        }
+    }
+
     /// An item with nothing to remember.
     pub(super) fn only(item: WatchItem) -> Self {
         Self {

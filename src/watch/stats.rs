@@ -10,6 +10,14 @@ use crate::{Error, NoRetry};
 pub struct WatchStats {
     /// Polls finished.
     pub polls: u64,
+    /// Of those, the polls the service answered: normally, or with an answer of the
+    /// repository's own such as 404 (not 429, 5xx, or no answer). Over time, the rate the
+    /// service accepts.
+    pub answered: u64,
+    /// Polls not sent because their call's deadline passed while the client waited for its
+    /// own rate limit (a pause the service asked for with `Retry-After`, or a slow limit):
+    /// polled again in turn, not counted in `polls` nor as failures.
+    pub paced: u64,
     /// Polls that failed, by what failed.
     pub failures: Failures,
     /// New pushes found (baselines not counted).
@@ -21,7 +29,8 @@ pub struct WatchStats {
     /// How long a round takes: the time between two polls of a repository.
     pub round: RoundTime,
     /// The rate the watch's rate limiter allows now, in requests per second; `None` while
-    /// nothing was throttled and no ceiling is set.
+    /// nothing was throttled and no ceiling is set. A limit, not a measure: what the service
+    /// accepts is `answered` over time.
     pub allowed_rate: Option<f64>,
     /// Throttled answers (429) the rate limiter saw, retries of a poll included.
     pub throttled_answers: u64,
@@ -33,8 +42,10 @@ pub struct WatchStats {
     pub last_state_save: Option<Duration>,
     /// The last save of the state store failed (saves are retried at every flush).
     pub state_save_failing: bool,
-    /// When the service last answered a poll (normally, or with an answer such as 404):
-    /// long ago, or never, means the watch cannot do its job.
+    /// When the service last answered a poll (normally, or with an answer such as 404), or,
+    /// once it has, when a poll last waited out the client's own rate limit (a pause the
+    /// service asked for is the watch doing its job): long ago, or never, means the watch
+    /// cannot do its job.
     pub last_answered: Option<std::time::Instant>,
     /// When the watch started.
     pub started: Option<std::time::Instant>,

@@ -72,6 +72,8 @@ pub(super) struct Watcher {
     items: mpsc::Sender<Delivery>,
     /// The polls in flight, by task: what a panicked one was polling.
     in_flight: HashMap<tokio::task::Id, (RepositoryId, u64, Instant)>,
+    /// Stopped: no poll starts any more, not even one that never got its turn.
+    stopped: bool,
 }
 
 type PollResult = (RepositoryId, u64, Instant, Result<PushEvent, Error>);
@@ -95,6 +97,7 @@ impl Watcher {
             stats,
             items,
             in_flight: HashMap::new(),
+            stopped: false,
         }
     }
 
@@ -160,6 +163,7 @@ impl Watcher {
                     Some(Command::Stop) => {
                         self.due.clear();
                         self.options.once = true;
+                        self.stopped = true;
                     }
                     None => commands_open = false,
                 },
@@ -258,6 +262,27 @@ impl Watcher {
             .repos
             .get_mut(&id)
             .filter(|r| r.generation == generation)?;
+        if let Err(error) = &result
+            && error.is_paced()
+        {
+            // Not polled yet: the call's deadline passed while the client waited its own
+            // turn (a slow limit, or out a pause the service asked for). Nothing failed and
+            // nothing was learnt: polled again in turn, its state as it was.
+            let mut stats = lock(&self.stats);
+            stats.paced += 1;
+            // The watch is doing what the service asked (a waited pause is no silence of the
+            // service's), once the service has answered at all.
+            if stats.last_answered.is_some() {
+                stats.last_answered = Some(std::time::Instant::now());
+            }
+            drop(stats);
+            // Its interrupted wait is not a round of the watch.
+            state.last_poll = None;
+            if !self.stopped {
+                self.due.push(Reverse((Instant::now(), id, generation)));
+            }
+            return Some((None, Delivery::none()));
+        }
         let before = state.state();
         // Answering again after an error answer or after trouble.
         let recovered = result.is_ok() && (state.answering.take().is_some() || state.failures > 0);
@@ -270,6 +295,7 @@ impl Watcher {
             |_| true,
         );
         if answered {
+            stats.answered += 1;
             stats.last_answered = Some(std::time::Instant::now());
         }
         let mut delivery = Delivery {
@@ -302,6 +328,13 @@ impl Watcher {
             }
             Err(error) => {
                 stats.failures.count(&error);
+                // A gateway that states its policy: the limiter spreads what it allows.
+                if let (Error::Api(api), Some(limiter)) = (&error, &self.client.limiter)
+                    && api.status == 429
+                    && let Some(rate) = crate::gateway_policy::per_second(&api.error_msg)
+                {
+                    limiter.told(rate);
+                }
                 // Back off only for trouble (the same rule as the call loop's retries): an
                 // answer such as 404 keeps the cadence, and is reported once.
                 let mut report = true;

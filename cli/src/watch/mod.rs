@@ -95,10 +95,11 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
         let item = tokio::select! {
             item = stream.next() => item,
             _ = ticks.tick() => {
-                for line in trouble.tick(std::time::Instant::now()) {
+                let now = std::time::Instant::now();
+                for line in trouble.tick(now) {
                     say!("{line}");
                 }
-                if let Some(line) = pace.check(&handle.stats()) {
+                if let Some(line) = pace.check(&handle.stats(), now) {
                     say!("{line}");
                 }
                 continue;

@@ -1,7 +1,9 @@
 //! What the watch says on stderr when polls fail. A repository's own trouble gets one line
-//! per change of state; trouble that many repositories share (throttling, an endpoint that
-//! does not answer, a service failing with 5xx) gets one line that counts them, repeated at
-//! most once a minute while it lasts, and one line when it is over.
+//! per change of state, whatever shared trouble came between; trouble that many repositories
+//! share (throttling, an endpoint that does not answer, a service failing with 5xx) gets one
+//! line that counts them, repeated at most once a minute while it lasts, and one line when
+//! it is over. Each repository counts in the trouble it is in now: a change of kind moves it,
+//! recovery removes it.
 
 use std::{
     collections::HashMap,
@@ -42,6 +44,15 @@ impl Shared {
         }
     }
 
+    /// The trouble in a few words, for the line saying that no repository is in it any more.
+    fn short(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::Unreachable => "getting no answer from the service",
+            Self::ServerError => "failing on the service's side (5xx)",
+        }
+    }
+
     fn over(self) -> &'static str {
         match self {
             Self::Throttled => "no longer throttled",
@@ -66,6 +77,9 @@ struct Said {
 pub(super) struct Trouble {
     failing: HashMap<RepositoryId, Shared>,
     shared: HashMap<Shared, Said>,
+    /// The repository's own state last said (the status of the answer it keeps giving, 0
+    /// without one), kept through shared trouble: said again only when it changes.
+    own: HashMap<RepositoryId, u16>,
 }
 
 impl Trouble {
@@ -74,10 +88,18 @@ impl Trouble {
         let line = format!("repository {id}: {error}");
         let Some(kind) = Shared::of(error) else {
             self.leave(id);
-            return Some(line);
+            let state = error.status().unwrap_or(0);
+            return (self.own.insert(id, state) != Some(state)).then_some(line);
         };
-        if self.failing.insert(id, kind) != Some(kind) {
-            self.shared.entry(kind).or_default().count += 1;
+        match self.failing.insert(id, kind) {
+            Some(old) if old == kind => {}
+            old => {
+                // Moved from another trouble: it counts in the one it is in now only.
+                if let Some(said) = old.and_then(|old| self.shared.get_mut(&old)) {
+                    said.count = said.count.saturating_sub(1);
+                }
+                self.shared.entry(kind).or_default().count += 1;
+            }
         }
         self.shared.entry(kind).or_default().example = line;
         None
@@ -85,9 +107,10 @@ impl Trouble {
 
     /// A repository answers again: its line now if its trouble was its own.
     pub(super) fn recovered(&mut self, id: RepositoryId) -> Option<String> {
+        let own = self.own.remove(&id);
         match self.leave(id) {
-            Some(_) => None,
-            None => Some(format!("repository {id}: answering again")),
+            Some(_) if own.is_none() => None,
+            _ => Some(format!("repository {id}: answering again")),
         }
     }
 
@@ -103,14 +126,25 @@ impl Trouble {
     /// it is alone in it), repeated once a minute, and the end of each.
     pub(super) fn tick(&mut self, now: Instant) -> Vec<String> {
         let mut lines = Vec::new();
+        let everyone_answers = self.failing.is_empty();
         for (kind, state) in &mut self.shared {
             match (state.count, state.said) {
                 (0, Some((_, Some(alone)))) => {
-                    lines.push(format!("repository {alone}: answering again"));
+                    // Moved to other trouble, it gets that trouble's line instead.
+                    if !self.failing.contains_key(&alone) {
+                        lines.push(format!("repository {alone}: answering again"));
+                    }
+                    state.said = None;
+                }
+                (0, Some((_, None))) if everyone_answers => {
+                    lines.push(format!("{}: every repository answers again", kind.over()));
                     state.said = None;
                 }
                 (0, Some((_, None))) => {
-                    lines.push(format!("{}: every repository answers again", kind.over()));
+                    lines.push(format!(
+                        "no repository {} any more; other trouble goes on",
+                        kind.short()
+                    ));
                     state.said = None;
                 }
                 (1, None) => {
@@ -177,6 +211,67 @@ mod tests {
             ["the service no longer fails: every repository answers again"]
         );
         assert!(trouble.tick(start + Duration::from_secs(200)).is_empty());
+    }
+
+    /// 503s, then 429s, then recovery: each repository counts in its current trouble only,
+    /// and once every one answers no summary is said again.
+    #[test]
+    fn a_change_of_trouble_moves_the_count_and_recovery_ends_every_summary() {
+        let mut trouble = Trouble::default();
+        let start = Instant::now();
+        for n in 1..=16 {
+            trouble.error(id(n), &status(503));
+        }
+        let lines = trouble.tick(start);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("16 repositories failing on the service's side (5xx)"));
+        for n in 1..=16 {
+            trouble.error(id(n), &status(429));
+        }
+        let mut lines = trouble.tick(start + Duration::from_secs(1));
+        lines.sort();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("16 repositories throttled by the service"));
+        assert_eq!(
+            lines[1],
+            "no repository failing on the service's side (5xx) any more; other trouble goes on"
+        );
+        for n in 1..=16 {
+            assert_eq!(trouble.recovered(id(n)), None);
+        }
+        assert_eq!(
+            trouble.tick(start + Duration::from_secs(2)),
+            ["no longer throttled: every repository answers again"]
+        );
+        for later in [61, 62, 200] {
+            let lines = trouble.tick(start + Duration::from_secs(later));
+            assert!(lines.is_empty(), "{later}s: {lines:?}");
+        }
+    }
+
+    /// A 404 is said once, however many 429s come between two of its polls; said again only
+    /// once it changed (answering again, then missing again).
+    #[test]
+    fn a_repositorys_own_state_is_said_once_whatever_shared_trouble_comes_between() {
+        let mut trouble = Trouble::default();
+        let now = Instant::now();
+        assert!(trouble.error(id(8), &status(404)).is_some());
+        for _ in 0..5 {
+            assert_eq!(trouble.error(id(8), &status(429)), None);
+            assert_eq!(trouble.error(id(8), &status(404)), None, "said already");
+        }
+        // Each 429 was its own, alone: the lines of shared trouble say it, not the 404's.
+        trouble.tick(now);
+        let forbidden = trouble.error(id(8), &status(403)).unwrap_or_default();
+        assert!(
+            forbidden.starts_with("repository 8: API error: HTTP 403"),
+            "{forbidden}"
+        );
+        assert_eq!(
+            trouble.recovered(id(8)).as_deref(),
+            Some("repository 8: answering again")
+        );
+        assert!(trouble.error(id(8), &status(404)).is_some(), "a new change");
     }
 
     #[test]

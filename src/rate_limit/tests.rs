@@ -1,0 +1,179 @@
+//! The limiter on a simulated clock: sends and answers at chosen instants.
+
+use super::*;
+
+#[test]
+fn the_curve_starts_at_the_cut_and_comes_back_to_the_throttled_rate_after_k() {
+    let at = Instant::now();
+    let cut = Cut::new(at, 50.0);
+    assert!((cut.rate_at(at) - 35.0).abs() < 1e-9);
+    let k = Duration::from_secs_f64(cut.k);
+    assert!((cut.rate_at(at + k) - 50.0).abs() < 1e-9);
+    assert!(cut.rate_at(at + k + Duration::from_secs(2)) > 50.0);
+    assert!((cut.k - 3.347).abs() < 0.01, "{}", cut.k);
+}
+
+#[test]
+fn a_bad_ceiling_is_refused_naming_the_field() {
+    for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let error = RateLimit::fixed(rate).check().unwrap_err().to_string();
+        assert!(error.starts_with("invalid max_rate:"), "{error}");
+    }
+    assert!(RateLimit::adaptive().max_rate(0.1).check().is_ok());
+}
+
+/// Sends as fast as the limiter lets, from `start` until `until`; returns the send times.
+fn send_until(limiter: &RateLimiter, start: Instant, until: Instant) -> Vec<Instant> {
+    let mut state = lock(&limiter.state);
+    let (mut now, mut sent) = (start, Vec::new());
+    while now < until {
+        match state.next_send(limiter.config, now) {
+            Some(at) => now = at,
+            None => {
+                state.sent(limiter.config, now);
+                sent.push(now);
+            }
+        }
+    }
+    sent
+}
+
+#[test]
+fn requests_are_spaced_by_the_ceiling_on_average() {
+    for rate in [10.0, 5000.0] {
+        let limiter = RateLimiter::new(RateLimit::fixed(rate));
+        let start = Instant::now();
+        let sent = send_until(&limiter, start, start + Duration::from_secs(10));
+        let per_second = sent.len() as f64 / 10.0;
+        assert!(
+            (per_second - rate).abs() <= rate * 0.01 + 0.1,
+            "{rate}: {per_second}"
+        );
+        // Never more than the tolerance's worth at once.
+        let burst = sent.iter().filter(|at| **at == start).count();
+        assert!(burst as f64 <= (rate * TOLERANCE.as_secs_f64()).max(1.0) + 1.0);
+    }
+}
+
+#[test]
+fn a_throttle_cuts_once_for_the_requests_already_in_flight() {
+    let limiter = RateLimiter::new(RateLimit::adaptive());
+    assert_eq!(limiter.allowed_rate(), None, "unlimited until throttled");
+    let start = Instant::now();
+    let mut sent = Vec::new();
+    {
+        let mut state = lock(&limiter.state);
+        for i in 0..=40 {
+            let at = start + Duration::from_millis(50 * i);
+            state.sent(limiter.config, at);
+            sent.push(at);
+        }
+    }
+    // 20 requests/s measured; all come back throttled after the first cut.
+    let now = start + Duration::from_millis(2050);
+    for at in &sent {
+        limiter.throttled_at(*at, None, now);
+    }
+    let rate = limiter.allowed_rate().unwrap();
+    assert!((rate - 14.0).abs() < 1.0, "one cut to 70%: {rate}");
+    assert_eq!(limiter.throttled_count(), 41);
+    // A request sent after the cut and throttled cuts again.
+    limiter.throttled_at(now, None, now + Duration::from_millis(1));
+    assert!(limiter.allowed_rate().unwrap() < 11.0);
+}
+
+/// Sends at `demand` requests/s, or as fast as the limiter lets when that is less, from
+/// `start` until `until`; returns the send times.
+fn send_at(limiter: &RateLimiter, start: Instant, until: Instant, demand: f64) -> Vec<Instant> {
+    let mut state = lock(&limiter.state);
+    let gap = Duration::from_secs_f64(1.0 / demand);
+    let (mut now, mut sent) = (start, Vec::new());
+    while now < until {
+        match state.next_send(limiter.config, now) {
+            Some(at) => now = at,
+            None => {
+                state.sent(limiter.config, now);
+                sent.push(now);
+                now += gap;
+            }
+        }
+    }
+    sent
+}
+
+fn rate_at(limiter: &RateLimiter, now: Instant) -> f64 {
+    lock(&limiter.state).rate(limiter.config, now).unwrap()
+}
+
+/// Throttled at 50 requests/s, then quiet for a minute (a pause, a watch between rounds),
+/// then everything at once: the limiter starts again from what it sent, not from where
+/// the cubic curve went meanwhile (tens of thousands of requests/s).
+#[test]
+fn a_quiet_stretch_does_not_become_a_burst() {
+    let limiter = RateLimiter::new(RateLimit::adaptive());
+    let start = Instant::now();
+    let secs = |s: u64| start + Duration::from_secs(s);
+    let sent = send_at(&limiter, start, secs(10), 50.0);
+    limiter.throttled_at(*sent.last().unwrap(), None, secs(10));
+    send_at(&limiter, secs(10), secs(20), 50.0);
+    let backlog = send_at(&limiter, secs(80), secs(90), 1e9);
+    let in_second = |n: u64| {
+        let range = secs(80 + n)..secs(81 + n);
+        backlog.iter().filter(|at| range.contains(at)).count()
+    };
+    assert!(
+        in_second(0) <= 50,
+        "a burst of {} in a second",
+        in_second(0)
+    );
+    assert!(in_second(0) >= 1);
+    // It grows back, doubling about every second, until the service says otherwise.
+    assert!((1..5).any(|n| in_second(n) >= 50), "{backlog:?}");
+    assert!(in_second(2) > in_second(0));
+}
+
+/// After a cut, the curve keeps growing with time; sending 10 requests/s, the rate
+/// allowed stays near that, and the next cut is taken from it.
+#[test]
+fn a_cut_is_taken_from_what_was_sent_not_from_an_unused_allowance() {
+    let limiter = RateLimiter::new(RateLimit::adaptive());
+    let start = Instant::now();
+    let secs = |s: u64| start + Duration::from_secs(s);
+    let sent = send_at(&limiter, start, secs(10), 50.0);
+    limiter.throttled_at(*sent.last().unwrap(), None, secs(10));
+    let sent = send_at(&limiter, secs(10), secs(40), 10.0);
+    let allowed = rate_at(&limiter, secs(40));
+    assert!(allowed <= 2.0 * 10.0 + 1.0, "{allowed}");
+    limiter.throttled_at(*sent.last().unwrap(), None, secs(40));
+    let allowed = rate_at(&limiter, secs(40));
+    assert!((allowed - 7.0).abs() < 1.0, "70% of the 10 sent: {allowed}");
+}
+
+#[test]
+fn a_stated_policy_caps_an_adaptive_limiter_only() {
+    let adaptive = RateLimiter::new(RateLimit::adaptive());
+    adaptive.told(50.0);
+    assert_eq!(adaptive.allowed_rate(), Some(50.0));
+    adaptive.told(f64::INFINITY);
+    assert_eq!(
+        adaptive.allowed_rate(),
+        Some(50.0),
+        "nonsense is not a policy"
+    );
+    let fixed = RateLimiter::new(RateLimit::fixed(80.0));
+    fixed.told(50.0);
+    assert_eq!(
+        fixed.allowed_rate(),
+        Some(80.0),
+        "a fixed rate is the caller's"
+    );
+}
+
+#[test]
+fn retry_after_pauses_every_request() {
+    let limiter = RateLimiter::new(RateLimit::adaptive());
+    let now = Instant::now();
+    limiter.throttled(now, Some(Duration::from_secs(3)));
+    let next = lock(&limiter.state).next_send(limiter.config, now).unwrap();
+    assert!(next >= now + Duration::from_secs(3));
+}
