@@ -131,7 +131,7 @@ async fn the_pod_identity_agent_is_never_asked_through_a_proxy() {
     let uri = format!("{}{POD_IDENTITY_PATH}", agent.url());
     let credentials = chain(dir.path(), &pod_vars(dir.path(), &uri)).unwrap();
     let ca = reqwest::Certificate::from_pem(api.ca_pem().unwrap().as_bytes()).unwrap();
-    let http = reqwest::Client::builder()
+    let http = common::plain_http()
         .add_root_certificate(ca)
         .proxy(reqwest::Proxy::http(&proxy.url).unwrap())
         .build()
