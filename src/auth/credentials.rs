@@ -6,6 +6,7 @@ use reqwest::header::HeaderValue;
 use std::sync::Arc;
 
 use super::{
+    SigningAlgorithm,
     signer::SigningKey,
     temporary::{Place, TemporaryKeys},
 };
@@ -31,7 +32,7 @@ const TOKEN_MAX_CHARS: usize = 100_000;
 pub(crate) enum Auth {
     /// `X-Auth-Token`.
     Token(HeaderValue),
-    /// `SDK-HMAC-SHA256` signing.
+    /// AK/SK signing.
     AkSk(AccessKey),
     /// Temporary access keys from a keyless source (OIDC federation, an identity provider,
     /// the ECS metadata service, CCE pod identity), fetched and refreshed as needed.
@@ -68,6 +69,8 @@ pub struct Credentials {
     pub(crate) project_header: Option<HeaderValue>,
     /// `iam_endpoint` of the profile these credentials came from.
     pub(crate) iam_endpoint: Option<String>,
+    /// How AK/SK requests are signed: the client's choice, set by its builder.
+    pub(crate) algorithm: SigningAlgorithm,
 }
 
 impl Credentials {
@@ -84,7 +87,8 @@ impl Credentials {
         Ok(Self::new(Auth::Token(secret_header(&token))))
     }
 
-    /// An access key id and secret access key, for `SDK-HMAC-SHA256` signing.
+    /// An access key id and secret access key, for AK/SK signing (`SDK-HMAC-SHA256` unless
+    /// the client is built with another [`SigningAlgorithm`]).
     pub fn aksk(ak: impl Into<String>, sk: impl Into<String>) -> Result<Self, Error> {
         let (ak, sk) = (ak.into(), sk.into());
         check_header_value("ak", &ak)?;
@@ -102,6 +106,7 @@ impl Credentials {
             project_id: None,
             project_header: None,
             iam_endpoint: None,
+            algorithm: SigningAlgorithm::default(),
         }
     }
 
