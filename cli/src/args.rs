@@ -4,6 +4,7 @@
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use codearts_repo::SigningAlgorithm;
 
 const AFTER_HELP: &str = "\
 Credentials: HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK (+ HUAWEICLOUD_SDK_PROJECT_ID,
@@ -52,6 +53,17 @@ pub(crate) struct Connection {
     /// Also trust the CA certificates in this PEM file (SSL_CERT_FILE replaces the system's).
     #[arg(long, value_name = "PATH")]
     pub(crate) ca_file: Option<PathBuf>,
+    /// How AK/SK requests are signed, as the official SDKs' signing_algorithm (tokens are not
+    /// signed).
+    #[arg(long, value_name = "ALGORITHM", default_value = "hmac-sha256", value_parser = signing_algorithm())]
+    pub(crate) signing_algorithm: SigningAlgorithm,
+}
+
+/// The algorithms' short names, listed in the help and in the error for an unknown one.
+fn signing_algorithm() -> impl clap::builder::TypedValueParser<Value = SigningAlgorithm> {
+    use clap::builder::TypedValueParser as _;
+    let names = SigningAlgorithm::ALL.iter().map(|a| a.short_name());
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<SigningAlgorithm>())
 }
 
 impl Connection {
@@ -64,7 +76,7 @@ impl Connection {
 /// Options given before the command are the command's: `codearts --endpoint URL push-event 1`
 /// is `codearts push-event --endpoint URL 1`, as the README writes it.
 pub(crate) fn command_first(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    const TAKE_A_VALUE: [&str; 7] = [
+    const TAKE_A_VALUE: [&str; 8] = [
         "--endpoint",
         "--region",
         "--project-id",
@@ -72,6 +84,7 @@ pub(crate) fn command_first(args: impl IntoIterator<Item = OsString>) -> Vec<OsS
         "--timeout",
         "--max-attempts",
         "--ca-file",
+        "--signing-algorithm",
     ];
     let args: Vec<OsString> = args.into_iter().collect();
     let mut moved = Vec::new();

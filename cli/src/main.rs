@@ -166,7 +166,8 @@ pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
         // Each attempt gets its share of the time, so that a hanging endpoint leaves room
         // for the attempts asked for.
         .attempt_timeout(global.timeout / global.attempts())
-        .retry(RetryPolicy::default().max_attempts(global.attempts()));
+        .retry(RetryPolicy::default().max_attempts(global.attempts()))
+        .signing_algorithm(global.signing_algorithm);
     if let Some(region) = &global.region {
         builder = builder.region(region);
     }
