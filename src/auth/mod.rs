@@ -4,6 +4,7 @@
 mod algorithm;
 mod answer;
 mod apply;
+mod canonical;
 mod chain;
 mod credentials;
 #[cfg(any(feature = "ecdsa", feature = "sm"))]

@@ -164,3 +164,58 @@ fn hmac_hex<'p, 'b, M: Mac + Clone>(
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(all(test, feature = "ecdsa", feature = "sm"))]
+mod tests {
+    use super::*;
+
+    fn cached(key: &SigningKey) -> Vec<(SigningAlgorithm, String)> {
+        let derived = crate::sync::lock(&key.secret.derived);
+        derived
+            .iter()
+            .map(|(a, ak, _)| (*a, ak.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn each_algorithms_key_is_derived_once_per_ak_and_replaced_when_the_ak_changes() {
+        let key = SigningKey::new("sk");
+        let clone = key.clone();
+        let first = key.derived(SigningAlgorithm::Sm2Sm3, "AK1").unwrap();
+        // Every later request, and every clone of the credentials, gets the same key.
+        for signer in [&key, &clone] {
+            let again = signer.derived(SigningAlgorithm::Sm2Sm3, "AK1").unwrap();
+            assert!(Arc::ptr_eq(&first, &again));
+        }
+        let ecdsa = key
+            .derived(SigningAlgorithm::EcdsaP256Sha256, "AK1")
+            .unwrap();
+        assert_eq!(cached(&key).len(), 2);
+        // Another AK replaces its algorithm's entry rather than growing the cache.
+        let rotated = key.derived(SigningAlgorithm::Sm2Sm3, "AK2").unwrap();
+        assert!(!Arc::ptr_eq(&first, &rotated));
+        assert_eq!(
+            cached(&key),
+            [
+                (SigningAlgorithm::EcdsaP256Sha256, "AK1".to_owned()),
+                (SigningAlgorithm::Sm2Sm3, "AK2".to_owned())
+            ]
+        );
+        assert!(Arc::ptr_eq(
+            &ecdsa,
+            &key.derived(SigningAlgorithm::EcdsaP256Sha256, "AK1")
+                .unwrap()
+        ));
+    }
+
+    #[test]
+    fn the_hmacs_derive_nothing() {
+        let key = SigningKey::new("sk");
+        let mut buffer = [0u8; 64];
+        for algorithm in [SigningAlgorithm::HmacSha256, SigningAlgorithm::HmacSm3] {
+            key.sign_string(algorithm, "AK", "20260102T030405Z", "00", &mut buffer)
+                .unwrap();
+        }
+        assert!(cached(&key).is_empty());
+    }
+}

@@ -100,7 +100,8 @@ pub struct RecordedRequest {
     /// The query as sent.
     pub query: Option<String>,
     /// Headers in arrival order, names lowercased; token, signature and security token
-    /// replaced by `<redacted>`.
+    /// replaced by `<redacted>` (an AK/SK `Authorization` keeps its algorithm:
+    /// `SDK-SM2-SM3 <redacted>`).
     pub headers: Vec<(String, String)>,
     /// The status the server answered.
     pub status: u16,
