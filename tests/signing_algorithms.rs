@@ -27,16 +27,18 @@ fn asymmetric(algorithm: SigningAlgorithm) -> bool {
     )
 }
 
-/// Each vector's request as the official signer saw it, and what it made, per algorithm.
-fn cases() -> Vec<(
-    String,
-    SigningAlgorithm,
-    Method,
-    Url,
-    HeaderMap,
-    Vec<u8>,
-    Value,
-)> {
+/// One vector's request as the official signer saw it, and what it made with one algorithm.
+struct Case {
+    name: String,
+    algorithm: SigningAlgorithm,
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    official: Value,
+}
+
+fn cases() -> Vec<Case> {
     let vectors = vectors();
     let mut cases = Vec::new();
     for vector in vectors["vectors"].as_array().unwrap() {
@@ -57,15 +59,15 @@ fn cases() -> Vec<(
                 vector["name"].as_str().unwrap(),
                 algorithm.short_name()
             );
-            cases.push((
+            cases.push(Case {
                 name,
-                *algorithm,
-                method.clone(),
-                url.clone(),
+                algorithm: *algorithm,
+                method: method.clone(),
+                url: url.clone(),
                 headers,
-                body.clone(),
-                signed.clone(),
-            ));
+                body: body.clone(),
+                official: signed.clone(),
+            });
         }
     }
     cases
@@ -101,7 +103,16 @@ fn canonical_requests_and_strings_to_sign_are_the_official_ones_for_every_algori
         vectors["sk"].as_str().unwrap(),
     );
     let key = SigningKey::new(sk);
-    for (name, algorithm, method, url, headers, body, official) in cases() {
+    for Case {
+        name,
+        algorithm,
+        method,
+        url,
+        headers,
+        body,
+        official,
+    } in cases()
+    {
         let ours = signer::sign_with(algorithm, &key, ak, &method, &url, &headers, &body).unwrap();
         assert_eq!(
             ours.canonical_request,
@@ -152,7 +163,13 @@ fn official_signatures_verify_under_the_derived_key_and_not_under_another_sk() {
         vectors["wrong_sk"].as_str().unwrap(),
     );
     let (key, wrong) = (SigningKey::new(sk), SigningKey::new(wrong_sk));
-    for (name, algorithm, _, _, _, _, official) in cases() {
+    for Case {
+        name,
+        algorithm,
+        official,
+        ..
+    } in cases()
+    {
         let string_to_sign = official["string_to_sign"].as_str().unwrap();
         let authorization = official["authorization"].as_str().unwrap();
         let signature = authorization.rsplit_once("Signature=").unwrap().1;
@@ -181,7 +198,16 @@ fn our_signatures_verify_under_the_official_public_key_and_not_under_another_sk(
         vectors["wrong_sk"].as_str().unwrap(),
     );
     let (key, wrong) = (SigningKey::new(sk), SigningKey::new(wrong_sk));
-    for (name, algorithm, method, url, headers, body, _) in cases() {
+    for Case {
+        name,
+        algorithm,
+        method,
+        url,
+        headers,
+        body,
+        ..
+    } in cases()
+    {
         let ours = signer::sign_with(algorithm, &key, ak, &method, &url, &headers, &body).unwrap();
         assert!(
             signer::verify(algorithm, &key, ak, &ours.string_to_sign, &ours.signature),

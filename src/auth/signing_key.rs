@@ -14,16 +14,16 @@ use super::derived::DerivedKey;
 
 /// A secret key ready to sign: the HMAC key schedule is computed once, not per request, and
 /// so is the private key the asymmetric algorithms derive from the AK/SK.
+/// Cloned per client and per temporary key: a reference count.
 #[derive(Clone)]
 pub struct SigningKey {
-    /// HMAC-SHA256 keyed by the SK: the default algorithm, ready from the start.
-    hmac_sha256: Hmac<Sha256>,
-    #[cfg_attr(not(any(feature = "ecdsa", feature = "sm")), allow(dead_code))]
     secret: Arc<Secret>,
 }
 
-/// What the other algorithms are made from, and what they made.
+/// Each algorithm's key, and what the others are made from.
 struct Secret {
+    /// HMAC-SHA256 keyed by the SK: the default algorithm, ready from the start.
+    hmac_sha256: Hmac<Sha256>,
     #[cfg_attr(not(any(feature = "ecdsa", feature = "sm")), allow(dead_code))]
     sk: Zeroizing<Box<[u8]>>,
     #[cfg(feature = "sm")]
@@ -31,16 +31,20 @@ struct Secret {
     /// At most one key per asymmetric algorithm, with the AK it was derived with: another AK
     /// (never seen in practice, as an AK and its SK travel together) replaces the entry.
     #[cfg(any(feature = "ecdsa", feature = "sm"))]
-    derived: std::sync::Mutex<Vec<(SigningAlgorithm, Box<str>, Arc<DerivedKey>)>>,
+    derived: std::sync::Mutex<Vec<DerivedEntry>>,
 }
+
+/// An algorithm, the AK its key was derived with, and the key.
+#[cfg(any(feature = "ecdsa", feature = "sm"))]
+type DerivedEntry = (SigningAlgorithm, Box<str>, Arc<DerivedKey>);
 
 impl SigningKey {
     /// Prepares `sk` for signing.
     pub fn new(sk: &str) -> Self {
         Self {
-            hmac_sha256: Hmac::new_from_slice(sk.as_bytes())
-                .expect("HMAC takes keys of any length"),
             secret: Arc::new(Secret {
+                hmac_sha256: Hmac::new_from_slice(sk.as_bytes())
+                    .expect("HMAC takes keys of any length"),
                 sk: Zeroizing::new(sk.as_bytes().into()),
                 #[cfg(feature = "sm")]
                 hmac_sm3: std::sync::OnceLock::new(),
@@ -76,9 +80,11 @@ impl SigningKey {
         let _ = ak;
         let parts = [algorithm.name(), "\n", date, "\n", hash];
         match algorithm {
-            SigningAlgorithm::HmacSha256 => {
-                Some(Cow::Borrowed(hmac_hex(&self.hmac_sha256, parts, buffer)))
-            }
+            SigningAlgorithm::HmacSha256 => Some(Cow::Borrowed(hmac_hex(
+                &self.secret.hmac_sha256,
+                parts,
+                buffer,
+            ))),
             #[cfg(feature = "sm")]
             SigningAlgorithm::HmacSm3 => {
                 Some(Cow::Borrowed(hmac_hex(self.hmac_sm3(), parts, buffer)))
@@ -104,7 +110,7 @@ impl SigningKey {
         let mut buffer = [0u8; 64];
         let expected = match algorithm {
             SigningAlgorithm::HmacSha256 => {
-                hmac_hex(&self.hmac_sha256, [string_to_sign], &mut buffer)
+                hmac_hex(&self.secret.hmac_sha256, [string_to_sign], &mut buffer)
             }
             #[cfg(feature = "sm")]
             SigningAlgorithm::HmacSm3 => hmac_hex(self.hmac_sm3(), [string_to_sign], &mut buffer),
