@@ -3,7 +3,7 @@
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use crate::{
-    Client, ConfigKind, Credentials, Error, ProjectId, RateLimit, RetryPolicy,
+    Client, ConfigKind, Credentials, Error, ProjectId, RateLimit, RetryPolicy, SigningAlgorithm,
     auth::{
         iam::{ProjectLookup, iam_endpoint},
         temporary::Place,
@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     http_client: Option<reqwest::Client>,
     iam_endpoint: Option<String>,
     regions_file: Option<PathBuf>,
+    signing_algorithm: SigningAlgorithm,
 }
 
 /// A client certificate's PEM, which holds its private key: never printed.
@@ -84,6 +85,7 @@ impl Default for ClientBuilder {
             http_client: None,
             iam_endpoint: None,
             regions_file: None,
+            signing_algorithm: SigningAlgorithm::default(),
         }
     }
 }
@@ -120,6 +122,15 @@ impl ClientBuilder {
     /// The credentials; without this, [`Credentials::from_env`] at [`Self::build`].
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
+        self
+    }
+
+    /// How AK/SK requests are signed (default `SDK-HMAC-SHA256`, as in the official SDKs):
+    /// both operations, the IAM project-id lookup, and temporary keys from every keyless
+    /// source alike. Tokens are not signed. The asymmetric algorithms derive their private
+    /// key from the AK/SK once per access key, on first use.
+    pub fn signing_algorithm(mut self, algorithm: SigningAlgorithm) -> Self {
+        self.signing_algorithm = algorithm;
         self
     }
 
@@ -241,10 +252,12 @@ impl ClientBuilder {
             Some(limit) => Some(Arc::new(RateLimiter::new(limit.check()?))),
             None => None,
         };
-        let credentials = match self.credentials.clone() {
+        let mut credentials = match self.credentials.clone() {
             Some(credentials) => credentials,
             None => Credentials::from_env()?,
         };
+        // The client's copy signs as the client was asked to, IAM's lookup included.
+        credentials.algorithm = self.signing_algorithm;
         let project_id = match &self.project_id {
             Some(id) => Some(ProjectId::new(id.clone())?),
             None => credentials.project_id().cloned(),

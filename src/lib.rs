@@ -69,7 +69,7 @@ pub mod checked_types {
     include!("../build/checked_types.rs");
 }
 
-pub use auth::Credentials;
+pub use auth::{Credentials, SigningAlgorithm};
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
 pub use error::{ApiError, ConfigKind, Error, Fix, TransportKind};

@@ -4,6 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use codearts_repo::SigningAlgorithm;
 
 mod command_first;
 pub(crate) use command_first::command_first;
@@ -75,6 +76,17 @@ pub(crate) struct Connection {
     /// Also trust the CA certificates in this PEM file (SSL_CERT_FILE replaces the system's).
     #[arg(long, value_name = "PATH")]
     pub(crate) ca_file: Option<PathBuf>,
+    /// How AK/SK requests are signed, as the official SDKs' signing_algorithm (tokens are not
+    /// signed).
+    #[arg(long, value_name = "ALGORITHM", default_value = "hmac-sha256", value_parser = signing_algorithm())]
+    pub(crate) signing_algorithm: SigningAlgorithm,
+}
+
+/// The algorithms' short names, listed in the help and in the error for an unknown one.
+fn signing_algorithm() -> impl clap::builder::TypedValueParser<Value = SigningAlgorithm> {
+    use clap::builder::TypedValueParser as _;
+    let names = SigningAlgorithm::ALL.iter().map(|a| a.short_name());
+    clap::builder::PossibleValuesParser::new(names).try_map(|name| name.parse::<SigningAlgorithm>())
 }
 
 impl Connection {

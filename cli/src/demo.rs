@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use codearts_repo::{
-    ClientBuilder, Credentials, Error,
+    ClientBuilder, Credentials, Error, SigningAlgorithm,
     server::{
         DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Keyless, Quota, Server, ServerConfig, TlsOptions,
         WindowQuota,
@@ -80,7 +80,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         "projects (namespace/project, any project id): {}",
         listed(&projects)
     );
-    say!("any token is accepted; demo AK/SK: {DEMO_AK} / {DEMO_SK}");
+    say!(
+        "any token is accepted; AK/SK {DEMO_AK} / {DEMO_SK}, signed with any of {}",
+        signing_algorithms()
+    );
     say!(
         "IAM answers here too (project ids): --endpoint with a loopback URL covers it \
          (else HUAWEICLOUD_SDK_IAM_ENDPOINT={})",
@@ -181,6 +184,7 @@ pub(crate) async fn run(out: Output) -> Result<()> {
         max_attempts: None,
         allow_http: false,
         ca_file: None,
+        signing_algorithm: Default::default(),
     };
     // A client of the server, trusting its CA.
     let builder = || -> Result<ClientBuilder> {
@@ -263,6 +267,15 @@ fn outcome<T>(result: Result<T, Error>) -> String {
         Ok(_) => "unexpectedly succeeded".to_owned(),
         Err(error) => error.to_string(),
     }
+}
+
+/// The algorithms the server verifies, by their `--signing-algorithm` names.
+fn signing_algorithms() -> String {
+    let names: Vec<&str> = SigningAlgorithm::ALL
+        .iter()
+        .map(|a| a.short_name())
+        .collect();
+    names.join(", ")
 }
 
 #[cfg(test)]

@@ -175,7 +175,8 @@ pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
         // The one bound on the call, credentials included. No attempt timeout: an attempt may
         // use what is left, so a slow service that answers within --timeout is heard.
         .timeout(Some(global.timeout))
-        .retry(RetryPolicy::default().max_attempts(global.attempts()));
+        .retry(RetryPolicy::default().max_attempts(global.attempts()))
+        .signing_algorithm(global.signing_algorithm);
     if let Some(region) = &global.region {
         builder = builder.region(region);
     }

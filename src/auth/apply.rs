@@ -1,5 +1,5 @@
-//! Putting credentials on a request: the token, or an `SDK-HMAC-SHA256` signature over the
-//! request exactly as it will be sent.
+//! Putting credentials on a request: the token, or an AK/SK signature (with the client's
+//! [`SigningAlgorithm`](super::SigningAlgorithm)) over the request exactly as it will be sent.
 
 use std::cell::RefCell;
 
@@ -29,10 +29,10 @@ impl Credentials {
             Auth::Token(token) => {
                 request.headers_mut().insert(X_AUTH_TOKEN, token.clone());
             }
-            Auth::AkSk(key) => key.sign(request, host, self.project_header.as_ref()),
+            Auth::AkSk(key) => key.sign(self, request, host),
             Auth::Temporary(_) => {
                 if let Some(key) = self.temporary_key() {
-                    key.sign(request, host, self.project_header.as_ref());
+                    key.sign(self, request, host);
                 }
             }
         }
@@ -40,12 +40,12 @@ impl Credentials {
 }
 
 impl AccessKey {
-    fn sign(&self, request: &mut Request, host: &str, project_id: Option<&HeaderValue>) {
+    fn sign(&self, credentials: &Credentials, request: &mut Request, host: &str) {
         let headers = request.headers_mut();
         // `host` is signed but not sent: the transport sends it (`Host` over HTTP/1.1,
         // `:authority` over HTTP/2), and a second one is refused by nginx-based gateways.
         headers.insert(signer::DATE_HEADER_NAME, sdk_date_now());
-        if let Some(project_id) = project_id {
+        if let Some(project_id) = &credentials.project_header {
             headers.insert(X_PROJECT_ID, project_id.clone());
         }
         if let Some(token) = &self.security_token {
@@ -56,6 +56,7 @@ impl AccessKey {
             .and_then(|b| b.as_bytes())
             .unwrap_or_default();
         let authorization = signer::authorization(
+            credentials.algorithm,
             &self.key,
             &self.ak,
             request.method(),
@@ -64,6 +65,12 @@ impl AccessKey {
             host,
             body,
         );
+        // No key could be derived from the AK/SK (odds of about 2^-8000): the request goes
+        // unsigned, and the service refuses it.
+        let Some(authorization) = authorization else {
+            tracing::warn!(ak = %self.ak, "no signing key can be derived from this AK/SK");
+            return;
+        };
         let mut authorization =
             HeaderValue::try_from(authorization).expect("the AK and hex are header-safe");
         authorization.set_sensitive(true);

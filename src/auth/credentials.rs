@@ -6,6 +6,7 @@ use reqwest::header::HeaderValue;
 use std::sync::Arc;
 
 use super::{
+    SigningAlgorithm,
     signer::SigningKey,
     temporary::{Located, Place, TemporaryKeys},
 };
@@ -31,7 +32,7 @@ const TOKEN_MAX_CHARS: usize = 100_000;
 pub(crate) enum Auth {
     /// `X-Auth-Token`.
     Token(HeaderValue),
-    /// `SDK-HMAC-SHA256` signing.
+    /// AK/SK signing.
     AkSk(AccessKey),
     /// Temporary access keys from a keyless source (OIDC federation, an identity provider,
     /// the ECS metadata service, CCE pod identity), fetched and refreshed as needed.
@@ -71,6 +72,8 @@ pub struct Credentials {
     /// Temporary keys as the client holding this copy fetches them (set by the builder):
     /// each client fetches at its own place.
     located: Option<Located>,
+    /// How AK/SK requests are signed: the client's choice, set by its builder.
+    pub(crate) algorithm: SigningAlgorithm,
 }
 
 impl Credentials {
@@ -87,7 +90,8 @@ impl Credentials {
         Ok(Self::new(Auth::Token(secret_header(&token))))
     }
 
-    /// An access key id and secret access key, for `SDK-HMAC-SHA256` signing.
+    /// An access key id and secret access key, for AK/SK signing (`SDK-HMAC-SHA256` unless
+    /// the client is built with another [`SigningAlgorithm`]).
     pub fn aksk(ak: impl Into<String>, sk: impl Into<String>) -> Result<Self, Error> {
         let (ak, sk) = (ak.into(), sk.into());
         check_header_value("ak", &ak)?;
@@ -106,6 +110,7 @@ impl Credentials {
             project_header: None,
             iam_endpoint: None,
             located: None,
+            algorithm: SigningAlgorithm::default(),
         }
     }
 

@@ -1,22 +1,28 @@
-//! `SDK-HMAC-SHA256`, byte-identical to the official Huawei Cloud SDK's signer
-//! (checked against its own vectors in tests/signer.rs).
+//! AK/SK signing, byte-identical to the official Huawei Cloud SDK's signer (checked against
+//! its own vectors in tests/signer.rs and tests/signing_algorithms.rs): `SDK-HMAC-SHA256` and,
+//! with the crate features `sm` and `ecdsa`, the official cores' three other algorithms
+//! ([`SigningAlgorithm`]).
 //!
-//! [`sign`], [`SigningKey`], [`Signature`] and [`sdk_date`] are the API. The canonical-form
+//! [`sign`], [`sign_with`], [`verify`], [`SigningKey`], [`Signature`] and [`sdk_date`] are the
+//! API. The canonical-form
 //! helpers (`canonical_uri`, `canonical_query`, `encoded_query`, `encode`) are public only so
 //! that the project's tests can check each step against the official vectors: hidden from
 //! the documentation and not covered by semver.
 
-use std::borrow::Cow;
-
-use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use reqwest::{
     Method, Url,
     header::{HeaderMap, HeaderName},
 };
 use sha2::{Digest, Sha256};
 
-/// The algorithm name, first in the `Authorization` header and the string to sign.
+pub(crate) use super::canonical::unreserved_and;
+#[doc(hidden)]
+pub use super::canonical::{canonical_query, canonical_uri, encode, encoded_query};
+use super::canonical::{push_canonical_query, push_canonical_uri, signed_headers};
+pub use super::{SigningAlgorithm, signing_key::SigningKey};
+use crate::Error;
+
+/// The default algorithm's name, first in the `Authorization` header and the string to sign.
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
 /// The header carrying the signing time, `%Y%m%dT%H%M%SZ` in UTC.
 pub const DATE_HEADER: &str = "X-Sdk-Date";
@@ -26,50 +32,36 @@ const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 // The same names, built at compile time: a `&str` name is parsed on every lookup.
 pub(crate) const DATE_HEADER_NAME: HeaderName = HeaderName::from_static("x-sdk-date");
 const CONTENT_SHA256_HEADER_NAME: HeaderName = HeaderName::from_static("x-sdk-content-sha256");
+/// [`CONTENT_SHA256_HEADER`]'s counterpart for the algorithms that hash with SM3.
+pub const CONTENT_SM3_HEADER: &str = "X-Sdk-Content-Sm3";
+const CONTENT_SM3_HEADER_NAME: HeaderName = HeaderName::from_static("x-sdk-content-sm3");
 /// Hex SHA-256 of nothing: every GET's body hash.
 const EMPTY_BODY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-/// Everything but `A-Za-z0-9-_.~` is percent-encoded, with uppercase hex.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+/// Hex SM3 of nothing, for the algorithms that hash with SM3.
+#[cfg(feature = "sm")]
+const EMPTY_BODY_SM3: &str = "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b";
 
 /// The intermediate and final products of signing one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Signature {
     /// The canonical request.
     pub canonical_request: String,
+    /// `{algorithm}\n{date}\n{hex hash(canonical request)}`, e.g.
     /// `SDK-HMAC-SHA256\n{date}\n{hex sha256(canonical request)}`.
     pub string_to_sign: String,
     /// The signed header names, lowercased, sorted, joined by `;`.
     pub signed_headers: String,
-    /// Hex HMAC-SHA256 of the string to sign, keyed by the SK.
+    /// Hex HMAC of the string to sign keyed by the SK, or hex of the DER signature made with
+    /// the key derived from the AK/SK (ECDSA, SM2).
     pub signature: String,
 }
 
 impl Signature {
     /// The `Authorization` header value for access key `ak`.
     pub fn authorization(&self, ak: &str) -> String {
-        authorization_value(ak, &self.signed_headers, &self.signature)
-    }
-}
-
-/// A secret key ready to sign: the HMAC key schedule is computed once, not per request.
-#[derive(Clone)]
-pub struct SigningKey(Hmac<Sha256>);
-
-impl SigningKey {
-    /// Prepares `sk` for signing.
-    pub fn new(sk: &str) -> Self {
-        Self(Hmac::new_from_slice(sk.as_bytes()).expect("HMAC accepts keys of any length"))
-    }
-}
-
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SigningKey(<redacted>)")
+        // The algorithm's name opens the string to sign.
+        let algorithm = self.string_to_sign.split('\n').next().unwrap_or(ALGORITHM);
+        authorization_value(algorithm, ak, &self.signed_headers, &self.signature)
     }
 }
 
@@ -101,7 +93,8 @@ pub(crate) fn sdk_date_bytes(time: chrono::DateTime<chrono::Utc>) -> [u8; 16] {
     date
 }
 
-/// Signs a request as it will be sent. `headers` must already hold `X-Sdk-Date` and `Host`.
+/// Signs a request as it will be sent with `SDK-HMAC-SHA256`. `headers` must already hold
+/// `X-Sdk-Date` and `Host`.
 pub fn sign(
     key: &SigningKey,
     method: &Method,
@@ -109,16 +102,80 @@ pub fn sign(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Signature {
-    let canonical = CanonicalRequest::new(method, url, headers, None, body);
+    sign_with(
+        SigningAlgorithm::HmacSha256,
+        key,
+        "",
+        method,
+        url,
+        headers,
+        body,
+    )
+    .expect("an HMAC always signs")
+}
+
+/// Signs a request as it will be sent with `algorithm`, for access key `ak` (the asymmetric
+/// algorithms derive their key from the AK/SK). `headers` must already hold `X-Sdk-Date` and
+/// `Host`. Fails only when no key can be derived from the AK/SK (odds of about 2^-8000).
+pub fn sign_with(
+    algorithm: SigningAlgorithm,
+    key: &SigningKey,
+    ak: &str,
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Signature, Error> {
+    let canonical = CanonicalRequest::new(algorithm, method, url, headers, None, body);
     let date = date_header(headers);
     let (mut hash_buffer, mut signature_buffer) = ([0u8; 64], [0u8; 64]);
-    let hash = canonical.hash(&mut hash_buffer);
-    Signature {
+    let hash = canonical.hash(algorithm, &mut hash_buffer);
+    let signature = key
+        .sign_string(algorithm, ak, date, hash, &mut signature_buffer)
+        .ok_or_else(underivable)?;
+    Ok(Signature {
         signed_headers: canonical.signed_headers().to_owned(),
-        signature: signature(key, date, hash, &mut signature_buffer).to_owned(),
-        string_to_sign: format!("{ALGORITHM}\n{date}\n{hash}"),
+        signature: signature.into_owned(),
+        string_to_sign: format!("{}\n{date}\n{hash}", algorithm.name()),
         canonical_request: canonical.text,
-    }
+    })
+}
+
+/// Whether `signature` (hex, as in the `Authorization` header) signs `string_to_sign` with
+/// `algorithm` and the AK/SK `ak`/`key`: the HMACs recomputed and compared in constant time,
+/// the ECDSA and SM2 signatures checked with the public key derived from the AK/SK.
+pub fn verify(
+    algorithm: SigningAlgorithm,
+    key: &SigningKey,
+    ak: &str,
+    string_to_sign: &str,
+    signature: &str,
+) -> bool {
+    key.verify_string(algorithm, ak, string_to_sign, signature)
+}
+
+/// The signed header names and the string to sign of a request: what a verifier recomputes
+/// before it checks the signature with [`verify`].
+pub fn string_to_sign(
+    algorithm: SigningAlgorithm,
+    method: &Method,
+    url: &Url,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (String, String) {
+    let canonical = CanonicalRequest::new(algorithm, method, url, headers, None, body);
+    let mut hash_buffer = [0u8; 64];
+    let hash = canonical.hash(algorithm, &mut hash_buffer);
+    let date = date_header(headers);
+    let string_to_sign = format!("{}\n{date}\n{hash}", algorithm.name());
+    (canonical.signed_headers().to_owned(), string_to_sign)
+}
+
+fn underivable() -> Error {
+    Error::invalid(
+        "sk",
+        "no signing key can be derived from this AK/SK (all 255 candidates out of range)",
+    )
 }
 
 /// The `Authorization` header value for a request as it will be sent: what [`sign`] and
@@ -126,7 +183,11 @@ pub fn sign(
 ///
 /// `host` is signed but not among `headers`: the transport sends it (`Host` over HTTP/1.1,
 /// `:authority` over HTTP/2), and a second `Host` is refused by nginx-based gateways.
+///
+/// `None` only when no key can be derived from the AK/SK (see [`sign_with`]).
+#[allow(clippy::too_many_arguments)] // each is one part of what is signed
 pub(crate) fn authorization(
+    algorithm: SigningAlgorithm,
     key: &SigningKey,
     ak: &str,
     method: &Method,
@@ -134,17 +195,23 @@ pub(crate) fn authorization(
     headers: &HeaderMap,
     host: &str,
     body: &[u8],
-) -> String {
-    let canonical = CanonicalRequest::new(method, url, headers, Some(host), body);
+) -> Option<String> {
+    let canonical = CanonicalRequest::new(algorithm, method, url, headers, Some(host), body);
     let (mut hash_buffer, mut signature_buffer) = ([0u8; 64], [0u8; 64]);
-    let hash = canonical.hash(&mut hash_buffer);
-    let signature = signature(key, date_header(headers), hash, &mut signature_buffer);
-    authorization_value(ak, canonical.signed_headers(), signature)
+    let hash = canonical.hash(algorithm, &mut hash_buffer);
+    let date = date_header(headers);
+    let signature = key.sign_string(algorithm, ak, date, hash, &mut signature_buffer)?;
+    Some(authorization_value(
+        algorithm.name(),
+        ak,
+        canonical.signed_headers(),
+        &signature,
+    ))
 }
 
-fn authorization_value(ak: &str, signed_headers: &str, signature: &str) -> String {
+fn authorization_value(algorithm: &str, ak: &str, signed_headers: &str, signature: &str) -> String {
     [
-        ALGORITHM,
+        algorithm,
         " Access=",
         ak,
         ", SignedHeaders=",
@@ -153,16 +220,6 @@ fn authorization_value(ak: &str, signed_headers: &str, signature: &str) -> Strin
         signature,
     ]
     .concat()
-}
-
-/// Hex HMAC of the string to sign, `ALGORITHM\n{date}\n{hash}`, fed to the MAC piece by
-/// piece rather than built as a string.
-fn signature<'a>(key: &SigningKey, date: &str, hash: &str, buffer: &'a mut [u8; 64]) -> &'a str {
-    let mut mac = key.0.clone();
-    for part in [ALGORITHM, "\n", date, "\n", hash] {
-        mac.update(part.as_bytes());
-    }
-    hex_digest(&mac.finalize().into_bytes(), buffer)
 }
 
 fn date_header(headers: &HeaderMap) -> &str {
@@ -180,6 +237,7 @@ struct CanonicalRequest {
 
 impl CanonicalRequest {
     fn new(
+        algorithm: SigningAlgorithm,
         method: &Method,
         url: &Url,
         headers: &HeaderMap,
@@ -187,16 +245,21 @@ impl CanonicalRequest {
         body: &[u8],
     ) -> Self {
         let signed = signed_headers(headers, host);
+        let content_header = if algorithm.hashes_with_sm3() {
+            CONTENT_SM3_HEADER_NAME
+        } else {
+            CONTENT_SHA256_HEADER_NAME
+        };
         let unsigned_payload = headers
-            .get(CONTENT_SHA256_HEADER_NAME)
+            .get(content_header)
             .is_some_and(|v| v.as_bytes() == UNSIGNED_PAYLOAD.as_bytes());
         let mut hex_buffer = [0u8; 64];
         let body_hash = if unsigned_payload {
             UNSIGNED_PAYLOAD
         } else if body.is_empty() {
-            EMPTY_BODY_SHA256
+            empty_body_hash(algorithm)
         } else {
-            hex_digest(&Sha256::digest(body), &mut hex_buffer)
+            hex_hash(algorithm, body, &mut hex_buffer)
         };
 
         let mut text = String::with_capacity(512);
@@ -233,156 +296,33 @@ impl CanonicalRequest {
         &self.text[self.signed_headers.clone()]
     }
 
-    /// Hex SHA-256 of the canonical request: the last line of the string to sign.
-    fn hash<'a>(&self, buffer: &'a mut [u8; 64]) -> &'a str {
-        hex_digest(&Sha256::digest(self.text.as_bytes()), buffer)
+    /// Hex hash of the canonical request: the last line of the string to sign.
+    fn hash<'a>(&self, algorithm: SigningAlgorithm, buffer: &'a mut [u8; 64]) -> &'a str {
+        hex_hash(algorithm, self.text.as_bytes(), buffer)
     }
 }
 
-/// Percent-decode the whole path, split it on `/`, encode each segment, end with `/`.
-/// A `%2F` inside a segment therefore becomes a separator, as in the official signer.
-#[doc(hidden)]
-pub fn canonical_uri(raw_path: &str) -> String {
-    let mut uri = String::with_capacity(raw_path.len() + 1);
-    push_canonical_uri(&mut uri, raw_path);
-    uri
-}
-
-fn push_canonical_uri(out: &mut String, raw_path: &str) {
-    if raw_path.bytes().all(|b| b == b'/' || is_unreserved(b)) {
-        // Nothing to decode or encode: the common case, without a string per segment.
-        out.push_str(raw_path);
-    } else {
-        let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
-        for (i, segment) in decoded.split('/').enumerate() {
-            if i > 0 {
-                out.push('/');
-            }
-            out.extend(utf8_percent_encode(segment, UNRESERVED));
-        }
+/// Hex SHA-256 of `data`, or SM3 for the algorithms that hash with it.
+fn hex_hash<'a>(algorithm: SigningAlgorithm, data: &[u8], buffer: &'a mut [u8; 64]) -> &'a str {
+    #[cfg(feature = "sm")]
+    if algorithm.hashes_with_sm3() {
+        return hex_digest(&sm3::Sm3::digest(data), buffer);
     }
-    if !out.ends_with('/') {
-        out.push('/');
+    let _ = algorithm;
+    hex_digest(&Sha256::digest(data), buffer)
+}
+
+fn empty_body_hash(algorithm: SigningAlgorithm) -> &'static str {
+    #[cfg(feature = "sm")]
+    if algorithm.hashes_with_sm3() {
+        return EMPTY_BODY_SM3;
     }
-}
-
-/// Query pairs decoded, sorted by key then value (before encoding, as the official signer
-/// sorts), re-encoded, joined by `&`.
-#[doc(hidden)]
-pub fn canonical_query(url: &Url) -> String {
-    let mut query = String::new();
-    push_canonical_query(&mut query, url);
-    query
-}
-
-fn push_canonical_query(out: &mut String, url: &Url) {
-    let Some(query) = url.query() else {
-        return;
-    };
-    if query
-        .bytes()
-        .all(|b| is_unreserved(b) || b == b'=' || b == b'&')
-    {
-        // Nothing encoded: sorting the raw pairs sorts the decoded ones.
-        let mut pairs: Vec<(&str, &str)> = query
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
-            .collect();
-        pairs.sort_unstable();
-        for (i, (key, value)) in pairs.iter().enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            out.push_str(key);
-            out.push('=');
-            out.push_str(value);
-        }
-        return;
-    }
-    let mut pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    pairs.sort();
-    out.push_str(&encoded_query(pairs));
-}
-
-/// The query as the official SDK writes it on the wire, which is also its canonical form.
-#[doc(hidden)]
-pub fn encoded_query(pairs: impl IntoIterator<Item = (String, String)>) -> String {
-    pairs
-        .into_iter()
-        .map(|(k, v)| format!("{}={}", encode(&k), encode(&v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// `A-Za-z0-9-_.~`: the bytes the signer never encodes.
-pub(crate) fn is_unreserved(byte: u8) -> bool {
-    UNRESERVED_BYTES[usize::from(byte)]
-}
-
-/// A table rather than comparisons: every request's path and query are checked byte by byte.
-const UNRESERVED_BYTES: [bool; 256] = unreserved_and(b"");
-
-/// The table of the unreserved bytes and `extra`.
-pub(crate) const fn unreserved_and(extra: &[u8]) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        byte += 1;
-    }
-    let mut i = 0;
-    while i < extra.len() {
-        table[extra[i] as usize] = true;
-        i += 1;
-    }
-    table
-}
-
-/// Encodes everything but the unreserved characters.
-#[doc(hidden)]
-pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, UNRESERVED).to_string()
-}
-
-/// Lowercased names (as `HeaderName` keeps them) and trimmed values, sorted by name, a
-/// repeated name's values joined by `,` in the order sent; names with `_` are not signed.
-/// `host`, when given, is signed as if it were among the headers.
-fn signed_headers<'a>(
-    headers: &'a HeaderMap,
-    host: Option<&'a str>,
-) -> Vec<(&'a str, Cow<'a, str>)> {
-    // One pass over the values rather than a lookup per name; a stable sort keeps each
-    // name's values in order, and brings them together to be joined.
-    let mut values: Vec<(&str, Cow<'_, str>)> = headers
-        .iter()
-        .filter(|(name, _)| !name.as_str().contains('_'))
-        .map(|(name, value)| (name.as_str(), trimmed(value.as_bytes())))
-        .chain(host.map(|host| ("host", Cow::Borrowed(host.trim()))))
-        .collect();
-    values.sort_by(|a, b| a.0.cmp(b.0));
-    values.dedup_by(|next, kept| {
-        let same = next.0 == kept.0;
-        if same {
-            let joined = kept.1.to_mut();
-            joined.push(',');
-            joined.push_str(&next.1);
-        }
-        same
-    });
-    values
-}
-
-fn trimmed(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Cow::Borrowed(text.trim()),
-        Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).trim().to_owned()),
-    }
+    let _ = algorithm;
+    EMPTY_BODY_SHA256
 }
 
 /// Lowercase hex of a digest, written into `buffer` without allocating.
-fn hex_digest<'a>(digest: &[u8], buffer: &'a mut [u8; 64]) -> &'a str {
+pub(crate) fn hex_digest<'a>(digest: &[u8], buffer: &'a mut [u8; 64]) -> &'a str {
     let out = &mut buffer[..digest.len() * 2];
     hex::encode_to_slice(digest, out).expect("the buffer fits a SHA-256 digest");
     std::str::from_utf8(out).expect("hex is ASCII")

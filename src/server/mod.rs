@@ -36,7 +36,7 @@ pub use quota::{Outage, Quota, ServerCounts, WindowQuota};
 pub use tls::TlsOptions;
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
-use crate::{Commit, PushEvent, RepositoryId};
+use crate::{Commit, PushEvent, RepositoryId, auth::signer::SigningKey};
 
 /// The access key the server accepts by default, printed by `codearts serve`.
 pub const DEMO_AK: &str = "DEMOAK00000000000001";
@@ -54,7 +54,8 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// What it answers with (default [`Fixtures::documented`]).
     pub fixtures: Fixtures,
-    /// Access keys whose signatures it accepts (default the demo pair).
+    /// Access keys whose signatures it accepts (default the demo pair), with any of the four
+    /// signing algorithms.
     pub keys: Vec<(String, String)>,
     /// Accept any syntactically valid token (default), or only these.
     pub tokens: Option<Vec<String>>,
@@ -101,7 +102,8 @@ pub struct RecordedRequest {
     /// The query as sent.
     pub query: Option<String>,
     /// Headers in arrival order, names lowercased; token, signature and security token
-    /// replaced by `<redacted>`.
+    /// replaced by `<redacted>` (an AK/SK `Authorization` keeps its algorithm:
+    /// `SDK-SM2-SM3 <redacted>`).
     pub headers: Vec<(String, String)>,
     /// The status the server answered.
     pub status: u16,
@@ -123,7 +125,8 @@ pub struct InjectedFailure {
 pub(crate) struct State {
     pub(crate) fixtures: RwLock<Fixtures>,
     pub(crate) failures: RwLock<HashMap<RepositoryId, InjectedFailure>>,
-    pub(crate) keys: Vec<(String, String)>,
+    /// Access keys and their secrets, ready to verify with (each algorithm's key derived once).
+    pub(crate) keys: Vec<(String, SigningKey)>,
     pub(crate) tokens: Option<Vec<String>>,
     pub(crate) recorded: Mutex<VecDeque<RecordedRequest>>,
     pub(crate) remember: usize,
@@ -162,6 +165,10 @@ impl Server {
                         .iter()
                         .map(|k| (k.access_key.clone(), k.secret_key.clone())),
                 )
+                .map(|(ak, sk)| {
+                    let key = SigningKey::new(&sk);
+                    (ak, key)
+                })
                 .collect(),
             tokens: config.tokens,
             recorded: Mutex::new(VecDeque::new()),

@@ -1,12 +1,16 @@
-//! Authentication as the API gateway checks it: a token, or an AK/SK signature recomputed
-//! with the crate's own signer from exactly what arrived.
+//! Authentication as the API gateway checks it: a token, or an AK/SK signature with any of the
+//! four algorithms, checked with the crate's own signer from exactly what arrived (the HMACs
+//! recomputed, the ECDSA and SM2 signatures verified with the key derived from the AK/SK).
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header::HOST};
 use chrono::{NaiveDateTime, Utc};
 use reqwest::Url;
 
 use super::{State, handlers::Failure};
-use crate::auth::signer::{self, ALGORITHM, DATE_HEADER};
+use crate::auth::{
+    SigningAlgorithm,
+    signer::{self, DATE_HEADER},
+};
 
 /// The gateway refuses signatures older or newer than this.
 const MAX_CLOCK_SKEW_SECS: i64 = 15 * 60;
@@ -34,7 +38,7 @@ pub(crate) fn authenticate(
     }
     let token = headers
         .get("x-auth-token")
-        .ok_or_else(|| unauthorized("send X-Auth-Token or an SDK-HMAC-SHA256 signature"))?;
+        .ok_or_else(|| unauthorized("send X-Auth-Token or an AK/SK signature"))?;
     let token = token
         .to_str()
         .map_err(|_| unauthorized("the token is not ASCII"))?;
@@ -56,10 +60,20 @@ fn verify_signature(
     headers: &HeaderMap,
     authorization: &str,
 ) -> Result<(), String> {
-    let fields = authorization
-        .strip_prefix(ALGORITHM)
-        .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or("the Authorization scheme must be SDK-HMAC-SHA256")?;
+    let (scheme, fields) = authorization
+        .split_once(' ')
+        .ok_or("the Authorization header has no scheme")?;
+    let algorithm = SigningAlgorithm::ALL
+        .iter()
+        .copied()
+        .find(|a| a.name() == scheme)
+        .ok_or_else(|| {
+            let names: Vec<&str> = SigningAlgorithm::ALL.iter().map(|a| a.name()).collect();
+            format!(
+                "the Authorization scheme must be one of {}",
+                names.join(", ")
+            )
+        })?;
     let field = |name: &str| {
         fields
             .split(',')
@@ -72,11 +86,11 @@ fn verify_signature(
         field("SignedHeaders")?,
         field("Signature")?,
     );
-    let sk = state
+    let key = state
         .keys
         .iter()
         .find(|(key, _)| key == ak)
-        .map(|(_, sk)| sk)
+        .map(|(_, key)| key)
         .ok_or("unknown access key")?;
     // Temporary keys go with their security token.
     if let Some(keyless) = state.keyless.as_ref().filter(|k| k.access_key == ak) {
@@ -122,20 +136,15 @@ fn verify_signature(
     // Over HTTP/2 the URI is absolute: only its path and query are signed.
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
     let url = Url::parse(&format!("http://signed.invalid{target}")).map_err(|e| e.to_string())?;
-    let expected = signer::sign(&signer::SigningKey::new(sk), method, &url, &signed, b"");
-    if expected.signed_headers == signed_names && constant_time_eq(&expected.signature, signature) {
+    let (expected_names, string_to_sign) =
+        signer::string_to_sign(algorithm, method, &url, &signed, b"");
+    if expected_names == signed_names
+        && signer::verify(algorithm, key, ak, &string_to_sign, signature)
+    {
         Ok(())
     } else {
         Err("the signature does not match".into())
     }
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 /// The host the client addressed: `:authority` (HTTP/2, in the URI) or the `Host` header.
