@@ -99,8 +99,15 @@ fn the_manifests_agree_and_the_container_runs_as_written() {
         grace >= timeout + 10,
         "{grace}s of grace for a {timeout}s poll and a save"
     );
-    // Liveness is the process's: it must not wait for the service's first answer.
-    assert!(!container["livenessProbe"].is_null() && !container["readinessProbe"].is_null());
+    // Liveness is the process's (/healthz), readiness the service's (/readyz): an outage of
+    // the service must not restart the fleet.
+    let probed = |probe: &str| {
+        container[probe]["httpGet"]["path"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(probed("livenessProbe").as_deref(), Some("/healthz"));
+    assert_eq!(probed("readinessProbe").as_deref(), Some("/readyz"));
 
     // The arguments as the kubelet expands them, for each replica, with the ids and the
     // state on local paths and the embedded server instead of the region: one round

@@ -51,7 +51,7 @@ where
             TransportKind::Timeout,
             format!(
                 "no complete answer within {}",
-                crate::retry::human(time.unwrap_or_default())
+                crate::error::human(time.unwrap_or_default())
             ),
             None,
         ),

@@ -59,13 +59,18 @@ impl Deadline {
         let Some(at) = self.at else {
             return work.await;
         };
-        tokio::time::timeout_at(at, work).await.unwrap_or_else(|_| {
-            let message = format!(
-                "the call's timeout ({}) passed while waiting for {step}",
-                crate::retry::human(self.timeout.unwrap_or_default())
-            );
-            Err(Error::transport(TransportKind::Timeout, message, None))
-        })
+        tokio::time::timeout_at(at, work)
+            .await
+            .unwrap_or_else(|_| Err(self.passed(&format!("while waiting for {step}"))))
+    }
+
+    /// The error of a call whose deadline passed `when`.
+    pub(crate) fn passed(&self, when: &str) -> Error {
+        let message = format!(
+            "the call's timeout ({}) passed {when}",
+            crate::error::human(self.timeout.unwrap_or_default())
+        );
+        Error::transport(TransportKind::Timeout, message, None)
     }
 }
 

@@ -104,6 +104,12 @@ impl<'a> Call<'a> {
             let time = self
                 .deadline
                 .for_attempt(Instant::now(), settings.attempt_timeout);
+            if time == Some(std::time::Duration::ZERO) {
+                // Nothing left (the steps before took it all): a request polled once would
+                // still go out, for an answer no one waits for.
+                let error = self.deadline.passed("before the request could be sent");
+                return (Err(error), attempt - 1);
+            }
             // Boxed once here: the generated future is large (see `attempt::send`).
             let request = Box::pin(send());
             let answer = attempt::send(operation, attempt, request, time, settings.max_body_bytes);
@@ -226,6 +232,35 @@ mod tests {
         );
         assert!(
             error.to_string().contains("no complete answer within 1.5s"),
+            "{error}"
+        );
+    }
+
+    /// Credentials that end just as the deadline passes leave nothing for a request: none is
+    /// sent (a request polled once goes out, for an answer no one waits for).
+    #[tokio::test(start_paused = true)]
+    async fn no_request_is_sent_when_nothing_is_left() {
+        let client = client(Client::builder().timeout(Some(5 * SECOND)));
+        let call = Call::new(&client.settings, None);
+        call.before_deadline("credentials", async {
+            sleep(5 * SECOND).await;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let sent = std::cell::Cell::new(0);
+        let error = call
+            .run("Unit", || {
+                sent.set(sent.get() + 1);
+                hang()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(sent.get(), 0, "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("the call's timeout (5s) passed before the request could be sent"),
             "{error}"
         );
     }
