@@ -15,20 +15,28 @@ pub(crate) struct TokenFiles {
 }
 
 impl TokenFiles {
-    /// Writes the ID token and the pod token the server accepts.
+    /// Writes the ID token and the pod token the server accepts, in a directory of its own
+    /// that only this user can read (made here, never one found in place: another user could
+    /// have planted it, or links in it), each file new.
     pub(crate) fn write(port: u16, keyless: &Keyless) -> Result<Self> {
         let dir = std::env::temp_dir().join(format!("codearts-serve-{port}"));
-        let files = Self { dir };
         let cannot = |e: std::io::Error| {
+            let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                " (left by a server that did not stop cleanly? remove it, or use another --port)"
+            } else {
+                ""
+            };
             CliError::Environment(format!(
-                "cannot write the keyless token files in {}: {e}",
-                files.dir.display()
+                "cannot write the keyless token files in {}: {e}{hint}",
+                dir.display()
             ))
         };
-        std::fs::create_dir_all(&files.dir).map_err(cannot)?;
+        private_dir().create(&dir).map_err(cannot)?;
+        // From here on the directory is ours: dropped, it goes.
+        let files = Self { dir: dir.clone() };
         let id_token = keyless.id_tokens.first().map_or("", String::as_str);
-        std::fs::write(files.id_token(), id_token).map_err(cannot)?;
-        std::fs::write(files.pod_token(), &keyless.pod_token).map_err(cannot)?;
+        write_new(&files.id_token(), id_token).map_err(cannot)?;
+        write_new(&files.pod_token(), &keyless.pod_token).map_err(cannot)?;
         Ok(files)
     }
 
@@ -39,6 +47,23 @@ impl TokenFiles {
     fn pod_token(&self) -> PathBuf {
         self.dir.join("pod-token")
     }
+}
+
+fn private_dir() -> std::fs::DirBuilder {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+}
+
+/// A file that did not exist (never through a link), readable by this user only.
+fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
 }
 
 impl Drop for TokenFiles {
@@ -115,4 +140,41 @@ pub(crate) fn banner(url: &str, files: &TokenFiles, keyless: &Keyless) -> Vec<St
         lines.push(format!("    export {}", exports.join(" ")));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Ports no server of these tests listens on: each test has a directory of its own.
+    #[cfg(unix)]
+    #[test]
+    fn the_token_files_are_this_users_alone_and_go_with_the_server() {
+        use std::os::unix::fs::PermissionsExt;
+        let files = TokenFiles::write(1, &Keyless::default()).unwrap();
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files.dir), 0o700);
+        assert_eq!(mode(&files.id_token()), 0o600);
+        assert_eq!(mode(&files.pod_token()), 0o600);
+        let dir = files.dir.clone();
+        drop(files);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_directory_found_in_place_is_not_used_nor_removed() {
+        let dir = std::env::temp_dir().join("codearts-serve-2");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("someone-elses"), "x").unwrap();
+        let error = TokenFiles::write(2, &Keyless::default()).err().unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("remove it, or use another --port"),
+            "{error}"
+        );
+        assert!(dir.join("someone-elses").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
