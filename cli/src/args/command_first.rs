@@ -16,10 +16,17 @@ use super::Cli;
 pub(crate) fn command_first(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = Cli::command();
-    // The command is the one whose options, read as it defines them, lead to its own name.
-    let Some(at) = cli
+    // The command is the one whose options, read as it defines them, lead to its own name;
+    // one that knows every option on the way goes before one that does not (in
+    // `--ca-file serve push-event 1`, `serve` is push-event's CA file, not the command).
+    let found: Vec<(usize, bool)> = cli
         .get_subcommands()
-        .find_map(|command| command_at(&args, command))
+        .filter_map(|command| command_at(&args, command))
+        .collect();
+    let Some(&(at, _)) = found
+        .iter()
+        .find(|(_, knows_all)| *knows_all)
+        .or_else(|| found.first())
     else {
         return args;
     };
@@ -32,14 +39,15 @@ pub(crate) fn command_first(args: impl IntoIterator<Item = OsString>) -> Vec<OsS
     reordered
 }
 
-/// Where `command`'s name is in `args`, when only its options (with their values) come
-/// before it.
-fn command_at(args: &[OsString], command: &clap::Command) -> Option<usize> {
+/// Where `command`'s name is in `args`, when only options (with their values) come before
+/// it, and whether the command knows each of them.
+fn command_at(args: &[OsString], command: &clap::Command) -> Option<(usize, bool)> {
     let mut at = 1;
+    let mut knows_all = true;
     loop {
         let arg = args.get(at)?.to_str()?;
         if command.get_name() == arg || command.get_all_aliases().any(|alias| alias == arg) {
-            return Some(at);
+            return Some((at, knows_all));
         }
         let long = arg.strip_prefix("--").filter(|long| !long.is_empty())?;
         if matches!(long, "help" | "version") {
@@ -47,10 +55,13 @@ fn command_at(args: &[OsString], command: &clap::Command) -> Option<usize> {
         }
         // `--name=value` carries its value; an option the command does not know is moved
         // all the same, so that clap names it in its own error.
-        let takes_value = !long.contains('=')
-            && command.get_arguments().any(|option| {
-                option.get_long() == Some(long) && option.get_action().takes_values()
-            });
+        let name = long.split_once('=').map_or(long, |(name, _)| name);
+        let option = command
+            .get_arguments()
+            .find(|option| option.get_long() == Some(name));
+        knows_all &= option.is_some();
+        let takes_value =
+            !long.contains('=') && option.is_some_and(|o| o.get_action().takes_values());
         at += 1 + usize::from(takes_value);
     }
 }
@@ -85,6 +96,16 @@ mod tests {
         );
         assert_eq!(reorder("codearts --help"), "codearts --help");
         assert_eq!(reorder("codearts --region r"), "codearts --region r");
+    }
+
+    /// A value that is also a command's name stays the value of the option before it, for
+    /// the command that knows that option.
+    #[test]
+    fn a_value_named_like_a_command_is_the_options_value() {
+        assert_eq!(
+            reorder("codearts --ca-file serve push-event 1"),
+            "codearts push-event --ca-file serve 1"
+        );
     }
 
     /// Every option of every command, taken from clap's definitions (so an option added later
