@@ -2,11 +2,12 @@
 
 use std::fmt;
 
-use crate::retry::{NoRetry, Retry};
-
 mod fix;
+mod outcome;
 pub use fix::Fix;
 pub(crate) use fix::Refusal;
+pub(crate) use outcome::human;
+pub use outcome::{NoRetry, Retry};
 
 /// A cause kept for [`std::error::Error::source`].
 pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -84,7 +85,7 @@ pub enum Error {
     /// The call's deadline passed while the client itself waited before sending (for its
     /// rate limiter's turn, or out a pause the service asked for with `Retry-After`): the
     /// service was not asked this time, and did not fail.
-    #[error("not sent: the call's deadline passed after waiting {} for the client's turn to send (its rate limit, or a pause the service asked for)", crate::retry::human(*waited))]
+    #[error("not sent: the call's deadline passed after waiting {} for the client's turn to send (its rate limit, or a pause the service asked for)", human(*waited))]
     #[non_exhaustive]
     Paced {
         /// How long the call waited for its turn.
@@ -185,24 +186,10 @@ impl Error {
         }
     }
 
-    /// Whether trying again may succeed: connect failures, timeouts, broken connections,
-    /// 408, 429, 500, 502, 503 and 504. Not: invalid input, configuration, other statuses,
-    /// TLS (an untrusted certificate stays untrusted), oversized or undecodable answers.
-    /// The call loop and the watch decide with the same rule ([`Error::retry`]).
-    pub fn is_retryable(&self) -> bool {
-        self.retry() != Retry::Stop
-    }
-
     /// Whether the call ended in the client's own wait before sending ([`Error::Paced`]):
     /// nothing was sent, so this says nothing of the service.
     pub fn is_paced(&self) -> bool {
         matches!(self, Self::Paced { .. })
-    }
-
-    /// What to do after this failure: try again (after the wait the service asked for, if
-    /// it did), or stop.
-    pub fn retry(&self) -> Retry {
-        crate::retry::classify(self)
     }
 
     /// Why the call was not tried again although its failure was worth a retry and attempts

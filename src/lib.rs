@@ -72,10 +72,10 @@ pub mod checked_types {
 pub use auth::{Credentials, SigningAlgorithm};
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
-pub use error::{ApiError, ConfigKind, Error, Fix, TransportKind};
+pub use error::{ApiError, ConfigKind, Error, Fix, NoRetry, Retry, TransportKind};
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
 pub use rate_limit::RateLimit;
-pub use retry::{NoRetry, Retry, RetryPolicy};
+pub use retry::RetryPolicy;
 pub use timestamp::Timestamp;
 pub use watch::{StateDir, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream};
 

@@ -45,7 +45,7 @@ const SMOOTHING: f64 = 0.8;
 const GROWTH: f64 = 2.0;
 
 /// How fast a client may send, shared by its clones
-/// ([`crate::ClientBuilder::rate_limit`]).
+/// (`ClientBuilder::rate_limit`).
 ///
 /// ```
 /// use codearts_repo::RateLimit;
@@ -78,7 +78,7 @@ impl RateLimit {
     }
 
     /// A ceiling in requests per second (an account's known quota), checked by
-    /// [`crate::ClientBuilder::build`]: a number above 0.
+    /// `ClientBuilder::build`: a number above 0.
     pub fn max_rate(mut self, per_second: f64) -> Self {
         self.max_rate = Some(per_second);
         self

@@ -2,14 +2,14 @@
 //! the policy: exponential backoff with full jitter, `Retry-After` honoured up to a cap (as a
 //! floor, never as a licence to hammer), a bounded number of attempts, a retry budget.
 
-use std::{
-    fmt,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::{Error, TransportKind};
+use crate::{
+    Error, TransportKind,
+    error::{NoRetry, Retry},
+};
 
 /// Retry settings. Both operations are GETs, so every retry is safe.
 ///
@@ -140,79 +140,27 @@ impl RetryPolicy {
     }
 }
 
-/// What to do after a failure, for the call loop and the watch alike.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Retry {
-    /// Try again, after a backoff of the caller's choosing.
-    Backoff,
-    /// Try again after this wait, which the service asked for (`Retry-After`).
-    After(Duration),
-    /// Trying again would fail the same way.
-    Stop,
-}
-
-/// Why a call whose failure was worth a retry was not tried again before its attempts ran
-/// out. Part of the error ([`crate::ApiError::not_retried`], [`crate::Error::not_retried`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum NoRetry {
-    /// The retry budget shared by the client and its clones is spent: many calls are failing,
-    /// and retrying them would only add load to a service in trouble.
-    BudgetSpent,
-    /// The service asked for a longer wait (`Retry-After`) than [`RetryPolicy::max_retry_after`].
-    RetryAfterTooLong {
-        /// What the service asked for.
-        asked: Duration,
-        /// The longest wait allowed.
-        allowed: Duration,
-    },
-    /// The wait before the next attempt would pass the call's overall deadline.
-    Deadline {
-        /// The wait.
-        wait: Duration,
-        /// What was left of the deadline.
-        left: Duration,
-    },
-}
-
-impl fmt::Display for NoRetry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BudgetSpent => f.write_str(
-                "the retry budget is spent (many calls are failing; retrying would add load)",
-            ),
-            Self::RetryAfterTooLong { asked, allowed } => write!(
-                f,
-                "the service asked to wait {} (Retry-After), longer than the {} allowed",
-                human(*asked),
-                human(*allowed)
-            ),
-            Self::Deadline { wait, left } => write!(
-                f,
-                "the next wait ({}) is longer than the {} left before the deadline",
-                human(*wait),
-                human(*left)
-            ),
-        }
+/// The one rule, as [`Error`]'s own answers: the error says what it was, this module what to
+/// do about it.
+impl Error {
+    /// Whether trying again may succeed: connect failures, timeouts, broken connections,
+    /// 408, 429, 500, 502, 503 and 504. Not: invalid input, configuration, other statuses,
+    /// TLS (an untrusted certificate stays untrusted), oversized or undecodable answers.
+    /// The call loop and the watch decide with the same rule ([`Error::retry`]).
+    pub fn is_retryable(&self) -> bool {
+        self.retry() != Retry::Stop
     }
-}
 
-/// A duration as a person reads it: `20s`, `1.5s`, `250ms`.
-pub(crate) fn human(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis >= 1000 && millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else if millis >= 1000 {
-        format!("{:.1}s", duration.as_secs_f64())
-    } else {
-        format!("{millis}ms")
+    /// What to do after this failure: try again (after the wait the service asked for, if
+    /// it did), or stop.
+    pub fn retry(&self) -> Retry {
+        classify(self)
     }
 }
 
 /// The one rule: connect failures, timeouts and broken connections, and 408, 429, 500, 502,
 /// 503 and 504 (both operations are GETs, so a retry is always safe); nothing else.
-pub(crate) fn classify(error: &Error) -> Retry {
+fn classify(error: &Error) -> Retry {
     match error {
         Error::Api(api) | Error::CredentialsService { answer: api, .. }
             if matches!(api.status, 408 | 429 | 500 | 502 | 503 | 504) =>

@@ -156,7 +156,7 @@ impl ProjectLookup {
             .map_err(|_| {
                 let message = format!(
                     "no complete answer within {}",
-                    crate::retry::human(self.timeout)
+                    crate::error::human(self.timeout)
                 );
                 Error::transport(TransportKind::Timeout, message, None)
             })?
