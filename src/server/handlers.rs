@@ -10,10 +10,13 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::Serialize;
 
-use super::{InjectedFailure, RecordedRequest, State, delay, keyless, quota, verify};
-use crate::{RepositoryId, error_answer::REQUEST_ID};
+use super::{
+    InjectedFailure, RecordedRequest, State,
+    answer::{Failure, json},
+    delay, keyless, quota, verify,
+};
+use crate::RepositoryId;
 
 type Shared = Extract<Arc<State>>;
 
@@ -50,43 +53,6 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         // Both operations are GETs: any body is refused past a small bound.
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
-}
-
-/// An error answer: the Huawei error body, a status the spec declares, an `X-Request-Id`.
-pub(crate) struct Failure {
-    pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
-}
-
-impl Failure {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error_code": self.code, "error_msg": self.message });
-        json(self.status, &body)
-    }
-}
-
-fn json(status: StatusCode, body: &impl Serialize) -> Response {
-    let text = serde_json::to_vec(body).unwrap_or_default();
-    let mut response = (status, text).into_response();
-    let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/json"));
-    let id = format!("{:032x}", fastrand::u128(..));
-    headers.insert(
-        REQUEST_ID,
-        HeaderValue::from_str(&id).expect("hex is a header value"),
-    );
-    response
 }
 
 async fn push_event(
@@ -203,19 +169,6 @@ async fn projects(
 fn injected(state: &State, id: RepositoryId) -> Option<Response> {
     let failures = crate::sync::read(&state.failures);
     failures.get(&id).map(InjectedFailure::response)
-}
-
-impl InjectedFailure {
-    pub(crate) fn response(&self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = Failure::new(status, "CH.004999", "injected failure").into_response();
-        if let Some(seconds) = self.retry_after {
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from(seconds));
-        }
-        response
-    }
 }
 
 /// The document requires `Content-Type: application/json;charset=utf8`; the official SDK

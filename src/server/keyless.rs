@@ -19,7 +19,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{SharedState, handlers::Failure};
+use super::{SharedState, answer::Failure};
 
 /// The path of the pod-identity agent: give `{server url}/pod-identity/credentials` as
 /// `HC_CONTAINER_CREDENTIALS_FULL_URI`.

@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod answer;
 mod delay;
 mod fixtures;
 mod handlers;

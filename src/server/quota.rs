@@ -20,7 +20,7 @@ use axum::{
 // Tokio's clock, so that tests under paused time can run a window of a minute in no time.
 use tokio::time::Instant;
 
-use super::{InjectedFailure, SharedState, handlers::Failure};
+use super::{InjectedFailure, SharedState, answer::Failure};
 use crate::sync::lock;
 
 /// A quota for the whole server (the account), in requests per second, as a token bucket

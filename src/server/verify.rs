@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, Version, header::HOST};
 use chrono::{NaiveDateTime, Utc};
 use reqwest::Url;
 
-use super::{State, handlers::Failure};
+use super::{State, answer::Failure};
 use crate::auth::{
     SigningAlgorithm,
     signer::{self, DATE_HEADER},
