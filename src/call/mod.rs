@@ -90,6 +90,8 @@ impl<'a> Call<'a> {
         let settings = self.settings;
         let mut retries = Retries::new(operation, &settings.retry, settings.budget.as_ref());
         let mut attempt = 0;
+        // The last attempt's failure: what the call reports if a retry never gets its turn.
+        let mut failed: Option<Error> = None;
         loop {
             attempt += 1;
             // Boxed, as the waits below: state that would otherwise enlarge every call's
@@ -97,10 +99,18 @@ impl<'a> Call<'a> {
             let sent = match self.limiter {
                 Some(limiter) => match Box::pin(pace::turn(limiter, &self.deadline)).await {
                     Ok(sent) => Some(sent),
-                    Err(paced) => return (Err(paced), attempt - 1),
+                    Err(paced) => return (Err(not_sent(paced, failed, attempt - 1)), attempt - 1),
                 },
                 None => None,
             };
+            // Temporary keys as they are now, not as they were at the call's start: the waits
+            // since may have brought them to their last moments (a no-op for other keys).
+            if attempt > 1 || sent.is_some() {
+                let ready = self.settings.credentials.ready();
+                if let Err(error) = Box::pin(self.deadline.bound("credentials", ready)).await {
+                    return (Err(failed.unwrap_or(error)), attempt - 1);
+                }
+            }
             let time = self
                 .deadline
                 .for_attempt(Instant::now(), settings.attempt_timeout);
@@ -130,7 +140,24 @@ impl<'a> Call<'a> {
                     Box::pin(tokio::time::sleep(delay)).await;
                 }
             }
+            failed = Some(error);
         }
+    }
+}
+
+/// The error of a call whose next attempt never got its turn: the failure the service gave
+/// the attempt before, when there was one (the wait for the turn ran into the deadline), else
+/// the wait itself ([`Error::Paced`]: nothing was sent).
+fn not_sent(paced: Error, failed: Option<Error>, attempts: u32) -> Error {
+    match (failed, &paced) {
+        (Some(error), Error::Paced { waited, .. }) => {
+            let why = NoRetry::Deadline {
+                wait: *waited,
+                left: std::time::Duration::ZERO,
+            };
+            finished(error, attempts, Some(why))
+        }
+        _ => paced,
     }
 }
 
@@ -339,5 +366,42 @@ mod tests {
             "{error:?}"
         );
         assert_eq!(sent, 0);
+    }
+
+    async fn unavailable() -> Result<ResponseValue<u8>, GeneratedError> {
+        let body = crate::generated::types::HuaweiError {
+            encoded_authorization_message: None,
+            error_code: "CH.000503".into(),
+            error_msg: "busy".into(),
+        };
+        let status = reqwest::StatusCode::SERVICE_UNAVAILABLE;
+        Err(GeneratedError::ErrorResponse(ResponseValue::new(
+            body,
+            status,
+            Default::default(),
+        )))
+    }
+
+    /// A retry whose turn at the limiter comes after the deadline: the call reports what the
+    /// service answered the attempt before (a 503, not retried for the deadline), not a wait
+    /// that "says nothing of the service".
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_that_never_gets_its_turn_reports_the_services_answer() {
+        let client = client(
+            Client::builder()
+                .timeout(Some(SECOND))
+                .retry(RetryPolicy::default().base_delay(Duration::from_millis(10))),
+        );
+        // One request every 2 s: the retry's turn comes after the 1 s deadline.
+        let limiter = RateLimiter::new(RateLimit::fixed(0.5));
+        let error = Call::new(&client.settings, Some(&limiter))
+            .run("Unit", unavailable)
+            .await
+            .unwrap_err();
+        assert_eq!(error.status(), Some(503), "{error:?}");
+        assert!(
+            matches!(error.not_retried(), Some(NoRetry::Deadline { .. })),
+            "{error:?}"
+        );
     }
 }
