@@ -184,6 +184,14 @@ impl RateLimiter {
         now
     }
 
+    /// Whether a pause the service asked for (`Retry-After`) lasted into the stretch since
+    /// `since`: a wait then was the service's request, not the client's own slowness.
+    pub(crate) fn paused_since(&self, since: Instant) -> bool {
+        lock(&self.state)
+            .paused_until
+            .is_some_and(|until| until >= since)
+    }
+
     /// A request sent at `sent` was throttled; `pause` is the wait the service asked for.
     pub(crate) fn throttled(&self, sent: Instant, pause: Option<Duration>) {
         self.throttled_at(sent, pause, Instant::now());
@@ -228,16 +236,19 @@ impl RateLimiter {
 
 impl State {
     fn rate(&self, config: RateLimit, now: Instant) -> Option<f64> {
+        // The floor is the curve's (a cut never stalls the client); a ceiling the caller set
+        // or the gateway stated is kept to the letter, however low.
         let adaptive = self.cut.filter(|_| config.adaptive).map(|cut| {
             // Grown back from what was sent, not from time alone.
-            cut.rate_at(now).min(GROWTH * self.measured(now))
+            cut.rate_at(now)
+                .min(GROWTH * self.measured(now))
+                .max(MIN_RATE)
         });
         let policy = self.policy.filter(|_| config.adaptive);
         [adaptive, config.max_rate, policy]
             .into_iter()
             .flatten()
             .reduce(f64::min)
-            .map(|rate| rate.max(MIN_RATE))
     }
 
     /// When the next request may leave, if not now.

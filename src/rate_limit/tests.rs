@@ -55,6 +55,25 @@ fn requests_are_spaced_by_the_ceiling_on_average() {
     }
 }
 
+/// A ceiling below the curve's floor (a caller's, or a gateway's `limit:10,time:1 minute`) is
+/// kept to the letter: the floor keeps a cut from stalling the client, not a ceiling from
+/// holding.
+#[test]
+fn a_ceiling_below_the_curves_floor_is_kept() {
+    let start = Instant::now();
+    let fixed = RateLimiter::new(RateLimit::fixed(0.1));
+    let sent = send_until(&fixed, start, start + Duration::from_secs(100));
+    assert!(sent.len() <= 11, "{} sent in 100 s at 0.1/s", sent.len());
+    let told = RateLimiter::new(RateLimit::adaptive());
+    told.told(10.0 / 60.0);
+    let sent = send_until(&told, start, start + Duration::from_secs(120));
+    assert!(
+        sent.len() <= 21,
+        "{} sent in 120 s at 10 a minute",
+        sent.len()
+    );
+}
+
 #[test]
 fn a_throttle_cuts_once_for_the_requests_already_in_flight() {
     let limiter = RateLimiter::new(RateLimit::adaptive());

@@ -271,8 +271,15 @@ impl Watcher {
             let mut stats = lock(&self.stats);
             stats.paced += 1;
             // The watch is doing what the service asked (a waited pause is no silence of the
-            // service's), once the service has answered at all.
-            if stats.last_answered.is_some() {
+            // service's), once the service has answered at all; a wait behind the client's own
+            // slow limit says nothing of the service, and readiness keeps counting.
+            let asked = match (&self.client.limiter, &result) {
+                (Some(limiter), Err(Error::Paced { waited, .. })) => Instant::now()
+                    .checked_sub(*waited)
+                    .is_some_and(|since| limiter.paused_since(since)),
+                _ => false,
+            };
+            if asked && stats.last_answered.is_some() {
                 stats.last_answered = Some(std::time::Instant::now());
             }
             drop(stats);
