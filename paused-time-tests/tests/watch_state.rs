@@ -230,3 +230,54 @@ async fn an_id_new_to_a_replica_takes_the_entry_its_sibling_saved_after_the_repl
         stream.close().await.unwrap();
     }
 }
+
+/// A store whose saves wait until the test lets them end, as a hung network file system.
+struct HangingSaves {
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl codearts_repo::watch::WatchStore for HangingSaves {
+    fn load(
+        &mut self,
+    ) -> Result<codearts_repo::watch::SeenEvents, codearts_repo::watch::StateError> {
+        Ok(Default::default())
+    }
+
+    fn save(
+        &mut self,
+        _: &codearts_repo::watch::SeenEvents,
+    ) -> Result<(), codearts_repo::watch::StateError> {
+        let _ = self.started.send(());
+        let _ = self.release.recv();
+        Ok(())
+    }
+}
+
+/// A save in progress is in the watch's figures from its start to its end, so that liveness
+/// can tell a save that never ends.
+#[tokio::test(start_paused = true)]
+async fn a_save_in_progress_is_in_the_figures_until_it_ends() {
+    let (_server, client) = setup(&[1]).await;
+    let (started, mut saves) = tokio::sync::mpsc::unbounded_channel();
+    let (release, released) = std::sync::mpsc::channel();
+    let store = HangingSaves {
+        started,
+        release: released,
+    };
+    let (handle, mut stream) = client.watch_with_store(options(), [id(1)], store).unwrap();
+    assert!(push(next(&mut stream, INTERVAL * 2).await).2, "a baseline");
+    stream.handled();
+    assert_eq!(handle.stats().saving_since, None);
+    saves.recv().await.unwrap();
+    assert!(handle.stats().saving_since.is_some());
+    release.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while handle.stats().saving_since.is_some() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the save's end is in the figures");
+    drop(release);
+}

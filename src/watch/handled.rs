@@ -317,6 +317,7 @@ async fn save(
         return Ok(());
     }
     let started = tokio::time::Instant::now();
+    lock(&shared.stats).saving_since = Some(std::time::Instant::now());
     let on_thread = shared.clone();
     let saved = tokio::task::spawn_blocking(move || {
         let mut saved = lock(&on_thread.store);
@@ -336,10 +337,11 @@ async fn save(
     })
     .await
     .unwrap_or_else(|p| Some(Err(panicked(p))));
+    let mut stats = lock(&shared.stats);
+    stats.saving_since = None;
     let Some(saved) = saved else {
         return Ok(());
     };
-    let mut stats = lock(&shared.stats);
     match &saved {
         Ok(()) => {
             stats.state_saves += 1;

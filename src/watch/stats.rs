@@ -42,6 +42,9 @@ pub struct WatchStats {
     pub last_state_save: Option<Duration>,
     /// The last save of the state store failed (saves are retried at every flush).
     pub state_save_failing: bool,
+    /// When the save in progress started, while one is (a save that never ends, on a hung
+    /// network file system, say, stops the watch's memory as surely as one that fails).
+    pub saving_since: Option<std::time::Instant>,
     /// When the service last answered a poll (normally, or with an answer such as 404), or,
     /// once it has, when a poll last waited out the client's own rate limit (a pause the
     /// service asked for is the watch doing its job): long ago, or never, means the watch

@@ -89,14 +89,34 @@ pub(crate) async fn serve(address: SocketAddr, health: Health) -> Result<()> {
 }
 
 /// Why the process cannot do its job, if it cannot: its loop stopped turning, or its state
-/// cannot be saved. Nothing the service does counts here.
+/// cannot be saved (a save fails, or one has not ended for too long). Nothing the service
+/// does counts here.
 fn process_trouble(health: &Health, stats: &WatchStats) -> Option<String> {
+    let too_long = health.unanswered_for.max(Duration::from_secs(10));
+    process_trouble_after(too_long, health.loop_turned.age(), stats)
+}
+
+/// [`process_trouble`], with how long is too long and the age of the loop's last turn.
+fn process_trouble_after(
+    too_long: Duration,
+    loop_age: Duration,
+    stats: &WatchStats,
+) -> Option<String> {
     if stats.state_save_failing {
         return Some("the state cannot be saved".into());
     }
-    let age = health.loop_turned.age();
-    (age > health.unanswered_for.max(Duration::from_secs(10)))
-        .then(|| format!("the watch's loop has not turned for {}s", age.as_secs()))
+    if let Some(since) = stats.saving_since
+        && since.elapsed() > too_long
+    {
+        let age = since.elapsed().as_secs();
+        return Some(format!("a save of the state has not ended for {age}s"));
+    }
+    (loop_age > too_long).then(|| {
+        format!(
+            "the watch's loop has not turned for {}s",
+            loop_age.as_secs()
+        )
+    })
 }
 
 /// Why the watch is not ready, if it is not: the service has answered no poll yet, or none
@@ -312,4 +332,37 @@ fn family<M: EncodeMetric, const N: usize>(
         metric.encode(family.encode_family(&[(label, *value)])?)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use codearts_repo::watch::WatchStats;
+
+    use super::process_trouble_after;
+
+    const TOO_LONG: Duration = Duration::from_secs(300);
+
+    /// A save that never ends (a hung network file system) makes the process unhealthy once
+    /// it has lasted too long; a save in progress for less does not, nor does the service.
+    #[test]
+    fn a_save_that_does_not_end_makes_the_process_not_alive() {
+        let turned = Duration::from_secs(1);
+        let mut stats = WatchStats::default();
+        assert_eq!(process_trouble_after(TOO_LONG, turned, &stats), None);
+        stats.saving_since = Instant::now().checked_sub(Duration::from_secs(5));
+        assert_eq!(process_trouble_after(TOO_LONG, turned, &stats), None);
+        stats.saving_since = Instant::now().checked_sub(Duration::from_secs(301));
+        let trouble = process_trouble_after(TOO_LONG, turned, &stats).unwrap();
+        assert!(
+            trouble.starts_with("a save of the state has not ended for 30"),
+            "{trouble}"
+        );
+        stats.saving_since = None;
+        stats.last_answered = None;
+        assert_eq!(process_trouble_after(TOO_LONG, turned, &stats), None);
+        let stuck = process_trouble_after(TOO_LONG, TOO_LONG + turned, &stats).unwrap();
+        assert!(stuck.contains("loop has not turned"), "{stuck}");
+    }
 }
