@@ -60,8 +60,12 @@ impl Default for Keyless {
 
 impl Keyless {
     fn keys(&self, shape: &str) -> Value {
-        let expires = chrono::Utc::now()
-            + chrono::Duration::from_std(self.lifetime).unwrap_or(chrono::Duration::MAX);
+        // A lifetime past chrono's range is the furthest time it can say.
+        let now = chrono::Utc::now();
+        let expires = chrono::Duration::from_std(self.lifetime)
+            .ok()
+            .and_then(|lifetime| now.checked_add_signed(lifetime))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         let expires = expires.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         match shape {
             "credentials" => json!({"credentials": {

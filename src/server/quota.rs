@@ -73,7 +73,9 @@ impl WindowQuota {
 
     /// `limit` requests per `period` (rounded up to whole seconds, at least one).
     pub fn new(limit: u64, period: Duration) -> Self {
-        let seconds = period.as_secs() + u64::from(period.subsec_nanos() > 0);
+        let seconds = period
+            .as_secs()
+            .saturating_add(u64::from(period.subsec_nanos() > 0));
         Self {
             limit,
             period: Duration::from_secs(seconds.max(1)),
