@@ -81,7 +81,6 @@ mod tests {
     use tokio::time::{Instant, advance, sleep};
 
     use super::Deadline;
-    use crate::{Error, TransportKind};
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -126,16 +125,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(started.elapsed(), 2 * SECOND);
-        assert!(
-            matches!(
-                error,
-                Error::Transport {
-                    kind: TransportKind::Timeout,
-                    ..
-                }
-            ),
-            "{error}"
-        );
+        assert!(crate::call::retries::is_timeout(&error), "{error}");
         assert!(
             error
                 .to_string()

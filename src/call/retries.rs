@@ -90,7 +90,8 @@ impl<'a> Retries<'a> {
     }
 }
 
-fn is_timeout(error: &Error) -> bool {
+/// A timeout of the transport (an attempt, or the call's deadline before it).
+pub(super) fn is_timeout(error: &Error) -> bool {
     matches!(
         error,
         Error::Transport {
