@@ -17,7 +17,10 @@ pub fn generate(path: &str) -> Result<String, String> {
 
     let mut settings = GenerationSettings::new();
     settings
-        .with_interface(InterfaceStyle::Positional)
+        // Builders, not positional arguments: a new optional parameter adds a setter and leaves
+        // the hand-written calls compiling, and the answer types get `builder()` constructors,
+        // which `#[non_exhaustive]` (below) leaves as the way to make one outside the crate.
+        .with_interface(InterfaceStyle::Builder)
         // Credentials, signing and tracing live in the crate's own hooks, never in a parameter.
         .with_inner_type(quote_path("crate::hooks::Hooks"))
         .with_hooks(HooksMode::Expected);
@@ -42,9 +45,37 @@ pub fn generate(path: &str) -> Result<String, String> {
         Err(panic) => Err(panic_message(panic.as_ref())),
     }
     .map_err(|e| fail(format!("progenitor cannot generate a client: {e}")))?;
-    let file: syn::File =
+    let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| fail(format!("generated code does not parse: {e}")))?;
+    open_for_new_fields(&mut file);
     Ok(prettyplease::unparse(&file))
+}
+
+/// Marks every spec type `#[non_exhaustive]` and drops its derived `Default`, so that a field or
+/// enum value the service adds is as harmless to Rust callers as it is on the wire: no
+/// struct literal or exhaustive `match` to break, and no `Default` that a new required field
+/// would take away. Callers build values with `Type::builder()`.
+fn open_for_new_fields(file: &mut syn::File) {
+    let types = file.items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(module) if module.ident == "types" => module.content.as_mut(),
+        _ => None,
+    });
+    for item in types.into_iter().flat_map(|(_, items)| items) {
+        let attrs = match item {
+            syn::Item::Struct(s) => &mut s.attrs,
+            syn::Item::Enum(e) => &mut e.attrs,
+            _ => continue,
+        };
+        for attr in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
+            if let Ok(derives) = attr.parse_args_with(
+                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+            ) {
+                let kept = derives.into_iter().filter(|d| !d.is_ident("Default"));
+                *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+            }
+        }
+        attrs.push(syn::parse_quote!(#[non_exhaustive]));
+    }
 }
 
 fn quote_path(path: &str) -> proc_macro2::TokenStream {

@@ -123,7 +123,10 @@ impl Client {
         call.before_deadline("credentials", self.settings.credentials.ready())
             .await?;
         call.run("ShowLastPushEventInRepository", || {
-            client.show_last_push_event_in_repository(&repository_id)
+            client
+                .show_last_push_event_in_repository()
+                .repository_id(repository_id)
+                .send()
         })
         .await
     }
@@ -236,14 +239,17 @@ impl CommitsRequest<'_> {
             (None, None, None) => return Err(missing_project_id()),
         };
         call.run("ListCommits", || {
-            service.list_commits(
-                project_id,
-                &namespace,
-                &project,
-                git_ref.as_ref(),
-                types::ListCommitsContentType::ApplicationJsonCharsetUtf8,
-                &repo_auth,
-            )
+            let request = service
+                .list_commits()
+                .project_id(project_id.clone())
+                .namespace(namespace.clone())
+                .project(project.clone())
+                .content_type(types::ListCommitsContentType::ApplicationJsonCharsetUtf8)
+                .x_repo_auth(repo_auth.clone());
+            match &git_ref {
+                Some(git_ref) => request.ref_(git_ref.clone()).send(),
+                None => request.send(),
+            }
         })
         .await
     }

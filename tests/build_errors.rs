@@ -26,7 +26,7 @@ fn the_real_spec_generates() {
         "/openapi/codearts-repo.yaml"
     ))
     .unwrap();
-    assert!(code.contains("pub async fn list_commits"));
+    assert!(code.contains("pub fn list_commits(&self) -> builder::ListCommits"));
 }
 
 #[test]

@@ -131,49 +131,111 @@ fn surface_from_code(out: &mut String) {
             syn::Item::Impl(block)
                 if tokens(&block.self_ty) == "Client" && block.trait_.is_none() =>
             {
-                for item in &block.items {
-                    if let syn::ImplItem::Fn(f) = item
-                        && f.sig.asyncness.is_some()
-                    {
-                        let sig = &f.sig;
-                        let args: Vec<String> = sig.inputs.iter().skip(1).map(tokens).collect();
-                        writeln!(
-                            out,
-                            "Client::{}({}) {}",
-                            sig.ident,
-                            args.join(", "),
-                            tokens(&sig.output)
-                        )
-                        .unwrap();
-                    }
+                for f in methods(block).filter(|f| tokens(&f.sig.output).contains("builder::")) {
+                    writeln!(out, "Client::{}() {}", f.sig.ident, tokens(&f.sig.output)).unwrap();
                 }
             }
             syn::Item::Mod(module) if module.ident == "types" => {
                 for item in module.content.iter().flat_map(|(_, items)| items) {
-                    match item {
-                        syn::Item::Struct(s) => {
-                            let fields: Vec<String> = s
-                                .fields
-                                .iter()
-                                .map(|f| match &f.ident {
-                                    Some(name) => format!("{name}: {}", tokens(&f.ty)),
-                                    None => tokens(&f.ty),
-                                })
-                                .collect();
-                            writeln!(out, "struct {} {{ {} }}", s.ident, fields.join(", "))
-                                .unwrap();
-                        }
-                        syn::Item::Enum(e) => {
-                            let variants: Vec<String> =
-                                e.variants.iter().map(|v| v.ident.to_string()).collect();
-                            writeln!(out, "enum {} {{ {} }}", e.ident, variants.join(", "))
-                                .unwrap();
-                        }
-                        _ => {}
+                    write_type(out, item);
+                }
+            }
+            syn::Item::Mod(module) if module.ident == "builder" => {
+                for item in module.content.iter().flat_map(|(_, items)| items) {
+                    if let syn::Item::Impl(block) = item {
+                        write_operation_builder(out, block);
                     }
                 }
             }
             _ => {}
         }
     }
+}
+
+fn methods(block: &syn::ItemImpl) -> impl Iterator<Item = &syn::ImplItemFn> {
+    block.items.iter().filter_map(|item| match item {
+        syn::ImplItem::Fn(f) if matches!(f.vis, syn::Visibility::Public(_)) => Some(f),
+        _ => None,
+    })
+}
+
+/// `struct PushEvent #[non_exhaustive] { ref_: Option<String>, ... }`, `enum X { A, B }`.
+fn write_type(out: &mut String, item: &syn::Item) {
+    let (keyword, name, attrs, members): (_, _, _, Vec<String>) = match item {
+        syn::Item::Struct(s) => (
+            "struct",
+            &s.ident,
+            &s.attrs,
+            s.fields
+                .iter()
+                .map(|f| match &f.ident {
+                    Some(name) => format!("{name}: {}", tokens(&f.ty)),
+                    None => tokens(&f.ty),
+                })
+                .collect(),
+        ),
+        syn::Item::Enum(e) => (
+            "enum",
+            &e.ident,
+            &e.attrs,
+            e.variants.iter().map(|v| v.ident.to_string()).collect(),
+        ),
+        _ => return,
+    };
+    // The attributes that change what callers may do: derives and `non_exhaustive`.
+    let mut marks = Vec::new();
+    for attr in attrs {
+        if attr.path().is_ident("derive") {
+            let derives = attr
+                .parse_args_with(
+                    syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
+                )
+                .unwrap();
+            let names: Vec<String> = derives
+                .iter()
+                .map(|d| d.segments.last().unwrap().ident.to_string())
+                .collect();
+            marks.push(format!("derive({})", names.join(", ")));
+        } else if attr.path().is_ident("non_exhaustive") {
+            marks.push("non_exhaustive".to_owned());
+        }
+    }
+    writeln!(
+        out,
+        "{keyword} {name} #[{}] {{ {} }}",
+        marks.join(", "),
+        members.join(", ")
+    )
+    .unwrap();
+}
+
+/// `builder::ListCommits: project_id(crate::ProjectId), ..., send() -> Result<...>`.
+fn write_operation_builder(out: &mut String, block: &syn::ItemImpl) {
+    let mut parts = Vec::new();
+    for f in methods(block).filter(|f| f.sig.ident != "new") {
+        let bound = f
+            .sig
+            .generics
+            .where_clause
+            .as_ref()
+            .map(|w| tokens(&w.predicates))
+            .unwrap_or_default();
+        // `V: std::convert::TryInto<crate::GitRef>,` -> `crate::GitRef`.
+        let target = bound
+            .split_once("TryInto<")
+            .and_then(|(_, t)| Some(t[..t.rfind('>')?].to_owned()))
+            .unwrap_or_default();
+        parts.push(format!(
+            "{}({target}) {}",
+            f.sig.ident,
+            tokens(&f.sig.output)
+        ));
+    }
+    writeln!(
+        out,
+        "builder::{}: {}",
+        tokens(&block.self_ty),
+        parts.join(", ")
+    )
+    .unwrap();
 }

@@ -174,7 +174,7 @@ async fn fixtures_come_from_json_and_from_code() {
 
     server.set_push_event(
         codearts_repo::RepositoryId::new(9).unwrap(),
-        Default::default(),
+        codearts_repo::PushEvent::builder().try_into().unwrap(),
     );
     assert_eq!(
         get(&server, "/v4/repositories/9/last-push-event", &[token])

@@ -85,11 +85,11 @@ fn summary(times: &Mutex<Vec<Duration>>) -> (usize, f64, f64) {
 }
 
 fn event(n: u64) -> PushEvent {
-    PushEvent {
-        ref_: Some("main".into()),
-        created_at: Some(Timestamp::from(format!("2026-01-01T00:00:00.{n:09}+08:00"))),
-        repository: None,
-    }
+    PushEvent::builder()
+        .ref_("main".to_owned())
+        .created_at(Timestamp::from(format!("2026-01-01T00:00:00.{n:09}+08:00")))
+        .try_into()
+        .expect("a push event with every field given")
 }
 
 fn ms(d: Duration) -> f64 {

@@ -138,11 +138,11 @@ async fn a_watch_on_15_minute_keys_exchanges_them_once() {
     for id in &ids {
         server.set_push_event(
             *id,
-            codearts_repo::PushEvent {
-                ref_: Some("main".into()),
-                created_at: Some(codearts_repo::Timestamp::from("2026-01-01T00:00:00+08:00")),
-                repository: None,
-            },
+            codearts_repo::PushEvent::builder()
+                .ref_("main".to_owned())
+                .created_at(codearts_repo::Timestamp::from("2026-01-01T00:00:00+08:00"))
+                .try_into()
+                .unwrap(),
         );
     }
     let client = client(&server);

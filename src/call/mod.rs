@@ -360,11 +360,11 @@ mod tests {
     }
 
     async fn unavailable() -> Result<ResponseValue<u8>, GeneratedError> {
-        let body = crate::generated::types::HuaweiError {
-            encoded_authorization_message: None,
-            error_code: "CH.000503".into(),
-            error_msg: "busy".into(),
-        };
+        let body = crate::generated::types::HuaweiError::builder()
+            .error_code("CH.000503")
+            .error_msg("busy")
+            .try_into()
+            .unwrap();
         let status = reqwest::StatusCode::SERVICE_UNAVAILABLE;
         Err(GeneratedError::ErrorResponse(ResponseValue::new(
             body,

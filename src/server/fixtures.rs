@@ -5,7 +5,7 @@ use std::{collections::HashMap, path::Path};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Commit, CommitList, ConfigKind, Error, PushEvent, RepositoryId};
+use crate::{Commit, ConfigKind, Error, PushEvent, RepositoryId};
 
 /// The fixtures file format (JSON); [`Fixtures::documented`] shows it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ struct CommitsFixture {
 #[derive(Clone, Debug, Default)]
 pub struct Fixtures {
     push_events: HashMap<RepositoryId, PushEvent>,
-    commits: HashMap<(String, String), CommitList>,
+    commits: HashMap<(String, String), Vec<Commit>>,
 }
 
 const DOCUMENTED: &str = include_str!("fixtures.json");
@@ -92,10 +92,8 @@ impl Fixtures {
 
     /// Sets the commits of a project; a `/` in `project` is stored as `:`, as it arrives.
     pub fn set_commits(&mut self, namespace: &str, project: &str, commits: Vec<Commit>) {
-        self.commits.insert(
-            (namespace.to_owned(), project.replace('/', ":")),
-            CommitList { commits },
-        );
+        self.commits
+            .insert((namespace.to_owned(), project.replace('/', ":")), commits);
     }
 
     /// The repositories it has a push event for, in order.
@@ -120,8 +118,9 @@ impl Fixtures {
         self.push_events.get(&repository_id)
     }
 
-    pub(crate) fn commits(&self, namespace: &str, project: &str) -> Option<&CommitList> {
+    pub(crate) fn commits(&self, namespace: &str, project: &str) -> Option<&[Commit]> {
         self.commits
             .get(&(namespace.to_owned(), project.to_owned()))
+            .map(Vec::as_slice)
     }
 }

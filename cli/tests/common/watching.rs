@@ -66,11 +66,11 @@ impl Loopback {
     pub fn push(&self, id: u32, n: u32) {
         self.server.set_push_event(
             RepositoryId::new(id).unwrap(),
-            PushEvent {
-                ref_: Some("main".into()),
-                created_at: Some(Timestamp::from(created_at(n))),
-                repository: None,
-            },
+            PushEvent::builder()
+                .ref_("main".to_owned())
+                .created_at(Timestamp::from(created_at(n)))
+                .try_into()
+                .unwrap(),
         );
     }
 

@@ -16,11 +16,11 @@ pub fn id(n: u32) -> RepositoryId {
 }
 
 pub fn event(git_ref: &str, created_at: &str) -> PushEvent {
-    PushEvent {
-        ref_: Some(git_ref.into()),
-        created_at: Some(Timestamp::from(created_at)),
-        repository: None,
-    }
+    PushEvent::builder()
+        .ref_(git_ref.to_owned())
+        .created_at(Timestamp::from(created_at))
+        .try_into()
+        .unwrap()
 }
 
 pub async fn setup(repositories: &[u32]) -> (Server, Client) {
