@@ -48,6 +48,7 @@ pub fn generate(path: &str) -> Result<String, String> {
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| fail(format!("generated code does not parse: {e}")))?;
     open_for_new_fields(&mut file);
+    export_answer_types(&mut file);
     Ok(prettyplease::unparse(&file))
 }
 
@@ -76,6 +77,77 @@ fn open_for_new_fields(file: &mut syn::File) {
         }
         attrs.push(syn::parse_quote!(#[non_exhaustive]));
     }
+}
+
+/// Adds `pub mod answers`: the types the operations answer with and every spec type they
+/// hold, with the builders of the structs among them. The crate re-exports it whole, so a
+/// type the spec adds to an answer is public at once, while error bodies and request enums
+/// stay inside.
+fn export_answer_types(file: &mut syn::File) {
+    use quote::ToTokens;
+    let module = |name: &str| {
+        file.items.iter().find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == name => m.content.as_ref().map(|(_, items)| items),
+            _ => None,
+        })
+    };
+    // Each spec type with the text of what it holds, and the builders' `send` results.
+    let mut types = std::collections::BTreeMap::new();
+    for item in module("types").into_iter().flatten() {
+        let (name, held, is_struct) = match item {
+            syn::Item::Struct(s) => (&s.ident, s.fields.to_token_stream(), true),
+            syn::Item::Enum(e) => (&e.ident, e.variants.to_token_stream(), false),
+            _ => continue,
+        };
+        types.insert(name.to_string(), (held.to_string(), is_struct));
+    }
+    let mut wanted: Vec<String> = Vec::new();
+    for item in module("builder").into_iter().flatten() {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        for f in block.items.iter().filter_map(|i| match i {
+            syn::ImplItem::Fn(f) if f.sig.ident == "send" => Some(f),
+            _ => None,
+        }) {
+            // `Result < ResponseValue < types :: PushEvent > , Error < types :: HuaweiError > >`
+            let output = f.sig.output.to_token_stream().to_string();
+            if let Some((_, rest)) = output.split_once("ResponseValue < types :: ") {
+                wanted.extend(rest.split(' ').next().map(str::to_owned));
+            }
+        }
+    }
+    let mut index = 0;
+    while let Some(name) = wanted.get(index).cloned() {
+        index += 1;
+        if let Some((held, _)) = types.get(&name) {
+            for word in held.split(|c: char| !c.is_alphanumeric() && c != '_') {
+                if types.contains_key(word) && !wanted.iter().any(|w| w == word) {
+                    wanted.push(word.to_owned());
+                }
+            }
+        }
+    }
+    wanted.retain(|name| types.contains_key(name));
+    wanted.sort();
+    let idents: Vec<syn::Ident> = wanted.iter().map(|n| quote::format_ident!("{n}")).collect();
+    let structs: Vec<&syn::Ident> = idents
+        .iter()
+        .filter(|ident| types[&ident.to_string()].1)
+        .collect();
+    file.items.push(syn::parse_quote! {
+        /// The types the operations answer with, and the spec types they hold.
+        pub mod answers {
+            pub use super::types::{#(#idents),*};
+            /// Builders for the answer types: those are `#[non_exhaustive]`, as the service
+            /// may add fields, so outside this crate a value is made with `Type::builder()`
+            /// and `try_into()`.
+            pub mod builders {
+                pub use super::super::types::builder::{#(#structs),*};
+                pub use super::super::types::error::ConversionError;
+            }
+        }
+    });
 }
 
 fn quote_path(path: &str) -> proc_macro2::TokenStream {

@@ -13,7 +13,7 @@ use crate::{
     settings::Settings,
 };
 
-pub use generated::types::{Commit, CommitList, PushEvent, RepositoryBrief};
+use crate::{CommitList, PushEvent};
 
 /// A client for both services. Cheap to clone; clones share connections.
 ///

@@ -71,27 +71,11 @@ pub mod checked_types {
 
 pub use auth::{Credentials, SigningAlgorithm};
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
-pub use client::{Client, Commit, CommitList, CommitsRequest, PushEvent, RepositoryBrief};
-
-/// Builders for the answer types. Those are `#[non_exhaustive]`, as the service may add
-/// fields, so outside this crate a value (for a test, or the embedded server) is made with
-/// `Type::builder()`:
-///
-/// ```
-/// use codearts_repo::{PushEvent, Timestamp};
-///
-/// let event: PushEvent = PushEvent::builder()
-///     .ref_("main".to_owned())
-///     .created_at(Timestamp::from("2025-06-19T21:27:31.000+08:00"))
-///     .try_into()?;
-/// assert_eq!(event.ref_.as_deref(), Some("main"));
-/// # Ok::<(), codearts_repo::builders::ConversionError>(())
-/// ```
-pub mod builders {
-    pub use crate::generated::types::builder::{Commit, CommitList, PushEvent, RepositoryBrief};
-    pub use crate::generated::types::error::ConversionError;
-}
+pub use client::{Client, CommitsRequest};
+// The answer types (`PushEvent`, `CommitList`, ...) and their `builders`: every type the
+// spec's answers hold, chosen by build/generate.rs.
 pub use error::{ApiError, ConfigKind, Error, Fix, NoRetry, Retry, TransportKind};
+pub use generated::answers::*;
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
 pub use rate_limit::RateLimit;
 pub use retry::RetryPolicy;

@@ -140,6 +140,14 @@ fn surface_from_code(out: &mut String) {
                     write_type(out, item);
                 }
             }
+            syn::Item::Mod(module) if module.ident == "answers" => {
+                // What the crate re-exports: the public answer types and their builders.
+                let text = tokens(module);
+                for export in text.split("pub use ").skip(1) {
+                    let export = export.split(';').next().unwrap().replace("super::", "");
+                    writeln!(out, "pub use {}", export.trim().replace(", }", " }")).unwrap();
+                }
+            }
             syn::Item::Mod(module) if module.ident == "builder" => {
                 for item in module.content.iter().flat_map(|(_, items)| items) {
                     if let syn::Item::Impl(block) = item {

@@ -121,10 +121,14 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
                         details: info.details,
                         location: if removed { old_at } else { new_at },
                         what: info.message.trim_end_matches('.').to_owned(),
+                        in_answer: None,
                     });
                 }
                 for raw in refined {
-                    let (breaking, why) = judge(path.comparison, raw.details);
+                    let (breaking, why) = raw
+                        .in_answer
+                        .filter(|_| path.comparison == ChangeComparison::Output)
+                        .unwrap_or_else(|| judge(path.comparison, raw.details));
                     findings.push(Finding {
                         rust: rust_api::item(&old_doc, &new_doc, &raw.location),
                         class: if breaking { "breaking" } else { "compatible" },
@@ -185,8 +189,11 @@ fn readable_operation(pointer: &str) -> String {
 
 /// Breaking for a caller of this crate? Inputs are what the caller sends (parameters,
 /// headers): anything newly required or refused breaks calls that worked. Outputs are what
-/// the caller reads: anything removed, retyped or allowed to hold new values breaks code that
-/// relied on it.
+/// the caller reads, as `#[non_exhaustive]` generated types: anything removed, retyped or
+/// allowed to hold new values breaks code that relied on it; anything added does not.
+/// (`refine` overrules this where the Rust type decides: an enum's values, a field's
+/// `Option`.) CONTRIBUTING.md's table of change classes says the same, and
+/// `cli/tests/change_classes.rs` holds spec-diff, the gate and cargo-semver-checks to it.
 fn judge(side: ChangeComparison, details: ChangeDetails) -> (bool, &'static str) {
     use ChangeComparison::{Input, Output, Structural};
     use ChangeDetails::*;
@@ -199,7 +206,11 @@ fn judge(side: ChangeComparison, details: ChangeDetails) -> (bool, &'static str)
         (Input, Removed) => (true, "callers passing it stop compiling"),
         (Input, MoreStrict) => (true, "values that were accepted are now refused"),
         (Input, LessStrict) => (false, "every value accepted before still is"),
-        (Output, Added | AddedRequired) => (false, "callers may ignore what they did not ask for"),
+        (Output, Added | AddedRequired) => (
+            false,
+            "callers may ignore what they did not ask for (the answer types are \
+             #[non_exhaustive]: no Rust caller builds or destructures them whole)",
+        ),
         (Output, Removed) => (true, "code reading it stops compiling or finds nothing"),
         (Output, MoreStrict) => (false, "the service promises narrower values than before"),
         (Output, LessStrict) => (

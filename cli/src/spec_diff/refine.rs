@@ -9,6 +9,9 @@ pub(crate) struct Raw {
     pub(crate) details: ChangeDetails,
     pub(crate) location: String,
     pub(crate) what: String,
+    /// In an answer, what the change does to the generated Rust type, when that decides the
+    /// verdict rather than the values on the wire: (breaking, why).
+    pub(crate) in_answer: Option<(bool, &'static str)>,
 }
 
 fn push(out: &mut Vec<Raw>, details: ChangeDetails, location: &str, what: String) {
@@ -16,8 +19,31 @@ fn push(out: &mut Vec<Raw>, details: ChangeDetails, location: &str, what: String
         details,
         location: location.to_owned(),
         what,
+        in_answer: None,
     });
 }
+
+/// `push`, with the verdict the generated Rust type gives the change in an answer.
+fn push_rust(
+    out: &mut Vec<Raw>,
+    details: ChangeDetails,
+    location: &str,
+    what: String,
+    in_answer: (bool, &'static str),
+) {
+    push(out, details, location, what);
+    out.last_mut().expect("just pushed").in_answer = Some(in_answer);
+}
+
+const ENUM_TO_STRING: (bool, &str) = (true, "the Rust type changes from an enum to String");
+const STRING_TO_ENUM: (bool, &str) = (true, "the Rust type changes from String to an enum");
+const VARIANTS_REMOVED: (bool, &str) = (true, "code naming the removed variants stops compiling");
+const VARIANTS_ADDED: (bool, &str) = (
+    false,
+    "the Rust enum is #[non_exhaustive]: callers already match values they do not know",
+);
+const NOW_REQUIRED: (bool, &str) = (true, "the Rust field changes from Option<T> to T");
+const NOW_OPTIONAL: (bool, &str) = (true, "the Rust field changes from T to Option<T>");
 
 /// Compares two schemas (already resolved) found at `at`.
 pub(crate) fn schema(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
@@ -93,19 +119,28 @@ fn enums(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
     let values = |v: &Value| v.get("enum").and_then(Value::as_array).cloned();
     match (values(old), values(new)) {
         (None, None) => {}
-        (Some(_), None) => push(out, LessStrict, at, "the enum was lifted".into()),
-        (None, Some(_)) => push(
+        (Some(_), None) => push_rust(
+            out,
+            LessStrict,
+            at,
+            "the enum was lifted".into(),
+            ENUM_TO_STRING,
+        ),
+        (None, Some(_)) => push_rust(
             out,
             MoreStrict,
             at,
             "an enum now restricts the values".into(),
+            STRING_TO_ENUM,
         ),
         (Some(a), Some(b)) => {
             if a.iter().any(|v| !b.contains(v)) {
-                push(out, MoreStrict, at, "enum values were removed".into());
+                let what = "enum values were removed".into();
+                push_rust(out, MoreStrict, at, what, VARIANTS_REMOVED);
             }
             if b.iter().any(|v| !a.contains(v)) {
-                push(out, LessStrict, at, "enum values were added".into());
+                let what = "enum values were added".into();
+                push_rust(out, LessStrict, at, what, VARIANTS_ADDED);
             }
         }
     }
@@ -131,17 +166,19 @@ fn properties(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
             None => push(out, Removed, &here, format!("the field {name} was removed")),
             Some(new_schema) => {
                 match (required(old, name), required(new, name)) {
-                    (false, true) => push(
+                    (false, true) => push_rust(
                         out,
                         MoreStrict,
                         &here,
                         format!("the field {name} became required"),
+                        NOW_REQUIRED,
                     ),
-                    (true, false) => push(
+                    (true, false) => push_rust(
                         out,
                         LessStrict,
                         &here,
                         format!("the field {name} became optional"),
+                        NOW_OPTIONAL,
                     ),
                     _ => {}
                 }
