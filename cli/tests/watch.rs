@@ -332,7 +332,13 @@ fn an_outage_is_summarised_once_and_its_end_said() {
         lines.contains(&"the service no longer fails: every repository answers again"),
         "{stderr}"
     );
-    assert!(lines.len() <= 5, "{failed} failed polls: {stderr}");
+    // A loaded machine may not hold 300 polls a second, and the watch says so: true, and
+    // not about the outage (it made this test flaky under load).
+    let about_the_outage = lines
+        .iter()
+        .filter(|l| !l.contains("cannot be held"))
+        .count();
+    assert!(about_the_outage <= 5, "{failed} failed polls: {stderr}");
 }
 
 #[test]
