@@ -1,5 +1,6 @@
-//! The generated code and the API surface, as snapshots: a spec change shows up in review as
-//! a diff of both. Update with `cargo insta review` after reading every diff.
+//! The generated code, the checked parameters' rules and the API surface, as snapshots: a spec
+//! change shows up in review as a diff of them. Update with `cargo insta review` after reading
+//! every diff.
 
 use std::fmt::Write;
 
@@ -7,10 +8,17 @@ use quote::ToTokens;
 use serde_json::Value;
 
 const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/codegen.rs"));
+const CONSTRAINTS: &str = include_str!(concat!(env!("OUT_DIR"), "/constraints.rs"));
 
 #[test]
 fn generated_code() {
     insta::assert_snapshot!("generated_code", GENERATED);
+}
+
+/// The checked parameters' rules, as build/constraints.rs read them from the spec.
+#[test]
+fn constraints() {
+    insta::assert_snapshot!("constraints", CONSTRAINTS);
 }
 
 #[test]
