@@ -1,8 +1,12 @@
-//! Generates the client from `openapi/codearts-repo.yaml` with progenitor.
+//! Generates the client from `openapi/codearts-repo.yaml` with progenitor, and the checked
+//! parameters' rules from the same spec (build/constraints.rs).
 //!
-//! The output goes to `$OUT_DIR/codegen.rs` and is never committed; its text is an insta
-//! snapshot (tests/generated.rs), so a spec change is reviewed as a diff of generated Rust.
+//! The output goes to `$OUT_DIR/codegen.rs` and `$OUT_DIR/constraints.rs` and is never
+//! committed; their texts are insta snapshots (tests/generated.rs), so a spec change is
+//! reviewed as a diff of generated Rust.
 
+#[path = "build/constraints.rs"]
+mod constraints;
 #[path = "build/generate.rs"]
 mod generate;
 
@@ -16,7 +20,13 @@ fn main() -> ExitCode {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=build/generate.rs");
     println!("cargo:rerun-if-changed=build/checked_types.rs");
-    match generate::generate(SPEC).and_then(write) {
+    println!("cargo:rerun-if-changed=build/constraints.rs");
+    // The rules first: a keyword the client would not honour is named before progenitor runs.
+    let built = constraints::constraints(SPEC)
+        .and_then(|rules| write("constraints.rs", rules))
+        .and_then(|()| generate::generate(SPEC))
+        .and_then(|code| write("codegen.rs", code));
+    match built {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             // Cargo shows a failed build script's stderr: one readable line, no backtrace.
@@ -26,7 +36,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn write(code: String) -> Result<(), String> {
-    let out = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?).join("codegen.rs");
-    fs::write(&out, code).map_err(|e| format!("cannot write {}: {e}", out.display()))
+fn write(name: &str, text: String) -> Result<(), String> {
+    let out = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?).join(name);
+    fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

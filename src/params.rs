@@ -1,14 +1,23 @@
 //! Parameters checked before any I/O: each refusal names the field and the rule it broke.
 //! These are the very types the generated client takes (build/generate.rs replaces the
 //! spec's named parameter schemas with them), so a value is checked once, when it is made.
+//!
+//! The rules the spec can state (lengths, patterns, enums, ranges) come from the spec
+//! (`rules.rs`); what only the documents say, and the spec cannot, is written here: the `/` of
+//! a project path, `.`, `..` and control characters in path segments, visible ASCII in headers.
 
-use std::{fmt, str::FromStr};
+mod rules;
 
+use std::{fmt, str::FromStr, sync::OnceLock};
+
+use regex_lite::Regex;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Error;
+use rules::{StringRules, spec};
 
-/// A CodeArts Repo repository id: an integer from 1 to 2147483647, as documented.
+/// A CodeArts Repo repository id: an integer in the range the spec states
+/// ([`RepositoryId::MIN`] to [`RepositoryId::MAX`]).
 ///
 /// ```
 /// use codearts_repo::RepositoryId;
@@ -21,21 +30,18 @@ use crate::Error;
 pub struct RepositoryId(u32);
 
 impl RepositoryId {
-    /// The documented bounds.
-    pub const MIN: u32 = 1;
-    /// The documented bounds (`i32::MAX`).
-    pub const MAX: u32 = 2_147_483_647;
+    /// The smallest id: the spec's `minimum` for `RepositoryId`.
+    pub const MIN: u32 = spec::REPOSITORY_ID.minimum;
+    /// The largest id: the spec's `maximum` for `RepositoryId`.
+    pub const MAX: u32 = spec::REPOSITORY_ID.maximum;
 
-    /// Checks `value` against the documented range.
+    /// Checks `value` against the spec's range (and `enum`, if it had one).
     pub fn new(value: impl TryInto<i64>) -> Result<Self, Error> {
-        let value: i64 = value
-            .try_into()
-            .map_err(|_| out_of_range("repository_id"))?;
-        u32::try_from(value)
-            .ok()
-            .filter(|v| (Self::MIN..=Self::MAX).contains(v))
+        let value: i64 = value.try_into().map_err(|_| out_of_range())?;
+        spec::REPOSITORY_ID
+            .check(value)
             .map(Self)
-            .ok_or_else(|| out_of_range("repository_id"))
+            .map_err(|broken| Error::invalid("repository_id", broken.to_string()))
     }
 
     /// The id as a number.
@@ -44,8 +50,11 @@ impl RepositoryId {
     }
 }
 
-fn out_of_range(field: &'static str) -> Error {
-    Error::invalid(field, "must be an integer from 1 to 2147483647")
+fn out_of_range() -> Error {
+    Error::invalid(
+        "repository_id",
+        spec::REPOSITORY_ID.out_of_range().to_string(),
+    )
 }
 
 impl fmt::Display for RepositoryId {
@@ -59,7 +68,7 @@ impl FromStr for RepositoryId {
     fn from_str(s: &str) -> Result<Self, Error> {
         s.trim()
             .parse::<i64>()
-            .map_err(|_| out_of_range("repository_id"))
+            .map_err(|_| out_of_range())
             .and_then(Self::new)
     }
 }
@@ -92,11 +101,9 @@ impl<'de> Deserialize<'de> for RepositoryId {
 }
 
 /// Refuses what would make a path segment change the request's path or be rejected on the
-/// wire: empty, `.` and `..` (the URL parser normalises them away) and control characters.
+/// wire: `.` and `..` (the URL parser normalises them away) and control characters. Empty is
+/// the spec's `minLength`.
 fn check_segment(field: &'static str, value: &str) -> Result<(), Error> {
-    if value.is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
-    }
     if value == "." || value == ".." {
         return Err(Error::invalid(field, "must not be `.` or `..`"));
     }
@@ -112,6 +119,11 @@ pub(crate) fn check_header_value(field: &'static str, value: &str) -> Result<(),
     if value.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
+    visible_ascii(field, value)
+}
+
+/// The header rule alone, for `RepoAuth`, whose emptiness is the spec's `minLength`.
+fn visible_ascii(field: &'static str, value: &str) -> Result<(), Error> {
     if value.bytes().any(|b| b.is_ascii_control()) {
         return Err(Error::invalid(
             field,
@@ -130,8 +142,31 @@ pub(crate) fn check_header_value(field: &'static str, value: &str) -> Result<(),
     Ok(())
 }
 
+/// The spec's rules for `value` (as it is sent), then the documents' own (`code`).
+fn check_string(
+    field: &'static str,
+    value: &str,
+    rules: &StringRules,
+    pattern: &OnceLock<Regex>,
+    empty_note: Option<&str>,
+    code: fn(&'static str, &str) -> Result<(), Error>,
+) -> Result<(), Error> {
+    rules
+        .check(value, pattern)
+        .map_err(|broken| match empty_note {
+            Some(note) if broken == rules::Broken::Empty => {
+                Error::invalid(field, format!("{broken} ({note})"))
+            }
+            _ => Error::invalid(field, broken.to_string()),
+        })?;
+    code(field, value)
+}
+
 macro_rules! checked_string {
-    ($(#[$doc:meta])* $name:ident, $field:literal, $check:expr, $wire:expr) => {
+    (
+        $(#[$doc:meta])* $name:ident, $field:literal, rules: $rules:expr,
+        empty_note: $empty_note:expr, code: $check:expr, wire: $wire:expr
+    ) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
         #[serde(transparent)]
@@ -140,10 +175,11 @@ macro_rules! checked_string {
         impl $name {
             /// Checks `value`; the error names the field and the rule.
             pub fn new(value: impl Into<String>) -> Result<Self, Error> {
+                // This type's pattern, compiled on first use.
+                static PATTERN: OnceLock<Regex> = OnceLock::new();
                 let wire: fn(String) -> String = $wire;
                 let value = wire(value.into());
-                let check: fn(&'static str, &str) -> Result<(), Error> = $check;
-                check($field, &value)?;
+                check_string($field, &value, &$rules, &PATTERN, $empty_note, $check)?;
                 Ok(Self(value))
             }
 
@@ -200,44 +236,52 @@ fn as_given(value: String) -> String {
     value
 }
 
+/// Nothing beyond the spec's rules but control characters, which the spec cannot refuse.
+fn no_control_characters(field: &'static str, value: &str) -> Result<(), Error> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
 checked_string!(
     /// A tenant's project id (a path segment of the commits call).
     ProjectId,
     "project_id",
-    check_segment,
-    as_given
+    rules: spec::PROJECT_ID,
+    empty_note: None,
+    code: check_segment,
+    wire: as_given
 );
 
 checked_string!(
     /// A ServiceStage namespace id or URL code name (a path segment).
     Namespace,
     "namespace",
-    check_segment,
-    as_given
+    rules: spec::NAMESPACE,
+    empty_note: None,
+    code: check_segment,
+    wire: as_given
 );
 
 checked_string!(
-    /// A branch or tag name; absent means the default branch, so it must not be empty.
+    /// A branch or tag name; absent means the default branch.
     GitRef,
     "ref",
-    |field, value| {
-        if value.is_empty() {
-            return Err(Error::invalid(field, "must not be empty (omit it for the default branch)"));
-        }
-        if value.chars().any(char::is_control) {
-            return Err(Error::invalid(field, "must not contain control characters"));
-        }
-        Ok(())
-    },
-    as_given
+    rules: spec::GIT_REF,
+    empty_note: Some("omit it for the default branch"),
+    code: no_control_characters,
+    wire: as_given
 );
 
 checked_string!(
     /// The name of a ServiceStage git repository authorization (`X-Repo-Auth`).
     RepoAuth,
     "repo_auth",
-    check_header_value,
-    as_given
+    rules: spec::REPO_AUTH,
+    empty_note: None,
+    code: visible_ascii,
+    wire: as_given
 );
 
 checked_string!(
@@ -250,6 +294,8 @@ checked_string!(
     /// ```
     ProjectPath,
     "project",
-    check_segment,
-    |value| if value.contains('/') { value.replace('/', ":") } else { value }
+    rules: spec::PROJECT_PATH,
+    empty_note: None,
+    code: check_segment,
+    wire: |value| if value.contains('/') { value.replace('/', ":") } else { value }
 );

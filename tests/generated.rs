@@ -1,24 +1,81 @@
-//! The generated code and the API surface, as snapshots: a spec change shows up in review as
-//! a diff of both. Update with `cargo insta review` after reading every diff.
+//! The generated code, the checked parameters' rules and the API surface, as snapshots: a spec
+//! change shows up in review as a diff of them. Update with `cargo insta review` after reading
+//! every diff.
 
 use std::fmt::Write;
 
 use quote::ToTokens;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/codegen.rs"));
+const CONSTRAINTS: &str = include_str!(concat!(env!("OUT_DIR"), "/constraints.rs"));
 
 #[test]
 fn generated_code() {
     insta::assert_snapshot!("generated_code", GENERATED);
 }
 
+/// The checked parameters' rules, as build/constraints.rs read them from the spec.
+#[test]
+fn constraints() {
+    insta::assert_snapshot!("constraints", CONSTRAINTS);
+}
+
 #[test]
 fn api_surface() {
-    let mut out = String::new();
-    surface_from_spec(&mut out);
+    let mut out = surface_from_spec(&spec());
     surface_from_code(&mut out);
     insta::assert_snapshot!("api_surface", out);
+}
+
+/// The surface carries every keyword but annotations: no edit of a schema's meaning can pass
+/// review without a snapshot diff.
+#[test]
+fn every_keyword_of_every_schema_shows_in_the_surface() {
+    let real = surface_from_spec(&spec());
+    let differs = |edit: &dyn Fn(&mut Value)| {
+        let mut edited = spec();
+        edit(&mut edited);
+        surface_from_spec(&edited) != real
+    };
+    let namespace = |key: &'static str, value: Value| {
+        move |spec: &mut Value| spec["components"]["schemas"]["Namespace"][key] = value.clone()
+    };
+    assert!(differs(&namespace("maxLength", json!(64))));
+    assert!(differs(&namespace("pattern", json!("^[0-9a-f]+$"))));
+    for (key, value) in [
+        ("minLength", json!(2)),
+        ("enum", json!(["a"])),
+        ("format", json!("uuid")),
+        ("nullable", json!(true)),
+        ("default", json!("x")),
+        ("x-rust-type", json!({"crate": "x"})),
+        ("multipleOf", json!(2)),
+    ] {
+        assert!(differs(&namespace(key, value)), "{key}");
+    }
+    // Inside a response's fields, an inline parameter schema, a response header.
+    assert!(differs(&|spec: &mut Value| {
+        spec["components"]["schemas"]["Commit"]["properties"]["sha"]["maxLength"] = json!(40);
+    }));
+    assert!(differs(&|spec: &mut Value| {
+        spec["components"]["schemas"]["CommitList"]["properties"]["commits"]["items"]["minProperties"] =
+            json!(1);
+    }));
+    assert!(differs(&|spec: &mut Value| {
+        spec["components"]["schemas"]["HuaweiError"]["required"] = json!(["error_code"]);
+    }));
+    assert!(differs(&|spec: &mut Value| {
+        let commits = "/v1/{project_id}/git/repos/{namespace}/{project}/commits";
+        spec["paths"][commits]["get"]["parameters"][4]["schema"]["maxLength"] = json!(30);
+    }));
+    assert!(differs(&|spec: &mut Value| {
+        spec["components"]["responses"]["TooManyRequests"]["headers"]["Retry-After"]["schema"]["maximum"] =
+            json!(60);
+    }));
+    // Annotations alone never show.
+    assert!(!differs(&namespace("description", json!("another text"))));
+    assert!(!differs(&namespace("example", json!("another-example"))));
 }
 
 #[test]
@@ -43,63 +100,181 @@ fn spec() -> Value {
     serde_norway::from_str(codearts_repo::OPENAPI_SPEC).unwrap()
 }
 
-/// `integer(int32) 1..=2147483647`, `string minLength 1`, `$ref Name`.
+/// Pure annotations: they never change what a value means, so the surface leaves them out.
+const ANNOTATIONS: [&str; 4] = ["description", "example", "examples", "title"];
+
+/// Keywords whose value holds schemas: written as lines of their own, under their own label.
+const CHILDREN: [&str; 7] = [
+    "properties",
+    "items",
+    "additionalProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+];
+
+/// A mapping's entries in a stable order (the spec's order is not a meaning).
+fn sorted(value: &Value) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<_> = value.as_object().into_iter().flatten().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+fn name(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap()
+}
+
+/// One schema on one line, every keyword but annotations and child schemas:
+/// `integer(int32) maximum 2147483647 minimum 1`, `string minLength 1`, `$ref Namespace`.
 fn schema_text(schema: &Value) -> String {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let name = reference.rsplit('/').next().unwrap();
-        let target = &spec()["components"]["schemas"][name];
-        return format!("{name} = {}", schema_text(target));
-    }
-    let mut text = schema["type"].as_str().unwrap_or("any").to_owned();
+    let mut text = match (&schema["$ref"], &schema["type"]) {
+        (Value::String(reference), _) => name(reference).to_owned(),
+        (_, Value::String(ty)) => ty.clone(),
+        (_, Value::Null) => "any".to_owned(),
+        (_, other) => other.to_string(),
+    };
     if let Some(format) = schema["format"].as_str() {
         write!(text, "({format})").unwrap();
     }
-    match (&schema["minimum"], &schema["maximum"]) {
-        (Value::Null, Value::Null) => {}
-        (min, max) => write!(text, " {min}..={max}").unwrap(),
-    }
-    if let Some(n) = schema["minLength"].as_u64() {
-        write!(text, " minLength {n}").unwrap();
-    }
-    if let Some(values) = schema["enum"].as_array() {
-        write!(text, " enum {}", Value::Array(values.clone())).unwrap();
+    let has_ref = schema["$ref"].is_string();
+    for (key, value) in sorted(schema) {
+        let shown_above = match key.as_str() {
+            "$ref" => has_ref,
+            "type" => !has_ref,
+            "format" => value.is_string(),
+            _ => false,
+        };
+        let child = CHILDREN.contains(&key.as_str()) && !value.is_boolean();
+        if !shown_above && !child && !ANNOTATIONS.contains(&key.as_str()) {
+            write!(text, " {key} {value}").unwrap();
+        }
     }
     text
 }
 
-fn surface_from_spec(out: &mut String) {
-    let spec = spec();
+/// `label: text`, then a line for each schema inside it (properties, items, ...).
+fn write_schema(out: &mut String, indent: &str, label: &str, schema: &Value) {
+    writeln!(out, "{indent}{label}: {}", schema_text(schema)).unwrap();
+    for (key, value) in sorted(schema) {
+        match (key.as_str(), value) {
+            ("properties", properties) => {
+                for (property, schema) in sorted(properties) {
+                    write_schema(
+                        out,
+                        indent,
+                        &format!("{label}/properties/{property}"),
+                        schema,
+                    );
+                }
+            }
+            ("allOf" | "anyOf" | "oneOf", Value::Array(schemas)) => {
+                for (index, schema) in schemas.iter().enumerate() {
+                    write_schema(out, indent, &format!("{label}/{key}/{index}"), schema);
+                }
+            }
+            ("items" | "additionalProperties" | "not", schema @ Value::Object(_)) => {
+                write_schema(out, indent, &format!("{label}/{key}"), schema);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A parameter's, response's or header's schemas: `schema`, or each of `content`.
+fn write_holder(out: &mut String, indent: &str, label: &str, holder: &Value) {
+    if let Some(reference) = holder["$ref"].as_str() {
+        writeln!(out, "{indent}{label}: {}", name(reference)).unwrap();
+        return;
+    }
+    if !holder["schema"].is_null() {
+        write_schema(out, indent, label, &holder["schema"]);
+    }
+    for (media, body) in sorted(&holder["content"]) {
+        write_schema(out, indent, &format!("{label} {media}"), &body["schema"]);
+    }
+}
+
+fn write_response(out: &mut String, indent: &str, label: &str, response: &Value) {
+    if let Some(reference) = response["$ref"].as_str() {
+        writeln!(out, "{indent}{label}: {}", name(reference)).unwrap();
+        return;
+    }
+    if response["content"].is_null() {
+        writeln!(out, "{indent}{label}: no body").unwrap();
+    }
+    write_holder(out, indent, label, response);
+    for (header, value) in sorted(&response["headers"]) {
+        write_holder(out, indent, &format!("{label} header {header}"), value);
+    }
+}
+
+/// The spec's part of the surface: the operations, then every named schema, response,
+/// header and parameter, each schema with all its keywords but annotations.
+fn surface_from_spec(spec: &Value) -> String {
+    let mut out = String::new();
     writeln!(out, "# Operations (spec)").unwrap();
-    for (path, item) in spec["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
+    for (path, item) in sorted(&spec["paths"]) {
+        for (method, op) in sorted(item) {
             let Some(id) = op["operationId"].as_str() else {
                 continue;
             };
             writeln!(out, "{id}: {} {path}", method.to_uppercase()).unwrap();
-            for p in op["parameters"].as_array().into_iter().flatten() {
+            let parameters = item["parameters"].as_array().into_iter().flatten();
+            for p in parameters.chain(op["parameters"].as_array().into_iter().flatten()) {
+                if let Some(reference) = p["$ref"].as_str() {
+                    writeln!(out, "  parameter {}", name(reference)).unwrap();
+                    continue;
+                }
                 let required = if p["required"] == true {
                     "required"
                 } else {
                     "optional"
                 };
-                let (location, name) = (p["in"].as_str().unwrap(), p["name"].as_str().unwrap());
-                writeln!(
-                    out,
-                    "  {location} {name} {required}: {}",
-                    schema_text(&p["schema"])
-                )
-                .unwrap();
-            }
-            for (status, response) in op["responses"].as_object().unwrap() {
-                let body = response["$ref"].as_str().map_or_else(
-                    || schema_text(&response["content"]["application/json"]["schema"]),
-                    |r| r.rsplit('/').next().unwrap().to_owned(),
+                let mut label = format!(
+                    "{} {} {required}",
+                    p["in"].as_str().unwrap(),
+                    p["name"].as_str().unwrap()
                 );
-                writeln!(out, "  {status}: {body}").unwrap();
+                for (key, value) in sorted(p) {
+                    let described = ["in", "name", "required", "schema", "content"];
+                    if !described.contains(&key.as_str()) && !ANNOTATIONS.contains(&key.as_str()) {
+                        write!(label, " {key} {value}").unwrap();
+                    }
+                }
+                write_holder(&mut out, "  ", &label, p);
+            }
+            if !op["requestBody"].is_null() {
+                write_response(&mut out, "  ", "request body", &op["requestBody"]);
+            }
+            for (status, response) in sorted(&op["responses"]) {
+                write_response(&mut out, "  ", status, response);
             }
         }
     }
     writeln!(out, "security: {}", spec["security"]).unwrap();
+    let components = &spec["components"];
+    writeln!(out, "\n# Schemas (spec)").unwrap();
+    for (name, schema) in sorted(&components["schemas"]) {
+        write_schema(&mut out, "", name, schema);
+    }
+    for (section, kind) in [
+        ("Responses", "responses"),
+        ("Request bodies", "requestBodies"),
+        ("Parameters", "parameters"),
+        ("Headers", "headers"),
+    ] {
+        if components[kind].as_object().is_some_and(|c| !c.is_empty()) {
+            writeln!(out, "\n# {section} (spec)").unwrap();
+        }
+        for (name, value) in sorted(&components[kind]) {
+            match kind {
+                "responses" | "requestBodies" => write_response(&mut out, "", name, value),
+                _ => write_holder(&mut out, "", name, value),
+            }
+        }
+    }
+    out
 }
 
 fn tokens(item: impl ToTokens) -> String {

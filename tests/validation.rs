@@ -157,6 +157,22 @@ fn bad_credentials_are_refused() {
 }
 
 #[test]
+fn repository_id_bounds_are_the_specs_numbers() {
+    let spec: serde_json::Value = serde_norway::from_str(codearts_repo::OPENAPI_SPEC).unwrap();
+    let id = &spec["components"]["schemas"]["RepositoryId"];
+    assert_eq!(Some(u64::from(RepositoryId::MIN)), id["minimum"].as_u64());
+    assert_eq!(Some(u64::from(RepositoryId::MAX)), id["maximum"].as_u64());
+    let (min, max) = (i64::from(RepositoryId::MIN), i64::from(RepositoryId::MAX));
+    assert!(RepositoryId::new(min).is_ok() && RepositoryId::new(max).is_ok());
+    let error = RepositoryId::new(max + 1).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("invalid repository_id: must be an integer from {min} to {max}")
+    );
+    assert!(RepositoryId::new(min - 1).is_err());
+}
+
+#[test]
 fn the_project_slash_becomes_a_colon() {
     assert_eq!(ProjectPath::new("a/b/c").unwrap().as_str(), "a:b:c");
     assert!(ProjectPath::new("/").is_ok(), "`:` is a valid segment");
