@@ -101,9 +101,13 @@ impl<'de> Deserialize<'de> for RepositoryId {
 }
 
 /// Refuses what would make a path segment change the request's path or be rejected on the
-/// wire: `.` and `..` (the URL parser normalises them away) and control characters. Empty is
-/// the spec's `minLength`.
+/// wire: empty (`//`), `.` and `..` (the URL parser normalises them away) and control
+/// characters. The spec's `minLength: 1` says "not empty" too; this keeps the path safe if a
+/// spec edit ever drops it.
 fn check_segment(field: &'static str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
     if value == "." || value == ".." {
         return Err(Error::invalid(field, "must not be `.` or `..`"));
     }
@@ -299,3 +303,19 @@ checked_string!(
     code: check_segment,
     wire: |value| if value.contains('/') { value.replace('/', ":") } else { value }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The path rules hold whatever the spec says: a spec without `minLength` must not let
+    /// an empty segment turn `/a/{x}/b` into `/a//b`.
+    #[test]
+    fn a_path_segment_is_never_empty_dot_or_dot_dot() {
+        for value in ["", ".", "..", "a\nb"] {
+            let error = check_segment("namespace", value).unwrap_err().to_string();
+            assert!(error.contains("namespace"), "{value:?}: {error}");
+        }
+        assert!(check_segment("namespace", "a.b").is_ok());
+    }
+}
