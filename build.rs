@@ -1,7 +1,7 @@
 //! Generates the client from `openapi/codearts-repo.yaml` with progenitor, and the checked
 //! parameters' rules from the same spec (build/constraints.rs).
 //!
-//! The output goes to `$OUT_DIR/codegen.rs` and `$OUT_DIR/constraints.rs` and is never
+//! The output goes to `$OUT_DIR` (`codegen.rs`, `answers.rs`, `constraints.rs`) and is never
 //! committed; their texts are insta snapshots (tests/generated.rs), so a spec change is
 //! reviewed as a diff of generated Rust.
 
@@ -25,7 +25,10 @@ fn main() -> ExitCode {
     let built = constraints::constraints(SPEC)
         .and_then(|rules| write("constraints.rs", rules))
         .and_then(|()| generate::generate(SPEC))
-        .and_then(|code| write("codegen.rs", code));
+        .and_then(|generated| {
+            write("codegen.rs", generated.code)?;
+            write("answers.rs", generated.answers)
+        });
     match built {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

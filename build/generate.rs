@@ -6,9 +6,18 @@ use progenitor::{GenerationSettings, Generator, HooksMode, InterfaceStyle, TypeI
 
 include!("checked_types.rs");
 
+/// What the build writes from the spec.
+#[derive(Debug)]
+pub struct Generated {
+    /// The client, formatted (`$OUT_DIR/codegen.rs`).
+    pub code: String,
+    /// The crate root's `pub use` of the answer types (`$OUT_DIR/answers.rs`).
+    pub answers: String,
+}
+
 /// Generates the formatted client code from the spec at `path`; the error names the file
 /// and the problem (with line and column where the parser gives them).
-pub fn generate(path: &str) -> Result<String, String> {
+pub fn generate(path: &str) -> Result<Generated, String> {
     let fail = |what: String| format!("{path}: {what}");
     let text = fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     // serde_norway reports "at line L column C" for syntax and shape errors alike.
@@ -48,8 +57,11 @@ pub fn generate(path: &str) -> Result<String, String> {
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| fail(format!("generated code does not parse: {e}")))?;
     open_for_new_fields(&mut file);
-    export_answer_types(&mut file);
-    Ok(prettyplease::unparse(&file))
+    let answers = root_exports(&export_answer_types(&mut file));
+    Ok(Generated {
+        code: prettyplease::unparse(&file),
+        answers,
+    })
 }
 
 /// Marks every spec type `#[non_exhaustive]` and drops its derived `Default`, so that a field or
@@ -80,29 +92,65 @@ fn open_for_new_fields(file: &mut syn::File) {
 }
 
 /// Adds `pub mod answers`: the types the operations answer with and every spec type they
-/// hold, with the builders of the structs among them. The crate re-exports it whole, so a
-/// type the spec adds to an answer is public at once, while error bodies and request enums
-/// stay inside.
-fn export_answer_types(file: &mut syn::File) {
+/// hold, with the builders of the structs among them. Returns their names: the crate
+/// re-exports each by name (build.rs writes the list), so a type the spec adds to an answer
+/// is public at once, one whose name the crate already uses fails the build, and error
+/// bodies and request enums stay inside.
+fn export_answer_types(file: &mut syn::File) -> Vec<String> {
     use quote::ToTokens;
-    let module = |name: &str| {
-        file.items.iter().find_map(|item| match item {
-            syn::Item::Mod(m) if m.ident == name => m.content.as_ref().map(|(_, items)| items),
-            _ => None,
-        })
+    let words = |text: String| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
     };
-    // Each spec type with the text of what it holds, and the builders' `send` results.
-    let mut types = std::collections::BTreeMap::new();
-    for item in module("types").into_iter().flatten() {
-        let (name, held, is_struct) = match item {
-            syn::Item::Struct(s) => (&s.ident, s.fields.to_token_stream(), true),
-            syn::Item::Enum(e) => (&e.ident, e.variants.to_token_stream(), false),
+    let items = |module: &syn::ItemMod| -> Vec<syn::Item> {
+        module
+            .content
+            .iter()
+            .flat_map(|(_, items)| items.clone())
+            .collect()
+    };
+    let module = |name: &str| -> Vec<syn::Item> {
+        file.items
+            .iter()
+            .find_map(|item| match item {
+                syn::Item::Mod(m) if m.ident == name => Some(items(m)),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    // Each spec type with the words of the types it holds (the types only, never its docs),
+    // and the structs typify made a builder for (not newtypes).
+    let mut held = std::collections::BTreeMap::new();
+    let mut built = std::collections::BTreeSet::new();
+    for item in module("types") {
+        let (name, fields) = match &item {
+            syn::Item::Struct(s) => (&s.ident, s.fields.iter().collect::<Vec<_>>()),
+            syn::Item::Enum(e) => (
+                &e.ident,
+                e.variants.iter().flat_map(|v| &v.fields).collect(),
+            ),
+            syn::Item::Mod(m) if m.ident == "builder" => {
+                for item in items(m) {
+                    if let syn::Item::Struct(s) = item {
+                        built.insert(s.ident.to_string());
+                    }
+                }
+                continue;
+            }
             _ => continue,
         };
-        types.insert(name.to_string(), (held.to_string(), is_struct));
+        let types: Vec<String> = fields
+            .iter()
+            .map(|f| f.ty.to_token_stream().to_string())
+            .collect();
+        held.insert(name.to_string(), words(types.join(" ")));
     }
+    // The roots: what each operation's `send` answers with on success, e.g.
+    // `Result < ResponseValue < :: std :: vec :: Vec < types :: Branch > > , Error < ... > >`.
     let mut wanted: Vec<String> = Vec::new();
-    for item in module("builder").into_iter().flatten() {
+    for item in module("builder") {
         let syn::Item::Impl(block) = item else {
             continue;
         };
@@ -110,30 +158,26 @@ fn export_answer_types(file: &mut syn::File) {
             syn::ImplItem::Fn(f) if f.sig.ident == "send" => Some(f),
             _ => None,
         }) {
-            // `Result < ResponseValue < types :: PushEvent > , Error < types :: HuaweiError > >`
             let output = f.sig.output.to_token_stream().to_string();
-            if let Some((_, rest)) = output.split_once("ResponseValue < types :: ") {
-                wanted.extend(rest.split(' ').next().map(str::to_owned));
-            }
+            let success = output.split(", Error <").next().unwrap_or_default();
+            wanted.extend(words(success.to_owned()));
         }
     }
+    wanted.retain(|name| held.contains_key(name));
     let mut index = 0;
     while let Some(name) = wanted.get(index).cloned() {
         index += 1;
-        if let Some((held, _)) = types.get(&name) {
-            for word in held.split(|c: char| !c.is_alphanumeric() && c != '_') {
-                if types.contains_key(word) && !wanted.iter().any(|w| w == word) {
-                    wanted.push(word.to_owned());
-                }
+        for word in &held[&name] {
+            if held.contains_key(word) && !wanted.contains(word) {
+                wanted.push(word.clone());
             }
         }
     }
-    wanted.retain(|name| types.contains_key(name));
     wanted.sort();
     let idents: Vec<syn::Ident> = wanted.iter().map(|n| quote::format_ident!("{n}")).collect();
-    let structs: Vec<&syn::Ident> = idents
+    let builders: Vec<&syn::Ident> = idents
         .iter()
-        .filter(|ident| types[&ident.to_string()].1)
+        .filter(|ident| built.contains(&ident.to_string()))
         .collect();
     file.items.push(syn::parse_quote! {
         /// The types the operations answer with, and the spec types they hold.
@@ -143,11 +187,21 @@ fn export_answer_types(file: &mut syn::File) {
             /// may add fields, so outside this crate a value is made with `Type::builder()`
             /// and `try_into()`.
             pub mod builders {
-                pub use super::super::types::builder::{#(#structs),*};
+                pub use super::super::types::builder::{#(#builders),*};
                 pub use super::super::types::error::ConversionError;
             }
         }
     });
+    wanted
+}
+
+/// The crate root's re-export of the answer types, by name (src/lib.rs includes it).
+fn root_exports(answers: &[String]) -> String {
+    format!(
+        "// Written by build/generate.rs: the answer types, each by name.\n\
+         pub use generated::answers::{{builders, {}}};\n",
+        answers.join(", ")
+    )
 }
 
 fn quote_path(path: &str) -> proc_macro2::TokenStream {

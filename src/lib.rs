@@ -72,10 +72,11 @@ pub mod checked_types {
 pub use auth::{Credentials, SigningAlgorithm};
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, CommitsRequest};
-// The answer types (`PushEvent`, `CommitList`, ...) and their `builders`: every type the
-// spec's answers hold, chosen by build/generate.rs.
 pub use error::{ApiError, ConfigKind, Error, Fix, NoRetry, Retry, TransportKind};
-pub use generated::answers::*;
+// The answer types (`PushEvent`, `CommitList`, ...) and their `builders`: every type the
+// spec's answers hold, chosen by build/generate.rs and named one by one, so that a spec type
+// named like one of the crate's own fails the build instead of hiding behind it.
+include!(concat!(env!("OUT_DIR"), "/answers.rs"));
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
 pub use rate_limit::RateLimit;
 pub use retry::RetryPolicy;

@@ -73,7 +73,7 @@ fn constant<'a>(rules: &'a str, name: &str) -> &'a str {
 
 #[test]
 fn the_real_spec_generates() {
-    let code = generate::generate(REAL_SPEC).unwrap();
+    let code = generate::generate(REAL_SPEC).unwrap().code;
     assert!(code.contains("pub fn list_commits(&self) -> builder::ListCommits"));
     // Its response header `Retry-After` has a `minimum`, which progenitor never sees.
     let rules = constraints::constraints(REAL_SPEC).unwrap();
@@ -301,5 +301,43 @@ fn a_number_in_the_spec_is_the_clients_rule() {
         constant(&rules, "REPOSITORY_ID"),
         "const REPOSITORY_ID: IntegerRules = IntegerRules {\n    minimum: 1,\n    \
          maximum: 1000,\n    one_of: Some(&[1, 7, 1000]),\n};"
+    );
+}
+
+/// The public answer types are what the answers hold, found through arrays and named
+/// newtypes, never through words in a description; builders only where typify makes them.
+#[test]
+fn the_answer_types_are_every_type_an_answer_holds_and_nothing_else() {
+    let spec = edited(|spec| {
+        let schemas = &mut spec["components"]["schemas"];
+        schemas["Sha"] = serde_norway::from_str("{type: string}").unwrap();
+        schemas["Bough"] = serde_norway::from_str(
+            "{type: object, properties: {kind: {type: string, enum: [head, tag]}, \
+             sha: {$ref: '#/components/schemas/Sha'}}}",
+        )
+        .unwrap();
+        // Named in descriptions ("Branch or tag name"), held by no answer.
+        schemas["Branch"] = serde_norway::from_str("{type: object}").unwrap();
+        spec["paths"]["/v4/repositories/{repository_id}/boughs"] = serde_norway::from_str(
+            "{get: {operationId: ListBoughs, parameters: [{name: repository_id, in: path, \
+             required: true, schema: {$ref: '#/components/schemas/RepositoryId'}}], \
+             responses: {'200': {description: OK, content: {application/json: {schema: \
+             {type: array, items: {$ref: '#/components/schemas/Bough'}}}}}}}}",
+        )
+        .unwrap();
+    });
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(spec.as_bytes()).unwrap();
+    let generated = generate::generate(file.path().to_str().unwrap()).unwrap();
+    assert_eq!(
+        generated.answers.lines().nth(1).unwrap(),
+        "pub use generated::answers::{builders, Bough, BoughKind, Commit, CommitList, \
+         PushEvent, RepositoryBrief, Sha};"
+    );
+    let builders = generated.code.split("pub mod builders").nth(1).unwrap();
+    let builders = &builders[..builders.find('}').unwrap()];
+    assert!(
+        builders.contains("Bough") && !builders.contains("Sha"),
+        "{builders}"
     );
 }
