@@ -222,6 +222,10 @@ fn read(pointer: &str, schema: &Value, kind: Kind) -> Result<Option<Rules>, Stri
     }
     if kind == Kind::Response {
         walk(pointer, schema, Place::Other)?;
+        // Kept as sent: an `enum` would narrow it, and the crate's type does not honour one.
+        if map.contains_key("enum") {
+            return Err(not_understood(pointer, "enum"));
+        }
         return Ok(None);
     }
     for key in map.keys() {
@@ -421,8 +425,17 @@ fn enum_values<T>(
 /// Checks a schema that is not a checked type, and the schemas inside it.
 fn walk(pointer: &str, schema: &Value, place: Place) -> Result<(), String> {
     let map = mapping(pointer, schema)?;
+    let is_reference = map.contains_key("$ref");
     for key in map.keys() {
         let key = key_name(pointer, key)?;
+        // OpenAPI 3.0 ignores a reference's siblings, and so does progenitor.
+        if is_reference && !(key == "$ref" || ANNOTATIONS.contains(&key) || key.starts_with("x-")) {
+            return Err(format!(
+                "{pointer}: the keyword `{key}` sits next to `$ref`, where OpenAPI 3.0 (and \
+                 progenitor) ignore it, so the client would not enforce it: put it in the \
+                 referenced schema"
+            ));
+        }
         if CONSTRAINTS.contains(&key) {
             return Err(format!(
                 "{pointer}: the keyword `{key}` is a constraint, and only the checked parameter \

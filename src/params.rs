@@ -120,14 +120,10 @@ fn check_segment(field: &'static str, value: &str) -> Result<(), Error> {
 /// Header values must be visible ASCII (and inner spaces): no CR, LF or other control
 /// characters, which could split or smuggle headers.
 pub(crate) fn check_header_value(field: &'static str, value: &str) -> Result<(), Error> {
+    // The spec's `minLength: 1` says so too; an empty header must not go out if it is dropped.
     if value.is_empty() {
         return Err(Error::invalid(field, "must not be empty"));
     }
-    visible_ascii(field, value)
-}
-
-/// The header rule alone, for `RepoAuth`, whose emptiness is the spec's `minLength`.
-fn visible_ascii(field: &'static str, value: &str) -> Result<(), Error> {
     if value.bytes().any(|b| b.is_ascii_control()) {
         return Err(Error::invalid(
             field,
@@ -240,8 +236,15 @@ fn as_given(value: String) -> String {
     value
 }
 
-/// Nothing beyond the spec's rules but control characters, which the spec cannot refuse.
-fn no_control_characters(field: &'static str, value: &str) -> Result<(), Error> {
+/// A ref is never empty (`?ref=` is not the default branch: leave it out), whatever the spec
+/// says, and has no control characters, which the spec cannot refuse.
+fn check_git_ref(field: &'static str, value: &str) -> Result<(), Error> {
+    if value.is_empty() {
+        return Err(Error::invalid(
+            field,
+            "must not be empty (omit it for the default branch)",
+        ));
+    }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
@@ -274,7 +277,7 @@ checked_string!(
     "ref",
     rules: spec::GIT_REF,
     empty_note: Some("omit it for the default branch"),
-    code: no_control_characters,
+    code: check_git_ref,
     wire: as_given
 );
 
@@ -284,7 +287,7 @@ checked_string!(
     "repo_auth",
     rules: spec::REPO_AUTH,
     empty_note: None,
-    code: visible_ascii,
+    code: check_header_value,
     wire: as_given
 );
 
@@ -310,6 +313,21 @@ mod tests {
 
     /// The path rules hold whatever the spec says: a spec without `minLength` must not let
     /// an empty segment turn `/a/{x}/b` into `/a//b`.
+    /// Nor is a ref or a header value, whatever the spec says.
+    #[test]
+    fn a_ref_or_a_header_value_is_never_empty() {
+        assert!(
+            check_git_ref("ref", "")
+                .unwrap_err()
+                .to_string()
+                .contains("omit it")
+        );
+        assert!(check_header_value("repo_auth", "").is_err());
+        assert!(
+            check_git_ref("ref", "main").is_ok() && check_header_value("repo_auth", "a").is_ok()
+        );
+    }
+
     #[test]
     fn a_path_segment_is_never_empty_dot_or_dot_dot() {
         for value in ["", ".", "..", "a\nb"] {

@@ -341,3 +341,27 @@ fn the_answer_types_are_every_type_an_answer_holds_and_nothing_else() {
         "{builders}"
     );
 }
+
+/// What OpenAPI 3.0 ignores, or what a type kept as sent cannot honour, is named, not
+/// dropped: a keyword beside a `$ref`, an `enum` on `Timestamp`.
+#[test]
+fn a_keyword_beside_a_ref_or_on_timestamp_fails_the_build() {
+    let beside_ref = edited(|spec| {
+        let commits = "/v1/{project_id}/git/repos/{namespace}/{project}/commits";
+        spec["paths"][commits]["get"]["parameters"][3]["schema"]["enum"] =
+            serde_norway::from_str("[main, dev]").unwrap();
+    });
+    let error = build(&beside_ref).unwrap_err();
+    assert!(error.contains("`enum` sits next to `$ref`"), "{error}");
+    let error = build(&with_keyword(
+        "Timestamp",
+        &[],
+        "enum",
+        "['2025-01-01T00:00:00Z']",
+    ))
+    .unwrap_err();
+    assert!(
+        error.contains("#/components/schemas/Timestamp") && error.contains("`enum`"),
+        "{error}"
+    );
+}
