@@ -1,7 +1,9 @@
 //! One verdict for each kind of spec change. For every change class in CONTRIBUTING.md's
 //! table: edit the spec, run `codearts spec-diff`, rebuild the library's rustdoc JSON from the
 //! edited spec, run cargo-semver-checks against the unedited crate, and compare both verdicts
-//! with the table's row. The release gate runs exactly these two halves, so it agrees too.
+//! with the table's row. The release gate runs the same two tools (semver-checks there builds
+//! the rustdoc itself, with its own choice of features; the generated types do not depend on
+//! features), so it agrees too.
 //!
 //! The library is built in a scratch copy under the target directory (its dependencies are
 //! compiled once and kept); each class costs a code generation and a rustdoc run, seconds.
@@ -136,6 +138,14 @@ fn classes() -> Vec<Class> {
             name: "add an optional query parameter",
             before: unchanged,
             edit: add_per_page,
+        },
+        Class {
+            name: "add a required query parameter",
+            before: unchanged,
+            edit: |spec| {
+                add_per_page(spec);
+                commits_parameters(spec).last_mut().unwrap()["required"] = json!(true);
+            },
         },
         Class {
             name: "remove an optional query parameter",
@@ -462,13 +472,24 @@ fn semver_checks(root: &Path) -> PathBuf {
     }
     let tools = root.join("tools");
     let installed = tools.join("bin/cargo-semver-checks");
-    if !installed.exists() {
+    let version = Command::new(&installed)
+        .args(["semver-checks", "--version"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default();
+    if !version.contains(SEMVER_CHECKS) {
         eprintln!(
             "installing cargo-semver-checks {SEMVER_CHECKS} into {}",
             tools.display()
         );
         let status = Command::new(env!("CARGO"))
-            .args(["install", "cargo-semver-checks", "--locked", "--quiet"])
+            .args([
+                "install",
+                "cargo-semver-checks",
+                "--locked",
+                "--quiet",
+                "--force",
+            ])
             .args(["--version", SEMVER_CHECKS, "--root"])
             .arg(&tools)
             .status()

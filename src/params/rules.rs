@@ -48,8 +48,8 @@ impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => f.write_str("must not be empty"),
-            Self::TooShort(n) => write!(f, "must be at least {n} characters"),
-            Self::TooLong(n) => write!(f, "must be at most {n} characters"),
+            Self::TooShort(n) => write!(f, "must be at least {n} {}", characters(*n)),
+            Self::TooLong(n) => write!(f, "must be at most {n} {}", characters(*n)),
             Self::Pattern(pattern) => write!(f, "must match the pattern `{pattern}`"),
             Self::NotOneOf(values) => {
                 let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
@@ -64,6 +64,10 @@ impl fmt::Display for Broken {
             }
         }
     }
+}
+
+fn characters(n: u64) -> &'static str {
+    if n == 1 { "character" } else { "characters" }
 }
 
 impl StringRules {
