@@ -2,7 +2,8 @@
 //! parameters' rules from the same spec (build/constraints.rs).
 //!
 //! The output goes to `$OUT_DIR` (`codegen.rs`, `answers.rs`, `constraints.rs`) and is never
-//! committed; their texts are insta snapshots (tests/generated.rs), so a spec change is
+//! committed; the code and the rules are insta snapshots (tests/generated.rs), and the
+//! answers' list shows in both the code's and the API surface's, so a spec change is
 //! reviewed as a diff of generated Rust.
 
 #[path = "build/constraints.rs"]

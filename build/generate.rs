@@ -148,7 +148,7 @@ fn export_answer_types(file: &mut syn::File) -> Vec<String> {
         held.insert(name.to_string(), words(types.join(" ")));
     }
     // The roots: what each operation's `send` answers with on success, e.g.
-    // `Result < ResponseValue < :: std :: vec :: Vec < types :: Branch > > , Error < ... > >`.
+    // `Result < ResponseValue < :: std :: vec :: Vec < types :: Branch > > , Error < ... > , >`.
     let mut wanted: Vec<String> = Vec::new();
     for item in module("builder") {
         let syn::Item::Impl(block) = item else {
@@ -160,7 +160,12 @@ fn export_answer_types(file: &mut syn::File) -> Vec<String> {
         }) {
             let output = f.sig.output.to_token_stream().to_string();
             let success = output.split(", Error <").next().unwrap_or_default();
-            wanted.extend(words(success.to_owned()));
+            for word in words(success.to_owned()) {
+                // Two operations may answer with the same type: name it once.
+                if !wanted.contains(&word) {
+                    wanted.push(word);
+                }
+            }
         }
     }
     wanted.retain(|name| held.contains_key(name));

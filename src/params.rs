@@ -311,9 +311,7 @@ checked_string!(
 mod tests {
     use super::*;
 
-    /// The path rules hold whatever the spec says: a spec without `minLength` must not let
-    /// an empty segment turn `/a/{x}/b` into `/a//b`.
-    /// Nor is a ref or a header value, whatever the spec says.
+    /// A ref or a header value is never empty, whatever the spec says.
     #[test]
     fn a_ref_or_a_header_value_is_never_empty() {
         assert!(
@@ -328,6 +326,8 @@ mod tests {
         );
     }
 
+    /// The path rules hold whatever the spec says: a spec without `minLength` must not let
+    /// an empty segment turn `/a/{x}/b` into `/a//b`.
     #[test]
     fn a_path_segment_is_never_empty_dot_or_dot_dot() {
         for value in ["", ".", "..", "a\nb"] {

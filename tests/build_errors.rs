@@ -318,6 +318,12 @@ fn the_answer_types_are_every_type_an_answer_holds_and_nothing_else() {
         .unwrap();
         // Named in descriptions ("Branch or tag name"), held by no answer.
         schemas["Branch"] = serde_norway::from_str("{type: object}").unwrap();
+        // A second operation answering with a type another one answers with.
+        spec["paths"]["/v1/commits"] = serde_norway::from_str(
+            "{get: {operationId: AllCommits, responses: {'200': {description: OK, content: \
+             {application/json: {schema: {$ref: '#/components/schemas/CommitList'}}}}}}}",
+        )
+        .unwrap();
         spec["paths"]["/v4/repositories/{repository_id}/boughs"] = serde_norway::from_str(
             "{get: {operationId: ListBoughs, parameters: [{name: repository_id, in: path, \
              required: true, schema: {$ref: '#/components/schemas/RepositoryId'}}], \
