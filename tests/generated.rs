@@ -422,3 +422,13 @@ fn write_operation_builder(out: &mut String, block: &syn::ItemImpl) {
     )
     .unwrap();
 }
+
+/// `src/call/failure.rs` reads progenitor's words for a required parameter left unset as the
+/// crate's defect: they must still be the words the generated builders use.
+#[test]
+fn an_unset_required_parameter_is_reported_in_the_words_failure_rs_reads() {
+    assert!(
+        GENERATED.contains(r#"Err("project_id was not initialized".to_string())"#),
+        "progenitor reworded it: update src/call/failure.rs"
+    );
+}
