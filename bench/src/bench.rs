@@ -20,8 +20,10 @@ use codearts_repo::{
     Client, CommitList, Credentials, PushEvent,
     server::{DEMO_AK, DEMO_SK, Server, ServerConfig},
 };
+use cpu::cpu_time;
 use serde::Serialize;
 
+mod cpu;
 mod stats;
 use stats::{median, odd};
 
@@ -151,20 +153,6 @@ struct Round {
     rps: f64,
     cpu_us_per_request: f64,
     latencies: Vec<Duration>,
-}
-
-/// User plus system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 async fn measure(

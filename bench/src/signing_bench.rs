@@ -6,7 +6,7 @@
 //!     cargo build --release -p codearts-bench
 //!     taskset -c 1 target/release/signing_bench --rounds 11 --requests 20000
 
-use std::{hint::black_box, time::Duration};
+use std::hint::black_box;
 
 use clap::Parser;
 use codearts_repo::{
@@ -14,11 +14,13 @@ use codearts_repo::{
     auth::signer::{self, SigningKey},
     server::{DEMO_AK, DEMO_SK},
 };
+use cpu::cpu_time;
 use reqwest::{
     Method, Url,
     header::{HeaderMap, HeaderValue},
 };
 
+mod cpu;
 mod stats;
 
 #[derive(Parser)]
@@ -84,18 +86,4 @@ fn main() {
             stats::median(rounds)
         );
     }
-}
-
-/// User plus system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let time = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    time(usage.ru_utime) + time(usage.ru_stime)
 }

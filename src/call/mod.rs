@@ -196,6 +196,23 @@ fn finished(mut error: Error, attempts: u32, why: Option<NoRetry>) -> Error {
     error
 }
 
+/// A service's answer with `status` (and its `Retry-After`), for the steps' unit tests.
+#[cfg(test)]
+pub(crate) fn answered(status: u16, retry_after: Option<std::time::Duration>) -> Error {
+    crate::ApiError {
+        status,
+        error_code: status.to_string(),
+        error_msg: String::new(),
+        request_id: None,
+        encoded_authorization_message: None,
+        attempts: 1,
+        not_retried: None,
+        retry_after,
+        clock_skew_secs: None,
+    }
+    .into()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

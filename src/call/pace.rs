@@ -44,23 +44,12 @@ mod tests {
     use tokio::time::{Instant, advance};
 
     use super::{Deadline, throttled, turn};
-    use crate::{ApiError, Error, RateLimit, RetryPolicy, rate_limit::RateLimiter};
+    use crate::{Error, RateLimit, RetryPolicy, rate_limit::RateLimiter};
 
     const SECOND: Duration = Duration::from_secs(1);
 
     fn too_many_requests(retry_after: Option<Duration>) -> Error {
-        ApiError {
-            status: 429,
-            error_code: "APIG.0308".into(),
-            error_msg: "throttled".into(),
-            request_id: None,
-            encoded_authorization_message: None,
-            attempts: 1,
-            not_retried: None,
-            retry_after,
-            clock_skew_secs: None,
-        }
-        .into()
+        crate::call::answered(429, retry_after)
     }
 
     #[tokio::test(start_paused = true)]

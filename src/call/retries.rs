@@ -108,27 +108,13 @@ mod tests {
     use tokio::time::advance;
 
     use super::{Deadline, Next, Retries};
+    use crate::call::answered as status;
     use crate::{
-        ApiError, Error, NoRetry, RetryPolicy, TransportKind,
+        Error, NoRetry, RetryPolicy, TransportKind,
         retry_budget::{RETRY_COST, RetryBudget, TIMEOUT_COST},
     };
 
     const SECOND: Duration = Duration::from_secs(1);
-
-    fn status(status: u16, retry_after: Option<Duration>) -> Error {
-        ApiError {
-            status,
-            error_code: status.to_string(),
-            error_msg: String::new(),
-            request_id: None,
-            encoded_authorization_message: None,
-            attempts: 1,
-            not_retried: None,
-            retry_after,
-            clock_skew_secs: None,
-        }
-        .into()
-    }
 
     fn timeout() -> Error {
         Error::transport(TransportKind::Timeout, "no answer".into(), None)
