@@ -330,6 +330,7 @@ impl ClientBuilder {
             }),
             settings,
             limiter,
+            leadership: None,
         })
     }
 

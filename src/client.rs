@@ -42,6 +42,8 @@ pub struct Client {
     pub(crate) settings: Arc<Settings>,
     /// Paces the requests of this client and its clones, if asked to.
     pub(crate) limiter: Option<Arc<RateLimiter>>,
+    /// A fleet's lease that must be held when each request leaves (a watch's polls).
+    pub(crate) leadership: Option<crate::watch::Leadership>,
 }
 
 #[derive(Debug)]
@@ -66,7 +68,7 @@ impl Client {
 
     /// A call starting now: its deadline covers credentials, the IAM lookup and attempts.
     fn call(&self) -> Call<'_> {
-        Call::new(&self.settings, self.limiter.as_deref())
+        Call::new(&self.settings, self.limiter.as_deref()).under(self.leadership.as_ref())
     }
 
     /// The rate limit this client's requests follow, if any.
@@ -80,6 +82,12 @@ impl Client {
         self.limiter
             .as_ref()
             .and_then(|limiter| limiter.allowed_rate())
+    }
+
+    /// What its limiter learned of the account so far (`None`: no limiter), for a fleet's
+    /// next watcher to [`RateLimit::resume`] from.
+    pub fn learned_rate(&self) -> Option<crate::Learned> {
+        self.limiter.as_ref().map(|limiter| limiter.learned())
     }
 
     /// A clone of this client that shares everything but paces by `limit` (a rate limiter of

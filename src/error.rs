@@ -91,6 +91,10 @@ pub enum Error {
         /// How long the call waited for its turn.
         waited: std::time::Duration,
     },
+    /// The watch this call belongs to no longer holds its fleet's lease
+    /// ([`crate::watch::Leadership`]): nothing was sent, since another replica may be polling.
+    #[error("not sent: this watch no longer holds the fleet's lease")]
+    NotLeading,
     /// The response body was larger than the configured limit; the connection was dropped.
     #[error("response body exceeds the limit of {limit} bytes")]
     #[non_exhaustive]

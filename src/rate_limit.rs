@@ -57,6 +57,29 @@ const GROWTH: f64 = 2.0;
 pub struct RateLimit {
     adaptive: bool,
     max_rate: Option<f64>,
+    resumed: Learned,
+}
+
+/// What an adaptive limiter learned of the account: the rate it allowed, and the policy the
+/// gateway stated. A fleet's next active watcher starts from its predecessor's
+/// ([`RateLimit::resume`]) rather than from "unlimited".
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Learned {
+    /// The rate allowed, in requests per second (`None`: unlimited so far).
+    pub allowed_rate: Option<f64>,
+    /// The average rate of the policy the gateway stated, in requests per second.
+    pub stated_policy: Option<f64>,
+}
+
+impl Learned {
+    /// What was learned: `allowed_rate` and `stated_policy` in requests per second.
+    pub fn new(allowed_rate: Option<f64>, stated_policy: Option<f64>) -> Self {
+        Self {
+            allowed_rate,
+            stated_policy,
+        }
+    }
 }
 
 impl RateLimit {
@@ -66,6 +89,7 @@ impl RateLimit {
         Self {
             adaptive: true,
             max_rate: None,
+            resumed: Learned::default(),
         }
     }
 
@@ -74,6 +98,7 @@ impl RateLimit {
         Self {
             adaptive: false,
             max_rate: Some(per_second),
+            resumed: Learned::default(),
         }
     }
 
@@ -81,6 +106,18 @@ impl RateLimit {
     /// `ClientBuilder::build`: a number above 0.
     pub fn max_rate(mut self, per_second: f64) -> Self {
         self.max_rate = Some(per_second);
+        self
+    }
+
+    /// An adaptive limit that starts where `learned` ended, as just after a throttled
+    /// answer at its rate (at 70% of it, grown back along the curve) and under its stated
+    /// policy. Rates that are not numbers above 0 are ignored.
+    pub fn resume(mut self, learned: Learned) -> Self {
+        let usable = |rate: Option<f64>| rate.filter(|rate| rate.is_finite() && *rate > 0.0);
+        self.resumed = Learned {
+            allowed_rate: usable(learned.allowed_rate),
+            stated_policy: usable(learned.stated_policy),
+        };
         self
     }
 
@@ -147,18 +184,29 @@ impl Cut {
 
 impl RateLimiter {
     pub(crate) fn new(config: RateLimit) -> Self {
+        let now = Instant::now();
+        let resumed = config.resumed.allowed_rate.filter(|_| config.adaptive);
         Self {
             config,
             turn: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
                 next_slot: None,
                 paused_until: None,
-                cut: None,
-                bucket: (Instant::now(), 0),
-                measured: 0.0,
-                policy: None,
+                cut: resumed.map(|rate| Cut::new(now, rate.max(MIN_RATE))),
+                bucket: (now, 0),
+                measured: resumed.unwrap_or(0.0),
+                policy: config.resumed.stated_policy.filter(|_| config.adaptive),
                 throttled: 0,
             }),
+        }
+    }
+
+    /// What this limiter learned so far.
+    pub(crate) fn learned(&self) -> Learned {
+        let state = lock(&self.state);
+        Learned {
+            allowed_rate: state.rate(self.config, Instant::now()),
+            stated_policy: state.policy,
         }
     }
 

@@ -21,7 +21,7 @@ use self::{
     failure::GeneratedError,
     retries::{Next, Retries},
 };
-use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings};
+use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings, watch::Leadership};
 
 /// One call: the client's settings, the rate limiter its requests wait for, and its one
 /// deadline, set when the call starts and never again.
@@ -29,6 +29,8 @@ pub(crate) struct Call<'a> {
     settings: &'a Settings,
     limiter: Option<&'a RateLimiter>,
     deadline: Deadline,
+    /// A lease that must be held when each request leaves.
+    leadership: Option<&'a Leadership>,
 }
 
 impl<'a> Call<'a> {
@@ -37,7 +39,14 @@ impl<'a> Call<'a> {
             settings,
             limiter,
             deadline: Deadline::starting_now(settings.overall_timeout),
+            leadership: None,
         }
+    }
+
+    /// Sends each request only while `leadership` (if any) is held.
+    pub(crate) fn under(mut self, leadership: Option<&'a Leadership>) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// Runs a step before the attempts (credentials, the IAM lookup) within the deadline.
@@ -119,6 +128,11 @@ impl<'a> Call<'a> {
                 // still go out, for an answer no one waits for.
                 let error = self.deadline.passed("before the request could be sent");
                 return (Err(error), attempt - 1);
+            }
+            // Checked last, after every wait: a process paused (SIGSTOP) in one of them may
+            // wake after its lease ended and a successor started polling.
+            if self.leadership.is_some_and(|held| !held.is_held()) {
+                return (Err(Error::NotLeading), attempt - 1);
             }
             // Boxed once here: the generated future is large (see `attempt::send`).
             let request = Box::pin(send());

@@ -37,14 +37,14 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
     WatchItem, WatchStats,
-    state::{LastSeen, SeenEvents, StateError, WatchStore},
+    state::{Handled, LastSeen, SeenEvents, StateError, WatchStore},
 };
 use crate::{RepositoryId, sync::lock};
 
@@ -57,6 +57,8 @@ pub(super) struct Delivery {
     pub(super) first: bool,
     /// A first entry's item is returned: the watch reports baselines.
     pub(super) baseline_reported: bool,
+    /// When the poll was answered.
+    pub(super) observed_at: SystemTime,
 }
 
 impl Delivery {
@@ -67,6 +69,7 @@ impl Delivery {
             seen: None,
             first: false,
             baseline_reported: true,
+            observed_at: SystemTime::now(),
         }
     }
 
@@ -77,6 +80,7 @@ impl Delivery {
             seen: None,
             first: false,
             baseline_reported: true,
+            observed_at: SystemTime::now(),
         }
     }
 
@@ -147,12 +151,14 @@ struct Saved {
     seen: SeenEvents,
     /// The map changed since the store last took it (or a save failed).
     dirty: bool,
+    /// What was handled since the last successful save, in order.
+    journal: Vec<Handled>,
 }
 
 /// One change to the map of what was handled.
 enum Change {
     /// The item of this event was handled.
-    Handled(RepositoryId, LastSeen),
+    Handled(Handled),
     /// A first entry, recorded before its baseline is returned.
     First(RepositoryId, LastSeen),
 }
@@ -162,8 +168,10 @@ impl Saved {
         self.dirty |= !changes.is_empty();
         for change in changes {
             match change {
-                Change::Handled(id, seen) => {
-                    self.seen.insert(id, seen);
+                Change::Handled(handled) => {
+                    self.seen
+                        .insert(handled.repository_id, handled.seen.clone());
+                    self.journal.push(handled);
                 }
                 Change::First(id, seen) => {
                     self.seen.entry(id).or_insert(seen);
@@ -188,6 +196,7 @@ impl Memory {
                 store,
                 seen,
                 dirty: false,
+                journal: Vec::new(),
             }),
             changes: Mutex::new(Vec::new()),
             stats,
@@ -218,8 +227,12 @@ impl Memory {
 
     /// The consumer handled `delivery`: its event is saved at the next flush.
     pub(super) fn handled(&self, delivery: Delivery) {
-        if let Some((id, seen)) = delivery.seen {
-            lock(&self.shared.changes).push(Change::Handled(id, seen));
+        if let Some((repository_id, seen)) = delivery.seen {
+            lock(&self.shared.changes).push(Change::Handled(Handled {
+                repository_id,
+                seen,
+                observed_at: delivery.observed_at,
+            }));
         }
     }
 
@@ -329,10 +342,18 @@ async fn save(
         if !saved.dirty && !always {
             return None;
         }
-        let Saved { store, seen, dirty } = &mut *saved;
-        let outcome = store.save(seen);
-        // A failed save is tried again at the next flush.
+        let Saved {
+            store,
+            seen,
+            dirty,
+            journal,
+        } = &mut *saved;
+        let outcome = store.save_handled(seen, journal);
+        // A failed save is tried again at the next flush, with what is handled meanwhile.
         *dirty = outcome.is_err();
+        if outcome.is_ok() {
+            journal.clear();
+        }
         Some(outcome)
     })
     .await

@@ -23,7 +23,10 @@ use crate::{
 };
 
 mod handled;
+mod leadership;
 mod options;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod shard;
 mod state;
 mod state_dir;
@@ -32,9 +35,10 @@ mod stats;
 mod stream;
 mod watcher;
 
+pub use leadership::Leadership;
 pub use options::WatchOptions;
 pub use shard::Shard;
-pub use state::{LastSeen, SeenEvents, StateError, WatchStore};
+pub use state::{Handled, LastSeen, SeenEvents, StateError, WatchStore};
 pub use state_dir::StateDir;
 pub use state_file::StateFile;
 pub use stats::{Failures, LagHistogram, RepositoryStates, RoundTime, WatchStats};
@@ -172,10 +176,11 @@ impl Client {
             ..WatchStats::default()
         }));
         let report = item_tx.downgrade();
-        let client = match &self.limiter {
+        let mut client = match &self.limiter {
             None if options.adaptive_rate => self.with_rate_limit(RateLimit::adaptive()),
             _ => self.clone(),
         };
+        client.leadership = options.leadership.clone();
         let limiter = client.limiter.clone();
         let mut watcher = Watcher::new(client, options, restored, stats.clone(), item_tx);
         for id in repositories {

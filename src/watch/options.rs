@@ -20,6 +20,7 @@ pub struct WatchOptions {
     pub(super) max_backoff: Duration,
     pub(super) flush_every: Duration,
     pub(super) adaptive_rate: bool,
+    pub(super) leadership: Option<super::Leadership>,
 }
 
 impl Default for WatchOptions {
@@ -35,6 +36,7 @@ impl Default for WatchOptions {
             max_backoff: Duration::from_secs(600),
             flush_every: Duration::from_secs(1),
             adaptive_rate: true,
+            leadership: None,
         }
     }
 }
@@ -88,6 +90,14 @@ impl WatchOptions {
     /// crash may report again.
     pub fn flush_every(mut self, period: Duration) -> Self {
         self.flush_every = period.clamp(Duration::from_millis(1), LONGEST);
+        self
+    }
+
+    /// Poll only while `leadership` is held: each request is checked right before it leaves,
+    /// so that a fleet's former leader sends nothing once its lease has run out (see
+    /// [`super::postgres`] for the lease).
+    pub fn leadership(mut self, leadership: super::Leadership) -> Self {
+        self.leadership = Some(leadership);
         self
     }
 }

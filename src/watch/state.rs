@@ -1,7 +1,7 @@
 //! What a watch remembers across restarts: the last event it reported for each repository,
 //! kept by a [`WatchStore`] (such as [`super::StateFile`]).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,19 @@ impl LastSeen {
 /// The last event reported for each repository.
 pub type SeenEvents = HashMap<RepositoryId, LastSeen>;
 
+/// An event the watch observed and its consumer handled: what a store with a history
+/// (such as [`super::postgres::PgStore`]'s events table) records, in the order handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Handled {
+    /// The repository.
+    pub repository_id: RepositoryId,
+    /// The event.
+    pub seen: LastSeen,
+    /// When the poll that found it was answered.
+    pub observed_at: SystemTime,
+}
+
 /// Where a watch keeps what it reported, so that a restart reports the pushes made while it
 /// was down. `save` is called from a blocking thread, at most once per flush period.
 pub trait WatchStore: Send + 'static {
@@ -38,6 +51,15 @@ pub trait WatchStore: Send + 'static {
     fn load(&mut self) -> Result<SeenEvents, StateError>;
     /// Replaces what is saved with `seen`.
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError>;
+
+    /// Saves what was handled since the last successful save: `seen` is the whole map (as
+    /// for [`WatchStore::save`]), `handled` the events in the order the consumer handled
+    /// them, a repository possibly more than once. A failed save is retried with the same
+    /// events and those handled since. The default saves `seen`.
+    fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
+        let _ = handled;
+        self.save(seen)
+    }
 
     /// Makes durable, before their baselines are reported, the entries of repositories the
     /// store has never held; `load` must return them until a `save` includes them. The
@@ -67,6 +89,10 @@ impl<S: WatchStore + ?Sized> WatchStore for Box<S> {
 
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
         (**self).save(seen)
+    }
+
+    fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
+        (**self).save_handled(seen, handled)
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {

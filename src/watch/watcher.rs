@@ -262,6 +262,16 @@ impl Watcher {
             .repos
             .get_mut(&id)
             .filter(|r| r.generation == generation)?;
+        if let Err(Error::NotLeading) = &result {
+            // Not sent: the lease ran out. Nothing was learnt; polled again at its cadence,
+            // should the lease be renewed after all.
+            state.last_poll = None;
+            if !self.stopped {
+                let next = (scheduled + self.options.interval).max(Instant::now());
+                self.due.push(Reverse((next, id, generation)));
+            }
+            return Some((None, Delivery::none()));
+        }
         if let Err(error) = &result
             && error.is_paced()
         {
@@ -310,6 +320,7 @@ impl Watcher {
             seen: None,
             first: false,
             baseline_reported: options.baselines,
+            observed_at: std::time::SystemTime::now(),
         };
         let next = match result {
             Ok(event) => {

@@ -2,6 +2,7 @@
 //! connection gets the next reply (the last one repeats) and the raw request is recorded.
 #![allow(dead_code)]
 
+pub mod postgres;
 #[cfg(feature = "server")]
 pub mod protocol;
 

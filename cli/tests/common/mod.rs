@@ -2,6 +2,8 @@
 //! in the background.
 #![allow(dead_code)]
 
+#[path = "../../../tests/common/postgres.rs"]
+pub mod postgres;
 pub mod watching;
 
 use std::{
