@@ -90,6 +90,14 @@ impl Client {
         self.limiter.as_ref().map(|limiter| limiter.learned())
     }
 
+    /// A clone of this client that shares everything (connections, credentials, retry
+    /// budget) but paces its requests by `limit`, with a rate limiter of its own: a fleet's
+    /// next active watcher starts from what its predecessor learned ([`RateLimit::resume`]).
+    /// Fails when `limit`'s ceiling is not a rate above 0.
+    pub fn paced_by(&self, limit: RateLimit) -> Result<Self, Error> {
+        Ok(self.with_rate_limit(limit.check()?))
+    }
+
     /// A clone of this client that shares everything but paces by `limit` (a rate limiter of
     /// its own), for a watch over a client that has none.
     pub(crate) fn with_rate_limit(&self, limit: RateLimit) -> Self {

@@ -285,11 +285,36 @@ pub(crate) struct WatchArgs {
     /// prints the pushes made while the watch was down (written atomically, every second).
     #[arg(long, value_name = "PATH")]
     pub(crate) state: Option<PathBuf>,
-    /// The state of a fleet: a directory its replicas share (each writes `shard-K.json`, K
-    /// from --shard, and reads its siblings' at start, so that ids moving between shards when
-    /// the fleet is rescaled keep their last event).
-    #[arg(long, value_name = "DIR", conflicts_with = "state")]
-    pub(crate) state_dir: Option<PathBuf>,
+    /// Keep the state in PostgreSQL, for a fleet: replicas given the same database elect one
+    /// active watcher, which records every event in the table `codearts_watch_events`; the
+    /// others stand by and take over within the lease (--lease). A URL such as
+    /// postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full&sslrootcert=/ca.pem.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CODEARTS_WATCH_DATABASE_URL",
+        hide_env_values = true,
+        conflicts_with_all = ["state", "once"],
+        value_parser = |text: &str| Ok::<_, String>(SecretUrl(text.to_owned()))
+    )]
+    pub(crate) database: Option<SecretUrl>,
+    /// The database's password, read from this file (a mounted Secret) rather than from the
+    /// URL; a trailing newline is not part of it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "CODEARTS_WATCH_DATABASE_PASSWORD_FILE",
+        requires = "database"
+    )]
+    pub(crate) database_password_file: Option<PathBuf>,
+    /// The fleet's name: replicas with the same database and name share one lease.
+    #[arg(long, value_name = "NAME", default_value = "default", requires = "database")]
+    pub(crate) fleet: String,
+    /// The lease's length: a standby takes over within it (plus a second) when the active
+    /// watcher dies, pauses or loses the database; the active one stops polling a fifth of it
+    /// before it would end.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_lease, requires = "database")]
+    pub(crate) lease: Duration,
     /// With --listen: /readyz answers 503 when the service has answered no poll for this
     /// many intervals (/healthz reports the process only).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
@@ -303,7 +328,7 @@ pub(crate) struct WatchArgs {
     pub(crate) interval: Duration,
     /// Requests per second at most: the account's known quota (default: none; the watch
     /// slows down by itself when the service throttles). With --shard, per shard: give each
-    /// replica its share of the quota.
+    /// replica its share of the quota; with --database, the one active watcher's.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
     pub(crate) max_rate: Option<f64>,
     /// Polls in flight at most.
@@ -315,6 +340,28 @@ pub(crate) struct WatchArgs {
     /// Poll each repository once and exit (non-zero if any poll failed).
     #[arg(long)]
     pub(crate) once: bool,
+}
+
+/// A database URL, which may hold a password: never shown by `Debug`.
+#[derive(Clone)]
+pub(crate) struct SecretUrl(pub(crate) String);
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl(..)")
+    }
+}
+
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text).map_err(|e| e.to_string())? {
+        lease if lease < Duration::from_secs(2) => {
+            Err("must be at least 2s: the active watcher renews it five times per length".into())
+        }
+        lease if lease > Duration::from_secs(600) => {
+            Err("must be at most 10m: a standby waits that long to take over".into())
+        }
+        lease => Ok(lease),
+    }
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {

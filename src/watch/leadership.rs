@@ -30,20 +30,16 @@ impl Leadership {
     /// Held until `until`.
     pub fn held_until(until: Instant) -> Self {
         let origin = Instant::now();
-        let leadership = Self(Arc::new(Held {
+        Self(Arc::new(Held {
             origin,
-            until: AtomicU64::new(0),
-        }));
-        leadership.extend_to(until);
-        leadership
+            until: AtomicU64::new(nanos_after(origin, until)),
+        }))
     }
 
     /// Held until `until` (a renewal); never moves the end back, and never revives a lease
     /// that was revoked.
     pub fn extend_to(&self, until: Instant) {
-        let nanos = u64::try_from(until.saturating_duration_since(self.0.origin).as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
+        let nanos = nanos_after(self.0.origin, until);
         let _ = self
             .0
             .until
@@ -71,6 +67,13 @@ impl Leadership {
             .flatten()
             .filter(|left| !left.is_zero())
     }
+}
+
+/// `until` in nanoseconds after `origin`, at least 1 (0 means revoked).
+fn nanos_after(origin: Instant, until: Instant) -> u64 {
+    u64::try_from(until.saturating_duration_since(origin).as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 #[cfg(test)]

@@ -32,37 +32,89 @@ use serde_json::json;
 
 use crate::error::{CliError, Result};
 
-/// What the endpoints read: the watch, its loop's heartbeat, and how long is too long.
+/// What the endpoints read: the watch (a fleet's standby has none), its loop's heartbeat,
+/// how long is too long, and a fleet's state. Cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Health {
-    pub(crate) watch: WatchHandle,
-    /// No answer from the service for this long makes the watch not ready; a loop that has
-    /// not turned for this long makes it not alive.
-    pub(crate) unanswered_for: Duration,
-    pub(crate) loop_turned: Heartbeat,
+pub(crate) struct Health(Arc<Shared>);
+
+struct Shared {
+    /// No answer from the service for this long makes a single watch not ready; a loop that
+    /// has not turned for this long makes it not alive.
+    unanswered_for: Duration,
+    /// When the command's loop last turned (it turns every second, and at every item).
+    loop_turned: Mutex<Instant>,
+    watch: Mutex<Option<WatchHandle>>,
+    fleet: Mutex<Option<Fleet>>,
 }
 
-/// When the command's loop last turned (it turns every second, and at every item).
-#[derive(Clone)]
-pub(crate) struct Heartbeat(Arc<Mutex<Instant>>);
+/// A fleet replica's view: its role, and whether it reaches the database.
+#[derive(Clone, Debug)]
+pub(crate) struct Fleet {
+    /// The lease's epoch while this replica is the active watcher.
+    pub(crate) leading: Option<i64>,
+    /// When the database last answered.
+    pub(crate) reached: Option<Instant>,
+    /// Why it did not, the last time it did not.
+    pub(crate) trouble: Option<String>,
+    /// Reaching the database within this long is being able to take over.
+    pub(crate) lease: Duration,
+}
 
-impl Heartbeat {
-    pub(crate) fn new() -> Self {
-        Self(Arc::new(Mutex::new(Instant::now())))
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Health {
+    pub(crate) fn new(unanswered_for: Duration) -> Self {
+        Self(Arc::new(Shared {
+            unanswered_for,
+            loop_turned: Mutex::new(Instant::now()),
+            watch: Mutex::new(None),
+            fleet: Mutex::new(None),
+        }))
     }
 
+    /// The loop turned.
     pub(crate) fn beat(&self) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Instant::now();
+        *lock(&self.0.loop_turned) = Instant::now();
     }
 
-    fn age(&self) -> Duration {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .elapsed()
+    /// The watch whose figures are served (none while standing by).
+    pub(crate) fn watching(&self, watch: Option<WatchHandle>) {
+        *lock(&self.0.watch) = watch;
+    }
+
+    /// A fleet replica's state, as it changes.
+    pub(crate) fn fleet(&self, change: impl FnOnce(&mut Fleet)) {
+        let mut fleet = lock(&self.0.fleet);
+        if let Some(fleet) = fleet.as_mut() {
+            change(fleet);
+        }
+    }
+
+    /// Serves as a fleet replica, which reaches the database within `lease` to be ready.
+    pub(crate) fn in_fleet(&self, lease: Duration) {
+        *lock(&self.0.fleet) = Some(Fleet {
+            leading: None,
+            reached: None,
+            trouble: None,
+            lease,
+        });
+    }
+
+    fn stats(&self) -> WatchStats {
+        lock(&self.0.watch)
+            .as_ref()
+            .map(WatchHandle::stats)
+            .unwrap_or_default()
+    }
+
+    fn fleet_state(&self) -> Option<Fleet> {
+        lock(&self.0.fleet).clone()
+    }
+
+    fn loop_age(&self) -> Duration {
+        lock(&self.0.loop_turned).elapsed()
     }
 }
 
@@ -92,8 +144,14 @@ pub(crate) async fn serve(address: SocketAddr, health: Health) -> Result<()> {
 /// cannot be saved (a save fails, or one has not ended for too long). Nothing the service
 /// does counts here.
 fn process_trouble(health: &Health, stats: &WatchStats) -> Option<String> {
-    let too_long = health.unanswered_for.max(Duration::from_secs(10));
-    process_trouble_after(too_long, health.loop_turned.age(), stats)
+    let too_long = health.0.unanswered_for.max(Duration::from_secs(10));
+    // A fleet's saves go to the database: its outage is no trouble a restart cures.
+    let in_fleet = health.fleet_state().is_some();
+    let stats = match in_fleet {
+        true => &WatchStats::default(),
+        false => stats,
+    };
+    process_trouble_after(too_long, health.loop_age(), stats)
 }
 
 /// [`process_trouble`], with how long is too long and the age of the loop's last turn.
@@ -136,8 +194,19 @@ fn service_trouble(stats: &WatchStats, unanswered_for: Duration) -> Option<Strin
     })
 }
 
+/// Why a fleet replica could not take over now, if it could not: the database has not
+/// answered within the lease's length.
+fn database_trouble(fleet: &Fleet) -> Option<String> {
+    let reached = fleet.reached.is_some_and(|at| at.elapsed() <= fleet.lease);
+    (!reached).then(|| {
+        let why = fleet.trouble.as_deref().unwrap_or("not reached yet");
+        format!("the database cannot be reached: {why}")
+    })
+}
+
 async fn healthz(State(health): State<Health>) -> impl IntoResponse {
-    let stats = health.watch.stats();
+    let stats = health.stats();
+    let fleet = health.fleet_state();
     let states = stats.repositories;
     let trouble = process_trouble(&health, &stats);
     let status = match trouble {
@@ -159,14 +228,26 @@ async fn healthz(State(health): State<Health>) -> impl IntoResponse {
         "allowed_rate": stats.allowed_rate,
         "round_seconds": stats.round.mean().map(|round| round.as_secs_f64()),
         "last_answered_seconds_ago": stats.last_answered.map(|at| at.elapsed().as_secs()),
+        "fleet": fleet.map(|fleet| json!({
+            "role": if fleet.leading.is_some() { "active" } else { "standby" },
+            "epoch": fleet.leading,
+            "database_reached_seconds_ago": fleet.reached.map(|at| at.elapsed().as_secs()),
+            "database_trouble": fleet.trouble,
+        })),
     }));
     (status, body)
 }
 
-/// Ready once the state is loaded (it is, when this serves) and while the service answers
-/// polls; at once when there is nothing to poll.
+/// A single watch: ready once the state is loaded (it is, when this serves) and while the
+/// service answers polls; at once when there is nothing to poll. A fleet replica: ready while
+/// it reaches the database, active or standing by, whatever the service does, so that a
+/// standby able to take over never holds up a rollout.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
-    match service_trouble(&health.watch.stats(), health.unanswered_for) {
+    let trouble = match health.fleet_state() {
+        Some(fleet) => database_trouble(&fleet),
+        None => service_trouble(&health.stats(), health.0.unanswered_for),
+    };
+    match trouble {
         None => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -177,7 +258,7 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
     let mut registry = Registry::with_prefix("codearts_watch");
-    registry.register_collector(Box::new(Figures(health.watch.stats())));
+    registry.register_collector(Box::new(Figures(health.stats(), health.fleet_state())));
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &registry) {
         Ok(()) => (
@@ -194,11 +275,26 @@ async fn metrics(State(health): State<Health>) -> impl IntoResponse {
 
 /// One scrape's figures.
 #[derive(Debug)]
-struct Figures(WatchStats);
+struct Figures(WatchStats, Option<Fleet>);
 
 impl Collector for Figures {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let stats = &self.0;
+        if let Some(fleet) = &self.1 {
+            gauge(
+                &mut encoder,
+                "active",
+                "1 while this replica is the fleet's active watcher, 0 while it stands by.",
+                f64::from(u8::from(fleet.leading.is_some())),
+            )?;
+            let up = database_trouble(fleet).is_none();
+            gauge(
+                &mut encoder,
+                "database_up",
+                "1 while the database answers within the lease's length.",
+                f64::from(u8::from(up)),
+            )?;
+        }
         counter(&mut encoder, "polls", "Polls finished.", stats.polls)?;
         counter(
             &mut encoder,

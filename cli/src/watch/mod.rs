@@ -1,6 +1,7 @@
 //! `codearts watch`: one JSON line per baseline and new push, errors on stderr; with
 //! `--state`, what was printed is remembered across restarts.
 
+mod fleet;
 mod ids;
 mod listen;
 mod pace;
@@ -8,10 +9,8 @@ mod trouble;
 
 use std::{io::Write, time::Duration};
 
-use std::collections::HashSet;
-
 use codearts_repo::{
-    Client, RepositoryId, StateDir, StateFile, WatchItem, WatchOptions, watch::WatchStore,
+    Client, RepositoryId, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream,
 };
 use serde_json::json;
 
@@ -22,8 +21,9 @@ use crate::{
 
 /// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
 /// was already printed).
-pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
-    let repositories = ids::select(args.repository_ids, args.ids_file.as_deref(), args.shard)?;
+pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
+    let given = std::mem::take(&mut args.repository_ids);
+    let repositories = ids::select(given, args.ids_file.as_deref(), args.shard)?;
     if repositories.is_empty() {
         match args.shard {
             Some(shard) => say!("shard {shard} holds none of the ids given"),
@@ -40,143 +40,206 @@ pub(crate) async fn run(client: Client, args: WatchArgs) -> Result<u8> {
     client
         .preflight(codearts_repo::endpoint::Service::CodeArtsRepo)
         .await?;
-    let count = repositories.len();
+    let watching = Watching::new(&args, repositories);
     let mut shutdown = Shutdown::new()?;
+    if let Some(url) = &args.database {
+        let fleet = fleet::Fleet::new(url, &args)?;
+        return fleet.run(client, options, watching, &mut shutdown).await;
+    }
     // Read before anything is sent: a corrupt state stops the command here.
-    let store: Option<Box<dyn WatchStore>> = match (&args.state, &args.state_dir) {
-        (Some(path), _) => Some(Box::new(StateFile::new(path))),
-        (None, Some(dir)) => {
-            let watched: HashSet<RepositoryId> = repositories.iter().copied().collect();
-            let index = args.shard.map_or(0, |shard| shard.index());
-            let keep = move |id| watched.contains(&id);
-            // A sibling's unreadable file is not this replica's to refuse: its ids start
-            // from a baseline here, and the operator hears which file it was.
-            let state = StateDir::new(dir, index, keep).on_skipped(|error| {
-                say!("{error}; skipped: the repositories it held start from a baseline");
-            });
-            Some(Box::new(state))
-        }
-        (None, None) => None,
-    };
-    let (handle, mut stream) = match store {
-        Some(store) => client
-            .watch_with_store(options, repositories, store)
+    let (handle, mut stream) = match &args.state {
+        Some(path) => client
+            .watch_with_store(options, watching.ids.clone(), StateFile::new(path))
             .map_err(|e| CliError::Input(e.to_string()))?,
-        None => client.watch(options, repositories),
+        None => client.watch(options, watching.ids.clone()),
     };
-    let heartbeat = listen::Heartbeat::new();
+    let health = listen::Health::new(args.interval.saturating_mul(args.unhealthy_after));
+    health.watching(Some(handle.clone()));
     if let Some(address) = args.listen {
-        let health = listen::Health {
-            watch: handle.clone(),
-            unanswered_for: args.interval.saturating_mul(args.unhealthy_after),
-            loop_turned: heartbeat.clone(),
-        };
-        listen::serve(address, health).await?;
+        listen::serve(address, health.clone()).await?;
     }
-    let every = humantime::format_duration(args.interval);
-    let repositories = match count {
-        1 => "1 repository".to_owned(),
-        n => format!("{n} repositories"),
-    };
-    if args.once {
-        say!("polling {repositories} once");
-    } else {
-        say!("watching {repositories} every {every}; first polls spread over the first {every}");
-    }
-    let mut trouble = trouble::Trouble::default();
-    let mut pace = pace::Pace::new(args.interval);
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_error = None;
-    let mut write_failed = None;
-    let mut stopping = false;
-    loop {
-        heartbeat.beat();
-        let item = tokio::select! {
-            item = stream.next() => item,
-            _ = ticks.tick() => {
-                let now = std::time::Instant::now();
-                for line in trouble.tick(now) {
-                    say!("{line}");
-                }
-                if let Some(line) = pace.check(&handle.stats(), now) {
-                    say!("{line}");
-                }
-                continue;
-            }
-            () = shutdown.requested() => {
-                // The first signal lets the polls in flight finish and prints what they
-                // found; a second one stops at once.
-                if stopping {
-                    break;
-                }
-                stopping = true;
-                say!("stopping: finishing the polls in flight; a second Ctrl-C or SIGTERM quits at once");
-                handle.stop();
-                continue;
-            }
-        };
-        match item {
-            None => break,
-            Some(WatchItem::Push {
-                repository_id,
-                event,
-                baseline,
-            }) => {
-                let line = json!({
-                    "repository_id": repository_id,
-                    "ref": event.ref_,
-                    "created_at": event.created_at,
-                    "baseline": baseline,
-                });
-                let mut stdout = std::io::stdout().lock();
-                // A closed pipe ends the watch quietly, any other failed write with an
-                // error; either way the line was not printed, so it is not marked handled,
-                // and the next watch prints it.
-                if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
-                    write_failed = crate::output::quiet_broken_pipe(error).err();
-                    break;
-                }
-                stream.handled();
-            }
-            Some(WatchItem::Error {
-                repository_id,
-                error,
-            }) => {
-                // A one-shot watch says every failure: it ends before any summary.
-                let line = match args.once {
-                    true => Some(format!("repository {repository_id}: {error}")),
-                    false => trouble.error(repository_id, &error),
-                };
-                if let Some(line) = line {
-                    say!("{line}");
-                }
-                last_error = Some(error);
-            }
-            Some(WatchItem::Recovered { repository_id }) => {
-                if let Some(line) = trouble.recovered(repository_id) {
-                    say!("{line}");
-                }
-            }
-            Some(WatchItem::StateNotSaved { error }) => {
-                say!("{error}; retrying every second");
-            }
-            // Items a later version of the library may add.
-            Some(_) => {}
-        }
-    }
+    watching.announce();
+    let mut printer = Printer::new(args.interval, args.once);
+    let ended = printer
+        .print(&mut stream, &handle, &mut shutdown, &health, std::future::pending())
+        .await;
     // Everything printed is saved before exiting, so a restart prints none of it again.
     stream
         .close()
         .await
         .map_err(|e| CliError::Environment(e.to_string()))?;
-    if let Some(error) = write_failed {
-        return Err(error);
+    printer.exit_code(ended)
+}
+
+/// What is watched, and how it is announced.
+pub(crate) struct Watching {
+    pub(crate) ids: Vec<RepositoryId>,
+    interval: Duration,
+    once: bool,
+}
+
+impl Watching {
+    fn new(args: &WatchArgs, ids: Vec<RepositoryId>) -> Self {
+        Self {
+            ids,
+            interval: args.interval,
+            once: args.once,
+        }
     }
-    // Only a `--once` watch ends by itself; a stopped one ends normally.
-    Ok(last_error
-        .filter(|_| !stopping)
-        .map_or(0, |error| CliError::from(error).exit_code()))
+
+    fn announce(&self) {
+        let every = humantime::format_duration(self.interval);
+        let repositories = match self.ids.len() {
+            1 => "1 repository".to_owned(),
+            n => format!("{n} repositories"),
+        };
+        if self.once {
+            say!("polling {repositories} once");
+        } else {
+            say!("watching {repositories} every {every}; first polls spread over the first {every}");
+        }
+    }
+}
+
+/// How printing a watch's stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// The stream ended by itself (a `--once` watch), or after a stop.
+    Finished,
+    /// A second signal: stop at once.
+    Quit,
+    /// The future given to [`Printer::print`] finished (a fleet's lease was lost).
+    Interrupted,
+    /// Standard output failed.
+    WriteFailed,
+}
+
+/// Prints a watch's items: pushes on stdout, trouble on stderr, once per change.
+pub(crate) struct Printer {
+    trouble: trouble::Trouble,
+    pace: pace::Pace,
+    once: bool,
+    last_error: Option<codearts_repo::Error>,
+    write_failed: Option<CliError>,
+    stopping: bool,
+}
+
+impl Printer {
+    pub(crate) fn new(interval: Duration, once: bool) -> Self {
+        Self {
+            trouble: trouble::Trouble::default(),
+            pace: pace::Pace::new(interval),
+            once,
+            last_error: None,
+            write_failed: None,
+            stopping: false,
+        }
+    }
+
+    /// Prints items until the stream ends, a second signal, a failed write, or `until`.
+    pub(crate) async fn print(
+        &mut self,
+        stream: &mut WatchStream,
+        handle: &WatchHandle,
+        shutdown: &mut Shutdown,
+        health: &listen::Health,
+        until: impl std::future::Future<Output = ()>,
+    ) -> Ended {
+        let mut until = std::pin::pin!(until);
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            health.beat();
+            let item = tokio::select! {
+                item = stream.next() => item,
+                _ = ticks.tick() => {
+                    let now = std::time::Instant::now();
+                    for line in self.trouble.tick(now) {
+                        say!("{line}");
+                    }
+                    if let Some(line) = self.pace.check(&handle.stats(), now) {
+                        say!("{line}");
+                    }
+                    continue;
+                }
+                () = &mut until => return Ended::Interrupted,
+                () = shutdown.requested() => {
+                    // The first signal lets the polls in flight finish and prints what they
+                    // found; a second one stops at once.
+                    if self.stopping {
+                        return Ended::Quit;
+                    }
+                    self.stopping = true;
+                    say!("stopping: finishing the polls in flight; a second Ctrl-C or SIGTERM quits at once");
+                    handle.stop();
+                    continue;
+                }
+            };
+            match item {
+                None => return Ended::Finished,
+                Some(WatchItem::Push {
+                    repository_id,
+                    event,
+                    baseline,
+                }) => {
+                    let line = json!({
+                        "repository_id": repository_id,
+                        "ref": event.ref_,
+                        "created_at": event.created_at,
+                        "baseline": baseline,
+                    });
+                    let mut stdout = std::io::stdout().lock();
+                    // A closed pipe ends the watch quietly, any other failed write with an
+                    // error; either way the line was not printed, so it is not marked
+                    // handled, and the next watch prints it.
+                    if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+                        self.write_failed = crate::output::quiet_broken_pipe(error).err();
+                        return Ended::WriteFailed;
+                    }
+                    stream.handled();
+                }
+                Some(WatchItem::Error {
+                    repository_id,
+                    error,
+                }) => {
+                    // A one-shot watch says every failure: it ends before any summary.
+                    let line = match self.once {
+                        true => Some(format!("repository {repository_id}: {error}")),
+                        false => self.trouble.error(repository_id, &error),
+                    };
+                    if let Some(line) = line {
+                        say!("{line}");
+                    }
+                    self.last_error = Some(error);
+                }
+                Some(WatchItem::Recovered { repository_id }) => {
+                    if let Some(line) = self.trouble.recovered(repository_id) {
+                        say!("{line}");
+                    }
+                }
+                Some(WatchItem::StateNotSaved { error }) => {
+                    say!("{error}; retrying every second");
+                }
+                // Items a later version of the library may add.
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// The command's exit code once printing `ended`.
+    pub(crate) fn exit_code(self, ended: Ended) -> Result<u8> {
+        if let Some(error) = self.write_failed {
+            return Err(error);
+        }
+        if ended == Ended::WriteFailed {
+            return Ok(0);
+        }
+        // Only a `--once` watch ends by itself; a stopped one ends normally.
+        Ok(self
+            .last_error
+            .filter(|_| !self.stopping)
+            .map_or(0, |error| CliError::from(error).exit_code()))
+    }
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM (how containers are stopped) end a watch normally.

@@ -1,7 +1,7 @@
 //! What the active watcher's rate limiter learned of the account, kept beside the lease so
 //! that the next active watcher starts from it rather than from "unlimited".
 
-use super::{Database, Term};
+use super::Database;
 use crate::{Learned, watch::StateError};
 
 /// What the last active watcher of lease `name` learned, if it saved anything.
@@ -17,10 +17,14 @@ pub async fn load_pacing(database: &Database, name: &str) -> Result<Option<Learn
     Ok(row.map(|row| Learned::new(row.get(0), row.get(1))))
 }
 
-/// Saves what this term's limiter learned; refused (nothing written, `Ok(false)`) once the
-/// lease has a later epoch.
-pub async fn save_pacing(term: &Term, learned: Learned) -> Result<bool, StateError> {
-    let database = term.database();
+/// Saves what the limiter of the term with `epoch` learned; refused (nothing written,
+/// `Ok(false)`) once the lease `name` has a later epoch.
+pub async fn save_pacing(
+    database: &Database,
+    name: &str,
+    epoch: i64,
+    learned: Learned,
+) -> Result<bool, StateError> {
     let client = database.connect().await?;
     let written = client
         .execute(
@@ -32,12 +36,7 @@ pub async fn save_pacing(term: &Term, learned: Learned) -> Result<bool, StateErr
                 stated_policy = excluded.stated_policy, epoch = excluded.epoch,
                 updated_at = excluded.updated_at
              WHERE p.epoch <= excluded.epoch",
-            &[
-                &term.name(),
-                &learned.allowed_rate,
-                &learned.stated_policy,
-                &term.epoch(),
-            ],
+            &[&name, &learned.allowed_rate, &learned.stated_policy, &epoch],
         )
         .await
         .map_err(|e| database.error("cannot save the pacing", e))?;

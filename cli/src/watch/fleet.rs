@@ -1,0 +1,249 @@
+//! `codearts watch --database URL`: a replica of a fleet. Replicas elect one active watcher
+//! through the database; it polls, prints and records every event, under a lease whose epoch
+//! fences its writes. The others stand by, send nothing to the service, and take over when
+//! the lease ends (the active one was killed, paused, or lost the database).
+//!
+//! While the database cannot be written, the active watcher goes on polling and printing,
+//! and holds what it handled in memory, in order, until the database takes it; should its
+//! lease end meanwhile, what it held is refused, and its successor, which starts from the
+//! rows, observes each repository's latest push again.
+
+use std::time::Duration;
+
+use codearts_repo::{
+    Client, RateLimit, WatchOptions,
+    watch::postgres::{Database, Election, PgStore, Term, load_pacing, migrate, save_pacing},
+};
+
+use super::{Ended, Printer, Shutdown, Watching, listen};
+use crate::{
+    args::{SecretUrl, WatchArgs},
+    error::{CliError, Result},
+};
+
+/// How often a standby asks for the lease, and how often the active watcher saves what its
+/// limiter learned.
+const STANDBY_PERIOD: Duration = Duration::from_secs(1);
+const PACING_PERIOD: Duration = Duration::from_secs(5);
+
+pub(crate) struct Fleet {
+    database: Database,
+    name: String,
+    holder: String,
+    lease: Duration,
+    max_rate: Option<f64>,
+    listen: Option<std::net::SocketAddr>,
+    interval: Duration,
+    unanswered_for: Duration,
+}
+
+impl Fleet {
+    pub(crate) fn new(url: &SecretUrl, args: &WatchArgs) -> Result<Self> {
+        let mut database =
+            Database::from_url(&url.0).map_err(|e| CliError::Input(format!("--database: {e}")))?;
+        if let Some(path) = &args.database_password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::Input(format!("--database-password-file {}: {e}", path.display()))
+            })?;
+            let password = text
+                .strip_suffix('\n')
+                .map(|line| line.strip_suffix('\r').unwrap_or(line))
+                .unwrap_or(&text);
+            database = database.password(password);
+        }
+        // Unique per process: a restarted pod is a new holder, whose first term is new.
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "codearts".into());
+        let holder = format!("{host}/{}/{:08x}", std::process::id(), fastrand_u32());
+        Ok(Self {
+            database,
+            name: args.fleet.clone(),
+            holder,
+            lease: args.lease,
+            max_rate: args.max_rate,
+            listen: args.listen,
+            interval: args.interval,
+            unanswered_for: args.interval.saturating_mul(args.unhealthy_after),
+        })
+    }
+
+    pub(crate) async fn run(
+        self,
+        client: Client,
+        options: WatchOptions,
+        watching: Watching,
+        shutdown: &mut Shutdown,
+    ) -> Result<u8> {
+        let health = listen::Health::new(self.unanswered_for);
+        health.in_fleet(self.lease);
+        if let Some(address) = self.listen {
+            listen::serve(address, health.clone()).await?;
+        }
+        let mut trouble = DatabaseTrouble::default();
+        // The schema first: every replica may try, one migrates, the others wait for it.
+        loop {
+            health.beat();
+            match migrate(&self.database).await {
+                Ok(()) => break,
+                Err(error) => trouble.failed(&health, &error.to_string()),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(trouble.backoff()) => {}
+                () = shutdown.requested() => return Ok(0),
+            }
+        }
+        trouble.reached(&health);
+        let lease = humantime::format_duration(self.lease);
+        say!(
+            "fleet {}: standing by as {} (lease {lease}); database {}",
+            self.name,
+            self.holder,
+            self.database.describe()
+        );
+        let mut election = Election::new(self.database.clone(), &self.name, &self.holder)
+            .ttl(self.lease);
+        loop {
+            health.beat();
+            election = match election.try_acquire().await {
+                Ok(Ok(term)) => {
+                    trouble.reached(&health);
+                    let (ended, printer, back) =
+                        self.lead(term, &client, &options, &watching, shutdown, &health).await?;
+                    if ended != Ended::Interrupted {
+                        return printer.exit_code(ended);
+                    }
+                    back
+                }
+                Ok(Err(back)) => {
+                    trouble.reached(&health);
+                    back
+                }
+                Err((back, error)) => {
+                    trouble.failed(&health, &error.to_string());
+                    back
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(STANDBY_PERIOD) => {}
+                () = shutdown.requested() => return Ok(0),
+            }
+        }
+    }
+
+    /// One term as the active watcher: until the lease is lost (then the election is given
+    /// back, to stand by again) or the watch ends (a signal, a failed write).
+    async fn lead(
+        &self,
+        term: Term,
+        client: &Client,
+        options: &WatchOptions,
+        watching: &Watching,
+        shutdown: &mut Shutdown,
+        health: &listen::Health,
+    ) -> Result<(Ended, Printer, Election)> {
+        let epoch = term.epoch();
+        say!("fleet {}: active (epoch {epoch})", self.name);
+        health.fleet(|fleet| fleet.leading = Some(epoch));
+        // What the last active watcher learned of the account's quota is where this one
+        // starts: never from "unlimited" after a takeover.
+        let learned = load_pacing(&self.database, &self.name).await.ok().flatten();
+        let mut limit = RateLimit::adaptive();
+        if let Some(rate) = self.max_rate {
+            limit = limit.max_rate(rate);
+        }
+        if let Some(learned) = learned {
+            limit = limit.resume(learned);
+        }
+        let client = client.paced_by(limit)?;
+        let store = match PgStore::open(&term).await {
+            Ok(store) => store,
+            Err(error) => {
+                say!("fleet {}: {error}; standing by", self.name);
+                health.fleet(|fleet| fleet.leading = None);
+                return Ok((Ended::Interrupted, Printer::new(self.interval, false), term.release().await));
+            }
+        };
+        let watch_options = options.clone().leadership(term.leadership().clone());
+        let (handle, mut stream) = client
+            .watch_with_store(watch_options, watching.ids.clone(), store)
+            .map_err(|e| CliError::Environment(e.to_string()))?;
+        health.watching(Some(handle.clone()));
+        watching.announce();
+        let pacing = tokio::spawn({
+            let (database, name, client) = (self.database.clone(), self.name.clone(), client.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(PACING_PERIOD).await;
+                    if let Some(learned) = client.learned_rate() {
+                        let _ = save_pacing(&database, &name, epoch, learned).await;
+                    }
+                }
+            }
+        });
+        let mut printer = Printer::new(self.interval, false);
+        let ended = printer
+            .print(&mut stream, &handle, shutdown, health, term.lost())
+            .await;
+        pacing.abort();
+        health.watching(None);
+        health.fleet(|fleet| fleet.leading = None);
+        if ended == Ended::Interrupted {
+            // Its writes would be refused now: nothing more is saved.
+            drop(stream);
+            say!(
+                "fleet {}: the lease (epoch {epoch}) ended, taken over or not renewed in time; standing by",
+                self.name
+            );
+            return Ok((ended, printer, term.release().await));
+        }
+        if let Some(learned) = client.learned_rate() {
+            let _ = save_pacing(&self.database, &self.name, epoch, learned).await;
+        }
+        // Everything printed is recorded before the lease is given up.
+        let closed = stream.close().await;
+        let election = term.release().await;
+        closed.map_err(|e| CliError::Environment(e.to_string()))?;
+        Ok((ended, printer, election))
+    }
+}
+
+/// The database's trouble, said once per change on stderr, and told to the health endpoints.
+#[derive(Default)]
+struct DatabaseTrouble {
+    failing: Option<String>,
+    failures: u32,
+}
+
+impl DatabaseTrouble {
+    fn failed(&mut self, health: &listen::Health, reason: &str) {
+        self.failures = self.failures.saturating_add(1);
+        if self.failing.as_deref() != Some(reason) {
+            say!("{reason}; trying again");
+        }
+        self.failing = Some(reason.to_owned());
+        health.fleet(|fleet| fleet.trouble = Some(reason.to_owned()));
+    }
+
+    fn reached(&mut self, health: &listen::Health) {
+        if self.failing.take().is_some() {
+            say!("the database answers again");
+        }
+        self.failures = 0;
+        health.fleet(|fleet| {
+            fleet.reached = Some(std::time::Instant::now());
+            fleet.trouble = None;
+        });
+    }
+
+    /// 1 s, doubling per failure, at most 30 s.
+    fn backoff(&self) -> Duration {
+        let doublings = self.failures.saturating_sub(1).min(5);
+        Duration::from_secs(1 << doublings).min(Duration::from_secs(30))
+    }
+}
+
+/// A random number for the holder's name (no cryptography needed: it only tells two
+/// processes of one pod apart).
+fn fastrand_u32() -> u32 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now()) as u32
+}
