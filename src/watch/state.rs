@@ -43,6 +43,17 @@ pub struct Handled {
     pub observed_at: SystemTime,
 }
 
+impl Handled {
+    /// `seen` of `repository_id`, observed now.
+    pub fn new(repository_id: RepositoryId, seen: LastSeen) -> Self {
+        Self {
+            repository_id,
+            seen,
+            observed_at: SystemTime::now(),
+        }
+    }
+}
+
 /// Where a watch keeps what it reported, so that a restart reports the pushes made while it
 /// was down. `save` is called from a blocking thread, at most once per flush period.
 pub trait WatchStore: Send + 'static {

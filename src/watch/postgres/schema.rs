@@ -41,6 +41,10 @@ const MIGRATIONS: &[&str] = &[
         epoch bigint NOT NULL
     );
     CREATE INDEX codearts_watch_events_repository ON codearts_watch_events (repository_id, id);
+    -- One row per push: a journal written again after a commit whose answer was lost
+    -- finds its events there.
+    CREATE UNIQUE INDEX codearts_watch_events_once ON codearts_watch_events
+        (repository_id, created_at, ref) NULLS NOT DISTINCT;
     CREATE TABLE codearts_watch_pacing (
         name text PRIMARY KEY,
         allowed_rate double precision,

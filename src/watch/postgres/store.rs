@@ -3,8 +3,10 @@
 //! takes the lease row `FOR SHARE` and checks the term's epoch: a replica that took the lease
 //! since waits for the write to end, and a former holder's write is refused.
 //!
-//! An event is inserted exactly when a repository's row changes, so writing the same
-//! handled event twice (a retried save, a takeover that observes it again) inserts it once.
+//! An event is inserted when a repository's row changes, and at most once per push (a
+//! unique index on the repository, `created_at` and `ref`): writing the same handled events
+//! again (a save retried after a commit whose answer was lost, a takeover that observes the
+//! push again) inserts nothing more.
 
 use std::time::{Duration, SystemTime};
 
@@ -190,7 +192,8 @@ impl Columns {
              INSERT INTO codearts_watch_events
                 (repository_id, ref, created_at, baseline, observed_at, epoch)
              SELECT i.repository_id, i.ref, i.created_at, true, i.observed_at, $5
-             FROM written w JOIN input i USING (repository_id) ORDER BY i.repository_id"
+             FROM written w JOIN input i USING (repository_id) ORDER BY i.repository_id
+             ON CONFLICT (repository_id, created_at, ref) DO NOTHING"
         } else {
             "WITH input AS (
                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
@@ -207,7 +210,8 @@ impl Columns {
              INSERT INTO codearts_watch_events
                 (repository_id, ref, created_at, baseline, observed_at, epoch)
              SELECT i.repository_id, i.ref, i.created_at, w.inserted, i.observed_at, $5
-             FROM written w JOIN input i USING (repository_id) ORDER BY i.observed_at"
+             FROM written w JOIN input i USING (repository_id) ORDER BY i.observed_at
+             ON CONFLICT (repository_id, created_at, ref) DO NOTHING"
         };
         transaction
             .execute(
