@@ -1,344 +1,351 @@
-//! A fleet of `codearts watch` replicas sharing a state directory, rescaled 2 → 3 → 2 while
-//! pushes are made on the embedded server, and `/healthz` and `/readyz` while the server refuses
-//! every poll.
+//! A fleet of real `codearts watch --database` processes on a throwaway PostgreSQL, with
+//! pushes made throughout, put through `kill -9` of the active watcher, SIGSTOP past its
+//! lease then SIGCONT, a restart of the database, a rolling restart of every replica, and
+//! scaling 3 → 5 → 1. Each replica reaches the embedded server through a proxy of its own
+//! that counts the requests it sends, so the test sees who polls, and when.
+//!
+//! At the end: every push is in the events table exactly once and printed at least once,
+//! nothing is invented, each takeover came within its bound, and the replicas' requests
+//! never interleave (one switch per new epoch at most).
 
 mod common;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Child, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
-use codearts_repo::server::{InjectedFailure, Outage};
-use common::watching::{Loopback, Watching, created_at};
+use common::{codearts, postgres::Cluster, watching::Loopback};
 
-const IDS: u32 = 12;
+const IDS: u32 = 8;
+/// The lease's length: a takeover comes within it, plus the standby's second, plus the
+/// time to start polling.
+const LEASE: &str = "3s";
+const TAKEOVER_BOUND: Duration = Duration::from_millis(5500);
+/// Pushes come one repository after another at this pace: each stays its repository's
+/// latest for `IDS` times as long (4.8 s), longer than any takeover, so that every push is
+/// served to some poll.
+const PUSH_EVERY: Duration = Duration::from_millis(600);
 
-/// What every replica printed so far: (repository, created_at, baseline).
-#[derive(Default)]
-struct Printed(Vec<(u64, String, bool)>);
+/// When each replica sent each request, by replica.
+type Sent = Arc<Mutex<Vec<(Instant, usize)>>>;
 
-impl Printed {
-    fn drain(&mut self, replicas: &[&Watching]) {
-        for replica in replicas {
-            self.0.extend(replica.during(Duration::from_millis(1)));
+/// A TCP proxy in front of the server for replica `index`: it counts the requests that
+/// replica sends (each starts with `GET /`).
+fn proxy(server: &str, index: usize, sent: Sent) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = server.trim_start_matches("http://").to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut upstream) = TcpStream::connect(&server) else {
+                continue;
+            };
+            let (mut client_read, mut upstream_write) =
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let sent = sent.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0; 16384];
+                while let Ok(n) = client_read.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    let requests = buffer[..n].windows(5).filter(|w| w == b"GET /").count();
+                    let now = Instant::now();
+                    sent.lock().unwrap().extend((0..requests).map(|_| (now, index)));
+                    if upstream_write.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = upstream_write.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut upstream, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// A replica: its process, and what it printed on stdout, read as it comes.
+struct Replica {
+    child: Child,
+    printed: Arc<Mutex<Vec<(u64, String, bool)>>>,
+}
+
+impl Replica {
+    fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+}
+
+struct Fleet {
+    loopback: Loopback,
+    cluster: Cluster,
+    url: String,
+    sent: Sent,
+    replicas: BTreeMap<usize, Replica>,
+    /// Every line any replica printed.
+    printed: Vec<(u64, String, bool)>,
+    /// Every push made: (repository, created_at).
+    pushed: Vec<(u64, String)>,
+    next_push: u32,
+    logs: tempfile::TempDir,
+}
+
+impl Fleet {
+    fn start() -> Self {
+        let loopback = Loopback::start(IDS);
+        let cluster = Cluster::start();
+        let url = cluster.create_database("fleet");
+        Self {
+            loopback,
+            cluster,
+            url,
+            sent: Sent::default(),
+            replicas: BTreeMap::new(),
+            printed: Vec::new(),
+            pushed: Vec::new(),
+            next_push: 1,
+            logs: tempfile::tempdir().unwrap(),
         }
     }
 
-    /// Stops `replica` with SIGTERM (as Kubernetes does), keeping what it printed.
-    fn stop(&mut self, replica: Watching) {
-        let (code, lines) = replica.stop_with_lines("TERM");
-        assert_eq!(code, Some(0));
-        self.0.extend(lines);
+    fn spawn(&mut self, index: usize) {
+        let endpoint = proxy(&self.loopback.server.url(), index, self.sent.clone());
+        let ids: Vec<String> = (1..=IDS).map(|id| id.to_string()).collect();
+        let log = std::fs::File::create(self.logs.path().join(format!("{index}.log"))).unwrap();
+        let mut child = codearts()
+            .env("HUAWEICLOUD_SDK_TOKEN", "fleet-token")
+            .env("CODEARTS_WATCH_DATABASE_URL", &self.url)
+            .env("HOSTNAME", format!("replica-{index}"))
+            .args(["--endpoint", &endpoint, "watch"])
+            .args(&ids)
+            .args(["--interval", "200ms", "--lease", LEASE])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let lines = printed.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let line: serde_json::Value = serde_json::from_str(&line).unwrap();
+                lines.lock().unwrap().push(common::watching::parse(&line));
+            }
+        });
+        self.replicas.insert(index, Replica { child, printed });
     }
-}
 
-/// A replica, started and given the time to poll its repositories once: a push made to a
-/// repository that nobody polls is replaced by the next one before anyone sees it (the API
-/// shows the latest push only), which no watch can report.
-fn replica(loopback: &Loopback, dir: &str, shard: &str) -> Watching {
-    let ids: Vec<String> = (1..=IDS).map(|id| id.to_string()).collect();
-    let mut args: Vec<&str> = ids.iter().map(String::as_str).collect();
-    args.extend(["--state-dir", dir, "--shard", shard]);
-    let watching = loopback.spawn_watch(&args);
-    std::thread::sleep(Duration::from_millis(700));
-    watching
-}
-
-/// Push number `n` to every repository, then let the replicas poll.
-fn push_all(loopback: &Loopback, n: u32, printed: &mut Printed, replicas: &[&Watching]) {
-    for id in 1..=IDS {
-        loopback.push(id, n);
+    /// Stops replica `index` with `signal` (TERM as Kubernetes does, or KILL), keeping what
+    /// it printed.
+    fn stop(&mut self, index: usize, signal: &str) {
+        let mut replica = self.replicas.remove(&index).unwrap();
+        replica.signal(signal);
+        let status = replica.child.wait().unwrap();
+        if signal == "TERM" {
+            assert_eq!(status.code(), Some(0), "replica {index}: {}", self.log(index));
+        }
+        // The reader ends with stdout.
+        std::thread::sleep(Duration::from_millis(50));
+        self.printed.extend(replica.printed.lock().unwrap().drain(..));
     }
-    std::thread::sleep(Duration::from_millis(900));
-    printed.drain(replicas);
+
+    fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.logs.path().join(format!("{index}.log"))).unwrap_or_default()
+    }
+
+    /// Pushes to one repository after another, one every [`PUSH_EVERY`], for `period`.
+    fn push_during(&mut self, period: Duration) {
+        let end = Instant::now() + period;
+        while Instant::now() < end {
+            let n = self.next_push;
+            let id = n % IDS + 1;
+            self.loopback.push(id, n);
+            self.pushed
+                .push((u64::from(id), common::watching::created_at(n)));
+            self.next_push += 1;
+            std::thread::sleep(PUSH_EVERY);
+        }
+    }
+
+    /// The replica whose requests came last, and when.
+    fn last_sender(&self) -> Option<(Instant, usize)> {
+        self.sent.lock().unwrap().last().copied()
+    }
+
+    /// Waits until a replica other than `not` sends a request; returns how long after `since`.
+    fn takeover(&self, not: usize, since: Instant) -> Duration {
+        let deadline = since + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let taken = self
+                .sent
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(at, index)| *at > since && *index != not)
+                .map(|(at, _)| *at);
+            if let Some(at) = taken {
+                return at - since;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no replica took over from {not}");
+    }
+
+    fn active(&self) -> usize {
+        self.last_sender().expect("nobody polls").1
+    }
 }
 
 #[test]
-fn rescaling_a_fleet_over_a_shared_state_directory_loses_no_push() {
-    let loopback = Loopback::start(IDS);
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path().to_str().unwrap().to_owned();
-    let mut printed = Printed::default();
-
-    // Two replicas: every repository's first observation is a baseline.
-    let r0 = replica(&loopback, &dir, "0/2");
-    let r1 = replica(&loopback, &dir, "1/2");
-    std::thread::sleep(Duration::from_millis(900));
-    printed.drain(&[&r0, &r1]);
-    let baselines: BTreeSet<u64> = printed.0.iter().map(|(id, _, _)| *id).collect();
-    assert_eq!(baselines.len(), IDS as usize, "{:?}", printed.0);
-    push_all(&loopback, 1, &mut printed, &[&r0, &r1]);
-
-    // Scale to 3, as a StatefulSet does: the new replica first, then the others restarted
-    // one by one with the new count; pushes are made at each step.
-    let r2 = replica(&loopback, &dir, "2/3");
-    push_all(&loopback, 2, &mut printed, &[&r0, &r1, &r2]);
-    printed.stop(r1);
-    push_all(&loopback, 3, &mut printed, &[&r0, &r2]);
-    let r1 = replica(&loopback, &dir, "1/3");
-    push_all(&loopback, 4, &mut printed, &[&r0, &r1, &r2]);
-    printed.stop(r0);
-    let r0 = replica(&loopback, &dir, "0/3");
-    push_all(&loopback, 5, &mut printed, &[&r0, &r1, &r2]);
-
-    // And back to 2: the last replica goes first, and its repositories wait for the others
-    // to restart with the new count (jump hashing moves ids out of the last shard only);
-    // the push made meanwhile is printed by their new owner.
-    printed.stop(r2);
-    push_all(&loopback, 6, &mut printed, &[&r0, &r1]);
-    printed.stop(r1);
-    let r1 = replica(&loopback, &dir, "1/2");
-    printed.drain(&[&r0, &r1]);
-    printed.stop(r0);
-    let r0 = replica(&loopback, &dir, "0/2");
-    push_all(&loopback, 7, &mut printed, &[&r0, &r1]);
-    push_all(&loopback, 8, &mut printed, &[&r0, &r1]);
-    printed.stop(r0);
-    printed.stop(r1);
-
-    let later_baselines: Vec<_> = printed
-        .0
-        .iter()
-        .filter(|(_, created, baseline)| *baseline && *created != created_at(0))
-        .collect();
-    assert!(
-        later_baselines.is_empty(),
-        "an id that moved lost its state: {later_baselines:?}"
-    );
-    for (id, created, baseline) in &printed.0 {
-        let n: u32 = created[17..19].parse().unwrap();
-        assert!(
-            n <= 8 && (*baseline == (n == 0)),
-            "invented: {id} {created} {baseline}"
-        );
+fn a_fleet_records_every_push_once_through_kills_pauses_a_database_restart_rollouts_and_scaling() {
+    let mut fleet = Fleet::start();
+    for index in 0..3 {
+        fleet.spawn(index);
     }
-    for id in 1..=u64::from(IDS) {
-        for n in 1..=8 {
-            assert!(
-                printed.0.contains(&(id, created_at(n), false)),
-                "push {n} of repository {id} was never printed: {:?}",
-                printed.0
-            );
-        }
-    }
-    let files: BTreeSet<String> = std::fs::read_dir(&dir)
+    std::thread::sleep(Duration::from_secs(2));
+    fleet.push_during(Duration::from_secs(2));
+    let mut takeovers = Vec::new();
+
+    // kill -9 of the active watcher: a standby takes over within the bound.
+    let active = fleet.active();
+    let killed = Instant::now();
+    fleet.stop(active, "KILL");
+    takeovers.push(fleet.takeover(active, killed));
+    fleet.spawn(10);
+    fleet.push_during(Duration::from_secs(2));
+
+    // SIGSTOP past its lease: a standby takes over; after SIGCONT the former one sends
+    // nothing more (it checks its lease before each request) and stands by.
+    let active = fleet.active();
+    let paused = Instant::now();
+    fleet.replicas[&active].signal("STOP");
+    takeovers.push(fleet.takeover(active, paused));
+    fleet.push_during(Duration::from_secs(1));
+    let resumed = Instant::now();
+    fleet.replicas[&active].signal("CONT");
+    fleet.push_during(Duration::from_secs(2));
+    let after_resume = fleet
+        .sent
+        .lock()
         .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".json"))
-        .collect();
-    assert!(
-        files.contains("shard-0.json") && files.contains("shard-1.json"),
-        "{files:?}"
+        .iter()
+        .filter(|(at, index)| *at > resumed && *index == active)
+        .count();
+    assert_eq!(after_resume, 0, "the paused former leader polled after SIGCONT");
+
+    // A restart of the database: the active watcher goes on, holding what it handled until
+    // the database takes it; or, past its lease, another takes over.
+    fleet.cluster.stop();
+    fleet.push_during(Duration::from_secs(1));
+    fleet.cluster.restart();
+    fleet.push_during(Duration::from_secs(3));
+
+    // A rolling restart of every replica, new before old, as a Deployment does.
+    let running: Vec<usize> = fleet.replicas.keys().copied().collect();
+    for (step, old) in running.into_iter().enumerate() {
+        fleet.spawn(20 + step);
+        fleet.push_during(Duration::from_millis(600));
+        fleet.stop(old, "TERM");
+        fleet.push_during(Duration::from_millis(900));
+    }
+
+    // Scaling 3 → 5 → 1.
+    fleet.spawn(30);
+    fleet.spawn(31);
+    fleet.push_during(Duration::from_secs(1));
+    let keep = fleet.active();
+    let others: Vec<usize> = fleet.replicas.keys().copied().filter(|i| *i != keep).collect();
+    for index in others {
+        fleet.stop(index, "TERM");
+    }
+    fleet.push_during(Duration::from_secs(2));
+    // And the last one, whose active watcher then goes: at 1, nothing takes over; scaled
+    // back to 1, the new replica takes over.
+    let last = Instant::now();
+    fleet.stop(keep, "TERM");
+    fleet.spawn(40);
+    takeovers.push(fleet.takeover(keep, last));
+    fleet.push_during(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(2));
+    let remaining: Vec<usize> = fleet.replicas.keys().copied().collect();
+    for index in remaining {
+        fleet.stop(index, "TERM");
+    }
+
+    for (i, took) in takeovers.iter().enumerate() {
+        assert!(*took <= TAKEOVER_BOUND, "takeover {i} took {took:?}");
+    }
+
+    // The table: each push once, baselines once per repository, nothing invented.
+    let table = fleet.cluster.psql(
+        "fleet",
+        "SELECT repository_id, created_at, baseline FROM codearts_watch_events ORDER BY id",
     );
-}
-
-/// Replicas by index, each with the shard count it was started with.
-struct Fleet<'a> {
-    loopback: &'a Loopback,
-    dir: String,
-    replicas: Vec<Option<(u32, Watching)>>,
-    printed: Printed,
-}
-
-impl Fleet<'_> {
-    /// Starts replica `k` with `count` shards, stopping (SIGTERM) the one it replaces.
-    fn restart(&mut self, k: u32, count: u32) {
-        self.stop(k);
-        let watching = replica(self.loopback, &self.dir, &format!("{k}/{count}"));
-        self.replicas[k as usize] = Some((count, watching));
-    }
-
-    fn stop(&mut self, k: u32) {
-        if let Some((_, watching)) = self.replicas[k as usize].take() {
-            self.printed.stop(watching);
-        }
-    }
-
-    /// Whether a running replica polls `id`.
-    fn owns(&self, id: u32) -> bool {
-        let id = codearts_repo::RepositoryId::new(id).unwrap();
-        self.replicas.iter().enumerate().any(|(k, replica)| {
-            replica
-                .as_ref()
-                .is_some_and(|(count, _)| codearts_repo::watch::Shard::of(id, *count) == k as u32)
+    let rows: Vec<(u64, String, bool)> = table
+        .lines()
+        .map(|line| {
+            let mut columns = line.split('|');
+            let id = columns.next().unwrap().parse().unwrap();
+            let created = columns.next().unwrap().to_owned();
+            (id, created, columns.next() == Some("t"))
         })
-    }
-
-    /// Push number `n` to every repository; returns those a replica polls now.
-    fn push_all(&mut self, n: u32) -> Vec<u32> {
-        let running: Vec<&Watching> = self.replicas.iter().flatten().map(|(_, w)| w).collect();
-        push_all(self.loopback, n, &mut self.printed, &running);
-        (1..=IDS).filter(|&id| self.owns(id)).collect()
-    }
-}
-
-#[test]
-fn rolling_one_replica_at_a_time_in_any_order_prints_every_served_push_as_a_push() {
-    let loopback = Loopback::start(IDS);
-    let dir = tempfile::tempdir().unwrap();
-    let mut fleet = Fleet {
-        loopback: &loopback,
-        dir: dir.path().to_str().unwrap().to_owned(),
-        replicas: (0..3).map(|_| None).collect(),
-        printed: Printed::default(),
-    };
-    fleet.restart(0, 2);
-    fleet.restart(1, 2);
-    std::thread::sleep(Duration::from_millis(900));
-    // The layouts, one replica changed at a time, each with the new count: the old
-    // replicas restart with 3 before the new one starts (for a while nobody polls the ids
-    // that move to it), and with 2 while the third still runs; pushes at every step.
-    let steps: [&dyn Fn(&mut Fleet); 8] = [
-        &|_| {},
-        &|f| f.restart(1, 3),
-        &|f| f.restart(0, 3),
-        &|f| f.restart(2, 3),
-        &|f| f.restart(1, 2),
-        &|f| f.restart(0, 2),
-        &|f| f.stop(2),
-        &|_| {},
-    ];
-    // A push to an id nobody polls is served when its owner starts, before the next push;
-    // otherwise the next push replaces it and no watch could see it.
-    let mut polled: Vec<Vec<u32>> = Vec::new();
-    for (n, step) in (1..).zip(steps) {
-        step(&mut fleet);
-        if let Some(last) = polled.last_mut() {
-            last.extend((1..=IDS).filter(|&id| fleet.owns(id)));
-        }
-        polled.push(fleet.push_all(n));
-    }
-    fleet.stop(0);
-    fleet.stop(1);
-    let printed = &fleet.printed.0;
-    let served: BTreeSet<(u64, String)> = (1..)
-        .zip(&polled)
-        .flat_map(|(n, ids)| ids.iter().map(move |&id| (u64::from(id), created_at(n))))
         .collect();
-    let as_push: BTreeSet<(u64, String)> = printed
+    let baselines: BTreeSet<u64> = rows.iter().filter(|r| r.2).map(|r| r.0).collect();
+    assert_eq!(baselines.len(), IDS as usize, "{rows:?}");
+    assert_eq!(rows.iter().filter(|r| r.2).count(), IDS as usize, "{rows:?}");
+    let recorded: Vec<(u64, String)> = rows
         .iter()
-        .filter(|(_, _, baseline)| !baseline)
-        .map(|(id, created, _)| (*id, created.clone()))
+        .filter(|r| !r.2)
+        .map(|r| (r.0, r.1.clone()))
         .collect();
-    let as_baseline: Vec<_> = printed
+    let unique: BTreeSet<&(u64, String)> = recorded.iter().collect();
+    assert_eq!(unique.len(), recorded.len(), "recorded twice: {recorded:?}");
+    let pushed: BTreeSet<&(u64, String)> = fleet.pushed.iter().collect();
+    let invented: Vec<_> = unique.difference(&pushed).collect();
+    assert!(invented.is_empty(), "invented: {invented:?}");
+    let missing: Vec<_> = pushed.difference(&unique).collect();
+    assert!(missing.is_empty(), "never recorded: {missing:?} of {}", pushed.len());
+
+    // stdout: every push at least once.
+    let printed: BTreeSet<(u64, String)> = fleet
+        .printed
         .iter()
-        .filter(|(_, created, baseline)| *baseline && *created != created_at(0))
+        .filter(|line| !line.2)
+        .map(|line| (line.0, line.1.clone()))
         .collect();
-    eprintln!(
-        "pushes served {}, printed as a push {}, as a baseline {}",
-        served.len(),
-        served.intersection(&as_push).count(),
-        as_baseline.len()
-    );
-    assert!(
-        as_baseline.is_empty(),
-        "pushes taken for baselines: {as_baseline:?}"
-    );
-    let missing: Vec<_> = served.difference(&as_push).collect();
-    assert!(
-        missing.is_empty(),
-        "served, never printed as a push: {missing:?}"
-    );
-}
+    let unprinted: Vec<_> = fleet.pushed.iter().filter(|p| !printed.contains(p)).collect();
+    assert!(unprinted.is_empty(), "never printed: {unprinted:?}");
 
-/// `path` on the watch's listener: status and body (status 0 while it does not listen yet).
-fn probe(address: &str, path: &str) -> (u16, String) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "-",
-            "-w",
-            "\n%{http_code}",
-            &format!("http://{address}{path}"),
-        ])
-        .output()
-        .expect("curl");
-    let text = String::from_utf8(out.stdout).unwrap();
-    let (body, code) = text.rsplit_once('\n').unwrap();
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-fn free_address() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
-}
-
-/// Liveness reports the process and readiness the service: an outage of the service makes
-/// replicas unready (no traffic, no rollout step), never restarted.
-#[test]
-fn readyz_turns_503_while_no_poll_is_answered_and_back_and_healthz_stays_200() {
-    let loopback = Loopback::start(2);
-    let address = free_address();
-    let watching =
-        loopback.spawn_watch(&["1", "2", "--listen", &address, "--unhealthy-after", "3"]);
-    assert_eq!(watching.expect(2).len(), 2);
-    assert_eq!(probe(&address, "/healthz").0, 200);
-    assert_eq!(probe(&address, "/readyz").0, 200);
-
-    loopback.server.set_outage(Some(Outage {
-        failure: InjectedFailure {
-            status: 503,
-            retry_after: None,
-        },
-        share: 1.0,
-    }));
-    std::thread::sleep(Duration::from_millis(800));
-    let (code, body) = probe(&address, "/readyz");
-    assert_eq!(code, 503, "{body}");
-    assert!(body.contains("has answered no poll"), "{body}");
-    let (code, body) = probe(&address, "/healthz");
-    assert_eq!(code, 200, "the process is alive: {body}");
-
-    loopback.server.set_outage(None);
-    let mut code = 0;
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(100));
-        code = probe(&address, "/readyz").0;
-        if code == 200 {
-            break;
-        }
-    }
-    assert_eq!(code, 200, "ready again once polls are answered");
-    assert_eq!(probe(&address, "/healthz").0, 200);
-    assert_eq!(watching.stop("TERM"), Some(0));
-}
-
-/// With OrderedReady, a replica that never becomes ready stops the rollout: one whose shard
-/// holds none of the ids (3 replicas, 2 ids) has nothing to poll and is ready.
-#[test]
-fn a_replica_whose_shard_holds_no_ids_is_ready() {
-    let loopback = Loopback::start(0);
-    let ids = [2112036131u32, 2112036132];
-    let empty = (0..3)
-        .find(|&k| {
-            ids.iter().all(|&id| {
-                let id = codearts_repo::RepositoryId::new(id).unwrap();
-                codearts_repo::watch::Shard::of(id, 3) != k
-            })
-        })
+    // One poller at a time: the requests switch from one replica to another at most once
+    // per new epoch.
+    let epochs: usize = fleet
+        .cluster
+        .psql("fleet", "SELECT epoch FROM codearts_watch_lease")
+        .parse()
         .unwrap();
-    let address = free_address();
-    let shard = format!("{empty}/3");
-    let watching = loopback.spawn_watch(&[
-        "2112036131",
-        "2112036132",
-        "--shard",
-        &shard,
-        "--listen",
-        &address,
-    ]);
-    let mut answer = (0, String::new());
-    for _ in 0..50 {
-        answer = probe(&address, "/readyz");
-        if answer.0 != 0 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(answer.0, 200, "{}", answer.1);
-    assert_eq!(probe(&address, "/healthz").0, 200);
-    assert_eq!(watching.stop("TERM"), Some(0));
+    let sent = fleet.sent.lock().unwrap();
+    let switches = sent.windows(2).filter(|pair| pair[0].1 != pair[1].1).count();
+    assert!(
+        switches < epochs,
+        "{switches} switches between pollers for {epochs} epochs: two replicas polled at once"
+    );
+    eprintln!(
+        "takeovers: {takeovers:?}; {} pushes, {} requests, {epochs} epochs",
+        fleet.pushed.len(),
+        sent.len()
+    );
 }

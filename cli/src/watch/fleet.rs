@@ -187,12 +187,16 @@ impl Fleet {
         health.watching(None);
         health.fleet(|fleet| fleet.leading = None);
         if ended == Ended::Interrupted {
-            // Its writes would be refused now: nothing more is saved.
-            drop(stream);
             say!(
                 "fleet {}: the lease (epoch {epoch}) ended, taken over or not renewed in time; standing by",
                 self.name
             );
+            // What was printed is recorded if no one took over meanwhile (the database was
+            // only away); a successor's epoch refuses it, and that successor observes each
+            // repository's latest push again.
+            if let Err(error) = stream.close().await {
+                say!("{error}");
+            }
             return Ok((ended, printer, term.release().await));
         }
         if let Some(learned) = client.learned_rate() {
