@@ -24,7 +24,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp /src/target/release/codearts /usr/local/bin/codearts
 
 # Runtime: distroless "cc" (glibc, libgcc, CA certificates, tzdata; no shell, no package
-# manager), as its "nonroot" user, 65532, the user the StatefulSet runs as. Why not scratch
+# manager), as its "nonroot" user, 65532, the user the Deployment runs as. Why not scratch
 # with a static musl binary: musl's allocator is markedly slower under the watch's many
 # threads, and the CA bundle the client reads (rustls-native-certs) would have to be copied
 # in by hand; distroless gives both with glibc at ~25 MB.

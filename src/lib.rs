@@ -81,7 +81,7 @@ pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, Repository
 pub use rate_limit::{Learned, RateLimit};
 pub use retry::RetryPolicy;
 pub use timestamp::Timestamp;
-pub use watch::{StateDir, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream};
+pub use watch::{StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream};
 
 /// The spec the client is generated from, for tools that diff or serve it.
 pub const OPENAPI_SPEC: &str = include_str!("../openapi/codearts-repo.yaml");

@@ -1,7 +1,7 @@
 //! The Dockerfile agrees with the workspace: its builder is a pinned Rust at least as new as
 //! the packages ask, it builds a package and a binary that exist (with features that exist),
 //! it copies what the workspace needs to load and nothing `.dockerignore` leaves out, and the
-//! runtime stage runs that binary as the user the StatefulSet runs. Building the image needs
+//! runtime stage runs that binary as the user the Deployment runs. Building the image needs
 //! base images this machine cannot pull; CI lints the file with hadolint.
 
 use std::{
@@ -204,10 +204,10 @@ fn the_dockerfile_builds_the_workspaces_codearts_binary_as_a_non_root_user() {
     assert_eq!(entrypoint, [installed]);
     assert!(installed.ends_with("/codearts"), "{installed}");
 
-    // The user: numeric (so runAsNonRoot can check it) and the one the StatefulSet runs.
+    // The user: numeric (so runAsNonRoot can check it) and the one the Deployment runs.
     let (_, user) = runtime.iter().find(|(k, _)| k == "USER").unwrap();
     let set: serde_json::Value =
-        serde_norway::from_str(&read("deploy/kubernetes/statefulset.yaml")).unwrap();
+        serde_norway::from_str(&read("deploy/kubernetes/deployment.yaml")).unwrap();
     let pod_user = &set["spec"]["template"]["spec"]["securityContext"]["runAsUser"];
     assert_eq!(user, &format!("{pod_user}:{pod_user}"));
     assert_ne!(pod_user, 0);
@@ -295,12 +295,12 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
-/// The README builds, tags and pushes the image the StatefulSet runs, at the command's
+/// The README builds, tags and pushes the image the Deployment runs, at the command's
 /// version.
 #[test]
-fn the_readme_pushes_the_image_the_statefulset_runs() {
+fn the_readme_pushes_the_image_the_deployment_runs() {
     let set: serde_json::Value =
-        serde_norway::from_str(&read("deploy/kubernetes/statefulset.yaml")).unwrap();
+        serde_norway::from_str(&read("deploy/kubernetes/deployment.yaml")).unwrap();
     let image = set["spec"]["template"]["spec"]["containers"][0]["image"]
         .as_str()
         .unwrap();

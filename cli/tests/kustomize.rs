@@ -78,7 +78,11 @@ fn with_k(dir: &Path, text: &str) -> Vec<Selected> {
             // `files: [key=path]` or `files: [path]` (the key is then the file's name).
             let file = file.as_str().unwrap();
             let path = lexical(&dir.join(file.rsplit('=').next().unwrap()));
-            assert!(path.is_file(), "{} generates from {file}: missing", dir.display());
+            assert!(
+                path.is_file(),
+                "{} generates from {file}: missing",
+                dir.display()
+            );
             selected.push(Selected {
                 kind: "ConfigMap".into(),
                 name: generator["name"].as_str().unwrap().to_owned(),
@@ -291,7 +295,10 @@ fn the_secrets_come_from_the_readmes_commands_or_the_opt_in_overlay() {
     }
     created.sort();
     created.dedup();
-    assert_eq!(created, read, "what the README creates is what the pods read");
+    assert_eq!(
+        created, read,
+        "what the README creates is what the pods read"
+    );
 
     // The overlay the README writes (`cat > my-fleet/kustomization.yaml <<'EOF'`).
     let readme = readme();

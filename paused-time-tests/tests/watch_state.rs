@@ -191,46 +191,6 @@ async fn a_failing_save_is_reported_once_and_retried() {
     stream.close().await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_id_new_to_a_replica_takes_the_entry_its_sibling_saved_after_the_replica_started() {
-    use codearts_repo::{StateDir, watch::WatchStore};
-    let (server, client) = setup(&[1, 2, 3]).await;
-    let dir = tempfile::tempdir().unwrap();
-    for baselines in [true, false] {
-        let dir = tempfile::tempdir_in(dir.path()).unwrap();
-        server.set_push_event(id(1), event("main", T0));
-        let replica = StateDir::new(dir.path(), 2, |_| true);
-        let options = options().baselines(baselines);
-        let (_, mut stream) = client
-            .watch_with_store(options, [1, 2, 3].map(id), replica)
-            .unwrap();
-        // Its old owner saves 1 and 2 only now, and 1 gets a push before the first poll.
-        let mut sibling = StateDir::new(dir.path(), 0, |_| true);
-        sibling.load().unwrap();
-        let at_t0 = LastSeen {
-            created_at: Some(T0.into()),
-            git_ref: Some("main".into()),
-        };
-        sibling
-            .save(&[(id(1), at_t0.clone()), (id(2), at_t0)].into())
-            .unwrap();
-        server.set_push_event(id(1), event("main", T1));
-        let mut items = Vec::new();
-        while let Some(item) = next(&mut stream, INTERVAL * 2).await {
-            stream.handled();
-            items.push(push(Some(item)));
-        }
-        items.sort();
-        // 1 is a push (not a baseline), 2 is silent (unchanged), 3 is new to the fleet.
-        let mut expected = vec![(1, T1.to_owned(), false)];
-        if baselines {
-            expected.push((3, T0.to_owned(), true));
-        }
-        assert_eq!(items, expected);
-        stream.close().await.unwrap();
-    }
-}
-
 /// A store whose saves wait until the test lets them end, as a hung network file system.
 struct HangingSaves {
     started: tokio::sync::mpsc::UnboundedSender<()>,

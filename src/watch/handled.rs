@@ -11,11 +11,8 @@
 //! - What is handled is saved by a flusher at most one flush period later, when something
 //!   changed (and after a failed save, at every flush until one succeeds); a failure is
 //!   reported once as [`WatchItem::StateNotSaved`] until a save succeeds again.
-//! - A repository's *first* entry (the store has never held one) is the exception: before its
-//!   baseline is returned, the store is asked whether another writer holds it
-//!   ([`WatchStore::look_up`]: a fleet's sibling, for an id that moved here) and then the
-//!   entry is recorded durably ([`WatchStore::record_new`]). An entry found elsewhere turns
-//!   the baseline into what it is: silent when the event is the same, a push when it changed.
+//! - A repository's *first* entry (the store has never held one) is the exception: it is
+//!   recorded durably ([`WatchStore::record_new`]) before its baseline is returned.
 //! - [`Memory::close`] saves everything handled, and forgets the first entries of baselines
 //!   that were never handled (returned, or waiting): the next watch reports them again.
 //!
@@ -94,21 +91,6 @@ impl Delivery {
         let reports = self.reports();
         self.item.take().filter(|_| reports)
     }
-
-    /// What a sibling's entry (`found`) makes of a first observation: nothing to say when the
-    /// event is the same, a push when it changed. Whether it became a push.
-    fn found_elsewhere(&mut self, found: &LastSeen) -> bool {
-        self.first = false;
-        let changed = self.seen.as_ref().is_some_and(|(_, seen)| seen != found);
-        match &mut self.item {
-            Some(WatchItem::Push { baseline, .. }) if changed => *baseline = false,
-            _ => self.item = None,
-        }
-        if !changed {
-            self.seen = None;
-        }
-        changed
-    }
 }
 
 /// Saves what was handled into a store: the shared state, and the task that flushes it.
@@ -117,8 +99,8 @@ pub(super) struct Memory {
     flusher: JoinHandle<()>,
 }
 
-/// A recording of first entries in progress: its outcome, and the entries found elsewhere.
-pub(super) type Recording = JoinHandle<(Result<(), StateError>, SeenEvents)>;
+/// A recording of first entries in progress, and its outcome.
+pub(super) type Recording = JoinHandle<Result<(), StateError>>;
 
 struct Shared {
     store: Mutex<Saved>,
@@ -248,23 +230,13 @@ impl Memory {
         (!first.is_empty()).then(|| tokio::task::spawn_blocking(move || record(&shared, first)))
     }
 
-    /// Applies a finished recording to the deliveries waiting in `ready`: what was found
-    /// elsewhere is no baseline. A failure to report, if any.
+    /// What to report of a finished recording: a failure, if any.
     pub(super) fn settle(
         &self,
-        recorded: Result<(Result<(), StateError>, SeenEvents), tokio::task::JoinError>,
-        ready: &mut VecDeque<Delivery>,
+        recorded: Result<Result<(), StateError>, tokio::task::JoinError>,
     ) -> Option<WatchItem> {
-        let (outcome, found) = recorded.unwrap_or_else(|p| (Err(panicked(p)), SeenEvents::new()));
-        let mut pushes = 0;
-        for delivery in ready.iter_mut().filter(|delivery| delivery.first) {
-            let found = delivery.seen.as_ref().and_then(|(id, _)| found.get(id));
-            if let Some(found) = found {
-                pushes += u64::from(delivery.found_elsewhere(found));
-            }
-        }
-        lock(&self.shared.stats).pushes += pushes;
-        self.shared.report(outcome)
+        self.shared
+            .report(recorded.unwrap_or_else(|p| Err(panicked(p))))
     }
 
     /// Saves everything handled, after `recording` (if one runs) ends; forgets the first
@@ -298,23 +270,13 @@ impl Memory {
     }
 }
 
-/// Looks the first entries up elsewhere, makes them durable (the entry found elsewhere when
-/// there is one: it is the repository's history) and part of what the next save writes.
-fn record(
-    shared: &Shared,
-    first: Vec<(RepositoryId, LastSeen)>,
-) -> (Result<(), StateError>, SeenEvents) {
+/// Makes the first entries durable, and part of what the next save writes.
+fn record(shared: &Shared, first: Vec<(RepositoryId, LastSeen)>) -> Result<(), StateError> {
     let mut saved = lock(&shared.store);
-    let ids: Vec<RepositoryId> = first.iter().map(|(id, _)| *id).collect();
-    let found = saved.store.look_up(&ids);
-    let first: Vec<_> = first
-        .into_iter()
-        .map(|(id, seen)| (id, found.get(&id).cloned().unwrap_or(seen)))
-        .collect();
     let recorded = saved.store.record_new(&first);
     let mut changes = lock(&shared.changes);
     changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
-    (recorded, found)
+    recorded
 }
 
 /// Saves a copy of what is handled, when it changed (or always), on a blocking thread, without

@@ -80,16 +80,6 @@ pub trait WatchStore: Send + 'static {
         let _ = first;
         Ok(())
     }
-
-    /// Entries of `ids` that others saved since `load` (a fleet's replicas, for ids that
-    /// moved to this watch after it started), asked just before these repositories' first
-    /// entries are recorded: an id found here keeps its history, and a changed event is a
-    /// push, not a baseline. What cannot be read is left out (the store says so its own
-    /// way). The default finds none.
-    fn look_up(&mut self, ids: &[RepositoryId]) -> SeenEvents {
-        let _ = ids;
-        SeenEvents::new()
-    }
 }
 
 /// A boxed store is a store, so that a program can choose one at run time.
@@ -110,9 +100,6 @@ impl<S: WatchStore + ?Sized> WatchStore for Box<S> {
         (**self).record_new(first)
     }
 
-    fn look_up(&mut self, ids: &[RepositoryId]) -> SeenEvents {
-        (**self).look_up(ids)
-    }
 }
 
 /// A store could not be read or written.

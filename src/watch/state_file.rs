@@ -1,15 +1,11 @@
 //! [`StateFile`]: the watch state in a JSON file replaced atomically (temporary file, fsync,
 //! rename, fsync of the directory), and first entries in a journal beside it, appended and
-//! fsynced before their baselines are reported. A fleet's [`super::StateDir`] also writes
-//! beside each entry when it was saved (`saved_ms`), which this module reads and writes but
-//! never decides.
+//! fsynced before their baselines are reported.
 
 use std::{
-    collections::HashMap,
     fs,
     io::{self, Write},
     path::{Path, PathBuf},
-    time::SystemTime,
 };
 
 use serde::{Deserialize, Serialize};
@@ -29,21 +25,9 @@ struct Written<'a, T> {
 #[derive(Deserialize)]
 struct Read {
     codearts_watch_state: u32,
-    repositories: StampedEvents,
+    /// Entries written by a fleet replica of 0.2 also hold `saved_ms`, which is ignored.
+    repositories: SeenEvents,
 }
-
-/// An entry and when it was saved, in milliseconds since the Unix epoch (`None` in files
-/// written by a single watch, or by versions before fleets merged entry by entry).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Stamped {
-    #[serde(flatten)]
-    pub(super) seen: LastSeen,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) saved_ms: Option<u64>,
-}
-
-/// Entries with their saving times.
-pub(super) type StampedEvents = HashMap<RepositoryId, Stamped>;
 
 /// One line of the journal.
 #[derive(Serialize, Deserialize)]
@@ -51,8 +35,6 @@ struct Recorded {
     repository_id: RepositoryId,
     #[serde(flatten)]
     seen: LastSeen,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    saved_ms: Option<u64>,
 }
 
 /// A JSON file: `{"codearts_watch_state": 1, "repositories": {"<id>": {"created_at", "ref"}}}`,
@@ -225,76 +207,17 @@ impl StateFile {
     /// What is saved now, journal included, without taking the lock: for looking at the
     /// state of a watch that may be running (its next save may change it).
     pub fn read(&self) -> Result<SeenEvents, StateError> {
-        let stamped = self.read_stamped()?;
-        Ok(stamped
-            .into_iter()
-            .map(|(id, entry)| (id, entry.seen))
-            .collect())
-    }
-
-    /// [`StateFile::read`] with each entry's saving time.
-    pub(super) fn read_stamped(&self) -> Result<StampedEvents, StateError> {
         let mut seen = self.read_saved()?;
         for Recorded {
             repository_id,
             seen: recorded,
-            saved_ms,
         } in self.read_journal()?
         {
             // A journal left by a crash between a save and the emptying of the journal may
             // hold entries the save already has, perhaps older ones.
-            seen.entry(repository_id).or_insert(Stamped {
-                seen: recorded,
-                saved_ms,
-            });
+            seen.entry(repository_id).or_insert(recorded);
         }
         Ok(seen)
-    }
-
-    /// Locks the file (as [`WatchStore::load`]) and reads it with its saving times.
-    pub(super) fn load_stamped(&mut self) -> Result<StampedEvents, StateError> {
-        self.lock()?;
-        self.read_stamped()
-    }
-
-    /// When the file or its journal last changed, whichever is later: the saving time of
-    /// entries written without one.
-    pub(super) fn modified(&self) -> Option<SystemTime> {
-        let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-        modified(&self.path).max(modified(&self.journal_path()))
-    }
-
-    /// What tells one version of the file and its journal from another without reading
-    /// them: each one's length, modification time and (on Unix) inode, which a rename
-    /// changes.
-    pub(super) fn fingerprint(&self) -> [Option<(u64, SystemTime, u64)>; 2] {
-        let of = |path: &Path| {
-            let metadata = fs::metadata(path).ok()?;
-            #[cfg(unix)]
-            let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
-            #[cfg(not(unix))]
-            let inode = 0;
-            Some((metadata.len(), metadata.modified().ok()?, inode))
-        };
-        [of(&self.path), of(&self.journal_path())]
-    }
-
-    /// Replaces what is saved with `entries`, their saving times included.
-    pub(super) fn save_stamped(&mut self, entries: &StampedEvents) -> Result<(), StateError> {
-        self.save_repositories(entries)
-    }
-
-    /// [`WatchStore::record_new`] with saving times.
-    pub(super) fn record_stamped(
-        &mut self,
-        first: &[(RepositoryId, Stamped)],
-    ) -> Result<(), StateError> {
-        let lines = first.iter().map(|(repository_id, entry)| Recorded {
-            repository_id: *repository_id,
-            seen: entry.seen.clone(),
-            saved_ms: entry.saved_ms,
-        });
-        self.append_lines(lines)
     }
 
     fn save_repositories<T: Serialize>(&mut self, repositories: &T) -> Result<(), StateError> {
@@ -322,11 +245,11 @@ impl StateFile {
     }
 
     /// The saved file's entries; none when there is no file yet.
-    fn read_saved(&self) -> Result<StampedEvents, StateError> {
+    fn read_saved(&self) -> Result<SeenEvents, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Ok(StampedEvents::new());
+                return Ok(SeenEvents::new());
             }
             Err(error) => return Err(self.error(format!("cannot read it: {error}"), Some(error))),
         };
@@ -365,7 +288,6 @@ impl WatchStore for StateFile {
         let lines = first.iter().map(|(repository_id, seen)| Recorded {
             repository_id: *repository_id,
             seen: seen.clone(),
-            saved_ms: None,
         });
         self.append_lines(lines)
     }

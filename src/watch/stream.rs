@@ -102,7 +102,7 @@ impl WatchStream {
                 let recorded = ready!(Pin::new(recording).poll(cx));
                 self.recording = None;
                 if let Some(memory) = &self.memory
-                    && let Some(item) = memory.settle(recorded, &mut self.ready)
+                    && let Some(item) = memory.settle(recorded)
                 {
                     self.ready.push_front(Delivery::only(item));
                 }

@@ -112,7 +112,6 @@ fn a_journal_never_overrides_the_saved_state_and_a_cut_last_line_is_ignored() {
         serde_json::to_string(&Recorded {
             repository_id,
             seen,
-            saved_ms: None,
         })
         .unwrap()
     };
