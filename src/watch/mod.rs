@@ -11,8 +11,17 @@
 //! in the last flush period may be reported again; after [`WatchStream::close`] nothing is.
 //! A repository's first entry is recorded ([`WatchStore::record_new`]) before its baseline is
 //! returned, so that a crash right after a baseline cannot turn a later push into a baseline.
-//! The rule and its crash cases are in one module, `handled.rs`; a fleet's merge rule is
-//! [`StateDir`]'s.
+//! The rule and its crash cases are in one module, `handled.rs`.
+//!
+//! # A fleet
+//!
+//! The account's quota bounds the work, not the machine: one watch polls thousands of
+//! repositories a second, far beyond any account's API quota. A fleet of replicas is there
+//! for availability, so one of them is active and the others stand by: with the feature
+//! `postgres`, the `postgres` module elects the active watcher through a lease in
+//! PostgreSQL, fences its writes by the lease's epoch, and records every event once. The
+//! active watcher's polls go out only while it holds the lease ([`Leadership`],
+//! [`WatchOptions::leadership`]).
 
 use std::sync::{Arc, Mutex};
 

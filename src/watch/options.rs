@@ -95,7 +95,7 @@ impl WatchOptions {
 
     /// Poll only while `leadership` is held: each request is checked right before it leaves,
     /// so that a fleet's former leader sends nothing once its lease has run out (see
-    /// [`super::postgres`] for the lease).
+    /// the `postgres` module, feature `postgres`, for the lease).
     pub fn leadership(mut self, leadership: super::Leadership) -> Self {
         self.leadership = Some(leadership);
         self

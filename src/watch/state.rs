@@ -31,7 +31,7 @@ impl LastSeen {
 pub type SeenEvents = HashMap<RepositoryId, LastSeen>;
 
 /// An event the watch observed and its consumer handled: what a store with a history
-/// (such as [`super::postgres::PgStore`]'s events table) records, in the order handled.
+/// (such as the events table of `postgres::PgStore`, feature `postgres`) records, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Handled {

@@ -168,12 +168,24 @@ impl Fleet {
             .map_err(|e| CliError::Environment(e.to_string()))?;
         health.watching(Some(handle.clone()));
         watching.announce();
-        let pacing = tokio::spawn({
-            let (database, name, client) = (self.database.clone(), self.name.clone(), client.clone());
+        // Every second: a lease still held is a database that answered a renewal within
+        // the lease's length (readiness); every few seconds, what the limiter learned.
+        let upkeep = tokio::spawn({
+            let (database, name) = (self.database.clone(), self.name.clone());
+            let (client, health) = (client.clone(), health.clone());
+            let leadership = term.leadership().clone();
             async move {
+                let mut since_saved = Duration::ZERO;
                 loop {
-                    tokio::time::sleep(PACING_PERIOD).await;
-                    if let Some(learned) = client.learned_rate() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if leadership.is_held() {
+                        health.fleet(|fleet| fleet.reached = Some(std::time::Instant::now()));
+                    }
+                    since_saved += Duration::from_secs(1);
+                    if since_saved >= PACING_PERIOD
+                        && let Some(learned) = client.learned_rate()
+                    {
+                        since_saved = Duration::ZERO;
                         let _ = save_pacing(&database, &name, epoch, learned).await;
                     }
                 }
@@ -183,7 +195,7 @@ impl Fleet {
         let ended = printer
             .print(&mut stream, &handle, shutdown, health, term.lost())
             .await;
-        pacing.abort();
+        upkeep.abort();
         health.watching(None);
         health.fleet(|fleet| fleet.leading = None);
         if ended == Ended::Interrupted {
