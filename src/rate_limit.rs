@@ -43,6 +43,8 @@ const BUCKET: Duration = Duration::from_millis(500);
 const SMOOTHING: f64 = 0.8;
 /// After a cut, the rate allowed is at most this many times the rate measured.
 const GROWTH: f64 = 2.0;
+/// The fastest rate a resumed limiter starts from, in requests per second.
+const MAX_RESUMED: f64 = 1.0e6;
 
 /// How fast a client may send, shared by its clones
 /// (`ClientBuilder::rate_limit`).
@@ -113,7 +115,11 @@ impl RateLimit {
     /// answer at its rate (at 70% of it, grown back along the curve) and under its stated
     /// policy. Rates that are not numbers above 0 are ignored.
     pub fn resume(mut self, learned: Learned) -> Self {
-        let usable = |rate: Option<f64>| rate.filter(|rate| rate.is_finite() && *rate > 0.0);
+        // Kept within what the limiter can pace (a stored row may say anything).
+        let usable = |rate: Option<f64>| {
+            rate.filter(|rate| rate.is_finite() && *rate > 0.0)
+                .map(|rate| rate.clamp(MIN_RATE, MAX_RESUMED))
+        };
         self.resumed = Learned {
             allowed_rate: usable(learned.allowed_rate),
             stated_policy: usable(learned.stated_policy),
@@ -201,11 +207,13 @@ impl RateLimiter {
         }
     }
 
-    /// What this limiter learned so far.
+    /// What this limiter learned so far: the rate allowed now once the service throttled
+    /// (a ceiling alone is the caller's, not learned), and the policy it stated.
     pub(crate) fn learned(&self) -> Learned {
         let state = lock(&self.state);
+        let allowed = state.rate(self.config, Instant::now());
         Learned {
-            allowed_rate: state.rate(self.config, Instant::now()),
+            allowed_rate: allowed.filter(|_| self.config.adaptive && state.cut.is_some()),
             stated_policy: state.policy,
         }
     }

@@ -20,7 +20,9 @@ use common::postgres::Cluster;
 
 fn seen(second: u32) -> LastSeen {
     LastSeen {
-        created_at: Some(Timestamp::from(format!("2026-01-01T00:00:{second:02}+08:00"))),
+        created_at: Some(Timestamp::from(format!(
+            "2026-01-01T00:00:{second:02}+08:00"
+        ))),
         git_ref: Some("main".into()),
     }
 }
@@ -82,7 +84,10 @@ async fn replicas_that_start_at_once_migrate_the_schema_once() {
         "INSERT INTO codearts_watch_schema VALUES (99, now())",
     );
     let error = migrate(&database).await.unwrap_err().to_string();
-    assert!(error.contains("version 99, newer than this build's"), "{error}");
+    assert!(
+        error.contains("version 99, newer than this build's"),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +99,11 @@ async fn the_lease_is_taken_once_it_expires_and_each_taking_raises_the_epoch() {
     // Held and renewed: another replica cannot take it, however long it tries.
     let mut standby = Election::new(database.clone(), "default", "b").ttl(Duration::from_secs(2));
     for _ in 0..4 {
-        standby = standby.try_acquire().await.unwrap().expect_err("taken while held");
+        standby = standby
+            .try_acquire()
+            .await
+            .unwrap()
+            .expect_err("taken while held");
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     assert!(first.leadership().is_held());
@@ -129,7 +138,10 @@ async fn a_former_holder_writes_nothing_once_another_took_over() {
     let former = take(&database, "a").await;
     let store = PgStore::open(&former).await.unwrap();
     // Partitioned or paused: the lease expires in the database while it still runs.
-    cluster.psql("fenced", "UPDATE codearts_watch_lease SET expires_at = now()");
+    cluster.psql(
+        "fenced",
+        "UPDATE codearts_watch_lease SET expires_at = now()",
+    );
     let current = take(&database, "b").await;
     assert_eq!(current.epoch(), 2);
     let written = tokio::task::spawn_blocking(move || {
@@ -140,8 +152,14 @@ async fn a_former_holder_writes_nothing_once_another_took_over() {
     .await
     .unwrap();
     let error = written.1.unwrap_err().to_string();
-    assert!(error.contains("refused, the lease was taken over (epoch 2 since 1)"), "{error}");
-    assert!(!former.leadership().is_held(), "a fenced holder still polls");
+    assert!(
+        error.contains("refused, the lease was taken over (epoch 2 since 1)"),
+        "{error}"
+    );
+    assert!(
+        !former.leadership().is_held(),
+        "a fenced holder still polls"
+    );
     assert_eq!(events(&cluster, "fenced"), Vec::<String>::new());
     assert_eq!(
         cluster.psql("fenced", "SELECT count(*) FROM codearts_watch_repositories"),
@@ -172,7 +190,9 @@ async fn each_event_is_recorded_once_however_often_it_is_written() {
     let store = tokio::task::spawn_blocking(move || {
         let mut store = store;
         assert!(store.load().unwrap().is_empty());
-        store.record_new(&[(id(1), seen(1)), (id(2), seen(1))]).unwrap();
+        store
+            .record_new(&[(id(1), seen(1)), (id(2), seen(1))])
+            .unwrap();
         // A recording repeated (a retry) records nothing more.
         store.record_new(&[(id(1), seen(1))]).unwrap();
         // Handled in order, a repository twice in one save; then the same save again, as
@@ -181,7 +201,9 @@ async fn each_event_is_recorded_once_however_often_it_is_written() {
         store.save_handled(&Default::default(), &batch).unwrap();
         store.save_handled(&Default::default(), &batch).unwrap();
         // The baseline's event, handled (printed) later, is no new event.
-        store.save_handled(&Default::default(), &[handled(2, 2)]).unwrap();
+        store
+            .save_handled(&Default::default(), &[handled(2, 2)])
+            .unwrap();
         store
     })
     .await
@@ -205,7 +227,10 @@ async fn each_event_is_recorded_once_however_often_it_is_written() {
     assert_eq!(loaded.get(&id(1)), Some(&seen(3)));
     assert_eq!(loaded.get(&id(2)), Some(&seen(2)));
     // Ids increase in the order events were written.
-    let ids = cluster.psql("events", "SELECT string_agg(id::text, ',' ORDER BY id) FROM codearts_watch_events");
+    let ids = cluster.psql(
+        "events",
+        "SELECT string_agg(id::text, ',' ORDER BY id) FROM codearts_watch_events",
+    );
     assert_eq!(ids, "1,2,3,4,5");
 }
 
@@ -241,7 +266,9 @@ async fn verify_full_checks_the_servers_certificate_and_name_and_no_error_shows_
     }
     // A wrong password is refused by the server, and not quoted either.
     let wrong = url("localhost", &ca).replace(cluster.password(), "not-the-password");
-    let error = migrate(&Database::from_url(&wrong).unwrap()).await.unwrap_err();
+    let error = migrate(&Database::from_url(&wrong).unwrap())
+        .await
+        .unwrap_err();
     let shown = format!("{error} {error:?}");
     assert!(shown.contains("password authentication failed"), "{shown}");
     assert!(!shown.contains("not-the-password"), "{shown}");

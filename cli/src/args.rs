@@ -294,7 +294,7 @@ pub(crate) struct WatchArgs {
         value_name = "URL",
         env = "CODEARTS_WATCH_DATABASE_URL",
         hide_env_values = true,
-        conflicts_with_all = ["state", "once"],
+        conflicts_with_all = ["state", "once", "shard"],
         value_parser = |text: &str| Ok::<_, String>(SecretUrl(text.to_owned()))
     )]
     pub(crate) database: Option<SecretUrl>,
@@ -308,7 +308,12 @@ pub(crate) struct WatchArgs {
     )]
     pub(crate) database_password_file: Option<PathBuf>,
     /// The fleet's name: replicas with the same database and name share one lease.
-    #[arg(long, value_name = "NAME", default_value = "default", requires = "database")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "default",
+        requires = "database"
+    )]
     pub(crate) fleet: String,
     /// The lease's length: a standby takes over within it (plus a second) when the active
     /// watcher dies, pauses or loses the database; the active one stops polling a fifth of it

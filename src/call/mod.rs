@@ -120,7 +120,7 @@ impl<'a> Call<'a> {
                     return (Err(failed.unwrap_or(error)), attempt - 1);
                 }
             }
-            let time = self
+            let mut time = self
                 .deadline
                 .for_attempt(Instant::now(), settings.attempt_timeout);
             if time == Some(std::time::Duration::ZERO) {
@@ -131,8 +131,12 @@ impl<'a> Call<'a> {
             }
             // Checked last, after every wait: a process paused (SIGSTOP) in one of them may
             // wake after its lease ended and a successor started polling.
-            if self.leadership.is_some_and(|held| !held.is_held()) {
-                return (Err(Error::NotLeading), attempt - 1);
+            if let Some(held) = self.leadership {
+                let Some(left) = held.left() else {
+                    return (Err(Error::NotLeading), attempt - 1);
+                };
+                // A request still connecting when the lease ends is dropped unsent.
+                time = Some(time.map_or(left, |time| time.min(left)));
             }
             // Boxed once here: the generated future is large (see `attempt::send`).
             let request = Box::pin(send());

@@ -196,3 +196,40 @@ fn retry_after_pauses_every_request() {
     let next = lock(&limiter.state).next_send(limiter.config, now).unwrap();
     assert!(next >= now + Duration::from_secs(3));
 }
+
+/// A fleet's next active watcher resumes what its predecessor learned: it starts at 70% of
+/// the rate allowed (as just after a cut there), under the stated policy, never unlimited;
+/// a rate that is not a number above 0 is ignored and an absurd one is kept in range.
+#[test]
+fn a_resumed_limiter_starts_below_what_was_learned_and_never_unlimited() {
+    let learned = Learned::new(Some(40.0), Some(25.0));
+    let limiter = RateLimiter::new(RateLimit::adaptive().resume(learned));
+    let start = Instant::now();
+    let sent = send_until(&limiter, start, start + Duration::from_secs(1));
+    // The policy (25/s) is below the curve's start (28/s): it holds from the first second.
+    assert!((24..=27).contains(&sent.len()), "{}", sent.len());
+    let learned_again = limiter.learned();
+    assert_eq!(learned_again.stated_policy, Some(25.0));
+
+    let limiter = RateLimiter::new(RateLimit::adaptive().resume(Learned::new(Some(40.0), None)));
+    let sent = send_until(&limiter, start, start + Duration::from_secs(1));
+    // From 28/s, grown back along the curve towards 40/s: below 40 in the first second.
+    assert!((28..40).contains(&sent.len()), "{}", sent.len());
+
+    for absurd in [f64::NAN, 0.0, -3.0, f64::INFINITY] {
+        let limit = RateLimit::adaptive().resume(Learned::new(Some(absurd), Some(absurd)));
+        assert_eq!(RateLimiter::new(limit).allowed_rate(), None, "{absurd}");
+    }
+    // A tiny stated policy is paced at the floor, not in centuries (no panic either).
+    let limit = RateLimit::adaptive().resume(Learned::new(Some(1e-300), Some(1e-300)));
+    let limiter = RateLimiter::new(limit);
+    let sent = send_until(&limiter, start, start + Duration::from_secs(4));
+    let gaps: Vec<Duration> = sent.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    assert!(
+        gaps.len() >= 2 && gaps.iter().all(|gap| *gap >= Duration::from_millis(1950)),
+        "{gaps:?}"
+    );
+    // A ceiling alone is the caller's, not learned.
+    let limiter = RateLimiter::new(RateLimit::adaptive().max_rate(50.0));
+    assert_eq!(limiter.learned(), Learned::default());
+}

@@ -99,7 +99,6 @@ impl<S: WatchStore + ?Sized> WatchStore for Box<S> {
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
         (**self).record_new(first)
     }
-
 }
 
 /// A store could not be read or written.

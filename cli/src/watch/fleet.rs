@@ -4,15 +4,20 @@
 //! the lease ends (the active one was killed, paused, or lost the database).
 //!
 //! While the database cannot be written, the active watcher goes on polling and printing,
-//! and holds what it handled in memory, in order, until the database takes it; should its
-//! lease end meanwhile, what it held is refused, and its successor, which starts from the
-//! rows, observes each repository's latest push again.
+//! and holds what it handled in memory, in order, until the database takes it. Should its
+//! lease end first (the outage outlasts it), it stands by and keeps what it held, which it
+//! records as soon as the database answers, as events of its former term; its successor
+//! starts from the rows. Only a process that dies while holding them loses them from the
+//! table (not from stdout, which printed them).
 
 use std::time::Duration;
 
 use codearts_repo::{
     Client, RateLimit, WatchOptions,
-    watch::postgres::{Database, Election, PgStore, Term, load_pacing, migrate, save_pacing},
+    watch::{
+        Handled,
+        postgres::{Database, Election, Pacing, PgStore, Term, migrate, record_late},
+    },
 };
 
 use super::{Ended, Printer, Shutdown, Watching, listen};
@@ -99,19 +104,35 @@ impl Fleet {
             self.holder,
             self.database.describe()
         );
-        let mut election = Election::new(self.database.clone(), &self.name, &self.holder)
-            .ttl(self.lease);
+        let mut election =
+            Election::new(self.database.clone(), &self.name, &self.holder).ttl(self.lease);
+        let mut pacing = Pacing::new(self.database.clone(), &self.name);
+        // Events of former terms not yet in the table, by term.
+        let mut unrecorded: Vec<(i64, Vec<Handled>)> = Vec::new();
         loop {
             health.beat();
+            self.record_late(&mut unrecorded).await;
             election = match election.try_acquire().await {
                 Ok(Ok(term)) => {
                     trouble.reached(&health);
-                    let (ended, printer, back) =
-                        self.lead(term, &client, &options, &watching, shutdown, &health).await?;
-                    if ended != Ended::Interrupted {
-                        return printer.exit_code(ended);
+                    let epoch = term.epoch();
+                    let term = Leading {
+                        term,
+                        client: &client,
+                        options: &options,
+                        watching: &watching,
+                        health: &health,
+                        pacing: &mut pacing,
+                    };
+                    let led = self.lead(term, shutdown).await?;
+                    if !led.events.is_empty() {
+                        unrecorded.push((epoch, led.events));
                     }
-                    back
+                    if led.ended != Ended::Interrupted || led.printer.stopping() {
+                        self.record_late(&mut unrecorded).await;
+                        return led.printer.exit_code(led.ended);
+                    }
+                    led.election
                 }
                 Ok(Err(back)) => {
                     trouble.reached(&health);
@@ -122,79 +143,112 @@ impl Fleet {
                     back
                 }
             };
+            // A database in trouble is asked less and less often, never so rarely that a
+            // standby misses its return by more than half a lease.
+            let wait = match trouble.failing {
+                Some(_) => trouble.backoff().min(self.lease / 2),
+                None => STANDBY_PERIOD,
+            };
             tokio::select! {
-                () = tokio::time::sleep(STANDBY_PERIOD) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = shutdown.requested() => return Ok(0),
             }
         }
     }
 
+    /// Records the events of former terms that the database did not take then; says
+    /// what it could not record yet, and keeps it.
+    async fn record_late(&self, unrecorded: &mut Vec<(i64, Vec<Handled>)>) {
+        let mut kept = Vec::new();
+        for (epoch, events) in unrecorded.drain(..) {
+            match record_late(&self.database, &self.name, epoch, &events).await {
+                Ok(recorded) => say!(
+                    "fleet {}: recorded {recorded} event(s) of epoch {epoch} that its term could not",
+                    self.name
+                ),
+                Err(error) => {
+                    say!(
+                        "{error}; {} event(s) of epoch {epoch} kept for later",
+                        events.len()
+                    );
+                    kept.push((epoch, events));
+                }
+            }
+        }
+        *unrecorded = kept;
+    }
+
     /// One term as the active watcher: until the lease is lost (then the election is given
     /// back, to stand by again) or the watch ends (a signal, a failed write).
-    async fn lead(
-        &self,
-        term: Term,
-        client: &Client,
-        options: &WatchOptions,
-        watching: &Watching,
-        shutdown: &mut Shutdown,
-        health: &listen::Health,
-    ) -> Result<(Ended, Printer, Election)> {
+    async fn lead(&self, leading: Leading<'_>, shutdown: &mut Shutdown) -> Result<Led> {
+        let Leading {
+            term,
+            client,
+            options,
+            watching,
+            health,
+            pacing,
+        } = leading;
         let epoch = term.epoch();
         say!("fleet {}: active (epoch {epoch})", self.name);
         health.fleet(|fleet| fleet.leading = Some(epoch));
         // What the last active watcher learned of the account's quota is where this one
         // starts: never from "unlimited" after a takeover.
-        let learned = load_pacing(&self.database, &self.name).await.ok().flatten();
         let mut limit = RateLimit::adaptive();
         if let Some(rate) = self.max_rate {
             limit = limit.max_rate(rate);
         }
-        if let Some(learned) = learned {
+        if let Ok(Some(learned)) = pacing.load().await {
             limit = limit.resume(learned);
         }
         let client = client.paced_by(limit)?;
+        let printer = Printer::new(self.interval, false);
         let store = match PgStore::open(&term).await {
             Ok(store) => store,
             Err(error) => {
                 say!("fleet {}: {error}; standing by", self.name);
                 health.fleet(|fleet| fleet.leading = None);
-                return Ok((Ended::Interrupted, Printer::new(self.interval, false), term.release().await));
+                let election = term.release().await;
+                return Ok(Led::interrupted(printer, election));
             }
         };
+        let unrecorded = store.unrecorded();
         let watch_options = options.clone().leadership(term.leadership().clone());
         let (handle, mut stream) = client
             .watch_with_store(watch_options, watching.ids.clone(), store)
             .map_err(|e| CliError::Environment(e.to_string()))?;
         health.watching(Some(handle.clone()));
         watching.announce();
-        // Every second: a lease still held is a database that answered a renewal within
-        // the lease's length (readiness); every few seconds, what the limiter learned.
+        // Every second, a lease still held is a database that answered a renewal within the
+        // lease's length (readiness).
         let upkeep = tokio::spawn({
-            let (database, name) = (self.database.clone(), self.name.clone());
-            let (client, health) = (client.clone(), health.clone());
-            let leadership = term.leadership().clone();
+            let (health, leadership) = (health.clone(), term.leadership().clone());
             async move {
-                let mut since_saved = Duration::ZERO;
                 loop {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     if leadership.is_held() {
                         health.fleet(|fleet| fleet.reached = Some(std::time::Instant::now()));
                     }
-                    since_saved += Duration::from_secs(1);
-                    if since_saved >= PACING_PERIOD
-                        && let Some(learned) = client.learned_rate()
-                    {
-                        since_saved = Duration::ZERO;
-                        let _ = save_pacing(&database, &name, epoch, learned).await;
-                    }
                 }
             }
         });
-        let mut printer = Printer::new(self.interval, false);
-        let ended = printer
-            .print(&mut stream, &handle, shutdown, health, term.lost())
-            .await;
+        let mut printer = printer;
+        let ended = {
+            let printing = printer.print(&mut stream, &handle, shutdown, health, term.lost());
+            // What the limiter learned is saved every few seconds while printing.
+            let saving = async {
+                loop {
+                    tokio::time::sleep(PACING_PERIOD).await;
+                    if let Some(learned) = client.learned_rate() {
+                        let _ = pacing.save(epoch, learned).await;
+                    }
+                }
+            };
+            tokio::select! {
+                ended = printing => ended,
+                () = saving => unreachable!("saving never ends"),
+            }
+        };
         upkeep.abort();
         health.watching(None);
         health.fleet(|fleet| fleet.leading = None);
@@ -203,22 +257,51 @@ impl Fleet {
                 "fleet {}: the lease (epoch {epoch}) ended, taken over or not renewed in time; standing by",
                 self.name
             );
-            // What was printed is recorded if no one took over meanwhile (the database was
-            // only away); a successor's epoch refuses it, and that successor observes each
-            // repository's latest push again.
-            if let Err(error) = stream.close().await {
-                say!("{error}");
-            }
-            return Ok((ended, printer, term.release().await));
+        } else if let Some(learned) = client.learned_rate() {
+            let _ = pacing.save(epoch, learned).await;
         }
-        if let Some(learned) = client.learned_rate() {
-            let _ = save_pacing(&self.database, &self.name, epoch, learned).await;
+        // Everything printed is recorded before the lease is given up; after the lease
+        // ended, if no one took over meanwhile (the database was only away).
+        if let Err(error) = stream.close().await {
+            say!("{error}");
         }
-        // Everything printed is recorded before the lease is given up.
-        let closed = stream.close().await;
         let election = term.release().await;
-        closed.map_err(|e| CliError::Environment(e.to_string()))?;
-        Ok((ended, printer, election))
+        Ok(Led {
+            ended,
+            printer,
+            election,
+            events: unrecorded.take(),
+        })
+    }
+}
+
+/// What a term leads with.
+struct Leading<'a> {
+    term: Term,
+    client: &'a Client,
+    options: &'a WatchOptions,
+    watching: &'a Watching,
+    health: &'a listen::Health,
+    pacing: &'a mut Pacing,
+}
+
+/// How a term ended: the election back, to stand by again, and the events the database did
+/// not take.
+struct Led {
+    ended: Ended,
+    printer: Printer,
+    election: Election,
+    events: Vec<Handled>,
+}
+
+impl Led {
+    fn interrupted(printer: Printer, election: Election) -> Self {
+        Self {
+            ended: Ended::Interrupted,
+            printer,
+            election,
+            events: Vec::new(),
+        }
     }
 }
 

@@ -61,7 +61,13 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
     watching.announce();
     let mut printer = Printer::new(args.interval, args.once);
     let ended = printer
-        .print(&mut stream, &handle, &mut shutdown, &health, std::future::pending())
+        .print(
+            &mut stream,
+            &handle,
+            &mut shutdown,
+            &health,
+            std::future::pending(),
+        )
         .await;
     // Everything printed is saved before exiting, so a restart prints none of it again.
     stream
@@ -96,7 +102,9 @@ impl Watching {
         if self.once {
             say!("polling {repositories} once");
         } else {
-            say!("watching {repositories} every {every}; first polls spread over the first {every}");
+            say!(
+                "watching {repositories} every {every}; first polls spread over the first {every}"
+            );
         }
     }
 }
@@ -134,6 +142,11 @@ impl Printer {
             write_failed: None,
             stopping: false,
         }
+    }
+
+    /// Whether a signal asked the watch to stop.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping
     }
 
     /// Prints items until the stream ends, a second signal, a failed write, or `until`.

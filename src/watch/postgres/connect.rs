@@ -16,8 +16,15 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::watch::StateError;
 
-/// How long a connection may take to be made, TLS included.
+/// How long a connection may take to be made, TLS and authentication included.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Session settings that bound what the server does on the watch's behalf: a transaction
+/// left open by a paused or cut-off replica ends (and frees the lease row) within 2 s, a
+/// statement waits 2 s at most for a lock and runs 5 s at most, so no standby waits behind
+/// a former leader and no abandoned statement lingers.
+const SESSION: &str = "-c idle_in_transaction_session_timeout=2000 -c lock_timeout=2000 \
+                       -c statement_timeout=5000";
 
 /// A PostgreSQL database and how to reach it. `Debug` and errors name its host, port and
 /// database, never its password.
@@ -43,8 +50,8 @@ impl Database {
     pub fn from_url(url: &str) -> Result<Self, StateError> {
         // What is wrong is said without the URL: it may hold the password.
         let refused = |reason: &str| StateError::new("database URL", reason, None);
-        let mut parsed = url::Url::parse(url)
-            .map_err(|e| refused(&format!("not a postgres:// URL ({e})")))?;
+        let mut parsed =
+            url::Url::parse(url).map_err(|e| refused(&format!("not a postgres:// URL ({e})")))?;
         if !matches!(parsed.scheme(), "postgres" | "postgresql") {
             return Err(refused("must start with postgres:// or postgresql://"));
         }
@@ -95,6 +102,11 @@ impl Database {
             config.application_name("codearts-watch");
         }
         config.keepalives_idle(Duration::from_secs(30));
+        let options = match config.get_options() {
+            Some(given) => format!("{SESSION} {given}"),
+            None => SESSION.to_owned(),
+        };
+        config.options(&options);
         let described = describe(&config);
         Ok(Self {
             config,
@@ -117,13 +129,49 @@ impl Database {
     /// A new connection, whose connection task runs on the current runtime until the client
     /// is dropped or the server goes away.
     pub(crate) async fn connect(&self) -> Result<tokio_postgres::Client, StateError> {
+        // tokio-postgres bounds the TCP connect only: TLS and authentication are bounded here.
+        let connecting = self.connect_unbounded();
+        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+            Ok(connected) => connected,
+            Err(_) => Err(self.timed_out("cannot connect", CONNECT_TIMEOUT)),
+        }
+    }
+
+    /// `work` on this database, bounded by `time`: a database that accepts connections but
+    /// does not answer fails like one that refuses them.
+    pub(crate) async fn bounded<T>(
+        &self,
+        doing: &str,
+        time: Duration,
+        work: impl Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        match tokio::time::timeout(time, work).await {
+            Ok(done) => done,
+            Err(_) => Err(self.timed_out(doing, time)),
+        }
+    }
+
+    /// The error of work not done within `time`.
+    pub(crate) fn timed_out(&self, doing: &str, time: Duration) -> StateError {
+        StateError::new(
+            format!("database {}", self.described),
+            format!("{doing}: no answer within {}s", time.as_secs_f64()),
+            None,
+        )
+    }
+
+    async fn connect_unbounded(&self) -> Result<tokio_postgres::Client, StateError> {
         let connected = match &self.tls {
-            Some(tls) => self.config.connect(tls.clone()).await.map(|(client, connection)| {
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-                client
-            }),
+            Some(tls) => self
+                .config
+                .connect(tls.clone())
+                .await
+                .map(|(client, connection)| {
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                    client
+                }),
             None => self
                 .config
                 .connect(tokio_postgres::NoTls)
@@ -234,8 +282,13 @@ mod tests {
         assert!(error.contains("sslmode=require accepts a server it cannot identify"));
         assert!(!error.contains("s3cr3t"), "{error}");
 
-        let error = Database::from_url("mysql://app:s3cr3t@db/w").unwrap_err().to_string();
-        assert!(!error.contains("s3cr3t") && error.contains("postgres://"), "{error}");
+        let error = Database::from_url("mysql://app:s3cr3t@db/w")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !error.contains("s3cr3t") && error.contains("postgres://"),
+            "{error}"
+        );
 
         let error = Database::from_url("postgres://app:s3cr3t@db/w?sslrootcert=/nonexistent")
             .unwrap_err()

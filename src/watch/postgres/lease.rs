@@ -1,14 +1,15 @@
 //! One active watcher among the replicas: a lease row in the database, taken only once it
-//! has expired by the database's clock (so no node's clock is trusted), renewed by its
-//! holder, and an epoch that grows at each taking, carried by every write of the holder's
-//! (a fencing token: once another replica took the lease, a paused or partitioned former
-//! holder's writes are refused, see `store.rs`).
+//! has expired by the database server's clock (the replicas' clocks are never compared),
+//! renewed by its holder, and an epoch that grows at each taking, carried by every write of
+//! the holder's (a fencing token: once another replica took the lease, a paused or
+//! partitioned former holder's writes are refused, see `store.rs`).
 //!
 //! The holder counts its lease on its own monotonic clock from the moment it *sent* each
-//! renewal, and stops a margin before the database would let a standby take it over: the
-//! database's expiry is at least `ttl` after that moment, the holder's end at most
-//! `ttl - margin`. Its polls check the lease right before each request leaves
-//! ([`crate::watch::Leadership`]).
+//! renewal, and stops a fifth of the lease before the database would let a standby take it
+//! over: the database's expiry is at least `ttl` after that moment. Its polls check the lease
+//! right before each request leaves ([`crate::watch::Leadership`]). A transaction that a
+//! paused holder leaves open holding the lease row ends within the session's idle timeout
+//! (`connect.rs`), so a standby never waits behind it for long.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::watch::{Leadership, StateError};
 /// period) after the holder last renewed.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(10);
 
-/// How long one statement on the lease may take.
+/// How long one statement on the lease may take, connecting included.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Replicas that compete for one lease, as one of them.
@@ -77,39 +78,57 @@ impl Election {
         self
     }
 
-    /// The database this election runs in.
-    pub fn database(&self) -> &Database {
-        &self.database
-    }
-
-    /// The lease's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Takes the lease if it is free or expired: `Ok(Err(self))` with the election back when
     /// another replica holds it.
     pub async fn try_acquire(mut self) -> Result<Result<Term, Self>, (Self, StateError)> {
+        // Looked at first without a lock: a standby asking every second writes nothing,
+        // and never waits behind the holder's transactions, while the lease is held.
+        let held = self.holder_now().await;
+        if let Ok(Some(lease)) = &held
+            && !lease.expired
+            && lease.holder != self.holder
+        {
+            return Ok(Err(self));
+        }
+        if let Err(error) = held {
+            return Err((self, error));
+        }
         let sent = Instant::now();
-        let taken = self
-            .statement(
-                "INSERT INTO codearts_watch_lease AS l
-                     (name, holder, epoch, acquired_at, renewed_at, expires_at)
-                 VALUES ($1, $2, 1, now(), now(), now() + make_interval(secs => $3))
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
-                     epoch = l.epoch + 1, acquired_at = now(), renewed_at = now(),
-                     expires_at = excluded.expires_at
-                 WHERE l.expires_at <= now()
-                 RETURNING epoch",
-                "cannot take the lease",
-            )
-            .await;
+        let (name, holder, ttl) = (
+            self.name.clone(),
+            self.holder.clone(),
+            self.ttl.as_secs_f64(),
+        );
+        // A holder that took the lease without hearing so (its answer was lost) takes it
+        // again, with a new epoch, rather than waiting for it to expire.
+        let taken = on_lease(
+            &self.database,
+            &mut self.client,
+            "cannot take the lease",
+            async |client| {
+                let row = client
+                    .query_opt(
+                        "INSERT INTO codearts_watch_lease AS l
+                             (name, holder, epoch, acquired_at, renewed_at, expires_at)
+                         VALUES ($1, $2, 1, now(), now(), now() + make_interval(secs => $3))
+                         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                             epoch = l.epoch + 1, acquired_at = now(), renewed_at = now(),
+                             expires_at = excluded.expires_at
+                         WHERE l.expires_at <= now() OR l.holder = excluded.holder
+                         RETURNING epoch",
+                        &[&name, &holder, &ttl],
+                    )
+                    .await?;
+                Ok(row.map(|row| row.get::<_, i64>(0)))
+            },
+        )
+        .await;
         let epoch = match taken {
             Ok(Some(epoch)) => epoch,
             Ok(None) => return Ok(Err(self)),
             Err(error) => return Err((self, error)),
         };
-        let leadership = Leadership::held_until(self.held_until(sent));
+        let leadership = Leadership::held_until(sent + self.ttl - self.ttl / 5);
         let keeper = tokio::spawn(keep(
             self.database.clone(),
             self.name.clone(),
@@ -118,78 +137,37 @@ impl Election {
             self.ttl,
             leadership.clone(),
         ));
-        let keeper = Keeper(keeper, leadership.clone());
         Ok(Ok(Term {
             epoch,
+            keeper: Keeper(keeper, leadership.clone()),
             leadership,
-            keeper,
             election: self,
         }))
     }
 
     /// Who holds the lease now, if anyone ever took it.
-    pub async fn holder(&mut self) -> Result<Option<LeaseHolder>, StateError> {
+    pub async fn holder_now(&mut self) -> Result<Option<LeaseHolder>, StateError> {
         let name = self.name.clone();
-        let client = self.client().await?;
-        let row = tokio::time::timeout(
-            STATEMENT_TIMEOUT,
-            client.query_opt(
-                "SELECT holder, epoch, expires_at <= now() FROM codearts_watch_lease
-                 WHERE name = $1",
-                &[&name],
-            ),
+        on_lease(
+            &self.database,
+            &mut self.client,
+            "cannot read the lease",
+            async |client| {
+                let row = client
+                    .query_opt(
+                        "SELECT holder, epoch, expires_at <= now() FROM codearts_watch_lease
+                         WHERE name = $1",
+                        &[&name],
+                    )
+                    .await?;
+                Ok(row.map(|row| LeaseHolder {
+                    holder: row.get(0),
+                    epoch: row.get(1),
+                    expired: row.get(2),
+                }))
+            },
         )
-        .await;
-        match row {
-            Ok(Ok(row)) => Ok(row.map(|row| LeaseHolder {
-                holder: row.get(0),
-                epoch: row.get(1),
-                expired: row.get(2),
-            })),
-            Ok(Err(error)) => {
-                self.client = None;
-                Err(self.database.error("cannot read the lease", error))
-            }
-            Err(_) => {
-                self.client = None;
-                Err(timed_out(&self.database, "reading the lease"))
-            }
-        }
-    }
-
-    /// Until when a lease renewed by a statement sent at `sent` is held, as this process
-    /// counts it: a fifth of the length before the database lets another take it.
-    fn held_until(&self, sent: Instant) -> Instant {
-        sent + self.ttl - self.ttl / 5
-    }
-
-    async fn client(&mut self) -> Result<&Client, StateError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            self.client = Some(self.database.connect().await?);
-        }
-        Ok(self.client.as_ref().expect("connected just above"))
-    }
-
-    /// Runs `sql` with (name, holder, ttl in seconds), returning the first column of its row.
-    async fn statement(&mut self, sql: &str, doing: &str) -> Result<Option<i64>, StateError> {
-        let (name, holder, ttl) = (self.name.clone(), self.holder.clone(), self.ttl.as_secs_f64());
-        let client = self.client().await?;
-        let row = tokio::time::timeout(
-            STATEMENT_TIMEOUT,
-            client.query_opt(sql, &[&name, &holder, &ttl]),
-        )
-        .await;
-        match row {
-            Ok(Ok(row)) => Ok(row.map(|row| row.get(0))),
-            Ok(Err(error)) => {
-                self.client = None;
-                Err(self.database.error(doing, error))
-            }
-            Err(_) => {
-                self.client = None;
-                Err(timed_out(&self.database, doing))
-            }
-        }
+        .await
     }
 }
 
@@ -207,6 +185,11 @@ impl Term {
     /// The lease's name.
     pub fn name(&self) -> &str {
         &self.election.name
+    }
+
+    /// This process's name as the lease's holder.
+    pub fn holder(&self) -> &str {
+        &self.election.holder
     }
 
     /// The database of the election.
@@ -232,31 +215,26 @@ impl Term {
             ..
         } = self;
         drop(keeper);
-        let released = election
-            .statement_with_epoch(
-                "UPDATE codearts_watch_lease SET expires_at = now()
-                 WHERE name = $1 AND holder = $2 AND epoch = $3",
-                epoch,
-            )
-            .await;
+        let (name, holder) = (election.name.clone(), election.holder.clone());
+        let released = on_lease(
+            &election.database,
+            &mut election.client,
+            "cannot release the lease",
+            async |client| {
+                client
+                    .execute(
+                        "UPDATE codearts_watch_lease SET expires_at = now()
+                         WHERE name = $1 AND holder = $2 AND epoch = $3",
+                        &[&name, &holder, &epoch],
+                    )
+                    .await
+            },
+        )
+        .await;
         if let Err(error) = released {
             tracing::debug!(target: "codearts_repo::watch", %error, "lease not released");
         }
         election
-    }
-}
-
-impl Election {
-    async fn statement_with_epoch(&mut self, sql: &str, epoch: i64) -> Result<u64, StateError> {
-        let (name, holder) = (self.name.clone(), self.holder.clone());
-        let client = self.client().await?;
-        match tokio::time::timeout(STATEMENT_TIMEOUT, client.execute(sql, &[&name, &holder, &epoch]))
-            .await
-        {
-            Ok(Ok(count)) => Ok(count),
-            Ok(Err(error)) => Err(self.database.error("cannot release the lease", error)),
-            Err(_) => Err(timed_out(&self.database, "releasing the lease")),
-        }
     }
 }
 
@@ -285,32 +263,26 @@ async fn keep(
 ) {
     let mut client: Option<Client> = None;
     let period = ttl / 5;
+    let seconds = ttl.as_secs_f64();
     let mut next = Instant::now() + period;
     loop {
         tokio::time::sleep_until(next).await;
         let sent = Instant::now();
-        let renewed = async {
-            if client.as_ref().is_none_or(Client::is_closed) {
-                client = Some(database.connect().await?);
-            }
-            let connected = client.as_ref().expect("connected just above");
-            let seconds = ttl.as_secs_f64();
-            let answered = tokio::time::timeout(
-                STATEMENT_TIMEOUT,
-                connected.execute(
-                    "UPDATE codearts_watch_lease
-                     SET renewed_at = now(), expires_at = now() + make_interval(secs => $4)
-                     WHERE name = $1 AND holder = $2 AND epoch = $3",
-                    &[&name, &holder, &epoch, &seconds],
-                ),
-            )
-            .await;
-            match answered {
-                Ok(Ok(count)) => Ok(count),
-                Ok(Err(error)) => Err(database.error("cannot renew the lease", error)),
-                Err(_) => Err(timed_out(&database, "renewing the lease")),
-            }
-        }
+        let renewed = on_lease(
+            &database,
+            &mut client,
+            "cannot renew the lease",
+            async |client| {
+                client
+                    .execute(
+                        "UPDATE codearts_watch_lease
+                         SET renewed_at = now(), expires_at = now() + make_interval(secs => $4)
+                         WHERE name = $1 AND holder = $2 AND epoch = $3",
+                        &[&name, &holder, &epoch, &seconds],
+                    )
+                    .await
+            },
+        )
         .await;
         match renewed {
             Ok(1) => {
@@ -323,7 +295,6 @@ async fn keep(
                 return;
             }
             Err(error) => {
-                client = None;
                 tracing::debug!(target: "codearts_repo::watch", %error, "lease not renewed");
                 next = Instant::now() + period.min(Duration::from_secs(1));
             }
@@ -331,10 +302,25 @@ async fn keep(
     }
 }
 
-fn timed_out(database: &Database, doing: &str) -> StateError {
-    StateError::new(
-        format!("database {}", database.describe()),
-        format!("{doing}: no answer within {}s", STATEMENT_TIMEOUT.as_secs()),
-        None,
-    )
+/// One statement on the lease over `client` (connected first when it is not), bounded by
+/// [`STATEMENT_TIMEOUT`]; a connection whose statement failed or timed out is dropped.
+async fn on_lease<T>(
+    database: &Database,
+    client: &mut Option<Client>,
+    doing: &str,
+    run: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+) -> Result<T, StateError> {
+    let outcome = database
+        .bounded(doing, STATEMENT_TIMEOUT, async {
+            if client.as_ref().is_none_or(Client::is_closed) {
+                *client = Some(database.connect().await?);
+            }
+            let connected = client.as_ref().expect("connected just above");
+            run(connected).await.map_err(|e| database.error(doing, e))
+        })
+        .await;
+    if outcome.is_err() {
+        *client = None;
+    }
+    outcome
 }

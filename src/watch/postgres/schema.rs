@@ -14,7 +14,8 @@ const MIGRATION_LOCK: i64 = 0x636f_6465_6172_7473 & i64::MAX;
 /// Each version's statements, in order: a released migration is never edited, only
 /// followed by a new one.
 const MIGRATIONS: &[&str] = &[
-    // 1: the lease, each repository's last event, the events, what the limiter learned.
+    // 1: per fleet (the lease's name), the lease, each repository's last event, the events,
+    // what the limiter learned.
     "CREATE TABLE codearts_watch_lease (
         name text PRIMARY KEY,
         holder text NOT NULL,
@@ -24,14 +25,17 @@ const MIGRATIONS: &[&str] = &[
         expires_at timestamptz NOT NULL
     );
     CREATE TABLE codearts_watch_repositories (
-        repository_id bigint PRIMARY KEY,
+        fleet text NOT NULL,
+        repository_id bigint NOT NULL,
         created_at text,
         ref text,
         epoch bigint NOT NULL,
-        updated_at timestamptz NOT NULL
+        updated_at timestamptz NOT NULL,
+        PRIMARY KEY (fleet, repository_id)
     );
     CREATE TABLE codearts_watch_events (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        fleet text NOT NULL,
         repository_id bigint NOT NULL,
         ref text,
         created_at text,
@@ -40,11 +44,11 @@ const MIGRATIONS: &[&str] = &[
         recorded_at timestamptz NOT NULL DEFAULT now(),
         epoch bigint NOT NULL
     );
-    CREATE INDEX codearts_watch_events_repository ON codearts_watch_events (repository_id, id);
-    -- One row per push: a journal written again after a commit whose answer was lost
-    -- finds its events there.
+    CREATE INDEX codearts_watch_events_by_fleet ON codearts_watch_events (fleet, id);
+    -- One row per push: a journal written again after a commit whose answer was lost, or
+    -- recorded late by a former leader, finds its events there.
     CREATE UNIQUE INDEX codearts_watch_events_once ON codearts_watch_events
-        (repository_id, created_at, ref) NULLS NOT DISTINCT;
+        (fleet, repository_id, created_at, ref) NULLS NOT DISTINCT;
     CREATE TABLE codearts_watch_pacing (
         name text PRIMARY KEY,
         allowed_rate double precision,

@@ -1,25 +1,30 @@
-//! [`PgStore`]: a watch's state in PostgreSQL, one row per repository, and an events table
-//! written in the same transaction as the rows (a transactional outbox). Every write first
-//! takes the lease row `FOR SHARE` and checks the term's epoch: a replica that took the lease
-//! since waits for the write to end, and a former holder's write is refused.
+//! [`PgStore`]: a watch's state in PostgreSQL, one row per repository of the fleet, and an
+//! events table written in the same transaction as the rows (a transactional outbox). Every
+//! write first locks the fleet's lease row and checks the term's holder and epoch: a replica
+//! taking the lease waits for the write to end, and a former holder's write is refused.
 //!
 //! An event is inserted when a repository's row changes, and at most once per push (a
-//! unique index on the repository, `created_at` and `ref`): writing the same handled events
-//! again (a save retried after a commit whose answer was lost, a takeover that observes the
-//! push again) inserts nothing more.
+//! unique index on the fleet, repository, `created_at` and `ref`): writing the same handled
+//! events again (a save retried after a commit whose answer was lost, a takeover that
+//! observes the push again) inserts nothing more. What a term handled but could not write
+//! before it ended is [`Unrecorded`], for [`record_late`].
 
-use std::time::{Duration, SystemTime};
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
 
 use tokio::runtime::Handle;
-use tokio_postgres::{Client, GenericClient};
+use tokio_postgres::{Client, GenericClient, Transaction};
 
 use super::{Database, Term};
 use crate::{
     RepositoryId, Timestamp,
+    sync::lock,
     watch::{Handled, LastSeen, Leadership, SeenEvents, StateError, WatchStore},
 };
 
-/// How long one save (one transaction) may take before it counts as failed.
+/// How long one save (one transaction, connecting included) may take.
 const SAVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The watch's state in PostgreSQL, written under a [`Term`]'s epoch. Its methods are called
@@ -28,39 +33,66 @@ pub struct PgStore {
     runtime: Handle,
     database: Database,
     client: Option<Client>,
-    lease: String,
+    fleet: String,
+    holder: String,
     epoch: i64,
     leadership: Leadership,
     loaded: Option<SeenEvents>,
+    unrecorded: Unrecorded,
+}
+
+/// Events a term handled (printed) whose last save failed: what [`record_late`] writes once
+/// the term is over. Cheap to clone; empty while saves succeed.
+#[derive(Clone, Debug, Default)]
+pub struct Unrecorded(Arc<Mutex<Vec<Handled>>>);
+
+impl Unrecorded {
+    /// Takes the events, leaving none.
+    pub fn take(&self) -> Vec<Handled> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+
+    fn set(&self, events: &[Handled]) {
+        *lock(&self.0) = events.to_vec();
+    }
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore")
             .field("database", &self.database)
+            .field("fleet", &self.fleet)
             .field("epoch", &self.epoch)
             .finish_non_exhaustive()
     }
 }
 
 impl PgStore {
-    /// Reads every repository's last event (what [`WatchStore::load`] then returns), for
-    /// writes under `term`. Must be called within a tokio runtime, which later writes use.
+    /// Reads every repository's last event in the term's fleet (what [`WatchStore::load`]
+    /// then returns), for writes under `term`. Must be called within a tokio runtime, which
+    /// later writes use.
     pub async fn open(term: &Term) -> Result<Self, StateError> {
         let database = term.database().clone();
-        let client = database.connect().await?;
-        let rows = client
-            .query(
-                "SELECT repository_id, created_at, ref FROM codearts_watch_repositories",
-                &[],
-            )
-            .await
-            .map_err(|e| database.error("cannot read the repositories", e))?;
+        let fleet = term.name().to_owned();
+        let doing = "cannot read the repositories";
+        let (client, rows) = database
+            .bounded(doing, SAVE_TIMEOUT, async {
+                let client = database.connect().await?;
+                let rows = client
+                    .query(
+                        "SELECT repository_id, created_at, ref FROM codearts_watch_repositories
+                         WHERE fleet = $1",
+                        &[&fleet],
+                    )
+                    .await
+                    .map_err(|e| database.error(doing, e))?;
+                Ok((client, rows))
+            })
+            .await?;
         let mut loaded = SeenEvents::with_capacity(rows.len());
         for row in rows {
-            let id: i64 = row.get(0);
             // A row this build cannot have written (an id out of range) is left alone.
-            let Ok(id) = RepositoryId::new(id) else {
+            let Ok(id) = RepositoryId::new(row.get::<_, i64>(0)) else {
                 continue;
             };
             let created_at: Option<String> = row.get(1);
@@ -74,80 +106,79 @@ impl PgStore {
             runtime: Handle::current(),
             database,
             client: Some(client),
-            lease: term.name().to_owned(),
+            fleet,
+            holder: term.holder().to_owned(),
             epoch: term.epoch(),
             leadership: term.leadership().clone(),
             loaded: Some(loaded),
+            unrecorded: Unrecorded::default(),
         })
     }
 
-    /// Runs `write` in one transaction that holds the lease row and checks this term's epoch.
+    /// What this store could not record, as it stands after each save.
+    pub fn unrecorded(&self) -> Unrecorded {
+        self.unrecorded.clone()
+    }
+
+    /// Runs `write` in one transaction that locks the lease row and checks this term's
+    /// holder and epoch.
     fn fenced<F>(&mut self, doing: &'static str, write: F) -> Result<(), StateError>
     where
-        F: AsyncFnOnce(&tokio_postgres::Transaction<'_>) -> Result<(), tokio_postgres::Error>,
+        F: AsyncFnOnce(&Transaction<'_>, &str, i64) -> Result<(), tokio_postgres::Error>,
     {
         let Self {
             runtime,
             database,
             client,
-            lease,
+            fleet,
+            holder,
             epoch,
             leadership,
             ..
         } = self;
         let epoch = *epoch;
-        let outcome = runtime.block_on(async {
-            tokio::time::timeout(SAVE_TIMEOUT, async {
-                if client.as_ref().is_none_or(Client::is_closed) {
-                    *client = Some(database.connect().await?);
-                }
-                let connection = client.as_mut().expect("connected just above");
-                let transaction = connection
-                    .transaction()
-                    .await
-                    .map_err(|e| database.error(doing, e))?;
-                let held: Option<i64> = transaction
-                    .query_opt(
-                        "SELECT epoch FROM codearts_watch_lease WHERE name = $1 FOR SHARE",
-                        &[&*lease],
-                    )
-                    .await
-                    .map_err(|e| database.error(doing, e))?
-                    .map(|row| row.get(0));
-                if held != Some(epoch) {
-                    leadership.revoke();
-                    return Err(StateError::new(
-                        format!("database {}", database.describe()),
-                        format!(
-                            "{doing}: refused, the lease was taken over (epoch {} since {epoch})",
-                            held.map_or("none".into(), |held| held.to_string())
-                        ),
-                        None,
-                    ));
-                }
-                write(&transaction)
-                    .await
-                    .map_err(|e| database.error(doing, e))?;
-                transaction
-                    .commit()
-                    .await
-                    .map_err(|e| database.error(doing, e))
-            })
-            .await
-            .unwrap_or_else(|_| {
-                Err(StateError::new(
+        let outcome = runtime.block_on(database.bounded(doing, SAVE_TIMEOUT, async {
+            if client.as_ref().is_none_or(Client::is_closed) {
+                *client = Some(database.connect().await?);
+            }
+            let connection = client.as_mut().expect("connected just above");
+            let failed = |e| database.error(doing, e);
+            let transaction = connection.transaction().await.map_err(failed)?;
+            let held = lock_lease(&transaction, fleet).await.map_err(failed)?;
+            if held.as_ref() != Some(&(holder.clone(), epoch)) {
+                leadership.revoke();
+                let now = held.map_or("none".into(), |(_, epoch)| epoch.to_string());
+                return Err(StateError::new(
                     format!("database {}", database.describe()),
-                    format!("{doing}: not done within {}s", SAVE_TIMEOUT.as_secs()),
+                    format!(
+                        "{doing}: refused, the lease was taken over (epoch {now} since {epoch})"
+                    ),
                     None,
-                ))
-            })
-        });
+                ));
+            }
+            write(&transaction, fleet, epoch).await.map_err(failed)?;
+            transaction.commit().await.map_err(failed)
+        }));
         if outcome.is_err() {
             // A connection in an unknown state (a timed-out transaction) is not reused.
             *client = None;
         }
         outcome
     }
+}
+
+/// Locks the fleet's lease row until the transaction ends: its holder and epoch.
+async fn lock_lease(
+    transaction: &Transaction<'_>,
+    fleet: &str,
+) -> Result<Option<(String, i64)>, tokio_postgres::Error> {
+    let row = transaction
+        .query_opt(
+            "SELECT holder, epoch FROM codearts_watch_lease WHERE name = $1 FOR UPDATE",
+            &[&fleet],
+        )
+        .await?;
+    Ok(row.map(|row| (row.get(0), row.get(1))))
 }
 
 /// The columns of a batch of rows, as the statements' array parameters.
@@ -159,6 +190,17 @@ struct Columns {
     observed_at: Vec<SystemTime>,
 }
 
+/// What a batch writes: the rows that changed and an event for each, or events alone.
+#[derive(Clone, Copy, PartialEq)]
+enum Write {
+    /// First observations: new rows, each with a baseline.
+    Baselines,
+    /// Handled events: the rows that changed, each with an event.
+    Pushes,
+    /// A former term's events: no row, since the current holder keeps them.
+    EventsOnly,
+}
+
 impl Columns {
     fn push(&mut self, id: RepositoryId, seen: &LastSeen, observed_at: SystemTime) {
         self.ids.push(i64::from(id.get()));
@@ -168,59 +210,68 @@ impl Columns {
         self.observed_at.push(observed_at);
     }
 
-    /// Writes the rows that changed, and an event for each: a baseline for a row that is
-    /// new when `first`, else a push.
     async fn write(
         &self,
-        transaction: &impl GenericClient,
+        client: &impl GenericClient,
+        fleet: &str,
         epoch: i64,
-        first: bool,
+        what: Write,
     ) -> Result<u64, tokio_postgres::Error> {
-        // Only a changed row is written, and only a written row has an event: writing the
-        // same event again changes nothing.
-        let statement = if first {
-            "WITH input AS (
+        const INPUT: &str = "WITH input AS (
                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
                     AS t(repository_id, created_at, ref, observed_at)
-             ), written AS (
-                INSERT INTO codearts_watch_repositories
-                    (repository_id, created_at, ref, epoch, updated_at)
-                SELECT repository_id, created_at, ref, $5, now() FROM input
-                ON CONFLICT (repository_id) DO NOTHING
-                RETURNING repository_id
-             )
-             INSERT INTO codearts_watch_events
-                (repository_id, ref, created_at, baseline, observed_at, epoch)
-             SELECT i.repository_id, i.ref, i.created_at, true, i.observed_at, $5
-             FROM written w JOIN input i USING (repository_id) ORDER BY i.repository_id
-             ON CONFLICT (repository_id, created_at, ref) DO NOTHING"
-        } else {
-            "WITH input AS (
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
-                    AS t(repository_id, created_at, ref, observed_at)
-             ), written AS (
-                INSERT INTO codearts_watch_repositories AS r
-                    (repository_id, created_at, ref, epoch, updated_at)
-                SELECT repository_id, created_at, ref, $5, now() FROM input
-                ON CONFLICT (repository_id) DO UPDATE SET created_at = excluded.created_at,
-                    ref = excluded.ref, epoch = excluded.epoch, updated_at = excluded.updated_at
-                WHERE (r.created_at, r.ref) IS DISTINCT FROM (excluded.created_at, excluded.ref)
-                RETURNING repository_id, xmax = 0 AS inserted
-             )
-             INSERT INTO codearts_watch_events
-                (repository_id, ref, created_at, baseline, observed_at, epoch)
-             SELECT i.repository_id, i.ref, i.created_at, w.inserted, i.observed_at, $5
-             FROM written w JOIN input i USING (repository_id) ORDER BY i.observed_at
-             ON CONFLICT (repository_id, created_at, ref) DO NOTHING"
+             )";
+        // Only a written row has an event, and a push has one event at most.
+        let statement = match what {
+            Write::Baselines => format!(
+                "{INPUT}, written AS (
+                    INSERT INTO codearts_watch_repositories
+                        (fleet, repository_id, created_at, ref, epoch, updated_at)
+                    SELECT $5, repository_id, created_at, ref, $6, now() FROM input
+                    ON CONFLICT (fleet, repository_id) DO NOTHING
+                    RETURNING repository_id
+                 )
+                 INSERT INTO codearts_watch_events
+                    (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
+                 SELECT $5, i.repository_id, i.ref, i.created_at, true, i.observed_at, $6
+                 FROM written w JOIN input i USING (repository_id) ORDER BY i.repository_id
+                 ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING"
+            ),
+            Write::Pushes => format!(
+                "{INPUT}, written AS (
+                    INSERT INTO codearts_watch_repositories AS r
+                        (fleet, repository_id, created_at, ref, epoch, updated_at)
+                    SELECT $5, repository_id, created_at, ref, $6, now() FROM input
+                    ON CONFLICT (fleet, repository_id) DO UPDATE SET
+                        created_at = excluded.created_at, ref = excluded.ref,
+                        epoch = excluded.epoch, updated_at = excluded.updated_at
+                    WHERE (r.created_at, r.ref) IS DISTINCT FROM (excluded.created_at, excluded.ref)
+                    RETURNING repository_id, xmax = 0 AS inserted
+                 )
+                 INSERT INTO codearts_watch_events
+                    (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
+                 SELECT $5, i.repository_id, i.ref, i.created_at, w.inserted, i.observed_at, $6
+                 FROM written w JOIN input i USING (repository_id) ORDER BY i.observed_at
+                 ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING"
+            ),
+            Write::EventsOnly => format!(
+                "{INPUT}
+                 INSERT INTO codearts_watch_events
+                    (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
+                 SELECT $5, repository_id, ref, created_at, false, observed_at, $6
+                 FROM input ORDER BY observed_at
+                 ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING"
+            ),
         };
-        transaction
+        client
             .execute(
-                statement,
+                &statement,
                 &[
                     &self.ids,
                     &self.created_at,
                     &self.refs,
                     &self.observed_at,
+                    &fleet,
                     &epoch,
                 ],
             )
@@ -244,34 +295,54 @@ fn batches(handled: &[Handled]) -> Vec<Columns> {
     batches
 }
 
+/// Records `events`, which a former term of this process handled but could not write
+/// ([`Unrecorded`]), as events only: the rows are the current holder's. Under the lease
+/// row's lock, so that event ids are still committed in increasing order; a push already
+/// recorded (the current holder saw it too) is not recorded again. The number recorded.
+pub async fn record_late(
+    database: &Database,
+    fleet: &str,
+    epoch: i64,
+    events: &[Handled],
+) -> Result<u64, StateError> {
+    let doing = "cannot record a former term's events";
+    database
+        .bounded(doing, SAVE_TIMEOUT, async {
+            let failed = |e| database.error(doing, e);
+            let mut client = database.connect().await?;
+            let transaction = client.transaction().await.map_err(failed)?;
+            lock_lease(&transaction, fleet).await.map_err(failed)?;
+            let mut recorded = 0;
+            for batch in batches(events) {
+                recorded += batch
+                    .write(&transaction, fleet, epoch, Write::EventsOnly)
+                    .await
+                    .map_err(failed)?;
+            }
+            transaction.commit().await.map_err(failed)?;
+            Ok(recorded)
+        })
+        .await
+}
+
 impl WatchStore for PgStore {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
         Ok(self.loaded.take().unwrap_or_default())
     }
 
-    /// Writes each repository's row as in `seen`, without events (a program that calls
-    /// `save` directly has no order of events to give).
+    /// Writes the events of `seen` whose rows differ, as handled now: a program that calls
+    /// `save` alone (not [`WatchStore::save_handled`]) has no order of events to give.
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
-        let mut columns = Columns::default();
         let now = SystemTime::now();
-        for (id, last) in seen {
-            columns.push(*id, last, now);
-        }
-        let epoch = self.epoch;
-        self.fenced("cannot save the repositories", async |transaction| {
-            transaction
-                .execute(
-                    "INSERT INTO codearts_watch_repositories AS r
-                        (repository_id, created_at, ref, epoch, updated_at)
-                     SELECT *, $4, now() FROM unnest($1::bigint[], $2::text[], $3::text[])
-                     ON CONFLICT (repository_id) DO UPDATE SET created_at = excluded.created_at,
-                        ref = excluded.ref, epoch = excluded.epoch, updated_at = excluded.updated_at
-                     WHERE (r.created_at, r.ref) IS DISTINCT FROM (excluded.created_at, excluded.ref)",
-                    &[&columns.ids, &columns.created_at, &columns.refs, &epoch],
-                )
-                .await
-                .map(drop)
-        })
+        let handled: Vec<Handled> = seen
+            .iter()
+            .map(|(id, last)| {
+                let mut event = Handled::new(*id, last.clone());
+                event.observed_at = now;
+                event
+            })
+            .collect();
+        self.save_handled(seen, &handled)
     }
 
     fn save_handled(&mut self, _seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
@@ -279,13 +350,22 @@ impl WatchStore for PgStore {
             return Ok(());
         }
         let batches = batches(handled);
-        let epoch = self.epoch;
-        self.fenced("cannot record the events", async |transaction| {
-            for batch in &batches {
-                batch.write(transaction, epoch, false).await?;
-            }
-            Ok(())
-        })
+        let outcome = self.fenced(
+            "cannot record the events",
+            async |transaction, fleet, epoch| {
+                for batch in &batches {
+                    batch
+                        .write(transaction, fleet, epoch, Write::Pushes)
+                        .await?;
+                }
+                Ok(())
+            },
+        );
+        match &outcome {
+            Ok(()) => self.unrecorded.set(&[]),
+            Err(_) => self.unrecorded.set(handled),
+        }
+        outcome
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
@@ -294,9 +374,14 @@ impl WatchStore for PgStore {
         for (id, seen) in first {
             columns.push(*id, seen, now);
         }
-        let epoch = self.epoch;
-        self.fenced("cannot record the baselines", async |transaction| {
-            columns.write(transaction, epoch, true).await.map(drop)
-        })
+        self.fenced(
+            "cannot record the baselines",
+            async |transaction, fleet, epoch| {
+                columns
+                    .write(transaction, fleet, epoch, Write::Baselines)
+                    .await
+                    .map(drop)
+            },
+        )
     }
 }
