@@ -14,7 +14,9 @@
 //! - A repository's *first* entry (the store has never held one) is the exception: it is
 //!   recorded durably ([`WatchStore::record_new`]) before its baseline is returned.
 //! - [`Memory::close`] saves everything handled, and forgets the first entries of baselines
-//!   that were never handled (returned, or waiting): the next watch reports them again.
+//!   that were never handled (returned, or waiting): the next watch reports them again,
+//!   unless the store keeps what [`WatchStore::record_new`] recorded whatever is saved next
+//!   (the PostgreSQL store does: a baseline is in its events table once recorded).
 //!
 //! What a crash does, at each moment:
 //!

@@ -151,6 +151,33 @@ impl Database {
         }
     }
 
+    /// `run` over `client`, connected first when it is not, bounded by `time`; a connection
+    /// whose work failed or timed out is dropped (its state is unknown), and the next call
+    /// connects again.
+    pub(crate) async fn on<T>(
+        &self,
+        client: &mut Option<tokio_postgres::Client>,
+        doing: &str,
+        time: Duration,
+        run: impl AsyncFnOnce(&mut tokio_postgres::Client) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let outcome = self
+            .bounded(doing, time, async {
+                if client
+                    .as_ref()
+                    .is_none_or(tokio_postgres::Client::is_closed)
+                {
+                    *client = Some(self.connect().await?);
+                }
+                run(client.as_mut().expect("connected just above")).await
+            })
+            .await;
+        if outcome.is_err() {
+            *client = None;
+        }
+        outcome
+    }
+
     /// The error of work not done within `time`.
     pub(crate) fn timed_out(&self, doing: &str, time: Duration) -> StateError {
         StateError::new(

@@ -302,25 +302,16 @@ async fn keep(
     }
 }
 
-/// One statement on the lease over `client` (connected first when it is not), bounded by
-/// [`STATEMENT_TIMEOUT`]; a connection whose statement failed or timed out is dropped.
+/// One statement on the lease over `client`, bounded by [`STATEMENT_TIMEOUT`].
 async fn on_lease<T>(
     database: &Database,
     client: &mut Option<Client>,
     doing: &str,
     run: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
 ) -> Result<T, StateError> {
-    let outcome = database
-        .bounded(doing, STATEMENT_TIMEOUT, async {
-            if client.as_ref().is_none_or(Client::is_closed) {
-                *client = Some(database.connect().await?);
-            }
-            let connected = client.as_ref().expect("connected just above");
-            run(connected).await.map_err(|e| database.error(doing, e))
+    database
+        .on(client, doing, STATEMENT_TIMEOUT, async |client| {
+            run(client).await.map_err(|e| database.error(doing, e))
         })
-        .await;
-    if outcome.is_err() {
-        *client = None;
-    }
-    outcome
+        .await
 }

@@ -86,21 +86,11 @@ impl Pacing {
         doing: &str,
         run: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StateError> {
-        let Self {
-            database, client, ..
-        } = self;
-        let outcome = database
-            .bounded(doing, STATEMENT_TIMEOUT, async {
-                if client.as_ref().is_none_or(Client::is_closed) {
-                    *client = Some(database.connect().await?);
-                }
-                let connected = client.as_ref().expect("connected just above");
-                run(connected).await.map_err(|e| database.error(doing, e))
+        let database = &self.database;
+        database
+            .on(&mut self.client, doing, STATEMENT_TIMEOUT, async |client| {
+                run(client).await.map_err(|e| database.error(doing, e))
             })
-            .await;
-        if outcome.is_err() {
-            *client = None;
-        }
-        outcome
+            .await
     }
 }

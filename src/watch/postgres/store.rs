@@ -137,11 +137,7 @@ impl PgStore {
             ..
         } = self;
         let epoch = *epoch;
-        let outcome = runtime.block_on(database.bounded(doing, SAVE_TIMEOUT, async {
-            if client.as_ref().is_none_or(Client::is_closed) {
-                *client = Some(database.connect().await?);
-            }
-            let connection = client.as_mut().expect("connected just above");
+        runtime.block_on(database.on(client, doing, SAVE_TIMEOUT, async |connection| {
             let failed = |e| database.error(doing, e);
             let transaction = connection.transaction().await.map_err(failed)?;
             let held = lock_lease(&transaction, fleet).await.map_err(failed)?;
@@ -150,20 +146,13 @@ impl PgStore {
                 let now = held.map_or("none".into(), |(_, epoch)| epoch.to_string());
                 return Err(StateError::new(
                     format!("database {}", database.describe()),
-                    format!(
-                        "{doing}: refused, the lease was taken over (epoch {now} since {epoch})"
-                    ),
+                    format!("{doing}: refused, the lease was taken over (epoch {now} since {epoch})"),
                     None,
                 ));
             }
             write(&transaction, fleet, epoch).await.map_err(failed)?;
             transaction.commit().await.map_err(failed)
-        }));
-        if outcome.is_err() {
-            // A connection in an unknown state (a timed-out transaction) is not reused.
-            *client = None;
-        }
-        outcome
+        }))
     }
 }
 
