@@ -137,22 +137,26 @@ impl PgStore {
             ..
         } = self;
         let epoch = *epoch;
-        runtime.block_on(database.on(client, doing, SAVE_TIMEOUT, async |connection| {
-            let failed = |e| database.error(doing, e);
-            let transaction = connection.transaction().await.map_err(failed)?;
-            let held = lock_lease(&transaction, fleet).await.map_err(failed)?;
-            if held.as_ref() != Some(&(holder.clone(), epoch)) {
-                leadership.revoke();
-                let now = held.map_or("none".into(), |(_, epoch)| epoch.to_string());
-                return Err(StateError::new(
-                    format!("database {}", database.describe()),
-                    format!("{doing}: refused, the lease was taken over (epoch {now} since {epoch})"),
-                    None,
-                ));
-            }
-            write(&transaction, fleet, epoch).await.map_err(failed)?;
-            transaction.commit().await.map_err(failed)
-        }))
+        runtime.block_on(
+            database.on(client, doing, SAVE_TIMEOUT, async |connection| {
+                let failed = |e| database.error(doing, e);
+                let transaction = connection.transaction().await.map_err(failed)?;
+                let held = lock_lease(&transaction, fleet).await.map_err(failed)?;
+                if held.as_ref() != Some(&(holder.clone(), epoch)) {
+                    leadership.revoke();
+                    let now = held.map_or("none".into(), |(_, epoch)| epoch.to_string());
+                    return Err(StateError::new(
+                        format!("database {}", database.describe()),
+                        format!(
+                            "{doing}: refused, the lease was taken over (epoch {now} since {epoch})"
+                        ),
+                        None,
+                    ));
+                }
+                write(&transaction, fleet, epoch).await.map_err(failed)?;
+                transaction.commit().await.map_err(failed)
+            }),
+        )
     }
 }
 
