@@ -10,10 +10,10 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use codearts_repo::{
-    RepositoryId, Timestamp,
+    Learned, RepositoryId, Timestamp,
     watch::{
         Handled, LastSeen, WatchStore,
-        postgres::{Database, Election, PgStore, SCHEMA_VERSION, Term, migrate},
+        postgres::{Database, Election, Pacing, PgStore, SCHEMA_VERSION, Term, migrate},
     },
 };
 use common::postgres::Cluster;
@@ -286,4 +286,33 @@ fn certificates() -> (String, String, String) {
         .signed_by(&key, &ca)
         .unwrap();
     (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_limiter_learned_passes_to_the_next_term_while_it_is_fresh() {
+    let cluster = Cluster::start();
+    let database = database(&cluster, "pacing").await;
+    let mut pacing = Pacing::new(database.clone(), "default");
+    assert_eq!(pacing.load().await.unwrap(), None);
+    let first = take(&database, "a").await;
+    let learned = Learned::new(Some(12.5), Some(50.0));
+    assert!(pacing.save(first.epoch(), learned).await.unwrap());
+    assert_eq!(pacing.load().await.unwrap(), Some(learned));
+    // Taken over: the former term's save is refused, the new one's is kept.
+    cluster.psql(
+        "pacing",
+        "UPDATE codearts_watch_lease SET expires_at = now()",
+    );
+    let second = take(&database, "b").await;
+    let stale = Learned::new(Some(1.0), None);
+    assert!(!pacing.save(first.epoch(), stale).await.unwrap());
+    assert_eq!(pacing.load().await.unwrap(), Some(learned));
+    assert!(pacing.save(second.epoch(), stale).await.unwrap());
+    assert_eq!(pacing.load().await.unwrap(), Some(stale));
+    // Older than an hour: a quota may have been raised since; not used.
+    cluster.psql(
+        "pacing",
+        "UPDATE codearts_watch_pacing SET updated_at = now() - interval '61 minutes'",
+    );
+    assert_eq!(pacing.load().await.unwrap(), None);
 }
