@@ -92,6 +92,14 @@ impl Replica {
     }
 }
 
+/// A test that fails leaves no replica running behind it.
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Fleet {
     loopback: Loopback,
     cluster: Cluster,

@@ -193,6 +193,14 @@ impl Watching {
     }
 }
 
+/// A test that fails leaves no watch running behind it.
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn parse(line: &Value) -> (u64, String, bool) {
     (
         line["repository_id"].as_u64().unwrap(),
