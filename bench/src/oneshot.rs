@@ -23,6 +23,7 @@ use clap::Parser;
 use codearts_repo::server::{DEMO_AK, DEMO_SK};
 use serde::Serialize;
 
+mod codearts_bin;
 mod stats;
 use stats::{median, odd};
 
@@ -66,18 +67,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let codearts = match &args.codearts {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| format!("cannot find this program's path: {e}"))?
-            .with_file_name("codearts"),
-    };
-    if !codearts.is_file() {
-        return Err(format!(
-            "{} does not exist: build it first (cargo build --release -p codearts-cli) or pass --codearts",
-            codearts.display()
-        ));
-    }
+    let codearts = codearts_bin::codearts(args.codearts.as_deref())?;
     let variants = [
         ("curl", Invocation::curl(args)),
         (

@@ -241,3 +241,60 @@ async fn a_save_in_progress_is_in_the_figures_until_it_ends() {
     .expect("the save's end is in the figures");
     drop(release);
 }
+
+/// A store that counts its recordings of first entries.
+struct CountedRecordings(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
+
+impl codearts_repo::watch::WatchStore for CountedRecordings {
+    fn load(
+        &mut self,
+    ) -> Result<codearts_repo::watch::SeenEvents, codearts_repo::watch::StateError> {
+        Ok(Default::default())
+    }
+
+    fn save(
+        &mut self,
+        _: &codearts_repo::watch::SeenEvents,
+    ) -> Result<(), codearts_repo::watch::StateError> {
+        Ok(())
+    }
+
+    fn record_new(
+        &mut self,
+        first: &[(codearts_repo::RepositoryId, LastSeen)],
+    ) -> Result<(), codearts_repo::watch::StateError> {
+        self.0.lock().unwrap().push(first.len());
+        Ok(())
+    }
+}
+
+/// A first round spreads its polls over the interval, each with a baseline: they are
+/// gathered for 50 ms and recorded together, not one write each. In real time: under paused
+/// time, the clock jumps while a recording runs on its thread, which batches them anyway.
+#[tokio::test]
+async fn a_first_round_records_its_baselines_in_a_few_writes() {
+    let ids: Vec<u32> = (1..=200).collect();
+    let (_server, client) = setup(&ids).await;
+    let recordings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = CountedRecordings(recordings.clone());
+    let interval = Duration::from_secs(1);
+    let (_, mut stream) = client
+        .watch_with_store(
+            WatchOptions::default().interval(interval),
+            ids.iter().map(|&n| id(n)),
+            store,
+        )
+        .unwrap();
+    for _ in 0..200 {
+        assert!(push(next(&mut stream, interval * 2).await).2, "a baseline");
+    }
+    stream.close().await.unwrap();
+    let recordings = recordings.lock().unwrap();
+    assert_eq!(recordings.iter().sum::<usize>(), 200);
+    // 1 s of first polls in 50 ms gatherings: about 20 writes, not 200.
+    assert!(
+        recordings.len() <= 30,
+        "{} writes: {recordings:?}",
+        recordings.len()
+    );
+}

@@ -22,6 +22,10 @@ use super::{
 /// The most deliveries taken from the channel at once, to record their first entries together.
 const BATCH: usize = 1024;
 
+/// How long first observations are gathered before they are recorded together: a baseline is
+/// returned at most this much later.
+const GATHER: Duration = Duration::from_millis(50);
+
 /// The stream of [`WatchItem`]s; polling stops when it is dropped or closed.
 ///
 /// With a store, an item counts as handled when the next one is asked for or when
@@ -37,6 +41,8 @@ pub struct WatchStream {
     /// Received, to be returned in order (once their first entries are recorded).
     ready: VecDeque<Delivery>,
     recording: Option<Recording>,
+    /// First observations are being gathered until this ends.
+    gathering: Option<Pin<Box<tokio::time::Sleep>>>,
     memory: Option<Memory>,
 }
 
@@ -48,6 +54,7 @@ impl WatchStream {
             pending: None,
             ready: VecDeque::new(),
             recording: None,
+            gathering: None,
             memory: None,
         }
     }
@@ -107,7 +114,11 @@ impl WatchStream {
                     self.ready.push_front(Delivery::only(item));
                 }
             }
-            if let Some(mut delivery) = self.ready.pop_front() {
+            // While first observations are gathered, nothing is returned: they are not
+            // recorded yet, and what follows them waits its turn.
+            if self.gathering.is_none()
+                && let Some(mut delivery) = self.ready.pop_front()
+            {
                 let item = delivery.take_item();
                 self.pending = Some(delivery);
                 match item {
@@ -118,20 +129,43 @@ impl WatchStream {
                     }
                 }
             }
-            let Some(delivery) = ready!(self.items.poll_recv(cx)) else {
-                return Poll::Ready(None);
-            };
-            self.ready.push_back(delivery);
-            let Some(memory) = &self.memory else {
+            if self.gathering.is_none() {
+                let Some(delivery) = ready!(self.items.poll_recv(cx)) else {
+                    return Poll::Ready(None);
+                };
+                self.ready.push_back(delivery);
+            }
+            if self.memory.is_none() {
                 continue;
-            };
+            }
             // Baselines come in bursts: what is already waiting is recorded together.
             while self.ready.len() < BATCH
                 && let Ok(more) = self.items.try_recv()
             {
                 self.ready.push_back(more);
             }
-            self.recording = memory.record_first(&self.ready);
+            // In a watch's first round they come one per poll, milliseconds apart: gathered
+            // for a moment, they are recorded in one write rather than one each.
+            if self.ready.len() < BATCH && self.ready.iter().any(|delivery| delivery.first) {
+                let gathering = self
+                    .gathering
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(GATHER)));
+                if gathering.as_mut().poll(cx).is_pending() {
+                    match self.items.poll_recv(cx) {
+                        Poll::Ready(Some(more)) => {
+                            self.ready.push_back(more);
+                            continue;
+                        }
+                        // The watch ended: what was gathered is recorded now.
+                        Poll::Ready(None) => {}
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }
+            self.gathering = None;
+            if let Some(memory) = &self.memory {
+                self.recording = memory.record_first(&self.ready);
+            }
         }
     }
 }
