@@ -4,6 +4,7 @@
 mod fleet;
 mod ids;
 mod listen;
+mod metrics;
 mod pace;
 mod trouble;
 
