@@ -207,11 +207,16 @@ impl RateLimiter {
         }
     }
 
-    /// What this limiter learned so far: the rate allowed now once the service throttled
-    /// (a ceiling alone is the caller's, not learned), and the policy it stated.
+    /// What this limiter learned so far: the rate the curve allows now once the service
+    /// throttled, and the policy it stated (the caller's ceiling is the caller's, not
+    /// learned).
     pub(crate) fn learned(&self) -> Learned {
         let state = lock(&self.state);
-        let allowed = state.rate(self.config, Instant::now());
+        let unlimited = RateLimit {
+            max_rate: None,
+            ..self.config
+        };
+        let allowed = state.rate(unlimited, Instant::now());
         Learned {
             allowed_rate: allowed.filter(|_| self.config.adaptive && state.cut.is_some()),
             stated_policy: state.policy,

@@ -13,7 +13,9 @@ use codearts_repo::{
     Learned, RepositoryId, Timestamp,
     watch::{
         Handled, LastSeen, WatchStore,
-        postgres::{Database, Election, Pacing, PgStore, SCHEMA_VERSION, Term, migrate},
+        postgres::{
+            Database, Election, Pacing, PgStore, SCHEMA_VERSION, Term, migrate, record_late,
+        },
     },
 };
 use common::postgres::Cluster;
@@ -161,6 +163,27 @@ async fn a_former_holder_writes_nothing_once_another_took_over() {
         "a fenced holder still polls"
     );
     assert_eq!(events(&cluster, "fenced"), Vec::<String>::new());
+    assert_eq!(
+        cluster.psql("fenced", "SELECT count(*) FROM codearts_watch_repositories"),
+        "0"
+    );
+    // What it printed and could not write is recorded late, as events only (the rows are
+    // the current holder's), a baseline as a baseline, and once however often.
+    let mut baseline = handled(3, 1);
+    baseline.baseline = true;
+    let late = [baseline, handled(1, 1)];
+    assert_eq!(
+        record_late(&database, "default", 1, &late).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        record_late(&database, "default", 1, &late).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        events(&cluster, "fenced"),
+        ["3|01+08:00|t|1", "1|01+08:00|f|1"]
+    );
     assert_eq!(
         cluster.psql("fenced", "SELECT count(*) FROM codearts_watch_repositories"),
         "0"

@@ -131,11 +131,14 @@ impl<'a> Call<'a> {
             }
             // Checked last, after every wait: a process paused (SIGSTOP) in one of them may
             // wake after its lease ended and a successor started polling.
+            // A request still connecting when the lease ends is dropped unsent; one cut
+            // short by the lease's end is the lease's doing, not the service's.
+            let mut cut_by_lease = false;
             if let Some(held) = self.leadership {
                 let Some(left) = held.left() else {
                     return (Err(Error::NotLeading), attempt - 1);
                 };
-                // A request still connecting when the lease ends is dropped unsent.
+                cut_by_lease = time.is_none_or(|time| left < time);
                 time = Some(time.map_or(left, |time| time.min(left)));
             }
             // Boxed once here: the generated future is large (see `attempt::send`).
@@ -145,6 +148,13 @@ impl<'a> Call<'a> {
                 Ok(value) => {
                     retries.succeeded();
                     return (Ok(value), attempt);
+                }
+                Err(error) if cut_by_lease && retries::is_timeout(&error) => {
+                    // Renewed meanwhile: the lease is not what cut it, the service was slow.
+                    if self.leadership.is_none_or(|held| !held.is_held()) {
+                        return (Err(Error::NotLeading), attempt);
+                    }
+                    error
                 }
                 Err(error) => error,
             };

@@ -216,6 +216,7 @@ impl Memory {
                 repository_id,
                 seen,
                 observed_at: delivery.observed_at,
+                baseline: delivery.first,
             }));
         }
     }

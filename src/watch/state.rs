@@ -41,15 +41,18 @@ pub struct Handled {
     pub seen: LastSeen,
     /// When the poll that found it was answered.
     pub observed_at: SystemTime,
+    /// The repository's first observation, not a push.
+    pub baseline: bool,
 }
 
 impl Handled {
-    /// `seen` of `repository_id`, observed now.
+    /// `seen` of `repository_id`, a push observed now.
     pub fn new(repository_id: RepositoryId, seen: LastSeen) -> Self {
         Self {
             repository_id,
             seen,
             observed_at: SystemTime::now(),
+            baseline: false,
         }
     }
 }

@@ -114,7 +114,6 @@ impl Fleet {
             self.record_late(&mut unrecorded).await;
             election = match election.try_acquire().await {
                 Ok(Ok(term)) => {
-                    trouble.reached(&health);
                     let epoch = term.epoch();
                     let term = Leading {
                         term,
@@ -130,7 +129,14 @@ impl Fleet {
                     }
                     if led.ended != Ended::Interrupted || led.printer.stopping() {
                         self.record_late(&mut unrecorded).await;
+                        self.lost(&unrecorded);
                         return led.printer.exit_code(led.ended);
+                    }
+                    // A term that cannot start (its rows cannot be read) backs off as any
+                    // trouble of the database does, rather than taking the lease every second.
+                    match &led.failed {
+                        Some(why) => trouble.failed(&health, why),
+                        None => trouble.reached(&health),
                     }
                     led.election
                 }
@@ -151,17 +157,33 @@ impl Fleet {
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = shutdown.requested() => return Ok(0),
+                () = shutdown.requested() => {
+                    self.record_late(&mut unrecorded).await;
+                    self.lost(&unrecorded);
+                    return Ok(0);
+                }
             }
+        }
+    }
+
+    /// Says which events of former terms leave the table for good with this process.
+    fn lost(&self, unrecorded: &[(i64, Vec<Handled>)]) {
+        for (epoch, events) in unrecorded {
+            say!(
+                "fleet {}: {} event(s) of epoch {epoch}, printed, are not in the table: the \
+                 database did not take them before the stop",
+                self.name,
+                events.len()
+            );
         }
     }
 
     /// Records the events of former terms that the database did not take then; says
     /// what it could not record yet, and keeps it.
     async fn record_late(&self, unrecorded: &mut Vec<(i64, Vec<Handled>)>) {
-        let mut kept = Vec::new();
-        for (epoch, events) in unrecorded.drain(..) {
-            match record_late(&self.database, &self.name, epoch, &events).await {
+        // In order of terms, and none after one that fails: ids follow the terms.
+        while let Some((epoch, events)) = unrecorded.first() {
+            match record_late(&self.database, &self.name, *epoch, events).await {
                 Ok(recorded) => say!(
                     "fleet {}: recorded {recorded} event(s) of epoch {epoch} that its term could not",
                     self.name
@@ -171,11 +193,11 @@ impl Fleet {
                         "{error}; {} event(s) of epoch {epoch} kept for later",
                         events.len()
                     );
-                    kept.push((epoch, events));
+                    return;
                 }
             }
+            unrecorded.remove(0);
         }
-        *unrecorded = kept;
     }
 
     /// One term as the active watcher: until the lease is lost (then the election is given
@@ -206,10 +228,9 @@ impl Fleet {
         let store = match PgStore::open(&term).await {
             Ok(store) => store,
             Err(error) => {
-                say!("fleet {}: {error}; standing by", self.name);
                 health.fleet(|fleet| fleet.leading = None);
                 let election = term.release().await;
-                return Ok(Led::interrupted(printer, election));
+                return Ok(Led::failed(printer, election, error.to_string()));
             }
         };
         let unrecorded = store.unrecorded();
@@ -271,6 +292,7 @@ impl Fleet {
             printer,
             election,
             events: unrecorded.take(),
+            failed: None,
         })
     }
 }
@@ -285,22 +307,24 @@ struct Leading<'a> {
     pacing: &'a mut Pacing,
 }
 
-/// How a term ended: the election back, to stand by again, and the events the database did
-/// not take.
+/// How a term ended: the election back, to stand by again, the events the database did
+/// not take, and why the term could not start, if it could not.
 struct Led {
     ended: Ended,
     printer: Printer,
     election: Election,
     events: Vec<Handled>,
+    failed: Option<String>,
 }
 
 impl Led {
-    fn interrupted(printer: Printer, election: Election) -> Self {
+    fn failed(printer: Printer, election: Election, why: String) -> Self {
         Self {
             ended: Ended::Interrupted,
             printer,
             election,
             events: Vec::new(),
+            failed: Some(why),
         }
     }
 }

@@ -22,9 +22,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Session settings that bound what the server does on the watch's behalf: a transaction
 /// left open by a paused or cut-off replica ends (and frees the lease row) within 2 s, a
 /// statement waits 2 s at most for a lock and runs 5 s at most, so no standby waits behind
-/// a former leader and no abandoned statement lingers.
-const SESSION: &str = "-c idle_in_transaction_session_timeout=2000 -c lock_timeout=2000 \
-                       -c statement_timeout=5000";
+/// a former leader and no abandoned statement lingers. Set once connected, not as startup
+/// options, which poolers such as PgBouncer refuse.
+const SESSION: &str = "SET idle_in_transaction_session_timeout = 2000; \
+                       SET lock_timeout = 2000; SET statement_timeout = 5000";
 
 /// A PostgreSQL database and how to reach it. `Debug` and errors name its host, port and
 /// database, never its password.
@@ -102,11 +103,6 @@ impl Database {
             config.application_name("codearts-watch");
         }
         config.keepalives_idle(Duration::from_secs(30));
-        let options = match config.get_options() {
-            Some(given) => format!("{SESSION} {given}"),
-            None => SESSION.to_owned(),
-        };
-        config.options(&options);
         let described = describe(&config);
         Ok(Self {
             config,
@@ -130,11 +126,15 @@ impl Database {
     /// is dropped or the server goes away.
     pub(crate) async fn connect(&self) -> Result<tokio_postgres::Client, StateError> {
         // tokio-postgres bounds the TCP connect only: TLS and authentication are bounded here.
-        let connecting = self.connect_unbounded();
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(connected) => connected,
-            Err(_) => Err(self.timed_out("cannot connect", CONNECT_TIMEOUT)),
-        }
+        self.bounded("cannot connect", CONNECT_TIMEOUT, async {
+            let client = self.connect_unbounded().await?;
+            client
+                .batch_execute(SESSION)
+                .await
+                .map_err(|e| self.error("cannot set the session up", e))?;
+            Ok(client)
+        })
+        .await
     }
 
     /// `work` on this database, bounded by `time`: a database that accepts connections but

@@ -72,7 +72,25 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// version migrated further.
 pub(crate) async fn migrate(database: &Database, client: &mut Client) -> Result<(), StateError> {
     let failed = |e| database.error("cannot migrate the schema", e);
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(failed)?
+        .get(0);
+    if version < 150_000 {
+        return Err(StateError::new(
+            format!("database {}", database.describe()),
+            format!("PostgreSQL 15 or later is needed; this server is {version}"),
+            None,
+        ));
+    }
     let transaction = client.transaction().await.map_err(failed)?;
+    // A migration may wait for another replica's, and take its time: not the watch's
+    // statements' bounds (migrate() has its own).
+    transaction
+        .batch_execute("SET LOCAL lock_timeout = 0; SET LOCAL statement_timeout = 0")
+        .await
+        .map_err(failed)?;
     transaction
         .execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await

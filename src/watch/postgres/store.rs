@@ -3,10 +3,11 @@
 //! write first locks the fleet's lease row and checks the term's holder and epoch: a replica
 //! taking the lease waits for the write to end, and a former holder's write is refused.
 //!
-//! An event is inserted when a repository's row changes, and at most once per push (a
-//! unique index on the fleet, repository, `created_at` and `ref`): writing the same handled
-//! events again (a save retried after a commit whose answer was lost, a takeover that
-//! observes the push again) inserts nothing more. What a term handled but could not write
+//! Each handled event is inserted once (a unique index on the fleet, repository,
+//! `created_at` and `ref`): writing the same events again (a save retried after a commit
+//! whose answer was lost, a takeover that observes the push again) inserts nothing more.
+//! A save is two statements however many events waited: the events in order, then each
+//! repository's row as its last event says. What a term handled but could not write
 //! before it ended is [`Unrecorded`], for [`record_late`].
 
 use std::{
@@ -174,123 +175,124 @@ async fn lock_lease(
     Ok(row.map(|row| (row.get(0), row.get(1))))
 }
 
-/// The columns of a batch of rows, as the statements' array parameters.
+/// Events as the statements' array parameters, in the order handled.
 #[derive(Default)]
 struct Columns {
     ids: Vec<i64>,
     created_at: Vec<Option<String>>,
     refs: Vec<Option<String>>,
     observed_at: Vec<SystemTime>,
+    baseline: Vec<bool>,
 }
 
-/// What a batch writes: the rows that changed and an event for each, or events alone.
-#[derive(Clone, Copy, PartialEq)]
-enum Write {
-    /// First observations: new rows, each with a baseline.
-    Baselines,
-    /// Handled events: the rows that changed, each with an event.
-    Pushes,
-    /// A former term's events: no row, since the current holder keeps them.
-    EventsOnly,
-}
+/// The events as rows of `input`, numbered in order (`n`).
+const INPUT: &str = "WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[])
+        WITH ORDINALITY AS t(repository_id, created_at, ref, observed_at, baseline, n)
+)";
 
 impl Columns {
-    fn push(&mut self, id: RepositoryId, seen: &LastSeen, observed_at: SystemTime) {
-        self.ids.push(i64::from(id.get()));
-        self.created_at
-            .push(seen.created_at.as_ref().map(|t| t.as_str().to_owned()));
-        self.refs.push(seen.git_ref.clone());
-        self.observed_at.push(observed_at);
+    fn of<'a>(events: impl IntoIterator<Item = &'a Handled>) -> Self {
+        let mut columns = Self::default();
+        for event in events {
+            columns.ids.push(i64::from(event.repository_id.get()));
+            columns.created_at.push(
+                event
+                    .seen
+                    .created_at
+                    .as_ref()
+                    .map(|t| t.as_str().to_owned()),
+            );
+            columns.refs.push(event.seen.git_ref.clone());
+            columns.observed_at.push(event.observed_at);
+            columns.baseline.push(event.baseline);
+        }
+        columns
     }
 
-    async fn write(
+    /// Runs `statement` (which starts with [`INPUT`]) with these columns, the fleet ($6)
+    /// and the epoch ($7).
+    async fn run(
+        &self,
+        client: &impl GenericClient,
+        statement: &str,
+        fleet: &str,
+        epoch: i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = format!("{INPUT} {statement}");
+        let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+            &self.ids,
+            &self.created_at,
+            &self.refs,
+            &self.observed_at,
+            &self.baseline,
+            &fleet,
+            &epoch,
+        ];
+        client.execute(&statement, &parameters).await
+    }
+
+    /// Every event, in order; a push already recorded is not recorded again.
+    async fn insert_events(
         &self,
         client: &impl GenericClient,
         fleet: &str,
         epoch: i64,
-        what: Write,
     ) -> Result<u64, tokio_postgres::Error> {
-        const INPUT: &str = "WITH input AS (
-                SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[])
-                    AS t(repository_id, created_at, ref, observed_at)
-             )";
-        // Only a written row has an event, and a push has one event at most.
-        let statement = match what {
-            Write::Baselines => format!(
-                "{INPUT}, written AS (
-                    INSERT INTO codearts_watch_repositories
-                        (fleet, repository_id, created_at, ref, epoch, updated_at)
-                    SELECT $5, repository_id, created_at, ref, $6, now() FROM input
-                    ON CONFLICT (fleet, repository_id) DO NOTHING
-                    RETURNING repository_id
-                 )
-                 INSERT INTO codearts_watch_events
-                    (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
-                 SELECT $5, i.repository_id, i.ref, i.created_at, true, i.observed_at, $6
-                 FROM written w JOIN input i USING (repository_id) ORDER BY i.repository_id
-                 ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING"
-            ),
-            Write::Pushes => format!(
-                "{INPUT}, written AS (
-                    INSERT INTO codearts_watch_repositories AS r
-                        (fleet, repository_id, created_at, ref, epoch, updated_at)
-                    SELECT $5, repository_id, created_at, ref, $6, now() FROM input
-                    ON CONFLICT (fleet, repository_id) DO UPDATE SET
-                        created_at = excluded.created_at, ref = excluded.ref,
-                        epoch = excluded.epoch, updated_at = excluded.updated_at
-                    WHERE (r.created_at, r.ref) IS DISTINCT FROM (excluded.created_at, excluded.ref)
-                    RETURNING repository_id, xmax = 0 AS inserted
-                 )
-                 INSERT INTO codearts_watch_events
-                    (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
-                 SELECT $5, i.repository_id, i.ref, i.created_at, w.inserted, i.observed_at, $6
-                 FROM written w JOIN input i USING (repository_id) ORDER BY i.observed_at
-                 ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING"
-            ),
-            Write::EventsOnly => format!(
-                "{INPUT}
-                 INSERT INTO codearts_watch_events
-                    (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
-                 SELECT $5, repository_id, ref, created_at, false, observed_at, $6
-                 FROM input ORDER BY observed_at
-                 ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING"
-            ),
-        };
-        client
-            .execute(
-                &statement,
-                &[
-                    &self.ids,
-                    &self.created_at,
-                    &self.refs,
-                    &self.observed_at,
-                    &fleet,
-                    &epoch,
-                ],
-            )
-            .await
+        let statement = "INSERT INTO codearts_watch_events
+                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
+             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7
+             FROM input ORDER BY n
+             ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING";
+        self.run(client, statement, fleet, epoch).await
     }
-}
 
-/// `handled` cut into batches in which each repository appears once, in order: one
-/// statement cannot write a row twice.
-fn batches(handled: &[Handled]) -> Vec<Columns> {
-    let mut batches: Vec<Columns> = Vec::new();
-    let mut next_batch_of = std::collections::HashMap::new();
-    for event in handled {
-        let index = next_batch_of.entry(event.repository_id).or_insert(0);
-        if *index == batches.len() {
-            batches.push(Columns::default());
-        }
-        batches[*index].push(event.repository_id, &event.seen, event.observed_at);
-        *index += 1;
+    /// Each repository's row, as its last event says.
+    async fn upsert_rows(
+        &self,
+        client: &impl GenericClient,
+        fleet: &str,
+        epoch: i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = "INSERT INTO codearts_watch_repositories AS r
+                (fleet, repository_id, created_at, ref, epoch, updated_at)
+             SELECT DISTINCT ON (repository_id) $6, repository_id, created_at, ref, $7, now()
+             FROM input ORDER BY repository_id, n DESC
+             ON CONFLICT (fleet, repository_id) DO UPDATE SET
+                created_at = excluded.created_at, ref = excluded.ref,
+                epoch = excluded.epoch, updated_at = excluded.updated_at
+             WHERE (r.created_at, r.ref) IS DISTINCT FROM (excluded.created_at, excluded.ref)";
+        self.run(client, statement, fleet, epoch).await
     }
-    batches
+
+    /// First observations: a row for each repository that has none, and its baseline.
+    async fn insert_firsts(
+        &self,
+        client: &impl GenericClient,
+        fleet: &str,
+        epoch: i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = ", written AS (
+                INSERT INTO codearts_watch_repositories
+                    (fleet, repository_id, created_at, ref, epoch, updated_at)
+                SELECT DISTINCT ON (repository_id) $6, repository_id, created_at, ref, $7, now()
+                FROM input ORDER BY repository_id, n
+                ON CONFLICT (fleet, repository_id) DO NOTHING
+                RETURNING repository_id
+             )
+             INSERT INTO codearts_watch_events
+                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
+             SELECT DISTINCT ON (i.repository_id) $6, i.repository_id, i.ref, i.created_at,
+                true, i.observed_at, $7
+             FROM written w JOIN input i USING (repository_id) ORDER BY i.repository_id, i.n
+             ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING";
+        self.run(client, statement, fleet, epoch).await
+    }
 }
 
 /// Records `events`, which a former term of this process handled but could not write
 /// ([`Unrecorded`]), as events only: the rows are the current holder's. Under the lease
-/// row's lock, so that event ids are still committed in increasing order; a push already
+/// row's lock, so that event ids are still committed in increasing order; an event already
 /// recorded (the current holder saw it too) is not recorded again. The number recorded.
 pub async fn record_late(
     database: &Database,
@@ -305,13 +307,10 @@ pub async fn record_late(
             let mut client = database.connect().await?;
             let transaction = client.transaction().await.map_err(failed)?;
             lock_lease(&transaction, fleet).await.map_err(failed)?;
-            let mut recorded = 0;
-            for batch in batches(events) {
-                recorded += batch
-                    .write(&transaction, fleet, epoch, Write::EventsOnly)
-                    .await
-                    .map_err(failed)?;
-            }
+            let recorded = Columns::of(events)
+                .insert_events(&transaction, fleet, epoch)
+                .await
+                .map_err(failed)?;
             transaction.commit().await.map_err(failed)?;
             Ok(recorded)
         })
@@ -338,19 +337,18 @@ impl WatchStore for PgStore {
         self.save_handled(seen, &handled)
     }
 
+    /// The events, in one statement, then each repository's row as its last event says, in
+    /// another: two statements however many events waited.
     fn save_handled(&mut self, _seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
         if handled.is_empty() {
             return Ok(());
         }
-        let batches = batches(handled);
+        let columns = Columns::of(handled);
         let outcome = self.fenced(
             "cannot record the events",
             async |transaction, fleet, epoch| {
-                for batch in &batches {
-                    batch
-                        .write(transaction, fleet, epoch, Write::Pushes)
-                        .await?;
-                }
+                columns.insert_events(transaction, fleet, epoch).await?;
+                columns.upsert_rows(transaction, fleet, epoch).await?;
                 Ok(())
             },
         );
@@ -362,16 +360,21 @@ impl WatchStore for PgStore {
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
-        let mut columns = Columns::default();
         let now = SystemTime::now();
-        for (id, seen) in first {
-            columns.push(*id, seen, now);
-        }
+        let firsts: Vec<Handled> = first
+            .iter()
+            .map(|(id, seen)| {
+                let mut event = Handled::new(*id, seen.clone());
+                (event.observed_at, event.baseline) = (now, true);
+                event
+            })
+            .collect();
+        let columns = Columns::of(&firsts);
         self.fenced(
             "cannot record the baselines",
             async |transaction, fleet, epoch| {
                 columns
-                    .write(transaction, fleet, epoch, Write::Baselines)
+                    .insert_firsts(transaction, fleet, epoch)
                     .await
                     .map(drop)
             },
