@@ -333,9 +333,7 @@ impl State {
         }
         self.bucket.1 = self.bucket.1.saturating_add(1);
         let slot = self.next_slot.map_or(now, |slot| slot.max(now));
-        self.next_slot = self
-            .rate(config, now)
-            .and_then(|rate| slot.checked_add(Duration::from_secs_f64(1.0 / rate)));
+        self.next_slot = self.rate(config, now).map(|rate| slot + spacing(rate));
     }
 
     /// The send rate, smoothed over the last buckets, the current one counted once it is a
@@ -351,6 +349,14 @@ impl State {
             (measured, false) => measured,
         }
     }
+}
+
+/// The time between two requests at `rate`: at most a day, whatever the rate (a gateway
+/// may state `limit:1,time:1e30 day`, a caller ask for 1e-20 a second), so that no
+/// arithmetic on it can overflow.
+fn spacing(rate: f64) -> Duration {
+    const LONGEST: Duration = Duration::from_secs(24 * 3600);
+    Duration::try_from_secs_f64(1.0 / rate).map_or(LONGEST, |spacing| spacing.min(LONGEST))
 }
 
 #[cfg(test)]

@@ -233,3 +233,21 @@ fn a_resumed_limiter_starts_below_what_was_learned_and_never_unlimited() {
     let limiter = RateLimiter::new(RateLimit::adaptive().max_rate(50.0));
     assert_eq!(limiter.learned(), Learned::default());
 }
+
+/// An absurd rate, stated by a gateway (`limit:1,time:1e30 day`) or asked for by a caller
+/// (`--max-rate 1e-20`), paces at one request a day at the slowest, and never panics.
+#[test]
+fn an_absurdly_low_rate_spaces_requests_a_day_apart_without_panicking() {
+    let day = Duration::from_secs(24 * 3600);
+    let stated = RateLimiter::new(RateLimit::adaptive());
+    stated.told(1.0 / (1e30 * 86400.0));
+    let fixed = RateLimiter::new(RateLimit::fixed(1e-20));
+    let tiny = RateLimiter::new(RateLimit::fixed(f64::MIN_POSITIVE));
+    for limiter in [stated, fixed, tiny] {
+        let start = Instant::now();
+        let sent = send_until(&limiter, start, start + 2 * day + Duration::from_secs(1));
+        let gaps: Vec<Duration> = sent.windows(2).map(|pair| pair[1] - pair[0]).collect();
+        assert_eq!(gaps.len(), 2, "{gaps:?}");
+        assert!(gaps.iter().all(|gap| *gap >= day - TOLERANCE), "{gaps:?}");
+    }
+}
