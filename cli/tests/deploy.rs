@@ -427,13 +427,7 @@ fn each(ids: &[u32], push: u32, baseline: bool) -> Vec<Line> {
 /// within the lease (+1 s), which prints the push made meanwhile as a push.
 #[test]
 fn the_deployments_replicas_elect_one_active_watcher_and_the_standby_takes_over() {
-    let cluster = Cluster::start();
-    let database = cluster.create_database("watch");
-    let loopback = Loopback::start(0);
-    let ids = shipped_ids();
-    for &id in &ids {
-        loopback.push(id, 1);
-    }
+    let (cluster, database, loopback, ids) = pushed_once();
     let set = manifest("deployment.yaml");
     let count = set["spec"]["replicas"].as_u64().unwrap();
     let mounts = Mounts::new();
@@ -540,6 +534,18 @@ fn the_deployments_replicas_elect_one_active_watcher_and_the_standby_takes_over(
     }
 }
 
+/// A throwaway database, and the embedded server with one push to each shipped id.
+fn pushed_once() -> (Cluster, String, Loopback, Vec<u32>) {
+    let cluster = Cluster::start();
+    let database = cluster.create_database("watch");
+    let loopback = Loopback::start(0);
+    let ids = shipped_ids();
+    for &id in &ids {
+        loopback.push(id, 1);
+    }
+    (cluster, database, loopback, ids)
+}
+
 /// The README's scaling command, as written: `kubectl scale deployment/NAME --replicas N`.
 fn readme_scale() -> (String, u64) {
     let readme = readme();
@@ -566,13 +572,8 @@ fn the_readmes_scaling_command_adds_standbys_and_a_stopped_active_watcher_hands_
     assert_eq!(set["metadata"]["name"], name.as_str());
     assert_ne!(set["spec"]["replicas"], count, "the README scales it");
 
-    let cluster = Cluster::start();
-    let database = cluster.create_database("watch");
-    let loopback = Loopback::start(0);
-    let ids = shipped_ids();
-    for &id in &ids {
-        loopback.push(id, 1);
-    }
+    // The cluster lives as long as the test.
+    let (_cluster, database, loopback, ids) = pushed_once();
     let mounts = Mounts::new();
     let mut replicas = start(&set, count, &database, &loopback, &mounts);
     let (lines, _) = printed(&replicas, ids.len(), Duration::from_secs(15));

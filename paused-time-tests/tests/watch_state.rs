@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use codearts_repo::{
-    Client, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream, watch::LastSeen,
+    Client, RepositoryId, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream,
+    watch::{LastSeen, SeenEvents, StateError, WatchStore},
 };
 use common::{INTERVAL, event, id, next, push, setup};
 
@@ -197,17 +198,12 @@ struct HangingSaves {
     release: std::sync::mpsc::Receiver<()>,
 }
 
-impl codearts_repo::watch::WatchStore for HangingSaves {
-    fn load(
-        &mut self,
-    ) -> Result<codearts_repo::watch::SeenEvents, codearts_repo::watch::StateError> {
+impl WatchStore for HangingSaves {
+    fn load(&mut self) -> Result<SeenEvents, StateError> {
         Ok(Default::default())
     }
 
-    fn save(
-        &mut self,
-        _: &codearts_repo::watch::SeenEvents,
-    ) -> Result<(), codearts_repo::watch::StateError> {
+    fn save(&mut self, _: &SeenEvents) -> Result<(), StateError> {
         let _ = self.started.send(());
         let _ = self.release.recv();
         Ok(())
@@ -245,24 +241,16 @@ async fn a_save_in_progress_is_in_the_figures_until_it_ends() {
 /// A store that counts its recordings of first entries.
 struct CountedRecordings(std::sync::Arc<std::sync::Mutex<Vec<usize>>>);
 
-impl codearts_repo::watch::WatchStore for CountedRecordings {
-    fn load(
-        &mut self,
-    ) -> Result<codearts_repo::watch::SeenEvents, codearts_repo::watch::StateError> {
+impl WatchStore for CountedRecordings {
+    fn load(&mut self) -> Result<SeenEvents, StateError> {
         Ok(Default::default())
     }
 
-    fn save(
-        &mut self,
-        _: &codearts_repo::watch::SeenEvents,
-    ) -> Result<(), codearts_repo::watch::StateError> {
+    fn save(&mut self, _: &SeenEvents) -> Result<(), StateError> {
         Ok(())
     }
 
-    fn record_new(
-        &mut self,
-        first: &[(codearts_repo::RepositoryId, LastSeen)],
-    ) -> Result<(), codearts_repo::watch::StateError> {
+    fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
         self.0.lock().unwrap().push(first.len());
         Ok(())
     }
