@@ -193,10 +193,10 @@ pub(crate) enum Command {
 /// What the release gate compares, and how.
 #[derive(Debug, Args)]
 pub(crate) struct ReleaseGateArgs {
-    /// The manifest whose version is checked, from the repository's root.
+    /// The manifest whose version is checked (any path to it; it must be in HEAD).
     #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
     pub(crate) manifest: PathBuf,
-    /// The spec, from the repository's root.
+    /// The spec (any path to it; it must be in HEAD).
     #[arg(
         long,
         value_name = "PATH",

@@ -1,6 +1,6 @@
 //! The few git commands the release tools need, run in the current directory.
 
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 use crate::error::{CliError, Result};
 
@@ -24,6 +24,34 @@ pub(crate) fn run(args: &[&str]) -> Result<std::result::Result<String, String>> 
 /// the command.
 pub(crate) fn must(args: &[&str]) -> Result<String> {
     run(args)?.map_err(|why| CliError::Environment(format!("git {}: {why}", args.join(" "))))
+}
+
+/// The name git gives `path` in HEAD's tree (from the repository's root), however the user
+/// spelled it: relative to the current directory, with `./`, or absolute. A path HEAD does
+/// not have is an error: comparing "nothing" with a baseline would pass whatever changed.
+pub(crate) fn name_at_head(flag: &str, path: &Path) -> Result<String> {
+    let spelled = path
+        .to_str()
+        .ok_or_else(|| CliError::Input(format!("{flag} {}: not UTF-8", path.display())))?;
+    if !path.is_file() {
+        return Err(CliError::Input(format!("{flag} {spelled}: not a file")));
+    }
+    let listed = run(&[
+        "ls-files",
+        "--full-name",
+        "-z",
+        "--error-unmatch",
+        "--",
+        spelled,
+    ])?
+    .map_err(|why| CliError::Input(format!("{flag} {spelled}: not a file git tracks ({why})")))?;
+    let name = listed.trim_end_matches('\0');
+    if show("HEAD", name)?.is_none() {
+        return Err(CliError::Input(format!(
+            "{flag} {spelled}: {name} is not in HEAD (commit it first)"
+        )));
+    }
+    Ok(name.to_owned())
 }
 
 /// The file at `path` (from the repository's root) in `rev`; `None` only when git says that

@@ -12,7 +12,7 @@
 //! must be above it. Git failures fail the gate; only a path git says is absent at the
 //! baseline (and not renamed since) makes the spec "new".
 
-use std::process::Command;
+use std::{path::Path, process::Command};
 
 use semver::Version;
 
@@ -36,9 +36,7 @@ struct Baseline {
 
 /// Finds the baseline, runs the checks asked for, says which half fails; 1 when one does.
 pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
-    let manifest = args.manifest.to_str().ok_or_else(|| {
-        CliError::Input(format!("--manifest {}: not UTF-8", args.manifest.display()))
-    })?;
+    let manifest = &git::name_at_head("--manifest", &args.manifest)?;
     let current = version::from_manifest(&args.manifest)?;
     let Some(baseline) = baseline(manifest, &current)? else {
         say!("release gate: no earlier version of {manifest} in history: nothing to compare");
@@ -50,14 +48,15 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
         &baseline.rev[..baseline.rev.len().min(12)],
         baseline.found_by
     );
+    let spec = &git::name_at_head("--spec", Path::new(&args.spec))?;
     let mut failed = Vec::new();
     if let Some(why) = version_half(&baseline, &current)? {
         say!("version half: {why}");
         failed.push("the version half (a version above the last release)");
     }
-    let baseline_spec = match git::show(&baseline.rev, &args.spec)? {
-        Some(_) => Some(args.spec.clone()),
-        None => git::renamed_from(&baseline.rev, &args.spec)?,
+    let baseline_spec = match git::show(&baseline.rev, spec)? {
+        Some(_) => Some(spec.clone()),
+        None => git::renamed_from(&baseline.rev, spec)?,
     };
     if let Some(baseline_spec) = baseline_spec {
         let old = format!("git:{}:{baseline_spec}", baseline.rev);
@@ -75,8 +74,7 @@ pub(crate) fn run(args: &ReleaseGateArgs, out: Output) -> Result<u8> {
         }
     } else {
         say!(
-            "spec half: {} is new since {}: nothing to compare",
-            args.spec,
+            "spec half: {spec} is new since {}: nothing to compare",
             baseline.version
         );
     }
@@ -148,7 +146,9 @@ fn baseline(manifest: &str, current: &Version) -> Result<Option<Baseline>> {
             released: true,
         }));
     }
-    let commits = git::run(&["log", "--format=%H", "--", manifest])?
+    // `:(top)`: the name is from the repository's root, wherever the command runs.
+    let pathspec = format!(":(top,literal){manifest}");
+    let commits = git::run(&["log", "--format=%H", "--", &pathspec])?
         .map_err(|why| CliError::Environment(format!("git log: {why}")))?;
     for commit in commits.lines() {
         let parents = git::must(&["rev-list", "--parents", "-n", "1", commit])?;

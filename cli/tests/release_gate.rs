@@ -253,3 +253,77 @@ fn a_released_version_is_not_released_twice() {
     let (code, said) = gate(dir.path());
     assert_eq!(code, 0, "{said}");
 }
+
+/// The gate resolves `--spec` and `--manifest` to their names in the repository, however they
+/// are spelled: before, `./openapi/codearts-repo.yaml` matched nothing at the baseline and a
+/// breaking change passed as "new since 0.1.0".
+#[test]
+fn the_spec_and_manifest_are_found_however_spelled() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", Some(SPEC), "0.1.0");
+    commit(
+        dir.path(),
+        "0.1.1",
+        Some(&breaking()),
+        "tighten, with a patch bump",
+    );
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let absolute = |name: &str| root.join(name).to_str().unwrap().to_owned();
+    let spellings = [
+        (
+            ".",
+            "./openapi/codearts-repo.yaml".to_owned(),
+            "./Cargo.toml".to_owned(),
+        ),
+        (
+            ".",
+            absolute("openapi/codearts-repo.yaml"),
+            absolute("Cargo.toml"),
+        ),
+        (
+            "sub",
+            "../openapi/codearts-repo.yaml".to_owned(),
+            "../Cargo.toml".to_owned(),
+        ),
+        (
+            "sub",
+            absolute("openapi/codearts-repo.yaml"),
+            absolute("Cargo.toml"),
+        ),
+    ];
+    for (cwd, spec, manifest) in spellings {
+        let out = run(codearts().current_dir(dir.path().join(cwd)).args([
+            "release-gate",
+            "--output",
+            "table",
+            "--spec",
+            &spec,
+            "--manifest",
+            &manifest,
+        ]));
+        let said = format!("{}{}", out.stderr, out.stdout);
+        assert_eq!(out.code, 1, "from {cwd} with {spec}: {said}");
+        assert!(said.contains("failed in the spec half"), "{spec}: {said}");
+        assert!(!said.contains("nothing to compare"), "{spec}: {said}");
+    }
+}
+
+#[test]
+fn a_spec_that_head_does_not_have_is_an_error() {
+    let dir = repository();
+    commit(dir.path(), "0.1.0", Some(SPEC), "0.1.0");
+    commit(dir.path(), "0.1.1", None, "0.1.1");
+    std::fs::write(dir.path().join("untracked.yaml"), SPEC).unwrap();
+    for spec in ["missing.yaml", "untracked.yaml", "openapi"] {
+        let out = run(codearts()
+            .current_dir(dir.path())
+            .args(["release-gate", "--spec", spec]));
+        assert_eq!(out.code, 2, "{spec}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("--spec {spec}")),
+            "{}",
+            out.stderr
+        );
+    }
+}
