@@ -78,7 +78,7 @@ pub use error::{ApiError, ConfigKind, Error, Fix, NoRetry, Retry, TransportKind}
 // named like one of the crate's own fails the build instead of hiding behind it.
 include!(concat!(env!("OUT_DIR"), "/answers.rs"));
 pub use params::{GitRef, Namespace, ProjectId, ProjectPath, RepoAuth, RepositoryId};
-pub use rate_limit::{Learned, RateLimit};
+pub use rate_limit::{Learned, Rate, RateError, RateLimit};
 pub use retry::RetryPolicy;
 pub use timestamp::Timestamp;
 pub use watch::{StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream};

@@ -21,13 +21,21 @@
 //! starts again slowly, doubling about every second, instead of at whatever the cubic curve
 //! reached meanwhile. When the gateway states its policy in a throttled answer
 //! (`limit:3000,time:1 minute`), the limiter never goes above its average, so that a
-//! window's allowance is spread over the window rather than spent in its first seconds.
+//! window's allowance is spread over the window rather than spent in its first seconds;
+//! policies are kept by dimension, and lapse ([`policies`]). Every rate it is given is a
+//! [`Rate`]: nothing absurd gets in.
 
 use std::{sync::Mutex, time::Duration};
 
 use tokio::time::{Instant, sleep_until};
 
-use crate::{Error, sync::lock};
+use crate::{Error, gateway_policy::Policy, sync::lock};
+
+mod policies;
+mod rate;
+
+use policies::Policies;
+pub use rate::{Rate, RateError};
 
 /// The rate of the cut: what is kept of the rate when a `429` arrives.
 const BETA: f64 = 0.7;
@@ -43,8 +51,6 @@ const BUCKET: Duration = Duration::from_millis(500);
 const SMOOTHING: f64 = 0.8;
 /// After a cut, the rate allowed is at most this many times the rate measured.
 const GROWTH: f64 = 2.0;
-/// The fastest rate a resumed limiter starts from, in requests per second.
-const MAX_RESUMED: f64 = 1.0e6;
 
 /// How fast a client may send, shared by its clones
 /// (`ClientBuilder::rate_limit`).
@@ -105,7 +111,7 @@ impl RateLimit {
     }
 
     /// A ceiling in requests per second (an account's known quota), checked by
-    /// `ClientBuilder::build`: a number above 0.
+    /// `ClientBuilder::build`: a [`Rate`], from one a day to a million a second.
     pub fn max_rate(mut self, per_second: f64) -> Self {
         self.max_rate = Some(per_second);
         self
@@ -113,26 +119,24 @@ impl RateLimit {
 
     /// An adaptive limit that starts where `learned` ended, as just after a throttled
     /// answer at its rate (at 70% of it, grown back along the curve) and under its stated
-    /// policy. Rates that are not numbers above 0 are ignored.
+    /// policy (which lapses as a stated one does). Rates that are not numbers above 0 are
+    /// ignored; others are brought within what a [`Rate`] can be.
     pub fn resume(mut self, learned: Learned) -> Self {
-        // Kept within what the limiter can pace (a stored row may say anything).
-        let usable = |rate: Option<f64>| {
-            rate.filter(|rate| rate.is_finite() && *rate > 0.0)
-                .map(|rate| rate.clamp(MIN_RATE, MAX_RESUMED))
-        };
+        // Kept within what the limiter can pace (a stored row may say anything): the rate
+        // allowed never below the curve's floor, a policy within a `Rate`'s range.
+        let usable = |rate: Option<f64>| rate.filter(|rate| rate.is_finite() && *rate > 0.0);
         self.resumed = Learned {
-            allowed_rate: usable(learned.allowed_rate),
-            stated_policy: usable(learned.stated_policy),
+            allowed_rate: usable(learned.allowed_rate)
+                .map(|rate| rate.clamp(MIN_RATE, Rate::FASTEST.per_second())),
+            stated_policy: usable(learned.stated_policy)
+                .map(|rate| Rate::clamped(rate).per_second()),
         };
         self
     }
 
     pub(crate) fn check(self) -> Result<Self, Error> {
-        match self.max_rate {
-            Some(rate) if !(rate.is_finite() && rate > 0.0) => Err(Error::invalid(
-                "max_rate",
-                format!("{rate} is not a number of requests per second above 0"),
-            )),
+        match self.max_rate.map(Rate::new) {
+            Some(Err(why)) => Err(Error::invalid("max_rate", why.to_string())),
             _ => Ok(self),
         }
     }
@@ -159,8 +163,10 @@ struct State {
     bucket: (Instant, u32),
     /// The send rate of the last buckets, smoothed (requests/s); 0 before the first.
     measured: f64,
-    /// The average rate of the policy the service stated, if it did (requests/s).
-    policy: Option<f64>,
+    /// The policies the service stated, by dimension.
+    policies: Policies,
+    /// Whether a policy pacing cannot honour was noted already (once per limiter).
+    noted_absurd: bool,
     throttled: u64,
 }
 
@@ -192,6 +198,15 @@ impl RateLimiter {
     pub(crate) fn new(config: RateLimit) -> Self {
         let now = Instant::now();
         let resumed = config.resumed.allowed_rate.filter(|_| config.adaptive);
+        let mut policies = Policies::default();
+        if let Some(rate) = config.resumed.stated_policy.filter(|_| config.adaptive) {
+            let resumed = Policy {
+                dimension: "resumed".into(),
+                rate: Rate::clamped(rate),
+                window: Duration::ZERO,
+            };
+            policies.stated(resumed, now);
+        }
         Self {
             config,
             turn: tokio::sync::Mutex::new(()),
@@ -201,7 +216,8 @@ impl RateLimiter {
                 cut: resumed.map(|rate| Cut::new(now, rate.max(MIN_RATE))),
                 bucket: (now, 0),
                 measured: resumed.unwrap_or(0.0),
-                policy: config.resumed.stated_policy.filter(|_| config.adaptive),
+                policies,
+                noted_absurd: false,
                 throttled: 0,
             }),
         }
@@ -212,14 +228,15 @@ impl RateLimiter {
     /// learned).
     pub(crate) fn learned(&self) -> Learned {
         let state = lock(&self.state);
+        let now = Instant::now();
         let unlimited = RateLimit {
             max_rate: None,
             ..self.config
         };
-        let allowed = state.rate(unlimited, Instant::now());
+        let allowed = state.rate(unlimited, now);
         Learned {
             allowed_rate: allowed.filter(|_| self.config.adaptive && state.cut.is_some()),
-            stated_policy: state.policy,
+            stated_policy: state.policies.strictest(now).map(Rate::per_second),
         }
     }
 
@@ -276,11 +293,24 @@ impl RateLimiter {
         state.cut = Some(Cut::new(now, in_use.max(MIN_RATE)));
     }
 
-    /// The service stated its policy: `per_second` on average (`limit` over `time`). An
-    /// adaptive limiter never goes above it.
-    pub(crate) fn told(&self, per_second: f64) {
-        if self.config.adaptive && per_second.is_finite() && per_second > 0.0 {
-            lock(&self.state).policy = Some(per_second);
+    /// The service stated a policy: an adaptive limiter stays under the strictest one in
+    /// force.
+    pub(crate) fn told(&self, policy: Policy) {
+        if self.config.adaptive {
+            lock(&self.state).policies.stated(policy, Instant::now());
+        }
+    }
+
+    /// The service stated a policy no pacing can honour: ignored, and noted once.
+    pub(crate) fn told_absurd(&self, why: RateError) {
+        let mut state = lock(&self.state);
+        if !std::mem::replace(&mut state.noted_absurd, true) {
+            tracing::warn!(
+                target: "codearts_repo::pacing",
+                "the gateway stated a throttling policy of {:e} requests per second, which no \
+                 pacing can honour: ignored",
+                why.given()
+            );
         }
     }
 
@@ -305,8 +335,14 @@ impl State {
                 .min(GROWTH * self.measured(now))
                 .max(MIN_RATE)
         });
-        let policy = self.policy.filter(|_| config.adaptive);
-        [adaptive, config.max_rate, policy]
+        let policy = self
+            .policies
+            .strictest(now)
+            .filter(|_| config.adaptive)
+            .map(Rate::per_second);
+        // Checked at build; brought within range whatever the path here.
+        let ceiling = config.max_rate.map(|rate| Rate::clamped(rate).per_second());
+        [adaptive, ceiling, policy]
             .into_iter()
             .flatten()
             .reduce(f64::min)
@@ -351,12 +387,10 @@ impl State {
     }
 }
 
-/// The time between two requests at `rate`: at most a day, whatever the rate (a gateway
-/// may state `limit:1,time:1e30 day`, a caller ask for 1e-20 a second), so that no
-/// arithmetic on it can overflow.
+/// The time between two requests at `rate` (at most a day: every rate here is a [`Rate`]'s,
+/// or the curve's above its floor).
 fn spacing(rate: f64) -> Duration {
-    const LONGEST: Duration = Duration::from_secs(24 * 3600);
-    Duration::try_from_secs_f64(1.0 / rate).map_or(LONGEST, |spacing| spacing.min(LONGEST))
+    Rate::clamped(rate).spacing()
 }
 
 #[cfg(test)]

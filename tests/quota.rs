@@ -364,3 +364,23 @@ async fn a_watch_told_retry_after_0_still_waits() {
     let sent = server.counts().requests;
     assert!((1..=12).contains(&sent), "{sent} requests in 3 s");
 }
+
+/// A `429` that the call's retries absorb still tells the limiter the policy it states:
+/// before, only a watch's final error did, and a library caller never learned it.
+#[tokio::test]
+async fn a_retried_throttle_teaches_the_limiter_its_policy() {
+    for protocol in Protocol::ALL {
+        let server = protocol.server().await;
+        server.set_quota_window(Some(WindowQuota::new(2, Duration::from_secs(1))));
+        let client = client(&server, RetryPolicy::default().max_attempts(6))
+            .rate_limit(RateLimit::adaptive())
+            .build()
+            .unwrap();
+        let (ok, errors) = calls(&client, 3, 1).await;
+        assert_eq!((ok, errors.len()), (3, 0), "{protocol:?}: {errors:?}");
+        assert!(server.counts().throttled >= 1, "{protocol:?}");
+        let learned = client.learned_rate().unwrap();
+        assert_eq!(learned.stated_policy, Some(2.0), "{protocol:?}");
+        assert!(client.allowed_rate().unwrap() <= 2.0, "{protocol:?}");
+    }
+}

@@ -334,8 +334,8 @@ pub(crate) struct WatchArgs {
     /// Requests per second at most: the account's known quota (default: none; the watch
     /// slows down by itself when the service throttles). With --shard, per shard: give each
     /// replica its share of the quota; with --database, the one active watcher's.
-    #[arg(long, value_name = "N", value_parser = parse_rate)]
-    pub(crate) max_rate: Option<f64>,
+    #[arg(long, value_name = "N")]
+    pub(crate) max_rate: Option<codearts_repo::Rate>,
     /// Polls in flight at most.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) concurrency: u32,
@@ -382,13 +382,6 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
         return Err("must be at least 50ms: each repository is polled once per interval".into());
     }
     Ok(interval)
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
-        _ => Err("must be a number of requests per second above 0, e.g. 50 or 0.5".into()),
-    }
 }
 
 fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {

@@ -139,7 +139,7 @@ async fn run(cli: Cli) -> Result<u8> {
             };
             // Throttling is the account's: every poll slows down together.
             let limit = match watch.max_rate {
-                Some(rate) => RateLimit::adaptive().max_rate(rate),
+                Some(rate) => RateLimit::adaptive().max_rate(rate.per_second()),
                 None => RateLimit::adaptive(),
             };
             let client = builder(&connection)?.rate_limit(limit).build()?;

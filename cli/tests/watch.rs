@@ -355,9 +355,12 @@ fn an_interval_of_zero_and_a_bad_rate_are_refused_before_anything_runs() {
     let out = watch(&["--interval", "0s"]);
     assert_eq!(out.code, 2);
     out.assert_stderr_has(&["--interval", "at least 50ms"]);
-    let out = watch(&["--max-rate", "0"]);
-    assert_eq!(out.code, 2);
-    out.assert_stderr_has(&["--max-rate", "above 0"]);
+    // An absurd rate is refused here, not paced a request a century or panicking per poll.
+    for absurd in ["0", "1e-20", "2e6", "NaN", "inf", "fast"] {
+        let out = watch(&["--max-rate", absurd]);
+        assert_eq!(out.code, 2, "{absurd}: {}", out.stderr);
+        out.assert_stderr_has(&["--max-rate", "from one a day (1/86400) to 1000000"]);
+    }
     let out = watch(&["--listen", "nonsense"]);
     assert_eq!(out.code, 2);
     out.assert_stderr_has(&["--listen", "expected an address and a port"]);

@@ -5,7 +5,7 @@
 
 use tokio::time::Instant;
 
-use crate::{Error, RetryPolicy, rate_limit::RateLimiter};
+use crate::{Error, RetryPolicy, gateway_policy, rate_limit::RateLimiter};
 
 use super::deadline::Deadline;
 
@@ -26,14 +26,23 @@ pub(crate) async fn turn(limiter: &RateLimiter, deadline: &Deadline) -> Result<I
 }
 
 /// Tells the limiter that the request it let out at `sent` was throttled (`429`), with the
-/// pause the service asked for (`Retry-After`, up to what the policy honours): every request
-/// of the client slows down, not only this call's.
+/// pause the service asked for (`Retry-After`, up to what the policy honours) and the
+/// throttling policy the gateway stated: every request of the client slows down, not only
+/// this call's. Every `429` tells, whether the call retries it or not.
 pub(crate) fn throttled(limiter: &RateLimiter, sent: Instant, error: &Error, policy: &RetryPolicy) {
-    if error.status() == Some(429) {
-        let pause = error
-            .retry_after()
-            .map(|wait| wait.min(policy.longest_retry_after()));
-        limiter.throttled(sent, pause);
+    if error.status() != Some(429) {
+        return;
+    }
+    let pause = error
+        .retry_after()
+        .map(|wait| wait.min(policy.longest_retry_after()));
+    limiter.throttled(sent, pause);
+    if let Error::Api(answer) = error {
+        match gateway_policy::stated(&answer.error_msg) {
+            Some(Ok(stated)) => limiter.told(stated),
+            Some(Err(why)) => limiter.told_absurd(why),
+            None => {}
+        }
     }
 }
 

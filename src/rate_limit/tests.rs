@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// A policy the gateway states for `dimension`: `per_second` on average over a minute.
+fn policy(dimension: &str, per_second: f64) -> Policy {
+    Policy {
+        dimension: dimension.into(),
+        rate: Rate::new(per_second).unwrap(),
+        window: Duration::from_secs(60),
+    }
+}
+
 #[test]
 fn the_curve_starts_at_the_cut_and_comes_back_to_the_throttled_rate_after_k() {
     let at = Instant::now();
@@ -15,11 +24,13 @@ fn the_curve_starts_at_the_cut_and_comes_back_to_the_throttled_rate_after_k() {
 
 #[test]
 fn a_bad_ceiling_is_refused_naming_the_field() {
-    for rate in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+    for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-20, 2e6] {
         let error = RateLimit::fixed(rate).check().unwrap_err().to_string();
         assert!(error.starts_with("invalid max_rate:"), "{error}");
+        assert!(error.contains("from one a day"), "{error}");
     }
     assert!(RateLimit::adaptive().max_rate(0.1).check().is_ok());
+    assert!(RateLimit::fixed(1.0 / 86_400.0).check().is_ok());
 }
 
 /// Sends as fast as the limiter lets, from `start` until `until`; returns the send times.
@@ -65,7 +76,7 @@ fn a_ceiling_below_the_curves_floor_is_kept() {
     let sent = send_until(&fixed, start, start + Duration::from_secs(100));
     assert!(sent.len() <= 11, "{} sent in 100 s at 0.1/s", sent.len());
     let told = RateLimiter::new(RateLimit::adaptive());
-    told.told(10.0 / 60.0);
+    told.told(policy("user", 10.0 / 60.0));
     let sent = send_until(&told, start, start + Duration::from_secs(120));
     assert!(
         sent.len() <= 21,
@@ -171,16 +182,10 @@ fn a_cut_is_taken_from_what_was_sent_not_from_an_unused_allowance() {
 #[test]
 fn a_stated_policy_caps_an_adaptive_limiter_only() {
     let adaptive = RateLimiter::new(RateLimit::adaptive());
-    adaptive.told(50.0);
+    adaptive.told(policy("user", 50.0));
     assert_eq!(adaptive.allowed_rate(), Some(50.0));
-    adaptive.told(f64::INFINITY);
-    assert_eq!(
-        adaptive.allowed_rate(),
-        Some(50.0),
-        "nonsense is not a policy"
-    );
     let fixed = RateLimiter::new(RateLimit::fixed(80.0));
-    fixed.told(50.0);
+    fixed.told(policy("user", 50.0));
     assert_eq!(
         fixed.allowed_rate(),
         Some(80.0),
@@ -220,34 +225,88 @@ fn a_resumed_limiter_starts_below_what_was_learned_and_never_unlimited() {
         let limit = RateLimit::adaptive().resume(Learned::new(Some(absurd), Some(absurd)));
         assert_eq!(RateLimiter::new(limit).allowed_rate(), None, "{absurd}");
     }
-    // A tiny stated policy is paced at the floor, not in centuries (no panic either).
+    // A tiny rate is brought within range: a stated policy to one a day (until it
+    // lapses), the rate allowed to the curve's floor; no panic either.
     let limit = RateLimit::adaptive().resume(Learned::new(Some(1e-300), Some(1e-300)));
+    let limiter = RateLimiter::new(limit);
+    assert_eq!(
+        limiter.learned().stated_policy,
+        Some(Rate::SLOWEST.per_second())
+    );
+    let sent = send_until(&limiter, start, start + policies::LAPSE);
+    assert_eq!(sent.len(), 1, "one a day while the policy holds");
+    let limit = RateLimit::adaptive().resume(Learned::new(Some(1e-300), None));
     let limiter = RateLimiter::new(limit);
     let sent = send_until(&limiter, start, start + Duration::from_secs(4));
     let gaps: Vec<Duration> = sent.windows(2).map(|pair| pair[1] - pair[0]).collect();
     assert!(
-        gaps.len() >= 2 && gaps.iter().all(|gap| *gap >= Duration::from_millis(1950)),
-        "{gaps:?}"
+        gaps[0] >= Duration::from_millis(1950),
+        "from the floor: {gaps:?}"
     );
     // A ceiling alone is the caller's, not learned.
     let limiter = RateLimiter::new(RateLimit::adaptive().max_rate(50.0));
     assert_eq!(limiter.learned(), Learned::default());
 }
 
-/// An absurd rate, stated by a gateway (`limit:1,time:1e30 day`) or asked for by a caller
-/// (`--max-rate 1e-20`), paces at one request a day at the slowest, and never panics.
+/// The slowest rate a limiter can hold spaces requests a day apart, and no ceiling is
+/// slower whatever path it came by.
 #[test]
-fn an_absurdly_low_rate_spaces_requests_a_day_apart_without_panicking() {
+fn the_slowest_rate_spaces_requests_a_day_apart() {
     let day = Duration::from_secs(24 * 3600);
     let stated = RateLimiter::new(RateLimit::adaptive());
-    stated.told(1.0 / (1e30 * 86400.0));
-    let fixed = RateLimiter::new(RateLimit::fixed(1e-20));
-    let tiny = RateLimiter::new(RateLimit::fixed(f64::MIN_POSITIVE));
-    for limiter in [stated, fixed, tiny] {
+    stated.told(Policy {
+        dimension: "user".into(),
+        rate: Rate::SLOWEST,
+        window: 3 * day,
+    });
+    let fixed = RateLimiter::new(RateLimit::fixed(1.0 / 86_400.0));
+    let unchecked = RateLimiter::new(RateLimit::fixed(f64::MIN_POSITIVE));
+    for limiter in [stated, fixed, unchecked] {
         let start = Instant::now();
         let sent = send_until(&limiter, start, start + 2 * day + Duration::from_secs(1));
         let gaps: Vec<Duration> = sent.windows(2).map(|pair| pair[1] - pair[0]).collect();
         assert_eq!(gaps.len(), 2, "{gaps:?}");
         assert!(gaps.iter().all(|gap| *gap >= day - TOLERANCE), "{gaps:?}");
     }
+}
+
+/// A service that states an IP policy (20 per 10 s) and then a user policy (3,000 a minute)
+/// is paced under the IP one while it holds: before, the second replaced the first and the
+/// limiter climbed to 50/s.
+#[test]
+fn two_stated_policies_keep_the_limiter_under_the_strictest() {
+    let limiter = RateLimiter::new(RateLimit::adaptive());
+    let start = Instant::now();
+    let message = |dimension: &str, limit: u32, time: &str| {
+        let text = format!("policy {dimension} over ratelimit,limit:{limit},time:{time}");
+        crate::gateway_policy::stated(&text).unwrap().unwrap()
+    };
+    limiter.told(message("ip", 20, "10 second"));
+    limiter.told(message("user", 3000, "1 minute"));
+    let sent = send_until(&limiter, start, start + Duration::from_secs(60));
+    assert!(
+        (118..=122).contains(&sent.len()),
+        "2/s for a minute: {}",
+        sent.len()
+    );
+    assert_eq!(limiter.learned().stated_policy, Some(2.0));
+}
+
+/// Once the service has not stated a policy for the lapse, the limiter no longer holds to
+/// it: a raised quota gets used.
+#[test]
+fn a_policy_no_longer_stated_lapses_and_the_limiter_goes_above_it() {
+    let limiter = RateLimiter::new(RateLimit::adaptive());
+    let start = Instant::now();
+    lock(&limiter.state)
+        .policies
+        .stated(policy("ip", 2.0), start);
+    let before = start + policies::LAPSE - Duration::from_secs(1);
+    assert_eq!(lock(&limiter.state).rate(limiter.config, before), Some(2.0));
+    let after = start + policies::LAPSE;
+    assert_eq!(
+        lock(&limiter.state).rate(limiter.config, after),
+        None,
+        "unlimited again"
+    );
 }

@@ -346,13 +346,6 @@ impl Watcher {
             }
             Err(error) => {
                 stats.failures.count(&error);
-                // A gateway that states its policy: the limiter spreads what it allows.
-                if let (Error::Api(api), Some(limiter)) = (&error, &self.client.limiter)
-                    && api.status == 429
-                    && let Some(rate) = crate::gateway_policy::per_second(&api.error_msg)
-                {
-                    limiter.told(rate);
-                }
                 // Back off only for trouble (the same rule as the call loop's retries): an
                 // answer such as 404 keeps the cadence, and is reported once.
                 let mut report = true;

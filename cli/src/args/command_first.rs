@@ -146,6 +146,9 @@ mod tests {
             panic!("not a watch: {cli:?}");
         };
         assert_eq!(watch.interval, Duration::from_secs(30));
-        assert_eq!(watch.max_rate, Some(5.0));
+        assert_eq!(
+            watch.max_rate.map(codearts_repo::Rate::per_second),
+            Some(5.0)
+        );
     }
 }

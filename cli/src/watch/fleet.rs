@@ -36,7 +36,7 @@ pub(crate) struct Fleet {
     name: String,
     holder: String,
     lease: Duration,
-    max_rate: Option<f64>,
+    max_rate: Option<codearts_repo::Rate>,
     listen: Option<std::net::SocketAddr>,
     interval: Duration,
     unanswered_for: Duration,
@@ -218,7 +218,7 @@ impl Fleet {
         // starts: never from "unlimited" after a takeover.
         let mut limit = RateLimit::adaptive();
         if let Some(rate) = self.max_rate {
-            limit = limit.max_rate(rate);
+            limit = limit.max_rate(rate.per_second());
         }
         if let Ok(Some(learned)) = pacing.load().await {
             limit = limit.resume(learned);
