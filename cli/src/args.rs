@@ -340,7 +340,7 @@ pub(crate) struct WatchArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) concurrency: u32,
     /// The longest wait before polling a repository in trouble (429, 5xx, no answer) again.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = parse_max_backoff)]
     pub(crate) max_backoff: Duration,
     /// Poll each repository once and exit (non-zero if any poll failed).
     #[arg(long)]
@@ -369,9 +369,15 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A year: the longest wait the watch keeps (longer ones are a typo, not a plan).
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 fn parse_timeout(text: &str) -> Result<Duration, String> {
     match humantime::parse_duration(text).map_err(|e| e.to_string())? {
         Duration::ZERO => Err("must be above 0: a call with no time can never answer".into()),
+        timeout if timeout > Duration::from_secs(24 * 3600) => {
+            Err("must be at most 1day: a call that long is a hung call".into())
+        }
         timeout => Ok(timeout),
     }
 }
@@ -381,7 +387,17 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     if interval < Duration::from_millis(50) {
         return Err("must be at least 50ms: each repository is polled once per interval".into());
     }
+    if interval > YEAR {
+        return Err("must be at most 365days".into());
+    }
     Ok(interval)
+}
+
+fn parse_max_backoff(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text).map_err(|e| e.to_string())? {
+        backoff if backoff > YEAR => Err("must be at most 365days".into()),
+        backoff => Ok(backoff),
+    }
 }
 
 fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {

@@ -355,6 +355,15 @@ fn an_interval_of_zero_and_a_bad_rate_are_refused_before_anything_runs() {
     let out = watch(&["--interval", "0s"]);
     assert_eq!(out.code, 2);
     out.assert_stderr_has(&["--interval", "at least 50ms"]);
+    for (flag, absurd, rule) in [
+        ("--interval", "500000000y", "at most 365days"),
+        ("--max-backoff", "500000000y", "at most 365days"),
+        ("--timeout", "2days", "at most 1day"),
+    ] {
+        let out = watch(&[flag, absurd]);
+        assert_eq!(out.code, 2, "{flag} {absurd}: {}", out.stderr);
+        out.assert_stderr_has(&[flag, rule]);
+    }
     // An absurd rate is refused here, not paced a request a century or panicking per poll.
     for absurd in ["0", "1e-20", "2e6", "NaN", "inf", "fast"] {
         let out = watch(&["--max-rate", absurd]);
