@@ -50,7 +50,7 @@ impl RetryBudget {
     }
 
     #[cfg(test)]
-    fn tokens(&self) -> u32 {
+    pub(crate) fn tokens(&self) -> u32 {
         self.tokens.load(Ordering::Acquire)
     }
 }

@@ -9,6 +9,7 @@ mod deadline;
 mod failure;
 mod pace;
 mod retries;
+mod unsent;
 
 use std::future::Future;
 
@@ -20,8 +21,12 @@ use self::{
     deadline::Deadline,
     failure::GeneratedError,
     retries::{Next, Retries},
+    unsent::{Ready, Unsent},
 };
 use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings, watch::Leadership};
+
+/// Less time than this left on the deadline, and the request is not sent.
+const LEAST_TIME_TO_SEND: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// One call: the client's settings, the rate limiter its requests wait for, and its one
 /// deadline, set when the call starts and never again.
@@ -57,6 +62,54 @@ impl<'a> Call<'a> {
         work: impl Future<Output = Result<T, Error>>,
     ) -> impl Future<Output = Result<T, Error>> {
         self.deadline.bound(step, work)
+    }
+
+    /// The steps before attempt number `attempt` leaves: its turn at the limiter, the
+    /// credentials as they are now, time left, and the lease; or why it cannot leave.
+    async fn ready_to_send(&self, attempt: u32) -> Result<Ready, Unsent> {
+        // Boxed, as the waits below: state that would otherwise enlarge every call's
+        // future, for clients that have a limiter.
+        let sent = match self.limiter {
+            Some(limiter) => Some(
+                Box::pin(pace::turn(limiter, &self.deadline))
+                    .await
+                    .map_err(Unsent::Paced)?,
+            ),
+            None => None,
+        };
+        // Temporary keys as they are now, not as they were at the call's start: the waits
+        // since may have brought them to their last moments (a no-op for other keys).
+        if attempt > 1 || sent.is_some() {
+            let ready = self.settings.credentials.ready();
+            Box::pin(self.deadline.bound("credentials", ready))
+                .await
+                .map_err(Unsent::Credentials)?;
+        }
+        let mut time = self
+            .deadline
+            .for_attempt(Instant::now(), self.settings.attempt_timeout);
+        if time.is_some_and(|time| time < LEAST_TIME_TO_SEND) {
+            // Nothing worth sending for (the steps before took it all): a request polled
+            // once would still go out, and be cancelled on a connection others share, for
+            // an answer no one waits for.
+            let error = self.deadline.passed("before the request could be sent");
+            return Err(Unsent::Deadline(error));
+        }
+        // Checked last, after every wait: a process paused (SIGSTOP) in one of them may
+        // wake after its lease ended and a successor started polling.
+        // A request still connecting when the lease ends is dropped unsent; one cut
+        // short by the lease's end is the lease's doing, not the service's.
+        let mut cut_by_lease = false;
+        if let Some(held) = self.leadership {
+            let left = held.left().ok_or(Unsent::NotLeading)?;
+            cut_by_lease = time.is_none_or(|time| left < time);
+            time = Some(time.map_or(left, |time| time.min(left)));
+        }
+        Ok(Ready {
+            sent,
+            time,
+            cut_by_lease,
+        })
     }
 
     /// Runs `send` until it succeeds, fails for good, or runs out of attempts, time or
@@ -99,48 +152,23 @@ impl<'a> Call<'a> {
         let settings = self.settings;
         let mut retries = Retries::new(operation, &settings.retry, settings.budget.as_ref());
         let mut attempt = 0;
-        // The last attempt's failure: what the call reports if a retry never gets its turn.
+        // The last attempt's failure: what the call reports if a retry is never sent.
         let mut failed: Option<Error> = None;
         loop {
             attempt += 1;
-            // Boxed, as the waits below: state that would otherwise enlarge every call's
-            // future, for clients that have a limiter.
-            let sent = match self.limiter {
-                Some(limiter) => match Box::pin(pace::turn(limiter, &self.deadline)).await {
-                    Ok(sent) => Some(sent),
-                    Err(paced) => return (Err(not_sent(paced, failed, attempt - 1)), attempt - 1),
-                },
-                None => None,
-            };
-            // Temporary keys as they are now, not as they were at the call's start: the waits
-            // since may have brought them to their last moments (a no-op for other keys).
-            if attempt > 1 || sent.is_some() {
-                let ready = self.settings.credentials.ready();
-                if let Err(error) = Box::pin(self.deadline.bound("credentials", ready)).await {
-                    return (Err(failed.unwrap_or(error)), attempt - 1);
+            let Ready {
+                sent,
+                time,
+                cut_by_lease,
+            } = match self.ready_to_send(attempt).await {
+                Ok(ready) => ready,
+                Err(unsent) => {
+                    // What a retry that never left cost is given back.
+                    retries.unsent();
+                    return (Err(unsent.into_error(failed, attempt - 1)), attempt - 1);
                 }
-            }
-            let mut time = self
-                .deadline
-                .for_attempt(Instant::now(), settings.attempt_timeout);
-            if time == Some(std::time::Duration::ZERO) {
-                // Nothing left (the steps before took it all): a request polled once would
-                // still go out, for an answer no one waits for.
-                let error = self.deadline.passed("before the request could be sent");
-                return (Err(error), attempt - 1);
-            }
-            // Checked last, after every wait: a process paused (SIGSTOP) in one of them may
-            // wake after its lease ended and a successor started polling.
-            // A request still connecting when the lease ends is dropped unsent; one cut
-            // short by the lease's end is the lease's doing, not the service's.
-            let mut cut_by_lease = false;
-            if let Some(held) = self.leadership {
-                let Some(left) = held.left() else {
-                    return (Err(Error::NotLeading), attempt - 1);
-                };
-                cut_by_lease = time.is_none_or(|time| left < time);
-                time = Some(time.map_or(left, |time| time.min(left)));
-            }
+            };
+            retries.sent();
             // Boxed once here: the generated future is large (see `attempt::send`).
             let request = Box::pin(send());
             let answer = attempt::send(operation, attempt, request, time, settings.max_body_bytes);
@@ -170,22 +198,6 @@ impl<'a> Call<'a> {
             }
             failed = Some(error);
         }
-    }
-}
-
-/// The error of a call whose next attempt never got its turn: the failure the service gave
-/// the attempt before, when there was one (the wait for the turn ran into the deadline), else
-/// the wait itself ([`Error::Paced`]: nothing was sent).
-fn not_sent(paced: Error, failed: Option<Error>, attempts: u32) -> Error {
-    match (failed, &paced) {
-        (Some(error), Error::Paced { waited, .. }) => {
-            let why = NoRetry::Deadline {
-                wait: *waited,
-                left: std::time::Duration::ZERO,
-            };
-            finished(error, attempts, Some(why))
-        }
-        _ => paced,
     }
 }
 
@@ -439,5 +451,40 @@ mod tests {
             matches!(error.not_retried(), Some(NoRetry::Deadline { .. })),
             "{error:?}"
         );
+    }
+
+    /// At a fixed 0.5/s with a 1 s timeout and a 503 service, every retry's turn comes past
+    /// the deadline: never sent, so never paid for. Before, 100 such calls drained the
+    /// 500-token budget and later calls were not retried at all; each error also says how
+    /// many attempts were made and why no more.
+    #[tokio::test(start_paused = true)]
+    async fn retries_never_sent_leave_the_budget_whole_and_the_error_says_so() {
+        let client = client(
+            Client::builder()
+                .timeout(Some(SECOND))
+                .retry(RetryPolicy::default().base_delay(Duration::from_millis(10))),
+        );
+        let limiter = RateLimiter::new(RateLimit::fixed(0.5));
+        for call in 0..300 {
+            sleep(2 * SECOND).await;
+            let sent = std::cell::Cell::new(0);
+            let error = Call::new(&client.settings, Some(&limiter))
+                .run("Unit", || {
+                    sent.set(sent.get() + 1);
+                    unavailable()
+                })
+                .await
+                .unwrap_err();
+            let Error::Api(api) = &error else {
+                panic!("{error:?}")
+            };
+            assert_eq!((api.attempts, sent.get()), (1, 1), "call {call}: {error:?}");
+            assert!(
+                matches!(api.not_retried, Some(NoRetry::Deadline { .. })),
+                "call {call}: {error:?}"
+            );
+        }
+        let budget = client.settings.budget.as_ref().unwrap();
+        assert_eq!(budget.tokens(), crate::retry_budget::DEFAULT_CAPACITY);
     }
 }

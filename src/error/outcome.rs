@@ -38,6 +38,12 @@ pub enum NoRetry {
         /// What was left of the deadline.
         left: Duration,
     },
+    /// The deadline passed before the next attempt could be sent (less than a millisecond
+    /// was left once its turn came).
+    DeadlinePassed,
+    /// The credentials for the next attempt could not be had (their own error is logged at
+    /// debug level).
+    Credentials,
 }
 
 impl fmt::Display for NoRetry {
@@ -58,6 +64,10 @@ impl fmt::Display for NoRetry {
                 human(*wait),
                 human(*left)
             ),
+            Self::DeadlinePassed => {
+                f.write_str("the deadline passed before the next attempt could be sent")
+            }
+            Self::Credentials => f.write_str("the credentials for the next attempt failed"),
         }
     }
 }
