@@ -210,6 +210,13 @@ fn ids_come_from_a_file_or_stdin_and_bad_lines_are_named() {
 
 /// A GET over plain HTTP/1.1, the body of a 200.
 fn get(address: &str, path: &str) -> String {
+    let (status, body) = get_any(address, path);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// A GET over plain HTTP/1.1: the status and the body.
+fn get_any(address: &str, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     write!(
         stream,
@@ -219,8 +226,58 @@ fn get(address: &str, path: &str) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_owned())
+}
+
+/// A save that fails for a lasting reason (here the state's directory is gone) is not cured
+/// by a restart: liveness stays 200 (before, it turned 503 and the kubelet restarted the
+/// watch in a loop, each start printing again every push since the last good save),
+/// readiness turns 503 saying why, and the failures are counted.
+#[test]
+fn a_lasting_save_failure_is_not_ready_but_alive() {
+    let loopback = Loopback::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    std::fs::create_dir(&state_dir).unwrap();
+    let state = state_dir.join("watch.json");
+    let mut watching = loopback.spawn_watch(&[
+        "1",
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let announced = watching.stderr_line();
+    let address = announced
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .to_owned();
+    watching.expect(1);
+    assert_eq!(get_any(&address, "/readyz").0, 200);
+    std::fs::remove_dir_all(&state_dir).unwrap();
+    loopback.push(1, 1);
+    assert_eq!(watching.expect(1), [(1, created_at(1), false)]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (status, body) = loop {
+        let (status, body) = get_any(&address, "/readyz");
+        if status != 200 || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("the state cannot be saved"), "{body}");
+    let (status, body) = get_any(&address, "/healthz");
+    assert_eq!(status, 200, "alive: {body}");
+    let metrics = get(&address, "/metrics");
+    assert!(
+        sample(&metrics, "codearts_watch_state_write_failures_total") >= 1.0,
+        "{metrics}"
+    );
+    watching.stop("KILL");
 }
 
 /// The value of the sample `name` (with its labels) in a metrics text.

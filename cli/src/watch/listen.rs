@@ -2,12 +2,15 @@
 //! Prometheus scrapes), read from the watch's figures at each request.
 //!
 //! Health as Kubernetes means it. Liveness (`/healthz`) reports the process, never the
-//! service: 503 only when restarting it could help (its loop stopped turning, its state
-//! cannot be saved); an outage of the service restarts nothing, which would only reset
-//! backoff and stall rollouts. Readiness (`/readyz`) reports the service: 503 while no poll
-//! has been answered for `--unhealthy-after` intervals, and ready at once for a replica
-//! whose shard holds no ids (it has nothing to poll); a fleet replica's reports reaching the
-//! database, so that a standby able to take over is ready. `metrics.rs` writes `/metrics`.
+//! service: 503 only when restarting it could help (its loop stopped turning, a save that
+//! hangs); an outage of the service restarts nothing, which would only reset backoff and
+//! stall rollouts, and neither does a save that fails for a lasting reason (a full disk, a
+//! read-only file system): a restart would print again every push since the last good save,
+//! in a loop. Readiness (`/readyz`) reports the service and the state: 503 while saves fail,
+//! while no poll has been answered for `--unhealthy-after` intervals, and ready at once for a
+//! replica whose shard holds no ids (it has nothing to poll); a fleet replica's reports
+//! reaching the database, so that a standby able to take over is ready. `metrics.rs` writes
+//! `/metrics` (`codearts_watch_state_write_failures_total` counts failed saves).
 
 use std::{
     net::SocketAddr,
@@ -139,9 +142,9 @@ pub(crate) async fn serve(address: SocketAddr, health: Health) -> Result<()> {
     Ok(())
 }
 
-/// Why the process cannot do its job, if it cannot: its loop stopped turning, or its state
-/// cannot be saved (a save fails, or one has not ended for too long). Nothing the service
-/// does counts here.
+/// Why the process cannot do its job in a way a restart cures, if so: its loop stopped
+/// turning, or a save has not ended for too long. Nothing the service does counts here, nor
+/// a save that fails (see [`readyz`]).
 fn process_trouble(health: &Health, stats: &WatchStats) -> Option<String> {
     let too_long = health.0.unanswered_for.max(Duration::from_secs(10));
     // A fleet's saves go to the database: its outage is no trouble a restart cures.
@@ -159,9 +162,6 @@ fn process_trouble_after(
     loop_age: Duration,
     stats: &WatchStats,
 ) -> Option<String> {
-    if stats.state_save_failing {
-        return Some("the state cannot be saved".into());
-    }
     if let Some(since) = stats.saving_since
         && since.elapsed() > too_long
     {
@@ -237,14 +237,20 @@ async fn healthz(State(health): State<Health>) -> impl IntoResponse {
     (status, body)
 }
 
-/// A single watch: ready once the state is loaded (it is, when this serves) and while the
-/// service answers polls; at once when there is nothing to poll. A fleet replica: ready while
-/// it reaches the database, active or standing by, whatever the service does, so that a
-/// standby able to take over never holds up a rollout.
+/// A single watch: ready once the state is loaded (it is, when this serves), while its saves
+/// succeed and the service answers polls; at once when there is nothing to poll. A fleet
+/// replica: ready while it reaches the database, active or standing by, whatever the service
+/// does, so that a standby able to take over never holds up a rollout.
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
+    let stats = health.stats();
     let trouble = match health.fleet_state() {
         Some(fleet) => database_trouble(&fleet),
-        None => service_trouble(&health.stats(), health.0.unanswered_for),
+        None if stats.state_save_failing => Some(
+            "the state cannot be saved (see the log; pushes are printed, and printed again \
+             after a restart until a save succeeds)"
+                .into(),
+        ),
+        None => service_trouble(&stats, health.0.unanswered_for),
     };
     match trouble {
         None => (StatusCode::OK, Json(json!({"status": "ready"}))),
@@ -299,6 +305,9 @@ mod tests {
         );
         stats.saving_since = None;
         stats.last_answered = None;
+        assert_eq!(process_trouble_after(TOO_LONG, turned, &stats), None);
+        // A save that fails, however long, is not cured by a restart: readiness says it.
+        stats.state_save_failing = true;
         assert_eq!(process_trouble_after(TOO_LONG, turned, &stats), None);
         let stuck = process_trouble_after(TOO_LONG, TOO_LONG + turned, &stats).unwrap();
         assert!(stuck.contains("loop has not turned"), "{stuck}");
