@@ -21,6 +21,7 @@ mod error;
 mod git;
 mod keyless;
 mod loopback;
+mod notes;
 mod output;
 mod release_gate;
 mod spec_diff;
@@ -82,6 +83,7 @@ fn logging() {
     });
     tracing_subscriber::registry()
         .with(waits::Waits::layer())
+        .with(notes::Notes::layer())
         .with(log)
         .init();
 }

@@ -451,3 +451,21 @@ fn a_watch_that_cannot_poll_refuses_to_start() {
     out.assert_stderr_has(&["no credentials"]);
     assert!(loopback.server.requests().is_empty());
 }
+
+/// A gateway that states a policy no pacing can honour (one request in some 10^11 years) is
+/// not obeyed: the note is said once, and the watch goes on without panicking per poll.
+#[test]
+fn an_absurd_stated_policy_is_noted_once_and_ignored() {
+    use codearts_repo::server::WindowQuota;
+    let loopback = Loopback::start(3);
+    let forever = WindowQuota::new(1, Duration::from_secs(u64::MAX / 2));
+    loopback.server.set_quota_window(Some(forever));
+    let out = run(loopback.watch().args(["1", "2", "3", "--once"]));
+    assert_ne!(out.code, 0, "polls were throttled: {}", out.stderr);
+    let notes = out
+        .stderr
+        .matches("which no pacing can honour: ignored")
+        .count();
+    assert_eq!(notes, 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
