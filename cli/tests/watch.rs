@@ -150,6 +150,28 @@ fn a_corrupt_state_file_is_refused_and_left_alone() {
     assert_eq!(loopback.server.requests(), [], "nothing was sent");
 }
 
+/// `--state` in a directory that does not exist names that directory (not the lock file
+/// the watch could not create in it), and nothing is sent.
+#[test]
+fn a_state_in_a_missing_directory_names_the_directory() {
+    let loopback = Loopback::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let state = missing.join("watch.json");
+    let out = run(loopback
+        .watch()
+        .args(["1", "--once", "--state"])
+        .arg(&state));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_stderr_has(&[&format!(
+        "its directory {} does not exist",
+        missing.display()
+    )]);
+    assert!(!out.stderr.contains(".lock"), "{}", out.stderr);
+    assert!(!missing.exists(), "no directory created");
+    assert_eq!(loopback.server.requests(), [], "nothing was sent");
+}
+
 #[test]
 fn ids_come_from_a_file_or_stdin_and_bad_lines_are_named() {
     let loopback = Loopback::start(40);
