@@ -21,7 +21,7 @@ use self::{
     failure::GeneratedError,
     retries::{Next, Retries},
 };
-use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings, watch::Leadership};
+use crate::{Error, NoRetry, leadership::Leadership, rate_limit::RateLimiter, settings::Settings};
 
 /// One call: the client's settings, the rate limiter its requests wait for, and its one
 /// deadline, set when the call starts and never again.
