@@ -173,7 +173,7 @@ fn layers() -> BTreeMap<String, usize> {
             );
         }
     }
-    assert_eq!(items.len(), 4, "layers read: {layers:?}");
+    assert!(items.len() >= 3, "layers read: {layers:?}");
     layers
 }
 
