@@ -43,7 +43,7 @@ pub struct Client {
     /// Paces the requests of this client and its clones, if asked to.
     pub(crate) limiter: Option<Arc<RateLimiter>>,
     /// A fleet's lease that must be held when each request leaves (a watch's polls).
-    pub(crate) leadership: Option<crate::watch::Leadership>,
+    pub(crate) leadership: Option<crate::leadership::Leadership>,
 }
 
 #[derive(Debug)]

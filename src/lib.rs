@@ -47,6 +47,7 @@ mod failover;
 mod gateway_policy;
 mod generated;
 mod hooks;
+mod leadership;
 mod params;
 mod proxy;
 mod rate_limit;

@@ -150,6 +150,28 @@ fn a_corrupt_state_file_is_refused_and_left_alone() {
     assert_eq!(loopback.server.requests(), [], "nothing was sent");
 }
 
+/// `--state` in a directory that does not exist names that directory (not the lock file
+/// the watch could not create in it), and nothing is sent.
+#[test]
+fn a_state_in_a_missing_directory_names_the_directory() {
+    let loopback = Loopback::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let state = missing.join("watch.json");
+    let out = run(loopback
+        .watch()
+        .args(["1", "--once", "--state"])
+        .arg(&state));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    out.assert_stderr_has(&[&format!(
+        "its directory {} does not exist",
+        missing.display()
+    )]);
+    assert!(!out.stderr.contains(".lock"), "{}", out.stderr);
+    assert!(!missing.exists(), "no directory created");
+    assert_eq!(loopback.server.requests(), [], "nothing was sent");
+}
+
 #[test]
 fn ids_come_from_a_file_or_stdin_and_bad_lines_are_named() {
     let loopback = Loopback::start(40);
@@ -396,6 +418,64 @@ fn an_outage_is_summarised_once_and_its_end_said() {
         .filter(|l| !l.contains("cannot be held"))
         .count();
     assert!(about_the_outage <= 5, "{failed} failed polls: {stderr}");
+}
+
+/// A repository's lines follow its answers, whatever the ticks between them: a 503 (alone,
+/// its own line), then a 404, said and not followed by "answering again" until it answers.
+#[test]
+fn a_404_after_a_503_is_said_and_answering_again_only_once_it_answers() {
+    use codearts_repo::{RepositoryId, server::InjectedFailure};
+    let loopback = Loopback::start(2);
+    let mut watching = loopback.spawn_watch(&["1", "2", "--max-backoff", "300ms"]);
+    assert_eq!(watching.expect(2).len(), 2);
+    let lines = watching.stderr_lines();
+    let about_1 = |within: Duration| -> Option<String> {
+        let end = std::time::Instant::now() + within;
+        while let Ok(line) =
+            lines.recv_timeout(end.saturating_duration_since(std::time::Instant::now()))
+        {
+            if line.starts_with("repository 1: ") {
+                return Some(line);
+            }
+        }
+        None
+    };
+    let fail = |status: Option<u16>| {
+        let failure = status.map(|status| InjectedFailure {
+            status,
+            retry_after: None,
+        });
+        loopback
+            .server
+            .set_failure(RepositoryId::new(1).unwrap(), failure);
+    };
+    let wait = Duration::from_secs(10);
+
+    fail(Some(503));
+    let line = about_1(wait).unwrap();
+    assert!(
+        line.starts_with("repository 1: API error: HTTP 503"),
+        "{line}"
+    );
+    fail(Some(404));
+    let line = about_1(wait).unwrap();
+    assert!(
+        line.starts_with("repository 1: API error: HTTP 404"),
+        "{line}"
+    );
+    // Three ticks of the trouble lines, and polls of the 404 meanwhile.
+    assert_eq!(
+        about_1(Duration::from_secs(3)),
+        None,
+        "nothing more until it answers"
+    );
+    fail(None);
+    assert_eq!(
+        about_1(wait).as_deref(),
+        Some("repository 1: answering again")
+    );
+    assert_eq!(about_1(Duration::from_millis(1500)), None, "said once");
+    assert_eq!(watching.stop("TERM"), Some(0));
 }
 
 #[test]

@@ -9,6 +9,11 @@ use tokio::time::Instant;
 
 use crate::{Error, TransportKind};
 
+/// Less than this left and no request is sent: its answer could not come in time, and a
+/// request cancelled on a pooled HTTP/2 connection after its headers went out is one the
+/// service serves for nothing.
+const LEAST_FOR_A_REQUEST: Duration = Duration::from_millis(1);
+
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Deadline {
     /// The call's timeout, for messages.
@@ -35,6 +40,12 @@ impl Deadline {
     /// What is left of it at `now` (`None`: no deadline).
     pub(crate) fn left(&self, now: Instant) -> Option<Duration> {
         self.at.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Whether too little is left at `now` to send a request ([`LEAST_FOR_A_REQUEST`]).
+    pub(crate) fn too_late_to_send(&self, now: Instant) -> bool {
+        self.left(now)
+            .is_some_and(|left| left < LEAST_FOR_A_REQUEST)
     }
 
     /// How long an attempt starting at `now` may take: all that is left, or less when the

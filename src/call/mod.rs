@@ -23,10 +23,7 @@ use self::{
     retries::{Next, Retries},
     unsent::{Ready, Unsent},
 };
-use crate::{Error, NoRetry, rate_limit::RateLimiter, settings::Settings, watch::Leadership};
-
-/// Less time than this left on the deadline, and the request is not sent.
-const LEAST_TIME_TO_SEND: std::time::Duration = std::time::Duration::from_millis(1);
+use crate::{Error, NoRetry, leadership::Leadership, rate_limit::RateLimiter, settings::Settings};
 
 /// One call: the client's settings, the rate limiter its requests wait for, and its one
 /// deadline, set when the call starts and never again.
@@ -85,16 +82,16 @@ impl<'a> Call<'a> {
                 .await
                 .map_err(Unsent::Credentials)?;
         }
-        let mut time = self
-            .deadline
-            .for_attempt(Instant::now(), self.settings.attempt_timeout);
-        if time.is_some_and(|time| time < LEAST_TIME_TO_SEND) {
-            // Nothing worth sending for (the steps before took it all): a request polled
-            // once would still go out, and be cancelled on a connection others share, for
-            // an answer no one waits for.
+        let now = Instant::now();
+        if self.deadline.too_late_to_send(now) {
+            // Next to nothing left (the steps before took it): a request polled once would
+            // still go out, for an answer no one waits for.
             let error = self.deadline.passed("before the request could be sent");
             return Err(Unsent::Deadline(error));
         }
+        let mut time = self
+            .deadline
+            .for_attempt(now, self.settings.attempt_timeout);
         // Checked last, after every wait: a process paused (SIGSTOP) in one of them may
         // wake after its lease ended and a successor started polling.
         // A request still connecting when the lease ends is dropped unsent; one cut
@@ -311,33 +308,44 @@ mod tests {
         );
     }
 
-    /// Credentials that end just as the deadline passes leave nothing for a request: none is
-    /// sent (a request polled once goes out, for an answer no one waits for).
+    /// Credentials that end less than a millisecond before the deadline leave nothing for a
+    /// request: none is sent (a request polled once goes out, for an answer no one waits
+    /// for). With a millisecond left, one is.
     #[tokio::test(start_paused = true)]
-    async fn no_request_is_sent_when_nothing_is_left() {
+    async fn no_request_is_sent_with_less_than_a_millisecond_left() {
         let client = client(Client::builder().timeout(Some(5 * SECOND)));
-        let call = Call::new(&client.settings, None);
-        call.before_deadline("credentials", async {
-            sleep(5 * SECOND).await;
-            Ok(())
-        })
-        .await
-        .unwrap();
-        let sent = std::cell::Cell::new(0);
-        let error = call
-            .run("Unit", || {
-                sent.set(sent.get() + 1);
-                hang()
+        let millisecond = Duration::from_millis(1);
+        for (left, sends) in [
+            (Duration::ZERO, 0),
+            (Duration::from_micros(999), 0),
+            (millisecond, 1),
+        ] {
+            let call = Call::new(&client.settings, None);
+            // `advance`, not `sleep`: timers fire on whole milliseconds.
+            call.before_deadline("credentials", async {
+                tokio::time::advance(5 * SECOND - left).await;
+                Ok(())
             })
             .await
-            .unwrap_err();
-        assert_eq!(sent.get(), 0, "{error}");
-        assert!(
-            error
-                .to_string()
-                .contains("the call's timeout (5s) passed before the request could be sent"),
-            "{error}"
-        );
+            .unwrap();
+            let sent = std::cell::Cell::new(0);
+            let error = call
+                .run("Unit", || {
+                    sent.set(sent.get() + 1);
+                    hang()
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(sent.get(), sends, "{left:?} left: {error}");
+            if sends == 0 {
+                assert!(
+                    error.to_string().contains(
+                        "the call's timeout (5s) passed before the request could be sent"
+                    ),
+                    "{error}"
+                );
+            }
+        }
     }
 
     /// Without an attempt timeout of its own, an attempt may use all that is left of the

@@ -17,8 +17,8 @@ pub(crate) async fn turn(limiter: &RateLimiter, deadline: &Deadline) -> Result<I
     };
     let started = Instant::now();
     match tokio::time::timeout_at(at, limiter.acquire()).await {
-        // A turn that comes with the deadline leaves no time for an answer.
-        Ok(sent) if sent < at => Ok(sent),
+        // A turn that comes with (next to) nothing left leaves no time for an answer.
+        Ok(sent) if !deadline.too_late_to_send(Instant::now()) => Ok(sent),
         _ => Err(Error::Paced {
             waited: Instant::now().saturating_duration_since(started),
         }),
@@ -110,6 +110,26 @@ mod tests {
             matches!(error, Error::Paced { waited } if waited == 3 * SECOND),
             "{error:?}"
         );
+    }
+
+    /// A turn that comes with less than a millisecond left is paced too (a request sent then
+    /// would be cancelled at once); one that leaves a millisecond is taken.
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_with_less_than_a_millisecond_left_is_paced() {
+        // When a second turn comes (a request may leave a little ahead of its slot).
+        let probe = RateLimiter::new(RateLimit::fixed(1.0));
+        let started = probe.acquire().await;
+        let gap = probe.acquire().await - started;
+        for (left, taken) in [
+            (Duration::from_micros(999), false),
+            (Duration::from_millis(1), true),
+        ] {
+            let limiter = RateLimiter::new(RateLimit::fixed(1.0));
+            let deadline = Deadline::starting_now(Some(gap + left));
+            turn(&limiter, &deadline).await.unwrap();
+            let second = turn(&limiter, &deadline).await;
+            assert_eq!(second.is_ok(), taken, "{left:?} left: {second:?}");
+        }
     }
 
     /// A `Retry-After` on a `429` pauses every later turn (up to what the policy honours);

@@ -32,7 +32,6 @@ use crate::{
 };
 
 mod handled;
-mod leadership;
 mod options;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -43,7 +42,7 @@ mod stats;
 mod stream;
 mod watcher;
 
-pub use leadership::Leadership;
+pub use crate::leadership::Leadership;
 pub use options::WatchOptions;
 pub use shard::Shard;
 pub use state::{Handled, LastSeen, SeenEvents, StateError, WatchStore};

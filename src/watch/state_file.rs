@@ -98,7 +98,9 @@ impl StateFile {
             .write(true)
             .open(&path)
             .map_err(|error| {
-                let reason = format!("cannot open its lock file {}: {error}", path.display());
+                let reason = self.unusable_directory().unwrap_or_else(|| {
+                    format!("cannot open its lock file {}: {error}", path.display())
+                });
                 self.error(reason, Some(error))
             })?;
         match file.try_lock() {
@@ -129,6 +131,21 @@ impl StateFile {
         match self.path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
             _ => Path::new("."),
+        }
+    }
+
+    /// Why the file's directory cannot hold it, if that is why nothing opens in it: a watch
+    /// creates no directory, and naming the lock file would point at the wrong thing.
+    fn unusable_directory(&self) -> Option<String> {
+        let directory = self.directory().display();
+        match fs::metadata(self.directory()) {
+            Ok(metadata) if metadata.is_dir() => None,
+            Ok(_) => Some(format!("{directory} is not a directory")),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Some(format!(
+                "its directory {directory} does not exist: create it first (a watch creates \
+                 no directory)"
+            )),
+            Err(_) => None,
         }
     }
 

@@ -3,7 +3,9 @@
 //! share (throttling, an endpoint that does not answer, a service failing with 5xx) gets one
 //! line that counts them, repeated at most once a minute while it lasts, and one line when
 //! it is over. Each repository counts in the trouble it is in now: a change of kind moves it,
-//! recovery removes it.
+//! recovery removes it. Whatever the order of events between two ticks, a line names the
+//! repository it is about: one said alone in a trouble gets its recovery (or its next state)
+//! said when it happens, and a trouble that ends and returns within a tick gets both lines.
 
 use std::{
     collections::HashMap,
@@ -70,12 +72,16 @@ struct Said {
     example: String,
     /// When it was last said, and whether as one repository's line rather than a summary.
     said: Option<(Instant, Option<RepositoryId>)>,
+    /// The summary said was over at some moment since the last tick (with whether every
+    /// repository answered then): its end is said even if the trouble came back since.
+    over: Option<bool>,
 }
 
 /// The lines to print about failures, fed with the watch's items.
 #[derive(Debug, Default)]
 pub(super) struct Trouble {
-    failing: HashMap<RepositoryId, Shared>,
+    /// The shared trouble each repository is in now, and its last failure as one line.
+    failing: HashMap<RepositoryId, (Shared, String)>,
     shared: HashMap<Shared, Said>,
     /// The repository's own state last said (the status of the answer it keeps giving, 0
     /// without one), kept through shared trouble: said again only when it changes.
@@ -87,73 +93,91 @@ impl Trouble {
     pub(super) fn error(&mut self, id: RepositoryId, error: &Error) -> Option<String> {
         let line = format!("repository {id}: {error}");
         let Some(kind) = Shared::of(error) else {
-            self.leave(id);
+            // Its own state is said again after a line of its shared trouble, changed or not.
+            let was_said_alone = self
+                .failing
+                .remove(&id)
+                .is_some_and(|(old, _)| self.leave(id, old));
             let state = error.status().unwrap_or(0);
-            return (self.own.insert(id, state) != Some(state)).then_some(line);
+            let changed = self.own.insert(id, state) != Some(state);
+            return (changed || was_said_alone).then_some(line);
         };
-        match self.failing.insert(id, kind) {
-            Some(old) if old == kind => {}
+        self.shared
+            .entry(kind)
+            .or_default()
+            .example
+            .clone_from(&line);
+        match self.failing.insert(id, (kind, line)) {
+            Some((old, _)) if old == kind => {}
             old => {
                 // Moved from another trouble: it counts in the one it is in now only.
-                if let Some(said) = old.and_then(|old| self.shared.get_mut(&old)) {
-                    said.count = said.count.saturating_sub(1);
+                if let Some((old, _)) = old {
+                    self.leave(id, old);
                 }
                 self.shared.entry(kind).or_default().count += 1;
             }
         }
-        self.shared.entry(kind).or_default().example = line;
         None
     }
 
-    /// A repository answers again: its line now if its trouble was its own.
+    /// A repository answers again: its line now if the last line about it was its own.
     pub(super) fn recovered(&mut self, id: RepositoryId) -> Option<String> {
-        let own = self.own.remove(&id);
-        match self.leave(id) {
-            Some(_) if own.is_none() => None,
-            _ => Some(format!("repository {id}: answering again")),
+        let own = self.own.remove(&id).is_some();
+        let was_said_alone = self
+            .failing
+            .remove(&id)
+            .is_some_and(|(kind, _)| self.leave(id, kind));
+        (own || was_said_alone).then(|| format!("repository {id}: answering again"))
+    }
+
+    /// `id` has left `kind` (already out of `failing`): whether the last line said of that
+    /// trouble was `id`'s own, which the caller follows with what `id` does now.
+    fn leave(&mut self, id: RepositoryId, kind: Shared) -> bool {
+        let everyone_answers = self.failing.is_empty();
+        let Some(said) = self.shared.get_mut(&kind) else {
+            return false;
+        };
+        said.count = said.count.saturating_sub(1);
+        match said.said {
+            Some((_, Some(alone))) if alone == id => {
+                said.said = None;
+                true
+            }
+            Some((_, None)) if said.count == 0 => {
+                said.said = None;
+                said.over = Some(everyone_answers);
+                false
+            }
+            _ => false,
         }
     }
 
-    fn leave(&mut self, id: RepositoryId) -> Option<Shared> {
-        let kind = self.failing.remove(&id)?;
-        if let Some(said) = self.shared.get_mut(&kind) {
-            said.count = said.count.saturating_sub(1);
-        }
-        Some(kind)
-    }
-
-    /// The lines due now: a summary of each shared trouble (or one repository's line while
-    /// it is alone in it), repeated once a minute, and the end of each.
+    /// The lines due now: the end of each summary that ended, and a summary of each shared
+    /// trouble (or one repository's line while it is alone in it), repeated once a minute.
     pub(super) fn tick(&mut self, now: Instant) -> Vec<String> {
         let mut lines = Vec::new();
-        let everyone_answers = self.failing.is_empty();
         for (kind, state) in &mut self.shared {
+            match state.over.take() {
+                Some(true) => {
+                    lines.push(format!("{}: every repository answers again", kind.over()))
+                }
+                Some(false) => lines.push(format!(
+                    "no repository {} any more; other trouble goes on",
+                    kind.short()
+                )),
+                None => {}
+            }
             match (state.count, state.said) {
-                (0, Some((_, Some(alone)))) => {
-                    // Moved to other trouble, it gets that trouble's line instead.
-                    if !self.failing.contains_key(&alone) {
-                        lines.push(format!("repository {alone}: answering again"));
-                    }
-                    state.said = None;
-                }
-                (0, Some((_, None))) if everyone_answers => {
-                    lines.push(format!("{}: every repository answers again", kind.over()));
-                    state.said = None;
-                }
-                (0, Some((_, None))) => {
-                    lines.push(format!(
-                        "no repository {} any more; other trouble goes on",
-                        kind.short()
-                    ));
-                    state.said = None;
-                }
                 (1, None) => {
                     let alone = self
                         .failing
                         .iter()
-                        .find_map(|(id, k)| (k == kind).then_some(*id));
-                    lines.push(state.example.clone());
-                    state.said = Some((now, alone));
+                        .find(|(_, (k, _))| k == kind)
+                        .map(|(id, (_, line))| (*id, line));
+                    if let Some((id, line)) = alone {
+                        lines.push(line.clone());
+                        state.said = Some((now, Some(id)));
+                    }
                 }
                 (2.., said)
                     if said.is_none_or(|(at, alone)| {
@@ -187,6 +211,29 @@ mod tests {
 
     fn status(code: u16) -> Error {
         ApiError::from_body(code, None, b"{\"error_code\":\"X\",\"error_msg\":\"m\"}").into()
+    }
+
+    enum Step {
+        Fails(u32, u16),
+        Answers(u32),
+        /// A tick, this many seconds after the start.
+        Tick(u64),
+    }
+
+    use Step::{Answers, Fails, Tick};
+
+    /// The lines said along `steps`, in order.
+    fn said(trouble: &mut Trouble, steps: &[Step]) -> Vec<String> {
+        let start = Instant::now();
+        let mut lines = Vec::new();
+        for step in steps {
+            match *step {
+                Fails(n, code) => lines.extend(trouble.error(id(n), &status(code))),
+                Answers(n) => lines.extend(trouble.recovered(id(n))),
+                Tick(second) => lines.extend(trouble.tick(start + Duration::from_secs(second))),
+            }
+        }
+        lines
     }
 
     #[test]
@@ -287,13 +334,107 @@ mod tests {
         );
         trouble.error(id(7), &status(500));
         assert!(trouble.tick(now + REPEAT * 2).is_empty(), "said once");
-        trouble.recovered(id(7));
-        assert_eq!(trouble.tick(now), ["repository 7: answering again"]);
+        assert_eq!(
+            trouble.recovered(id(7)).as_deref(),
+            Some("repository 7: answering again")
+        );
+        assert!(trouble.tick(now + REPEAT * 3).is_empty(), "said once");
         // Its own answer (404) is said at once, as its recovery.
         assert!(trouble.error(id(8), &status(404)).is_some());
         assert_eq!(
             trouble.recovered(id(8)).as_deref(),
             Some("repository 8: answering again")
         );
+    }
+
+    /// Repository 1 alone in a 503 recovers and 2 fails before the next tick: 1's recovery
+    /// and 2's failure are said, each under its own name.
+    #[test]
+    fn a_repository_taking_anothers_place_within_a_tick_is_named() {
+        let mut trouble = Trouble::default();
+        let lines = said(
+            &mut trouble,
+            &[
+                Fails(1, 503),
+                Tick(0),
+                Answers(1),
+                Fails(2, 503),
+                Tick(1),
+                Answers(2),
+                Tick(2),
+            ],
+        );
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines[0].starts_with("repository 1: API error: HTTP 503"));
+        assert_eq!(lines[1], "repository 1: answering again");
+        assert!(lines[2].starts_with("repository 2: API error: HTTP 503"));
+        assert_eq!(lines[3], "repository 2: answering again");
+    }
+
+    /// A 404 after a 503 is said, and is not followed by "answering again"; the 404 is said
+    /// after a 503 line even when it was said before the 503.
+    #[test]
+    fn a_404_after_a_503_is_the_last_line_until_it_answers() {
+        let mut trouble = Trouble::default();
+        let lines = said(
+            &mut trouble,
+            &[
+                Fails(1, 503),
+                Tick(0),
+                Fails(1, 404),
+                Tick(1),
+                Tick(2),
+                Fails(1, 503),
+                Tick(3),
+                Fails(1, 404),
+                Tick(4),
+                Answers(1),
+                Tick(5),
+            ],
+        );
+        let codes: Vec<&str> = lines
+            .iter()
+            .map(|line| match line.strip_prefix("repository 1: ") {
+                Some(rest) if rest.starts_with("API error: HTTP 503") => "503",
+                Some(rest) if rest.starts_with("API error: HTTP 404") => "404",
+                Some("answering again") => "answering",
+                _ => line,
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            ["503", "404", "503", "404", "answering"],
+            "{lines:?}"
+        );
+    }
+
+    /// An outage that ends and returns between two ticks is said both ways: a repository's
+    /// alone, and a summary of many.
+    #[test]
+    fn an_outage_that_ends_and_returns_within_a_tick_is_said_both_ways() {
+        let mut trouble = Trouble::default();
+        let lines = said(
+            &mut trouble,
+            &[Fails(1, 503), Tick(0), Answers(1), Fails(1, 503), Tick(1)],
+        );
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("repository 1: API error: HTTP 503"));
+        assert_eq!(lines[1], "repository 1: answering again");
+        assert!(lines[2].starts_with("repository 1: API error: HTTP 503"));
+
+        let mut trouble = Trouble::default();
+        let mut steps: Vec<Step> = (1..=3).map(|n| Fails(n, 503)).collect();
+        steps.push(Tick(0));
+        steps.extend((1..=3).map(Answers));
+        steps.extend((1..=3).map(|n| Fails(n, 503)));
+        steps.push(Tick(1));
+        let lines = said(&mut trouble, &steps);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("3 repositories failing on the service's side"));
+        assert_eq!(
+            lines[1],
+            "the service no longer fails: every repository answers again"
+        );
+        assert!(lines[2].starts_with("3 repositories failing on the service's side"));
     }
 }

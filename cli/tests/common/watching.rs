@@ -183,6 +183,18 @@ impl Watching {
         (code, reader.join().unwrap())
     }
 
+    /// Its stderr lines as they come, without the `codearts: ` before each; call once.
+    pub fn stderr_lines(&mut self) -> mpsc::Receiver<String> {
+        let stderr = BufReader::new(self.child.stderr.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line.trim_start_matches("codearts: ").to_owned());
+            }
+        });
+        lines
+    }
+
     /// Its first line on stderr; the rest is read and dropped, so that it never blocks.
     pub fn stderr_line(&mut self) -> String {
         let mut stderr = BufReader::new(self.child.stderr.take().unwrap());

@@ -72,6 +72,35 @@ fn an_unwritable_place_is_an_error_and_leaves_no_temporary_file() {
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// A state in a directory that does not exist (or is a file) is refused naming that
+/// directory, not the lock file the watch could not create in it.
+#[test]
+fn a_missing_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let error = StateFile::new(missing.join("watch.json"))
+        .load()
+        .unwrap_err()
+        .to_string();
+    let expected = format!("its directory {} does not exist", missing.display());
+    assert!(error.contains(&expected), "{error}");
+    assert!(!error.contains("lock"), "{error}");
+
+    let file = dir.path().join("a-file");
+    fs::write(&file, "").unwrap();
+    let error = StateFile::new(file.join("watch.json"))
+        .load()
+        .unwrap_err()
+        .to_string();
+    let expected = format!("{} is not a directory", file.display());
+    assert!(error.contains(&expected), "{error}");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "nothing created"
+    );
+}
+
 fn entry(id: u32, second: u32) -> (RepositoryId, LastSeen) {
     let seen = LastSeen {
         created_at: Some(Timestamp::from(format!("2026-01-01T00:00:{second:02}Z"))),

@@ -12,9 +12,10 @@ use tokio::time::{Duration, Instant};
 /// The lease a watch polls under, as its own clock counts it: held until a moment that the
 /// lease's keeper moves forward at each renewal, or never again once revoked. Cheap to clone.
 ///
-/// Checked by the client right before each request is sent ([`super::WatchOptions::leadership`]):
-/// a poll whose turn comes after the lease ran out is not sent, so a former leader that wakes
-/// from a pause sends nothing once its successor may have started.
+/// Checked by the client right before each request is sent
+/// ([`crate::WatchOptions::leadership`]): a poll whose turn comes after the lease ran out is
+/// not sent, so a former leader that wakes from a pause sends nothing once its successor may
+/// have started.
 #[derive(Clone, Debug)]
 pub struct Leadership(Arc<Held>);
 
