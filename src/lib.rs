@@ -40,6 +40,7 @@ pub mod auth;
 mod builder;
 mod call;
 mod client;
+pub mod drift;
 pub mod endpoint;
 mod error;
 mod error_answer;
