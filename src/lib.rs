@@ -40,6 +40,7 @@ pub mod auth;
 mod builder;
 mod call;
 mod client;
+#[doc = include_str!("../docs/drift.md")]
 pub mod drift;
 pub mod endpoint;
 mod error;

@@ -71,6 +71,8 @@ enum Operation {
 #[serde(rename_all = "kebab-case")]
 enum Variant {
     ClientToken,
+    /// The client with a token, built without the drift check (`check_drift(false)`).
+    ClientTokenNoDriftCheck,
     ClientAksk,
     RawReqwest,
 }
@@ -198,8 +200,9 @@ fn percentile(sorted: &[Duration], p: f64) -> u64 {
     sorted[index].as_micros() as u64
 }
 
-fn client(endpoint: &str, ca: Option<&[u8]>, credentials: Credentials) -> Client {
+fn client(endpoint: &str, ca: Option<&[u8]>, credentials: Credentials, drift: bool) -> Client {
     let builder = Client::builder()
+        .check_drift(drift)
         .endpoint(endpoint)
         .allow_http(true)
         .credentials(credentials)
@@ -254,6 +257,16 @@ async fn run(args: Args) {
                 &endpoint,
                 ca.as_deref(),
                 Credentials::token("bench-token").unwrap(),
+                true,
+            )),
+        ),
+        (
+            Variant::ClientTokenNoDriftCheck,
+            Caller::Client(client(
+                &endpoint,
+                ca.as_deref(),
+                Credentials::token("bench-token").unwrap(),
+                false,
             )),
         ),
         (
@@ -262,6 +275,7 @@ async fn run(args: Args) {
                 &endpoint,
                 ca.as_deref(),
                 Credentials::aksk(DEMO_AK, DEMO_SK).unwrap(),
+                true,
             )),
         ),
         (

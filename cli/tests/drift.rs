@@ -254,10 +254,48 @@ fn a_watch_says_each_drift_once_and_counts_it() {
         let rest = rest.join().unwrap();
         let said: Vec<&str> = rest.lines().filter(|l| l.contains("beyond the spec")).collect();
         assert_eq!(said.len(), 1, "once for the life of the process: {rest}");
-        assert!(
-            said[0].contains("ShowLastPushEventInRepository `$.user_name`: added_field \"drift\" (string)"),
-            "{}",
-            said[0]
-        );
+        // As docs/drift.md shows it.
+        let documented = docs_block("## In a watch", "text");
+        assert_eq!(said[0], documented.lines().next().unwrap());
+        let (series, _) = documented.lines().nth(1).unwrap().rsplit_once(' ').unwrap();
+        assert!(metrics.contains(series), "{series} in {metrics}");
     }
+}
+
+/// The fenced block of docs/drift.md that follows `after`, of kind `fence`.
+fn docs_block(after: &str, fence: &str) -> String {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/drift.md"))
+        .unwrap();
+    let from = page.find(after).expect(after);
+    let rest = &page[from..];
+    let start = rest.find(&format!("```{fence}\n")).expect(fence) + fence.len() + 4;
+    rest[start..start + rest[start..].find("```\n").unwrap()].to_owned()
+}
+
+/// docs/drift.md's check-spec example, run as written (on the port `serve` picked), prints
+/// what the page shows.
+#[test]
+fn the_docs_check_spec_example_prints_what_the_page_shows() {
+    let commands = docs_block("## `codearts check-spec`", "sh");
+    let lines: Vec<&str> = commands.lines().collect();
+    let serve_args: Vec<&str> = lines[0]
+        .strip_prefix("codearts serve ")
+        .and_then(|l| l.strip_suffix(" &"))
+        .unwrap()
+        .split(' ')
+        .collect();
+    assert_eq!(serve_args[..2], ["--port", "18090"]);
+    let served = Serve::with_args(&serve_args[2..]);
+    let mut command = codearts();
+    for pair in lines[1].strip_prefix("export ").unwrap().split(' ') {
+        let (name, value) = pair.split_once('=').unwrap();
+        command.env(name, value);
+    }
+    let args = lines[2]
+        .strip_prefix("codearts ")
+        .unwrap()
+        .replace("http://127.0.0.1:18090", &served.url);
+    let out = run(command.args(args.split(' ')));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.stdout, docs_block("## `codearts check-spec`", "text"));
 }
