@@ -34,7 +34,8 @@ fn main() -> ExitCode {
             // just above.
             let text = fs::read_to_string(SPEC).map_err(|e| format!("{SPEC}: {e}"))?;
             let spec = serde_norway::from_str(&text).map_err(|e| format!("{SPEC}: {e}"))?;
-            let schemas = answer_schemas::answer_schemas(&spec).map_err(|e| format!("{SPEC}: {e}"))?;
+            let schemas =
+                answer_schemas::answer_schemas(&spec).map_err(|e| format!("{SPEC}: {e}"))?;
             write("answer_schemas.rs", schemas)
         })
         .and_then(|()| generate::generate(SPEC))

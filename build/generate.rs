@@ -101,7 +101,10 @@ fn open_answer_values(spec: &mut serde_norway::Value) {
     }
     let paths = spec.get_mut("paths").and_then(|p| p.as_mapping_mut());
     for item in paths.into_iter().flat_map(|p| p.values_mut()) {
-        let operations = item.as_mapping_mut().into_iter().flat_map(|i| i.values_mut());
+        let operations = item
+            .as_mapping_mut()
+            .into_iter()
+            .flat_map(|i| i.values_mut());
         for operation in operations {
             let answers = operation
                 .get_mut("responses")

@@ -115,7 +115,10 @@ async fn each_kind_over(protocol: Protocol, kind: AnswerDrift) {
     let checked = client(&server, true);
     let with_check = call_both(&checked).await;
     let without_check = call_both(&client(&server, false)).await;
-    assert_eq!(with_check, without_check, "{protocol:?} {kind}: the check changes no result");
+    assert_eq!(
+        with_check, without_check,
+        "{protocol:?} {kind}: the check changes no result"
+    );
     for request in server.requests() {
         assert_eq!(request.version, protocol.version());
     }
@@ -127,7 +130,10 @@ async fn each_kind_over(protocol: Protocol, kind: AnswerDrift) {
         .collect();
     assert_eq!(found, expected(kind), "{protocol:?} {kind}");
     for drift in &drift {
-        assert_eq!(drift.times, CALLS as u64, "{drift:?}: counted each time it was seen");
+        assert_eq!(
+            drift.times, CALLS as u64,
+            "{drift:?}: counted each time it was seen"
+        );
     }
     let events = events.0.lock().unwrap().clone();
     assert_eq!(
@@ -136,9 +142,15 @@ async fn each_kind_over(protocol: Protocol, kind: AnswerDrift) {
         "{protocol:?} {kind}: one event per kind and path, not per answer: {events:#?}"
     );
     for ((operation, path, drift), event) in found.iter().zip(&events) {
-        assert!(event.contains(&format!("operation=\"{operation}\"")), "{event}");
+        assert!(
+            event.contains(&format!("operation=\"{operation}\"")),
+            "{event}"
+        );
         assert!(event.contains(&format!("path={path}")), "{event}");
-        assert!(event.contains(&format!("kind=\"{}\"", drift.name())), "{event}");
+        assert!(
+            event.contains(&format!("kind=\"{}\"", drift.name())),
+            "{event}"
+        );
     }
 }
 

@@ -31,11 +31,7 @@ fn generated(spec: &Value) -> String {
     file.write_all(serde_norway::to_string(spec).unwrap().as_bytes())
         .unwrap();
     let generated = generate::generate(file.path().to_str().unwrap()).unwrap();
-    assert!(
-        !generated.answers.contains("Kind"),
-        "{}",
-        generated.answers
-    );
+    assert!(!generated.answers.contains("Kind"), "{}", generated.answers);
     generated.code
 }
 
@@ -74,7 +70,10 @@ fn answer_enums_and_formats_are_kept_open_and_checked_as_drift() {
         "format: Some(Format::DateTime)",
         "format: Some(Format::Int32)",
     ] {
-        assert!(schemas.contains(held), "the drift check holds {held}: {schemas}");
+        assert!(
+            schemas.contains(held),
+            "the drift check holds {held}: {schemas}"
+        );
     }
 }
 

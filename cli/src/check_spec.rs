@@ -104,13 +104,15 @@ pub(crate) async fn run(client: Client, args: &CheckSpecArgs) -> Result<u8> {
     }
     if let Some(path) = &args.write_spec {
         if report.conforms {
-            say!("the answers conform to the spec: nothing written to {}", path.display());
+            say!(
+                "the answers conform to the spec: nothing written to {}",
+                path.display()
+            );
         } else {
             let text = serde_norway::to_string(&edited)
                 .map_err(|e| CliError::Environment(format!("cannot write the spec: {e}")))?;
-            std::fs::write(path, text).map_err(|e| {
-                CliError::Input(format!("cannot write {}: {e}", path.display()))
-            })?;
+            std::fs::write(path, text)
+                .map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
             say!(
                 "the spec with the suggested edits is in {}: review it with `codearts spec-diff \
                  openapi/codearts-repo.yaml {}` (comments are not kept)",

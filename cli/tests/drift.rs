@@ -49,26 +49,75 @@ fn check_spec(served: &Served, extra: &[&str]) -> Output {
         .client()
         .args(&served.client_args)
         .args(["check-spec", "--repository-id", "2112036131"])
-        .args(["--namespace", "3e1f6634946144c2b1ccb46fb8152b8f", "--project", "test"])
+        .args([
+            "--namespace",
+            "3e1f6634946144c2b1ccb46fb8152b8f",
+            "--project",
+            "test",
+        ])
         .args(["--repo-auth", "gh-auth"])
         .args(extra))
 }
 
 /// What check-spec must report for each kind the spec has a place for: (schema, path,
 /// kind, suggested edit, verdict).
-fn expected(kind: &str) -> Vec<(&'static str, &'static str, &'static str, &'static str, &'static str)> {
+fn expected(
+    kind: &str,
+) -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+)> {
     match kind {
         "added-field" => vec![
-            ("PushEvent", "$.user_name", "added_field", "add it as an optional property", "compatible"),
-            ("CommitList", "$.user_name", "added_field", "add it as an optional property", "compatible"),
+            (
+                "PushEvent",
+                "$.user_name",
+                "added_field",
+                "add it as an optional property",
+                "compatible",
+            ),
+            (
+                "CommitList",
+                "$.user_name",
+                "added_field",
+                "add it as an optional property",
+                "compatible",
+            ),
         ],
         "out-of-range" => vec![
-            ("RepositoryId", "$.repository.id", "out_of_range", "raise its maximum to 2147483648", "breaking"),
-            ("RepositoryId", "$.repository.id", "format", "drop `format: int32`", "breaking"),
+            (
+                "RepositoryId",
+                "$.repository.id",
+                "out_of_range",
+                "raise its maximum to 2147483648",
+                "breaking",
+            ),
+            (
+                "RepositoryId",
+                "$.repository.id",
+                "format",
+                "drop `format: int32`",
+                "breaking",
+            ),
         ],
         "changed-type" => vec![
-            ("PushEvent", "$.ref", "changed_type", "change its type from string to integer", "breaking"),
-            ("Commit", "$.commits[*].sha", "changed_type", "change its type from string to integer", "breaking"),
+            (
+                "PushEvent",
+                "$.ref",
+                "changed_type",
+                "change its type from string to integer",
+                "breaking",
+            ),
+            (
+                "Commit",
+                "$.commits[*].sha",
+                "changed_type",
+                "change its type from string to integer",
+                "breaking",
+            ),
         ],
         "format" => vec![(
             "Timestamp",
@@ -83,13 +132,24 @@ fn expected(kind: &str) -> Vec<(&'static str, &'static str, &'static str, &'stat
 
 #[test]
 fn check_spec_reports_each_kind_with_its_edit_and_verdict_over_both_protocols() {
-    let kinds: Vec<AnswerDrift> = AnswerDrift::ALL.into_iter().filter(|k| k.possible()).collect();
-    assert_eq!(kinds.len(), 4, "today's spec has a place for four kinds: {kinds:?}");
+    let kinds: Vec<AnswerDrift> = AnswerDrift::ALL
+        .into_iter()
+        .filter(|k| k.possible())
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        4,
+        "today's spec has a place for four kinds: {kinds:?}"
+    );
     for tls in [false, true] {
         for kind in &kinds {
             let served = serve(tls, &["--drift", kind.name()]);
             let out = check_spec(&served, &["--output", "json"]);
-            assert_eq!(out.code, 1, "tls {tls}, {kind}: out of date\n{}", out.stderr);
+            assert_eq!(
+                out.code, 1,
+                "tls {tls}, {kind}: out of date\n{}",
+                out.stderr
+            );
             let report: Value = serde_json::from_str(&out.stdout).unwrap();
             assert_eq!(report["conforms"], false);
             let found: Vec<(String, String, String, String, String)> = report["differences"]
@@ -98,7 +158,13 @@ fn check_spec_reports_each_kind_with_its_edit_and_verdict_over_both_protocols() 
                 .iter()
                 .map(|d| {
                     let text = |key: &str| d[key].as_str().unwrap_or_default().to_owned();
-                    (text("schema"), text("path"), text("kind"), text("edit"), text("verdict"))
+                    (
+                        text("schema"),
+                        text("path"),
+                        text("kind"),
+                        text("edit"),
+                        text("verdict"),
+                    )
                 })
                 .collect();
             let expected: Vec<(String, String, String, String, String)> = expected(kind.name())
@@ -134,7 +200,11 @@ fn check_spec_says_it_in_spec_diffs_words_and_as_markdown() {
     );
     let out = check_spec(&served, &["--output", "markdown"]);
     assert_eq!(out.code, 1);
-    assert!(out.stdout.starts_with("## Spec check: out of date\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("## Spec check: out of date\n"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains(
             "| PushEvent | `$.user_name` | \"drift\" (string) | no such field | add it as an \
@@ -157,7 +227,12 @@ fn conforming_answers_exit_0() {
             out.stdout
         );
         let out = check_spec(&served, &["--output", "markdown"]);
-        assert!(out.stdout.starts_with("## Spec check: the answers conform\n"), "{}", out.stdout);
+        assert!(
+            out.stdout
+                .starts_with("## Spec check: the answers conform\n"),
+            "{}",
+            out.stdout
+        );
     }
 }
 
@@ -172,7 +247,10 @@ fn write_spec_writes_the_edits_for_spec_diff() {
     let served = serve(false, &[]);
     let out = check_spec(&served, &["--write-spec", written]);
     assert_eq!(out.code, 0);
-    assert!(!std::path::Path::new(written).exists(), "nothing to write when the answers conform");
+    assert!(
+        !std::path::Path::new(written).exists(),
+        "nothing to write when the answers conform"
+    );
 
     let served = serve(false, &["--drift", "added-field"]);
     let out = check_spec(&served, &["--write-spec", written]);
@@ -180,11 +258,21 @@ fn write_spec_writes_the_edits_for_spec_diff() {
     out.assert_stderr_has(&[written, "spec-diff"]);
     let edited: Value = serde_norway::from_str(&std::fs::read_to_string(written).unwrap()).unwrap();
     let schemas = &edited["components"]["schemas"];
-    assert_eq!(schemas["PushEvent"]["properties"]["user_name"]["type"], "string");
-    assert_eq!(schemas["CommitList"]["properties"]["user_name"]["type"], "string");
+    assert_eq!(
+        schemas["PushEvent"]["properties"]["user_name"]["type"],
+        "string"
+    );
+    assert_eq!(
+        schemas["CommitList"]["properties"]["user_name"]["type"],
+        "string"
+    );
 
     let out = run(codearts().args(["spec-diff", SPEC, written, "--output", "json"]));
-    assert_eq!(out.code, 0, "compatible, as check-spec said: {}", out.stdout);
+    assert_eq!(
+        out.code, 0,
+        "compatible, as check-spec said: {}",
+        out.stdout
+    );
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["breaking"], 0);
     let locations: Vec<&str> = report["changes"]
@@ -215,7 +303,11 @@ fn nothing_to_call_and_an_impossible_drift_are_usage_errors() {
 /// A GET over plain HTTP/1.1, the body of a 200.
 fn get(address: &str, path: &str) -> String {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
@@ -228,10 +320,18 @@ fn get(address: &str, path: &str) -> String {
 #[test]
 fn a_watch_says_each_drift_once_and_counts_it() {
     for loopback in [Loopback::start(2), Loopback::start_https(2)] {
-        loopback.server.set_drift(Some(AnswerDrift::AddedField)).unwrap();
+        loopback
+            .server
+            .set_drift(Some(AnswerDrift::AddedField))
+            .unwrap();
         let mut watching = loopback.spawn_watch(&["1", "2", "--listen", "127.0.0.1:0"]);
         let (announced, rest) = watching.stderr_line_and_rest();
-        let address = announced.trim().rsplit("http://").next().unwrap().to_owned();
+        let address = announced
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .to_owned();
         assert_eq!(watching.expect(2).len(), 2);
         std::thread::sleep(Duration::from_millis(1500));
         let metrics = get(&address, "/metrics");
@@ -252,7 +352,10 @@ fn a_watch_says_each_drift_once_and_counts_it() {
 
         watching.stop("TERM");
         let rest = rest.join().unwrap();
-        let said: Vec<&str> = rest.lines().filter(|l| l.contains("beyond the spec")).collect();
+        let said: Vec<&str> = rest
+            .lines()
+            .filter(|l| l.contains("beyond the spec"))
+            .collect();
         assert_eq!(said.len(), 1, "once for the life of the process: {rest}");
         // As docs/drift.md shows it.
         let documented = docs_block("## In a watch", "text");
@@ -264,8 +367,8 @@ fn a_watch_says_each_drift_once_and_counts_it() {
 
 /// The fenced block of docs/drift.md that follows `after`, of kind `fence`.
 fn docs_block(after: &str, fence: &str) -> String {
-    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/drift.md"))
-        .unwrap();
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/drift.md")).unwrap();
     let from = page.find(after).expect(after);
     let rest = &page[from..];
     let start = rest.find(&format!("```{fence}\n")).expect(fence) + fence.len() + 4;

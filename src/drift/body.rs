@@ -14,7 +14,11 @@ use reqwest::Response;
 
 use super::DriftLog;
 
-pub(crate) fn watch_body(response: Response, operation: &'static str, log: Arc<DriftLog>) -> Response {
+pub(crate) fn watch_body(
+    response: Response,
+    operation: &'static str,
+    log: Arc<DriftLog>,
+) -> Response {
     let (parts, body) = http::Response::<reqwest::Body>::from(response).into_parts();
     let watched = reqwest::Body::wrap(Watched {
         inner: body,
@@ -42,7 +46,9 @@ impl Watched {
             [one] => log.check(self.operation, one),
             chunks => {
                 let mut body = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-                chunks.iter().for_each(|chunk| body.extend_from_slice(chunk));
+                chunks
+                    .iter()
+                    .for_each(|chunk| body.extend_from_slice(chunk));
                 log.check(self.operation, &body);
             }
         }

@@ -84,7 +84,12 @@ impl Node<'_> {
         self.drift(DriftKind::ChangedType, expected, seen, seen_type);
     }
 
-    fn listed(&mut self, is: impl Fn(&EnumValue) -> bool, seen: &dyn Fn() -> String, seen_type: &'static str) {
+    fn listed(
+        &mut self,
+        is: impl Fn(&EnumValue) -> bool,
+        seen: &dyn Fn() -> String,
+        seen_type: &'static str,
+    ) {
         let Some(values) = self.schema.one_of else {
             return;
         };
@@ -109,19 +114,35 @@ impl Node<'_> {
             return self.changed_type(format!("{:?}", excerpt(text)), "string");
         };
         let seen = || format!("{:?}", excerpt(text));
-        self.listed(|v| matches!(v, EnumValue::Text(t) if *t == text), &seen, "string");
+        self.listed(
+            |v| matches!(v, EnumValue::Text(t) if *t == text),
+            &seen,
+            "string",
+        );
         if min_length.is_some() || max_length.is_some() {
             let length = text.chars().count() as f64;
-            if min_length.is_some_and(|min| length < min) || max_length.is_some_and(|max| length > max) {
+            if min_length.is_some_and(|min| length < min)
+                || max_length.is_some_and(|max| length > max)
+            {
                 let show = |n: Option<f64>| n.map_or("any".to_owned(), |n| n.to_string());
                 let expected = format!("{} to {} characters", show(min_length), show(max_length));
-                self.drift(DriftKind::Length, expected, format!("{length} characters"), "string");
+                self.drift(
+                    DriftKind::Length,
+                    expected,
+                    format!("{length} characters"),
+                    "string",
+                );
             }
         }
         if let Some(pattern) = pattern
             && regex_lite::Regex::new(pattern).is_ok_and(|p| !p.is_match(text))
         {
-            self.drift(DriftKind::Pattern, format!("matching `{pattern}`"), seen(), "string");
+            self.drift(
+                DriftKind::Pattern,
+                format!("matching `{pattern}`"),
+                seen(),
+                "string",
+            );
         }
         let conforms = match format {
             Some(Format::DateTime) => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
@@ -153,7 +174,11 @@ impl Node<'_> {
         if integer && !integral {
             return self.changed_type(seen, seen_type);
         }
-        self.listed(|v| matches!(v, EnumValue::Number(n) if *n == value), &|| seen.clone(), seen_type);
+        self.listed(
+            |v| matches!(v, EnumValue::Number(n) if *n == value),
+            &|| seen.clone(),
+            seen_type,
+        );
         let below = minimum.is_some_and(|min| value < min || (exclusive_minimum && value == min));
         let above = maximum.is_some_and(|max| value > max || (exclusive_maximum && value == max));
         if below || above {
@@ -171,7 +196,9 @@ impl Node<'_> {
         }
         let fits = match format {
             Some(Format::Int32) => (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&value),
-            Some(Format::Int64) => (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&value),
+            Some(Format::Int64) => {
+                (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&value)
+            }
             Some(Format::Float) => value.abs() <= f64::from(f32::MAX),
             _ => true,
         };
@@ -208,9 +235,11 @@ impl<'de> Visitor<'de> for Node<'_> {
 
     fn visit_bool<E>(mut self, value: bool) -> Result<(), E> {
         match self.schema.shape {
-            Shape::Boolean => {
-                self.listed(|v| matches!(v, EnumValue::Bool(b) if *b == value), &|| value.to_string(), "boolean")
-            }
+            Shape::Boolean => self.listed(
+                |v| matches!(v, EnumValue::Bool(b) if *b == value),
+                &|| value.to_string(),
+                "boolean",
+            ),
             Shape::Any => {}
             _ => self.changed_type(value.to_string(), "boolean"),
         }
@@ -241,7 +270,10 @@ impl<'de> Visitor<'de> for Node<'_> {
     fn visit_unit<E>(mut self) -> Result<(), E> {
         match self.schema.shape {
             Shape::Any => {}
-            _ if self.schema.one_of.is_some_and(|v| v.iter().any(|v| matches!(v, EnumValue::Null))) => {}
+            _ if self
+                .schema
+                .one_of
+                .is_some_and(|v| v.iter().any(|v| matches!(v, EnumValue::Null))) => {}
             _ => self.changed_type("null".to_owned(), "null"),
         }
         Ok(())
@@ -454,7 +486,9 @@ mod tests {
                     Schema {
                         at: "#/components/schemas/Event/properties/tags",
                         one_of: None,
-                        shape: Shape::Array(&text("#/components/schemas/Event/properties/tags/items")),
+                        shape: Shape::Array(&text(
+                            "#/components/schemas/Event/properties/tags/items",
+                        )),
                     },
                 ),
             ],
@@ -467,7 +501,11 @@ mod tests {
         check(&EVENT, body.as_bytes(), &mut found);
         found
             .into_iter()
-            .map(|Found { kind, path, seen, .. }| (kind, path, seen))
+            .map(
+                |Found {
+                     kind, path, seen, ..
+                 }| (kind, path, seen),
+            )
             .collect()
     }
 
@@ -515,7 +553,10 @@ mod tests {
     #[test]
     fn integer_formats_and_fractions_are_checked() {
         let found = drift(r#"{"kind":"push","id":2147483648}"#);
-        assert_eq!(found, [(Format, "$.id".to_owned(), "2147483648".to_owned())]);
+        assert_eq!(
+            found,
+            [(Format, "$.id".to_owned(), "2147483648".to_owned())]
+        );
         let found = drift(r#"{"kind":"push","id":1.0}"#);
         assert_eq!(found, [(ChangedType, "$.id".to_owned(), "1".to_owned())]);
     }
@@ -534,6 +575,9 @@ mod tests {
     fn broken_bodies_add_nothing_and_escaped_keys_are_read() {
         assert_eq!(drift("<html>"), []);
         let found = drift(r#"{"kind":"push","id":1,"us\u0065r":true}"#);
-        assert_eq!(found, [(AddedField, "$.user".to_owned(), "true".to_owned())]);
+        assert_eq!(
+            found,
+            [(AddedField, "$.user".to_owned(), "true".to_owned())]
+        );
     }
 }

@@ -62,9 +62,12 @@ impl AnswerDrift {
         match (self, &schema.shape) {
             (AnswerDrift::AddedField, Shape::Object { .. }) => true,
             (AnswerDrift::EnumValue, _) => schema.one_of.is_some(),
-            (AnswerDrift::OutOfRange, Shape::Number { minimum, maximum, .. }) => {
-                minimum.is_some() || maximum.is_some()
-            }
+            (
+                AnswerDrift::OutOfRange,
+                Shape::Number {
+                    minimum, maximum, ..
+                },
+            ) => minimum.is_some() || maximum.is_some(),
             (AnswerDrift::ChangedType, Shape::String { .. }) => true,
             (AnswerDrift::MissingRequired, Shape::Object { required, .. }) => !required.is_empty(),
             (AnswerDrift::Format, Shape::String { format, .. }) => format.is_some(),
@@ -92,7 +95,12 @@ impl AnswerDrift {
                 }
             }
             (AnswerDrift::EnumValue, _) => *value = Value::from("not-in-the-spec"),
-            (AnswerDrift::OutOfRange, Shape::Number { minimum, maximum, .. }) => {
+            (
+                AnswerDrift::OutOfRange,
+                Shape::Number {
+                    minimum, maximum, ..
+                },
+            ) => {
                 *value = match (maximum, minimum) {
                     (Some(max), _) => Value::from(*max as i64 + 1),
                     (None, Some(min)) => Value::from(*min as i64 - 1),

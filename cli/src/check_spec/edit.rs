@@ -59,7 +59,10 @@ pub(crate) fn apply(drift: &Drift, spec: &mut Value) -> Option<String> {
         }
         DriftKind::Format => {
             let format = schema.remove("format")?;
-            Some(format!("drop `format: {}`", format.as_str().unwrap_or_default()))
+            Some(format!(
+                "drop `format: {}`",
+                format.as_str().unwrap_or_default()
+            ))
         }
         DriftKind::Length => {
             let length: u64 = drift.seen.split(' ').next()?.parse().ok()?;

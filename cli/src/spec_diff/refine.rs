@@ -131,13 +131,7 @@ fn enums(old: &Value, new: &Value, at: &str, out: &mut Vec<Raw>) {
     let values = |v: &Value| v.get("enum").and_then(Value::as_array).cloned();
     match (values(old), values(new)) {
         (None, None) => {}
-        (Some(_), None) => push_rust(
-            out,
-            LessStrict,
-            at,
-            "the enum was lifted".into(),
-            OPEN_ENUM,
-        ),
+        (Some(_), None) => push_rust(out, LessStrict, at, "the enum was lifted".into(), OPEN_ENUM),
         (None, Some(_)) => push_rust(
             out,
             MoreStrict,

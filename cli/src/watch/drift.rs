@@ -19,11 +19,6 @@ fn line(d: &Drift) -> String {
     crate::output::clean(&format!(
         "the service answers beyond the spec: {} `{}`: {} {} ({}), where the spec says {}; \
          `codearts check-spec` suggests the spec edit",
-        d.operation,
-        d.path,
-        d.kind,
-        d.seen,
-        d.seen_type,
-        d.expected
+        d.operation, d.path, d.kind, d.seen, d.seen_type, d.expected
     ))
 }
