@@ -314,7 +314,7 @@ impl<'de> Visitor<'de> for Node<'_> {
         // Which required fields were seen (no allocation when none is required).
         let mut present = vec![false; required.len()];
         while let Some(Key(name)) = fields.next_key::<Key>()? {
-            let path = Path::Field(self.path, &*name);
+            let path = Path::Field(self.path, &name);
             match properties.iter().position(|(known, _)| *known == name) {
                 Some(index) => {
                     if let Some(seen) = required.iter().position(|r| *r == name) {
