@@ -83,11 +83,22 @@ pub struct Drift {
     pub times: u64,
 }
 
+/// The kinds and paths a client keeps: a service that names a new field in every answer
+/// must not grow a long-lived watch's memory without bound. Past it, one event says so.
+pub(crate) const MAX_KEPT: usize = 256;
+
 /// What a client has seen, shared by its clones. Checking takes no lock: only an answer
 /// that drifted does.
 #[derive(Debug, Default)]
 pub(crate) struct DriftLog {
-    seen: Mutex<Vec<Drift>>,
+    seen: Mutex<Log>,
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    kept: Vec<Drift>,
+    /// Whether the event saying the log is full was sent.
+    full: bool,
 }
 
 impl DriftLog {
@@ -105,13 +116,25 @@ impl DriftLog {
         if found.is_empty() {
             return;
         }
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut log = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         for new in found {
-            let known = seen.iter_mut().find(|d| {
+            let known = log.kept.iter_mut().find(|d| {
                 d.operation == answer.operation && d.kind == new.kind && d.path == new.path
             });
             if let Some(known) = known {
                 known.times += 1;
+                continue;
+            }
+            if log.kept.len() >= MAX_KEPT {
+                if !std::mem::replace(&mut log.full, true) {
+                    tracing::warn!(
+                        target: "codearts_repo::drift",
+                        operation = answer.operation,
+                        kept = MAX_KEPT,
+                        "the service answers more kinds of drift than are kept: later ones are \
+                         not said"
+                    );
+                }
                 continue;
             }
             tracing::warn!(
@@ -123,7 +146,7 @@ impl DriftLog {
                 seen = %new.seen,
                 "the service answered what the spec does not describe"
             );
-            seen.push(Drift {
+            log.kept.push(Drift {
                 operation: answer.operation,
                 path: new.path,
                 kind: new.kind,
@@ -137,6 +160,31 @@ impl DriftLog {
     }
 
     pub(crate) fn summary(&self) -> Vec<Drift> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .kept
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DriftLog, MAX_KEPT};
+
+    /// A service naming a new field in every answer fills the log up to its bound, no further;
+    /// what is kept still counts.
+    #[test]
+    fn the_log_keeps_at_most_its_bound() {
+        let log = DriftLog::default();
+        for answer in 0..(MAX_KEPT + 44) {
+            let body = format!(r#"{{"ref":"main","field_{answer}":1,"user_name":"x"}}"#);
+            log.check("show_last_push_event_in_repository", body.as_bytes());
+        }
+        let kept = log.summary();
+        assert_eq!(kept.len(), MAX_KEPT);
+        assert_eq!(kept[0].path, "$.field_0");
+        assert_eq!(kept[1].path, "$.user_name");
+        assert_eq!(kept[1].times, (MAX_KEPT + 44) as u64);
     }
 }
