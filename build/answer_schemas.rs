@@ -43,6 +43,7 @@ pub fn answer_schemas(spec: &Value) -> Result<String, String> {
         "pub(crate) fn answer_schema(operation_id: &str) -> Option<&'static Answer> {\n    \
          match operation_id {\n",
     );
+    let mut ids = Vec::new();
     let paths = spec.get("paths").and_then(Value::as_mapping);
     for (path, item) in paths.into_iter().flatten() {
         let path = path.as_str().unwrap_or_default();
@@ -63,6 +64,7 @@ pub fn answer_schemas(spec: &Value) -> Result<String, String> {
             };
             let at = format!("{at}/content/application~1json/schema");
             let tree = compile(spec, &at, schema, &mut Vec::new())?;
+            ids.push(format!("{:?}", snake(id)));
             writeln!(
                 out,
                 "        {:?} => Some(&Answer {{ operation: {id:?}, schema: {tree} }}),",
@@ -72,6 +74,14 @@ pub fn answer_schemas(spec: &Value) -> Result<String, String> {
         }
     }
     out.push_str("        _ => None,\n    }\n}\n");
+    writeln!(
+        out,
+        "\n/// The operations with an answer schema, by progenitor's name (for the embedded server).\n\
+         #[cfg_attr(not(feature = \"server\"), allow(dead_code))]\n\
+         pub(crate) const OPERATION_IDS: &[&str] = &[{}];",
+        ids.join(", ")
+    )
+    .unwrap();
     // Formatted, so that its snapshot (tests/generated.rs) reads as a diff of the spec.
     let file =
         syn::parse_file(&out).map_err(|e| format!("answer_schemas.rs does not parse: {e}"))?;

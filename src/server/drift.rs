@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 
 use serde_json::Value;
 
-use crate::drift::schema::{Schema, Shape, answer_schema};
+use crate::drift::schema::{OPERATION_IDS, Schema, Shape, answer_schema};
 
 /// One kind of drift the server can answer with, on every success of both operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl AnswerDrift {
     /// Whether some answer of the spec has a place for this kind: an `enum`, a range, a
     /// string, a required field, a `format`. `Server::start` refuses one that has none.
     pub fn possible(self) -> bool {
-        ["show_last_push_event_in_repository", "list_commits"]
+        OPERATION_IDS
             .iter()
             .filter_map(|operation| answer_schema(operation))
             .any(|answer| find(&answer.schema, &mut |s| self.fits(s)).is_some())
