@@ -27,8 +27,8 @@ Credentials (never flags), in the official SDKs' order:
 `codearts serve --keyless` plays STS, IAM and pod identity on loopback to try them.
 
 Exit codes: 0 success, 1 spec-diff and release-gate: something breaks (or the version does
-not say so), check-spec: the spec is out of date; 2 usage or invalid input (nothing sent), 3 API error, 4 transport error
-(connect, TLS, timeout, broken answer), 5 undecodable answer.
+not say so), check-spec: the spec is out of date; 2 usage or invalid input (nothing sent),
+3 API error, 4 transport error (connect, TLS, timeout, broken answer), 5 undecodable answer.
 
 Examples:
   codearts demo

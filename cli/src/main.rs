@@ -1,7 +1,7 @@
 //! `codearts`: the two operations from a shell or a CI job, the embedded server, and a demo.
 //!
-//! Exit codes: 0 success, 1 `spec-diff`, `release-gate` and `check-spec` findings, 2 usage or invalid
-//! input (nothing sent), 3 API error,
+//! Exit codes: 0 success, 1 `spec-diff`, `release-gate` and `check-spec` findings, 2 usage or
+//! invalid input (nothing sent), 3 API error,
 //! 4 transport error (connect, TLS, timeout, broken or oversized answer), 5 undecodable answer.
 
 /// One line on stderr, `codearts: ` first. A closed stderr must not end the command, as
