@@ -9,6 +9,10 @@
 //! turns; the median round is reported, and the ratio to raw reqwest is the median of the
 //! ratios of rounds run one after the other (a pair shares the machine's state of the moment,
 //! so the ratio cancels most of a shared VM's drift).
+//!
+//! `--variant client-token-no-drift-check` is the token client built with
+//! `check_drift(false)`: beside `client-token`, what the drift check costs (docs/drift.md
+//! counts its instructions with callgrind, against `codearts serve` in another process).
 
 use std::{
     sync::Arc,
