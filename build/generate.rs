@@ -21,8 +21,11 @@ pub fn generate(path: &str) -> Result<Generated, String> {
     let fail = |what: String| format!("{path}: {what}");
     let text = fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     // serde_norway reports "at line L column C" for syntax and shape errors alike.
-    let spec: openapiv3::OpenAPI = serde_norway::from_str(&text)
-        .map_err(|e| fail(format!("not a valid OpenAPI 3.0 document: {e}")))?;
+    let invalid = |e: serde_norway::Error| fail(format!("not a valid OpenAPI 3.0 document: {e}"));
+    serde_norway::from_str::<openapiv3::OpenAPI>(&text).map_err(invalid)?;
+    let mut spec: serde_norway::Value = serde_norway::from_str(&text).map_err(invalid)?;
+    open_answer_values(&mut spec);
+    let spec: openapiv3::OpenAPI = serde_norway::from_value(spec).map_err(invalid)?;
 
     let mut settings = GenerationSettings::new();
     settings
@@ -62,6 +65,66 @@ pub fn generate(path: &str) -> Result<Generated, String> {
         code: prettyplease::unparse(&file),
         answers,
     })
+}
+
+/// Answers are kept as sent: an `enum` or a `format` on an answer's field would make
+/// progenitor generate a closed enum, a `chrono` or `uuid` type or a narrower integer, and
+/// one value the service adds would fail the whole answer. They are taken out of every
+/// schema but the checked types (whose own types the crate supplies) before progenitor
+/// runs, so such a field is a plain `String` or number; the drift check (src/drift/)
+/// compares the value with them instead, and says when the service goes beyond the spec.
+/// Parameters' inline schemas keep theirs: a request's enum is the caller's rule.
+fn open_answer_values(spec: &mut serde_norway::Value) {
+    fn open(schema: &mut serde_norway::Value) {
+        let Some(map) = schema.as_mapping_mut() else {
+            return;
+        };
+        map.remove("enum");
+        map.remove("format");
+        if let Some(properties) = map.get_mut("properties").and_then(|p| p.as_mapping_mut()) {
+            properties.values_mut().for_each(open);
+        }
+        if let Some(items) = map.get_mut("items") {
+            open(items);
+        }
+    }
+    if let Some(schemas) = spec
+        .get_mut("components")
+        .and_then(|c| c.get_mut("schemas"))
+        .and_then(|s| s.as_mapping_mut())
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if !name.as_str().is_some_and(|n| CHECKED_TYPES.contains(&n)) {
+                open(schema);
+            }
+        }
+    }
+    let paths = spec.get_mut("paths").and_then(|p| p.as_mapping_mut());
+    for item in paths.into_iter().flat_map(|p| p.values_mut()) {
+        let operations = item
+            .as_mapping_mut()
+            .into_iter()
+            .flat_map(|i| i.values_mut());
+        for operation in operations {
+            let answers = operation
+                .get_mut("responses")
+                .and_then(|r| r.as_mapping_mut())
+                .into_iter()
+                .flat_map(|r| r.values_mut());
+            for answer in answers {
+                let bodies = answer
+                    .get_mut("content")
+                    .and_then(|c| c.as_mapping_mut())
+                    .into_iter()
+                    .flat_map(|c| c.values_mut());
+                for body in bodies {
+                    if let Some(schema) = body.get_mut("schema") {
+                        open(schema);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Marks every spec type `#[non_exhaustive]` and drops its derived `Default`, so that a field or

@@ -46,6 +46,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     rate_limit: Option<RateLimit>,
     max_body_bytes: usize,
+    check_drift: bool,
     root_certificates: Vec<Vec<u8>>,
     identity: Option<PrivatePem>,
     http_client: Option<reqwest::Client>,
@@ -80,6 +81,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             rate_limit: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            check_drift: true,
             root_certificates: Vec::new(),
             identity: None,
             http_client: None,
@@ -206,6 +208,15 @@ impl ClientBuilder {
         self
     }
 
+    /// Compares each successful answer with the spec (default: on) and says, once per kind
+    /// and JSON path, what the service answered beyond it: a `tracing` event with target
+    /// `codearts_repo::drift`, and [`Client::drift`](crate::Client::drift). The answers
+    /// themselves are read as before either way. See `docs/drift.md` for its cost.
+    pub fn check_drift(mut self, on: bool) -> Self {
+        self.check_drift = on;
+        self
+    }
+
     /// Trusts the CA certificates in `pem` (one or several) besides the system's roots
     /// (which `SSL_CERT_FILE` and `SSL_CERT_DIR` can replace).
     pub fn add_root_certificate_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
@@ -307,6 +318,7 @@ impl ClientBuilder {
                 .then_some(ATTEMPT_TIMEOUT_WITHOUT_DEADLINE)),
             overall_timeout: self.timeout,
             max_body_bytes: self.max_body_bytes,
+            drift: self.check_drift.then(crate::drift::DriftLog::new),
         });
         let regions_file = self.load_regions_file()?;
         let service = |service: Service| -> Result<generated::Client, Refusal> {

@@ -58,6 +58,17 @@ impl Client {
         ClientBuilder::default()
     }
 
+    /// Each kind of drift at each JSON path this client and its clones have seen in the
+    /// answers since it was built, in the order first seen (empty when the answers
+    /// conform, or with [`ClientBuilder::check_drift(false)`](ClientBuilder::check_drift)).
+    pub fn drift(&self) -> Vec<crate::drift::Drift> {
+        self.settings
+            .drift
+            .as_ref()
+            .map(|log| log.summary())
+            .unwrap_or_default()
+    }
+
     fn service(&self, service: Service) -> Result<&generated::Client, Error> {
         let client = match service {
             Service::CodeArtsRepo => &self.services.codearts_repo,

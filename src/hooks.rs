@@ -5,7 +5,8 @@
 //! - path and query are rewritten in the official SDK's encoding, which is also the
 //!   signature's canonical form, so what is signed is exactly what is sent;
 //! - credentials are applied last ([`Credentials::apply`]), over the final request;
-//! - a 200 body is capped at the configured size while the generated code reads it;
+//! - a 200 body is capped at the configured size while the generated code reads it, and
+//!   compared with the spec once read (src/drift/), unless the client was built without;
 //! - any other answer goes to [`error_answer::normalise`], which rewrites it into the
 //!   canonical Huawei error body, so the generated code can always decode it.
 
@@ -18,7 +19,7 @@ use reqwest::{
 };
 
 use crate::{
-    auth::signer, error_answer, failover::Endpoints, generated::Client, settings::Settings,
+    auth::signer, drift, error_answer, failover::Endpoints, generated::Client, settings::Settings,
 };
 
 /// What the generated client carries for the hooks (its "inner type").
@@ -42,7 +43,7 @@ impl Hooks {
 const API_VERSION: HeaderName = HeaderName::from_static("api-version");
 
 impl ClientHooks<Hooks> for Client {
-    async fn exec(&self, mut request: Request, _info: &OperationInfo) -> reqwest::Result<Response> {
+    async fn exec(&self, mut request: Request, info: &OperationInfo) -> reqwest::Result<Response> {
         let hooks = self.inner();
         let settings = &hooks.settings;
         request.headers_mut().remove(API_VERSION);
@@ -66,7 +67,10 @@ impl ClientHooks<Hooks> for Client {
             let mut response = cap_body(response, settings.max_body_bytes);
             // Nothing reads a success's headers, and the generated code would copy them all.
             *response.headers_mut() = HeaderMap::new();
-            Ok(response)
+            Ok(match &settings.drift {
+                Some(log) => drift::watch_body(response, info.operation_id, log.clone()),
+                None => response,
+            })
         } else {
             // Boxed: a cold path whose state would otherwise enlarge every call's future.
             Box::pin(error_answer::normalise(response, settings.max_body_bytes)).await

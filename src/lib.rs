@@ -40,6 +40,8 @@ pub mod auth;
 mod builder;
 mod call;
 mod client;
+#[doc = include_str!("../docs/drift.md")]
+pub mod drift;
 pub mod endpoint;
 mod error;
 mod error_answer;

@@ -1,7 +1,7 @@
 //! Everything a built client decided, in one place: how it authenticates, where the project id
 //! comes from, how patient it is. Shared by the client and its hooks.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crate::{
     Credentials, ProjectId, RetryPolicy, auth::iam::ProjectLookup, retry_budget::RetryBudget,
@@ -21,4 +21,6 @@ pub(crate) struct Settings {
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) overall_timeout: Option<Duration>,
     pub(crate) max_body_bytes: usize,
+    /// What the client has seen its answers say beyond the spec; `None`: not checked.
+    pub(crate) drift: Option<Arc<crate::drift::DriftLog>>,
 }

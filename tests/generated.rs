@@ -1,4 +1,5 @@
-//! The generated code, the checked parameters' rules and the API surface, as snapshots: a spec
+//! The generated code, the checked parameters' rules, the answers' schemas for the drift check
+//! and the API surface, as snapshots: a spec
 //! change shows up in review as a diff of them. Update with `cargo insta review` after reading
 //! every diff.
 
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 
 const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/codegen.rs"));
 const CONSTRAINTS: &str = include_str!(concat!(env!("OUT_DIR"), "/constraints.rs"));
+const ANSWER_SCHEMAS: &str = include_str!(concat!(env!("OUT_DIR"), "/answer_schemas.rs"));
 
 #[test]
 fn generated_code() {
@@ -19,6 +21,12 @@ fn generated_code() {
 #[test]
 fn constraints() {
     insta::assert_snapshot!("constraints", CONSTRAINTS);
+}
+
+/// Each operation's answer as the drift check compares it, compiled from the spec.
+#[test]
+fn answer_schemas() {
+    insta::assert_snapshot!("answer_schemas", ANSWER_SCHEMAS);
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //! turns; the median round is reported, and the ratio to raw reqwest is the median of the
 //! ratios of rounds run one after the other (a pair shares the machine's state of the moment,
 //! so the ratio cancels most of a shared VM's drift).
+//!
+//! `--variant client-token-no-drift-check` is the token client built with
+//! `check_drift(false)`: beside `client-token`, what the drift check costs (docs/drift.md
+//! counts its instructions with callgrind, against `codearts serve` in another process).
 
 use std::{
     sync::Arc,
@@ -71,6 +75,8 @@ enum Operation {
 #[serde(rename_all = "kebab-case")]
 enum Variant {
     ClientToken,
+    /// The client with a token, built without the drift check (`check_drift(false)`).
+    ClientTokenNoDriftCheck,
     ClientAksk,
     RawReqwest,
 }
@@ -198,8 +204,9 @@ fn percentile(sorted: &[Duration], p: f64) -> u64 {
     sorted[index].as_micros() as u64
 }
 
-fn client(endpoint: &str, ca: Option<&[u8]>, credentials: Credentials) -> Client {
+fn client(endpoint: &str, ca: Option<&[u8]>, credentials: Credentials, drift: bool) -> Client {
     let builder = Client::builder()
+        .check_drift(drift)
         .endpoint(endpoint)
         .allow_http(true)
         .credentials(credentials)
@@ -254,6 +261,16 @@ async fn run(args: Args) {
                 &endpoint,
                 ca.as_deref(),
                 Credentials::token("bench-token").unwrap(),
+                true,
+            )),
+        ),
+        (
+            Variant::ClientTokenNoDriftCheck,
+            Caller::Client(client(
+                &endpoint,
+                ca.as_deref(),
+                Credentials::token("bench-token").unwrap(),
+                false,
             )),
         ),
         (
@@ -262,6 +279,7 @@ async fn run(args: Args) {
                 &endpoint,
                 ca.as_deref(),
                 Credentials::aksk(DEMO_AK, DEMO_SK).unwrap(),
+                true,
             )),
         ),
         (

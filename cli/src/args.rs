@@ -27,8 +27,8 @@ Credentials (never flags), in the official SDKs' order:
 `codearts serve --keyless` plays STS, IAM and pod identity on loopback to try them.
 
 Exit codes: 0 success, 1 spec-diff and release-gate: something breaks (or the version does
-not say so), 2 usage or invalid input (nothing sent), 3 API error, 4 transport error
-(connect, TLS, timeout, broken answer), 5 undecodable answer.
+not say so), check-spec: the spec is out of date; 2 usage or invalid input (nothing sent),
+3 API error, 4 transport error (connect, TLS, timeout, broken answer), 5 undecodable answer.
 
 Examples:
   codearts demo
@@ -175,6 +175,12 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         output: Format,
     },
+    /// Call each operation a few times and say where the answers go beyond the spec, with
+    /// the spec edit that would describe them and its verdict. It only reads.
+    #[command(
+        after_help = "Exit codes: 0 the answers conform to the spec, 1 the spec is out of date, 2 usage or input error,\n3 and 4 as the operations (the service was not reached as asked: nothing to judge).\n\nExamples:\n  codearts --region cn-north-4 check-spec --repository-id 2112036131\n  codearts check-spec --repository-id 2112036131 --namespace my-group --project team/app --repo-auth gh-auth --output markdown\n  codearts check-spec --repository-id 2112036131 --write-spec edited.yaml   # then: codearts spec-diff openapi/codearts-repo.yaml edited.yaml"
+    )]
+    CheckSpec(CheckSpecArgs),
     /// Check the version against what changed since the last release: the spec (always) and
     /// the hand-written Rust API (with --semver-checks). CI runs it on every change.
     #[command(
@@ -188,6 +194,42 @@ pub(crate) enum Command {
         #[arg(long, value_enum, default_value_t = TextFormat::Json)]
         output: TextFormat,
     },
+}
+
+/// What `check-spec` calls, and what it prints.
+#[derive(Debug, Args)]
+pub(crate) struct CheckSpecArgs {
+    #[command(flatten)]
+    pub(crate) connection: Connection,
+    /// A repository whose latest push event is read (repeat for several).
+    #[arg(long = "repository-id", value_name = "ID", value_parser = parse_repository_id)]
+    pub(crate) repository_ids: Vec<codearts_repo::RepositoryId>,
+    /// The namespace of a project whose commits are read (with --project).
+    #[arg(long, value_name = "NAMESPACE", requires = "project")]
+    pub(crate) namespace: Option<String>,
+    /// The project whose commits are read (with --namespace; a `/` is sent as `:`).
+    #[arg(long, value_name = "PROJECT", requires = "namespace")]
+    pub(crate) project: Option<String>,
+    /// Branch or tag of the commits (default: the default branch).
+    #[arg(long = "ref", value_name = "REF", requires = "project")]
+    pub(crate) git_ref: Option<String>,
+    /// Git repository authorization name (X-Repo-Auth) for the commits.
+    #[arg(long, value_name = "NAME", requires = "project")]
+    pub(crate) repo_auth: Option<String>,
+    /// Project id for the commits (default: from the credentials, or IAM).
+    #[arg(long, value_name = "ID", requires = "project")]
+    pub(crate) project_id: Option<String>,
+    /// Calls per operation (per repository for push events).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub(crate) calls: u32,
+    /// json: the report as one document; table: a sentence per difference; markdown: a
+    /// pull-request comment.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) output: Format,
+    /// When the spec is out of date, write it here with every suggested edit, for review
+    /// with spec-diff (YAML; the spec's comments are not kept).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) write_spec: Option<PathBuf>,
 }
 
 /// What the release gate compares, and how.
@@ -236,6 +278,22 @@ pub(crate) struct ServeArgs {
     /// export for each.
     #[arg(long)]
     pub(crate) keyless: bool,
+    /// Answer every success with one kind of drift from the spec, to try `check-spec` and
+    /// a watch: added-field, enum-value, out-of-range, changed-type, missing-required or
+    /// format (a kind the spec has no place for is refused).
+    #[arg(long, value_name = "KIND", value_parser = parse_drift)]
+    pub(crate) drift: Option<codearts_repo::server::AnswerDrift>,
+}
+
+fn parse_drift(text: &str) -> Result<codearts_repo::server::AnswerDrift, String> {
+    let kind: codearts_repo::server::AnswerDrift = text.parse()?;
+    if !kind.possible() {
+        return Err(format!(
+            "no answer of this client's spec has a place for `{kind}` (it needs an `enum`, a \
+             range, a `required` list or a `format`, as the kind says)"
+        ));
+    }
+    Ok(kind)
 }
 
 #[derive(Debug, Args)]

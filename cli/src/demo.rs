@@ -52,6 +52,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
             _ => None,
         },
         keyless: keyless.clone(),
+        drift: args.drift,
         ..ServerConfig::default()
     })
     .await?;
@@ -109,6 +110,9 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         for line in crate::keyless::banner(&server.url(), files, keyless) {
             say!("{line}");
         }
+    }
+    if let Some(drift) = args.drift {
+        say!("every answer drifts from the spec: {drift}");
     }
     say!("press Ctrl-C to stop");
     shutdown.requested().await;

@@ -1,7 +1,7 @@
 //! `codearts`: the two operations from a shell or a CI job, the embedded server, and a demo.
 //!
-//! Exit codes: 0 success, 1 `spec-diff` and `release-gate` findings, 2 usage or invalid
-//! input (nothing sent), 3 API error,
+//! Exit codes: 0 success, 1 `spec-diff`, `release-gate` and `check-spec` findings, 2 usage or
+//! invalid input (nothing sent), 3 API error,
 //! 4 transport error (connect, TLS, timeout, broken or oversized answer), 5 undecodable answer.
 
 /// One line on stderr, `codearts: ` first. A closed stderr must not end the command, as
@@ -16,6 +16,7 @@ macro_rules! say {
 }
 
 mod args;
+mod check_spec;
 mod demo;
 mod error;
 mod git;
@@ -114,6 +115,20 @@ async fn run(cli: Cli) -> Result<u8> {
             Output::new(commits.output.into()).commits(&request.send().await?)
         }
         Command::Serve(serve) => demo::serve(serve).await,
+        Command::CheckSpec(check) => {
+            if check.repository_ids.is_empty() && check.project.is_none() {
+                return Err(CliError::Input(
+                    "nothing to call: give --repository-id ID, or --namespace and --project \
+                     (with --repo-auth) for the commits"
+                        .into(),
+                ));
+            }
+            let mut builder = builder(&check.connection)?.check_drift(true);
+            if let Some(id) = &check.project_id {
+                builder = builder.project_id(id);
+            }
+            return check_spec::run(builder.build()?, &check).await;
+        }
         Command::Demo { output } => demo::run(Output::new(output.into())).await,
         Command::Watch(watch) => {
             if watch.repository_ids.is_empty() && watch.ids_file.is_none() {

@@ -17,6 +17,7 @@
 
 mod answer;
 mod delay;
+mod drift;
 mod fixtures;
 mod handlers;
 mod keyless;
@@ -31,6 +32,7 @@ use std::{
     time::Duration,
 };
 
+pub use drift::AnswerDrift;
 pub use fixtures::Fixtures;
 pub use keyless::{Keyless, POD_IDENTITY_PATH};
 pub use quota::{Outage, Quota, ServerCounts, WindowQuota};
@@ -75,6 +77,10 @@ pub struct ServerConfig {
     /// The keyless flows, as STS, IAM and the CCE pod-identity agent answer them (default
     /// none): their keys are then accepted too, with their security token.
     pub keyless: Option<Keyless>,
+    /// Answer every success with this drift from the spec (default none: answers conform).
+    /// One the spec has no place for (an `enum-value` where no answer has an `enum`) is
+    /// refused by [`Server::start`].
+    pub drift: Option<AnswerDrift>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +95,7 @@ impl Default for ServerConfig {
             projects: vec![(DEMO_REGION.to_owned(), DEMO_PROJECT_ID.to_owned())],
             quota: None,
             keyless: None,
+            drift: None,
         }
     }
 }
@@ -136,6 +143,8 @@ pub(crate) struct State {
     pub(crate) keyless: Option<Keyless>,
     /// How long every API answer is held back ([`Server::set_delay`]).
     pub(crate) delay: Mutex<Option<Duration>>,
+    /// How every success drifts from the spec ([`Server::set_drift`]).
+    pub(crate) drift: Mutex<Option<AnswerDrift>>,
 }
 
 pub(crate) type SharedState = axum::extract::State<Arc<State>>;
@@ -152,6 +161,9 @@ pub struct Server {
 impl Server {
     /// Binds and starts serving in the background.
     pub async fn start(config: ServerConfig) -> std::io::Result<Self> {
+        if let Some(kind) = config.drift {
+            impossible(kind)?;
+        }
         let listener = TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -178,6 +190,7 @@ impl Server {
             gate: quota::Gate::new(config.quota),
             keyless: config.keyless,
             delay: Mutex::new(None),
+            drift: Mutex::new(config.drift),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let app = handlers::router(state.clone());
@@ -268,6 +281,16 @@ impl Server {
         self.state.gate.set_window(quota);
     }
 
+    /// Answers every success from now on with this drift from the spec (`None`: answers
+    /// conform again). A kind the spec has no place for is refused, and nothing changes.
+    pub fn set_drift(&self, drift: Option<AnswerDrift>) -> std::io::Result<()> {
+        if let Some(kind) = drift {
+            impossible(kind)?;
+        }
+        *crate::sync::lock(&self.state.drift) = drift;
+        Ok(())
+    }
+
     /// How many API requests arrived, were throttled by the quota, or failed by an outage.
     pub fn counts(&self) -> ServerCounts {
         self.state.gate.counts()
@@ -298,4 +321,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A drift the spec has no place for, as the error `start` and `set_drift` return.
+fn impossible(kind: AnswerDrift) -> std::io::Result<()> {
+    if kind.possible() {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "drift `{kind}`: no answer of the spec has a place for it (an `enum`, a range, a \
+             `required` list or a `format`, as the kind needs)"
+        ),
+    ))
 }

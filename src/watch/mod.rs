@@ -95,6 +95,8 @@ pub struct WatchHandle {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<Mutex<WatchStats>>,
     limiter: Option<Arc<RateLimiter>>,
+    /// The client's drift log, shared with its clones (`None`: not checked).
+    drift: Option<Arc<crate::drift::DriftLog>>,
 }
 
 impl WatchHandle {
@@ -123,6 +125,9 @@ impl WatchHandle {
         if let Some(limiter) = &self.limiter {
             stats.allowed_rate = limiter.allowed_rate();
             stats.throttled_answers = limiter.throttled_count();
+        }
+        if let Some(log) = &self.drift {
+            stats.drift = log.summary();
         }
         stats
     }
@@ -197,6 +202,7 @@ impl Client {
             commands,
             stats,
             limiter,
+            drift: self.settings.drift.clone(),
         };
         (handle, WatchStream::new(items, task), report)
     }

@@ -52,6 +52,9 @@ pub struct WatchStats {
     pub last_answered: Option<std::time::Instant>,
     /// When the watch started.
     pub started: Option<std::time::Instant>,
+    /// What the answers held beyond the spec, each kind at each JSON path once, with how
+    /// many times it was seen ([`Client::drift`](crate::Client::drift)).
+    pub drift: Vec<crate::drift::Drift>,
 }
 
 /// Failed polls by class.

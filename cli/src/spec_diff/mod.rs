@@ -26,7 +26,7 @@ const SPEC_PATH: &str = "openapi/codearts-repo.yaml";
 #[derive(Debug, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Finding {
     /// `breaking` or `compatible`.
-    class: &'static str,
+    pub(crate) class: &'static str,
     /// `input`, `output` or `structure`.
     side: &'static str,
     /// What kind of change (drift's detail).
@@ -37,7 +37,7 @@ pub(crate) struct Finding {
     /// JSON pointer in the new (or, for removals, the old) document.
     location: String,
     /// Why it is classified so, in one line.
-    reason: String,
+    pub(crate) reason: String,
     /// What it touches in the crate's Rust API.
     rust: String,
 }
@@ -46,9 +46,9 @@ pub(crate) struct Finding {
 pub(crate) struct Report {
     old: String,
     new: String,
-    breaking: usize,
+    pub(crate) breaking: usize,
     compatible: usize,
-    changes: Vec<Finding>,
+    pub(crate) changes: Vec<Finding>,
     /// With `--check-version`: whether the crate's version says what the change does.
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<VersionCheck>,
@@ -95,8 +95,12 @@ pub(crate) fn run(old: &str, new: &str, gate: Option<VersionGate>, out: Output) 
 }
 
 pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
-    let (old_doc, new_doc) = (load(old)?, load(new)?);
-    let changes = drift::compare(&old_doc, &new_doc)
+    compare(old, new, &load(old)?, &load(new)?)
+}
+
+/// The report on two specs already read (`old` and `new` name them in it).
+pub(crate) fn compare(old: &str, new: &str, old_doc: &Value, new_doc: &Value) -> Result<Report> {
+    let changes = drift::compare(old_doc, new_doc)
         .map_err(|e| CliError::Input(format!("cannot compare the specs: {e:#}")))?;
     let mut findings = Vec::new();
     for change in &changes {
@@ -111,7 +115,7 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
                     info.details,
                     ChangeDetails::UnknownDifference | ChangeDetails::Datatype
                 ) && let (Some(a), Some(b)) =
-                    (resolve(&old_doc, &old_at), resolve(&new_doc, &new_at))
+                    (resolve(old_doc, &old_at), resolve(new_doc, &new_at))
                 {
                     refine::schema(a, b, &new_at, &mut refined);
                 }
@@ -130,7 +134,7 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
                         .filter(|_| path.comparison == ChangeComparison::Output)
                         .unwrap_or_else(|| judge(path.comparison, raw.details));
                     findings.push(Finding {
-                        rust: rust_api::item(&old_doc, &new_doc, &raw.location),
+                        rust: rust_api::item(old_doc, new_doc, &raw.location),
                         class: if breaking { "breaking" } else { "compatible" },
                         side: side_name(path.comparison),
                         kind: format!("{:?}", raw.details),
@@ -142,7 +146,7 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
             }
         }
     }
-    findings.extend(description_changes(&old_doc, &new_doc));
+    findings.extend(description_changes(old_doc, new_doc));
     findings.sort();
     findings.dedup();
     Ok(Report {
@@ -278,7 +282,12 @@ fn load(source: &str) -> Result<Value> {
         None => std::fs::read_to_string(Path::new(source))
             .map_err(|e| CliError::Input(format!("cannot read {source}: {e}")))?,
     };
-    let value: Value = serde_norway::from_str(&text)
+    parse(source, &text)
+}
+
+/// A spec's text as JSON for drift, once checked to be OpenAPI 3.0.
+pub(crate) fn parse(source: &str, text: &str) -> Result<Value> {
+    let value: Value = serde_norway::from_str(text)
         .map_err(|e| CliError::Input(format!("{source} is not YAML or JSON: {e}")))?;
     serde_json::from_value::<openapiv3::OpenAPI>(value.clone()).map_err(|e| {
         CliError::Input(format!("{source} is not a valid OpenAPI 3.0 document: {e}"))

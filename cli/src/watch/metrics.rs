@@ -1,6 +1,8 @@
 //! `/metrics`: one scrape's figures in the OpenMetrics text format, which Prometheus reads.
 
-use codearts_repo::watch::WatchStats;
+use std::collections::BTreeMap;
+
+use codearts_repo::{drift::Drift, watch::WatchStats};
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet},
@@ -124,6 +126,7 @@ impl Collector for Figures {
                 &buckets,
                 None,
             )?;
+        drift(&mut encoder, &stats.drift)?;
         counter(
             &mut encoder,
             "state_writes",
@@ -137,6 +140,27 @@ impl Collector for Figures {
             stats.state_save_failures,
         )
     }
+}
+
+/// `drift_total{operation,kind}`: every time an answer held it. Described even before any
+/// drift, so that an alert on it finds the family.
+fn drift(encoder: &mut DescriptorEncoder, drift: &[Drift]) -> std::fmt::Result {
+    let mut totals: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for d in drift {
+        *totals.entry((d.operation, d.kind.name())).or_default() += d.times;
+    }
+    let mut family = encoder.encode_descriptor(
+        "drift",
+        "Answers' differences from the spec, by operation and kind (codearts check-spec says \
+         which edit they call for).",
+        None,
+        MetricType::Counter,
+    )?;
+    for ((operation, kind), n) in totals {
+        ConstCounter::new(n)
+            .encode(family.encode_family(&[("operation", operation), ("kind", kind)])?)?;
+    }
+    Ok(())
 }
 
 fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, n: u64) -> std::fmt::Result {

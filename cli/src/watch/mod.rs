@@ -1,6 +1,7 @@
 //! `codearts watch`: one JSON line per baseline and new push, errors on stderr; with
 //! `--state`, what was printed is remembered across restarts.
 
+mod drift;
 mod fleet;
 mod ids;
 mod listen;
@@ -171,7 +172,11 @@ impl Printer {
                     for line in self.trouble.tick(now) {
                         say!("{line}");
                     }
-                    if let Some(line) = self.pace.check(&handle.stats(), now) {
+                    let stats = handle.stats();
+                    if let Some(line) = self.pace.check(&stats, now) {
+                        say!("{line}");
+                    }
+                    for line in drift::new_lines(&stats.drift) {
                         say!("{line}");
                     }
                     continue;
@@ -190,7 +195,13 @@ impl Printer {
                 }
             };
             match item {
-                None => return Ended::Finished,
+                None => {
+                    // A `--once` watch ends before its next tick: what it saw is said now.
+                    for line in drift::new_lines(&handle.stats().drift) {
+                        say!("{line}");
+                    }
+                    return Ended::Finished;
+                }
                 Some(WatchItem::Push {
                     repository_id,
                     event,

@@ -195,6 +195,19 @@ impl Watching {
         lines
     }
 
+    /// Its first line on stderr, and the rest, read as it comes until it exits.
+    pub fn stderr_line_and_rest(&mut self) -> (String, std::thread::JoinHandle<String>) {
+        let mut stderr = BufReader::new(self.child.stderr.take().unwrap());
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        let rest = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+            text
+        });
+        (line, rest)
+    }
+
     /// Its first line on stderr; the rest is read and dropped, so that it never blocks.
     pub fn stderr_line(&mut self) -> String {
         let mut stderr = BufReader::new(self.child.stderr.take().unwrap());
