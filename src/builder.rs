@@ -286,6 +286,7 @@ impl ClientBuilder {
                 ),
                 http: http.clone(),
                 direct: self.direct_http()?,
+                http_settings: self.http_settings(),
             };
             credentials.located(place)
         } else {
@@ -377,11 +378,39 @@ impl ClientBuilder {
             })
     }
 
+    /// What tells this client's HTTP settings from another's, for sharing temporary keys:
+    /// a digest of its roots, client certificate and the environment's proxies (which may
+    /// hold a password); a caller's own HTTP client is a place of its own.
+    fn http_settings(&self) -> String {
+        use sha2::{Digest, Sha256};
+        static CALLERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if self.http_client.is_some() {
+            let n = CALLERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return format!("caller-http-client-{n}");
+        }
+        let mut digest = Sha256::new();
+        let identity = self.identity.iter().map(|PrivatePem(pem)| pem.as_slice());
+        let proxies = crate::proxy::settings();
+        for part in self
+            .root_certificates
+            .iter()
+            .map(Vec::as_slice)
+            .chain([b"identity".as_slice()])
+            .chain(identity)
+            .chain([b"proxies".as_slice()])
+            .chain(proxies.iter().map(String::as_bytes))
+        {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part);
+        }
+        hex::encode(digest.finalize())
+    }
+
     /// For the node-local credentials agents (metadata service, pod identity): the
-    /// builder's roots, never a proxy (the environment's or the caller's HTTP client's).
+    /// builder's roots, never a proxy (the environment's or the caller's HTTP client's), and
+    /// never the client certificate, which is for the services.
     fn direct_http(&self) -> Result<reqwest::Client, Error> {
-        let identity = self.identity.as_ref().map(|PrivatePem(pem)| pem.as_slice());
-        crate::tls::reqwest_builder(&self.root_certificates, identity)?
+        crate::tls::reqwest_builder(&self.root_certificates, None)?
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(crate::auth::temporary::TIMEOUT)

@@ -26,9 +26,16 @@ use crate::{ConfigKind, Error};
 /// The provider every TLS connection of the crate uses.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(ring::default_provider()))
-        .clone()
+    PROVIDER.get_or_init(|| Arc::new(ring_provider())).clone()
+}
+
+/// rustls 0.23.48 marks `ring::default_provider` deprecated, for the post-quantum key
+/// exchange ring lacks (the trade-off above), and has no other way to the ring provider
+/// until 0.24 moves it to a crate of its own: the crate's choice, allowed here alone, so
+/// that neither this crate nor a dependent's build warns with any 0.23 release.
+#[allow(deprecated)]
+fn ring_provider() -> CryptoProvider {
+    ring::default_provider()
 }
 
 /// A reqwest builder whose TLS is the crate's: every reqwest client of the crate starts here.

@@ -114,9 +114,9 @@ fn pod_vars(dir: &Path, uri: &str) -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn the_pod_identity_agent_is_never_asked_through_a_proxy() {
     let proxy = common::scripted(vec![common::Reply::Hang]).await;
-    // Accepts the keys the agent issues.
+    // Accepts the keys the agent issues first.
     let api = Server::start(ServerConfig {
-        keyless: Some(Keyless::default()),
+        keys: vec![("DEMOTEMPORARYAK00001".into(), Keyless::default().secret_key)],
         ..Protocol::Https2.config()
     })
     .await
@@ -153,6 +153,76 @@ async fn the_pod_identity_agent_is_never_asked_through_a_proxy() {
         .count();
     assert_eq!(asked, 1);
     assert_eq!(api.requests().last().unwrap().status, 200);
+}
+
+/// Clients whose HTTP settings differ (here their roots) are at different places, even at
+/// the same endpoints: each fetches keys of its own, over both protocols; clients with the
+/// same settings share them.
+#[tokio::test]
+async fn clients_with_other_http_settings_fetch_keys_of_their_own() {
+    let other_ca = Protocol::Https2.server().await.ca_pem().unwrap().to_owned();
+    for protocol in Protocol::ALL {
+        let server = Server::start(ServerConfig {
+            keyless: Some(Keyless::default()),
+            ..protocol.config()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("{}{POD_IDENTITY_PATH}", server.url());
+        let credentials = chain(dir.path(), &pod_vars(dir.path(), &uri)).unwrap();
+        let client = |extra_root: Option<&str>| {
+            let builder = Protocol::builder(&server).credentials(credentials.clone());
+            match extra_root {
+                Some(pem) => builder.add_root_certificate_pem(pem),
+                None => builder,
+            }
+            .build()
+            .unwrap()
+        };
+        let clients = [client(None), client(None), client(Some(&other_ca))];
+        for client in &clients {
+            client.last_push_event(2112036131).await.unwrap();
+        }
+        assert_eq!(server.counts().keys_issued, 2, "{protocol:?}");
+    }
+}
+
+/// The client's certificate (mutual TLS) is for the services: the pod-identity agent, here
+/// the server that also answers the API and requires the certificate, is never shown it, so
+/// its handshake fails and it issues nothing, while the same client's API calls present it.
+#[tokio::test]
+async fn the_client_certificate_is_never_shown_to_the_pod_identity_agent() {
+    use codearts_repo::server::{DEMO_AK, DEMO_SK, TlsOptions};
+    let server = Server::start(ServerConfig {
+        keyless: Some(Keyless::default()),
+        tls: Some(TlsOptions::new().require_client_certificate(true)),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("{}{POD_IDENTITY_PATH}", server.url());
+    let client_with = |credentials: Credentials| {
+        Protocol::builder(&server)
+            .identity_pem(server.client_identity_pem().unwrap())
+            .credentials(credentials)
+            .retry(codearts_repo::RetryPolicy::none())
+            .build()
+            .unwrap()
+    };
+    let error = client_with(chain(dir.path(), &pod_vars(dir.path(), &uri)).unwrap())
+        .last_push_event(2112036131)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("CCE pod identity"), "{error}");
+    assert_eq!(server.counts().keys_issued, 0, "{error}");
+    assert!(server.requests().is_empty());
+    // The same client settings present the certificate to the API.
+    client_with(Credentials::aksk(DEMO_AK, DEMO_SK).unwrap())
+        .last_push_event(2112036131)
+        .await
+        .unwrap();
 }
 
 #[test]

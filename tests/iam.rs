@@ -1,6 +1,6 @@
 //! The project id from IAM when AK/SK credentials carry none, against the embedded server's
-//! IAM over HTTP/1.1 and HTTPS+HTTP/2. The cache is per process and keyed by (AK, region), so
-//! each case uses a region of its own.
+//! IAM over HTTP/1.1 and HTTPS+HTTP/2. A client (and its clones) keeps the one project id of
+//! its region and identity; each case uses a region of its own.
 
 #![cfg(feature = "server")]
 
@@ -162,4 +162,53 @@ async fn a_refused_iam_signature_is_an_api_error() {
     let error = commits(&client).await.unwrap_err();
     assert_eq!(error.status(), Some(401), "{error}");
     assert_eq!(server.requests().len(), 1);
+}
+
+/// Temporary keys rotate (the embedded server issues a new access key at each fetch), but
+/// their user does not: the project id is looked up once, not once per access key.
+#[tokio::test]
+async fn the_project_id_is_looked_up_once_whatever_the_keys_rotations() {
+    use codearts_repo::server::Keyless;
+    for (protocol, region) in Protocol::ALL.into_iter().zip(["xx-rot-1", "xx-rot-2"]) {
+        let server = Server::start(ServerConfig {
+            projects: vec![(region.to_owned(), "projectfromiam02".to_owned())],
+            keyless: Some(Keyless {
+                lifetime: std::time::Duration::from_secs(2),
+                ..Keyless::default()
+            }),
+            ..protocol.config()
+        })
+        .await
+        .unwrap();
+        let home = tempfile::tempdir().unwrap();
+        let vars = [
+            ("HOME", home.path().to_str().unwrap().to_owned()),
+            ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
+            ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
+            ("HUAWEICLOUD_OIDC_ID_TOKEN", "demo-id-token".into()),
+            ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
+            (
+                "HUAWEICLOUD_SDK_METADATA_ENDPOINT",
+                "http://127.0.0.1:9".into(),
+            ),
+        ];
+        let credentials = Credentials::from_vars(|name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        let client = client(&server, region, credentials);
+        commits(&client).await.unwrap();
+        // Past the keys' end: the next call fetches new ones.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        commits(&client).await.unwrap();
+        assert_eq!(server.counts().keys_issued, 2, "{protocol:?}");
+        let lookups = server
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v3/projects")
+            .count();
+        assert_eq!(lookups, 1, "{protocol:?}");
+    }
 }

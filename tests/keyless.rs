@@ -55,11 +55,17 @@ impl Fake {
     }
 }
 
-/// Keys that expire as they are handed out, so that every call fetches. (Keys that last
-/// are fetched about once per lifetime: `paused-time-tests/tests/keys_lifetime.rs`.)
+/// Keys that last two seconds (keys expiring as they are handed out are refused), so that a
+/// call after [`KEYS_UNUSABLE`] fetches again. (Keys that last are fetched about once per
+/// lifetime: `paused-time-tests/tests/keys_lifetime.rs`.)
 fn expiry() -> String {
-    chrono::Utc::now().to_rfc3339()
+    (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339()
 }
+
+/// When keys of [`expiry`] are no longer used: at most 1.5 s after the fetch (the answer's
+/// `Date` counts whole seconds, so they last 1 to 2 s as the client counts; none is used in
+/// its last quarter).
+const KEYS_UNUSABLE: Duration = Duration::from_millis(1600);
 
 async fn answer(
     State(fake): State<Arc<Fake>>,
@@ -137,11 +143,12 @@ fn chain(home: &Path, vars: &[(&str, String)]) -> Result<Credentials, Error> {
     Credentials::from_vars(|name| all.get(name).cloned())
 }
 
-/// Two calls, each signed and carrying the security token (each fetches keys: they expire
-/// at once); returns the security tokens the service saw.
+/// Two calls, each signed and carrying the security token (each fetches keys: the first
+/// ones are no longer used by the second call); returns the security tokens the service saw.
 async fn two_signed_calls(client: &Client, server: &Server, between: impl FnOnce()) -> Vec<String> {
     client.last_push_event(2112036131).await.unwrap();
     between();
+    tokio::time::sleep(KEYS_UNUSABLE).await;
     client.last_push_event(2112036131).await.unwrap();
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -611,4 +618,154 @@ async fn expired_keys_are_fetched_again_and_a_refused_token_says_so() {
     assert!(!text.contains("a-refused-token"), "{text}");
     let after = server.requests();
     assert!(after[before..].iter().all(|r| !r.path.starts_with("/v4")));
+}
+
+/// The embedded server's keyless flows, over both protocols, with the pod-identity agent and
+/// OIDC federation as sources: `lifetime` for the keys they issue.
+async fn keyless_server(protocol: common::protocol::Protocol, lifetime: Duration) -> Server {
+    use codearts_repo::server::Keyless;
+    Server::start(ServerConfig {
+        keyless: Some(Keyless {
+            lifetime,
+            ..Keyless::default()
+        }),
+        ..protocol.config()
+    })
+    .await
+    .unwrap()
+}
+
+/// A service that issues keys expiring as they are issued (by its own clock) gets a
+/// credentials error that says so, from every flow and over both protocols; no request is
+/// signed with them.
+#[tokio::test]
+async fn keys_that_expire_as_they_are_issued_are_refused_over_both_protocols() {
+    use codearts_repo::server::POD_IDENTITY_PATH;
+    use common::protocol::Protocol;
+    for protocol in Protocol::ALL {
+        let server = keyless_server(protocol, Duration::ZERO).await;
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "demo-id-token").unwrap();
+        let pod_file = dir.path().join("pod-token");
+        std::fs::write(&pod_file, "demo-pod-token").unwrap();
+        let file = |path: &Path| path.to_str().unwrap().to_owned();
+        let flows: [(&str, Vec<(&str, String)>); 2] = [
+            (
+                "OIDC federation AK/SK",
+                vec![
+                    ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
+                    ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
+                    ("HUAWEICLOUD_OIDC_TOKEN_FILE", file(&token_file)),
+                    ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
+                ],
+            ),
+            (
+                "CCE pod identity AK/SK",
+                vec![
+                    (
+                        "HC_CONTAINER_CREDENTIALS_FULL_URI",
+                        format!("{}{POD_IDENTITY_PATH}", server.url()),
+                    ),
+                    ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", file(&pod_file)),
+                ],
+            ),
+        ];
+        for (source, vars) in flows {
+            let client = Protocol::builder(&server)
+                .credentials(chain(dir.path(), &vars).unwrap())
+                .build()
+                .unwrap();
+            let error = client.last_push_event(2112036131).await.unwrap_err();
+            assert!(
+                matches!(
+                    error,
+                    Error::Config {
+                        kind: codearts_repo::ConfigKind::Credentials,
+                        ..
+                    }
+                ),
+                "{protocol:?} {source}: {error:?}"
+            );
+            let text = error.to_string();
+            assert!(
+                text.contains(&format!("{source}: refused keys that expire")),
+                "{protocol:?}: {text}"
+            );
+        }
+        assert_eq!(server.counts().keys_issued, 2, "{protocol:?}");
+        assert_eq!(server.counts().requests, 0, "{protocol:?}: nothing signed");
+    }
+}
+
+/// The embedded server issues a new access key at each fetch and refuses a request signed
+/// with issued keys once they expired, with the gateway's code (`APIGW.0301`, "token
+/// expires"), over both protocols.
+#[tokio::test]
+async fn the_server_issues_new_keys_at_each_fetch_and_refuses_expired_ones() {
+    use codearts_repo::server::POD_IDENTITY_PATH;
+    use common::protocol::Protocol;
+    for protocol in Protocol::ALL {
+        let server = keyless_server(protocol, Duration::from_secs(1)).await;
+        let mut http = common::plain_http();
+        if let Some(ca) = server.ca_pem() {
+            http =
+                http.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
+        }
+        let http = http.build().unwrap();
+        let mut keys = Vec::new();
+        for _ in 0..2 {
+            let answer: Value = http
+                .post(format!("{}{POD_IDENTITY_PATH}", server.url()))
+                .header("authorization", "demo-pod-token")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let field = |name: &str| answer[name].as_str().unwrap().to_owned();
+            keys.push((
+                field("accessKeyId"),
+                field("secretAccessKey"),
+                field("securityToken"),
+            ));
+        }
+        assert_eq!(keys[0].0, "DEMOTEMPORARYAK00001");
+        assert_eq!(keys[1].0, "DEMOTEMPORARYAK00002");
+        let signed_with = |(ak, sk, token): &(String, String, String)| {
+            Protocol::builder(&server)
+                .credentials(
+                    Credentials::aksk(ak, sk)
+                        .unwrap()
+                        .with_security_token(token)
+                        .unwrap(),
+                )
+                .retry(codearts_repo::RetryPolicy::none())
+                .build()
+                .unwrap()
+        };
+        // Each key goes with its own security token.
+        let crossed = (keys[0].0.clone(), keys[0].1.clone(), keys[1].2.clone());
+        let error = signed_with(&crossed)
+            .last_push_event(2112036131)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("X-Security-Token"), "{error}");
+        signed_with(&keys[1])
+            .last_push_event(2112036131)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let error = signed_with(&keys[1])
+            .last_push_event(2112036131)
+            .await
+            .unwrap_err();
+        let Error::Api(answer) = &error else {
+            panic!("{protocol:?}: {error:?}");
+        };
+        assert_eq!(answer.status, 401, "{protocol:?}");
+        assert_eq!(answer.error_code, "APIGW.0301");
+        assert!(answer.error_msg.contains("token expires"), "{answer:?}");
+    }
 }

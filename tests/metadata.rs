@@ -172,6 +172,39 @@ async fn keys_with_less_than_40_minutes_left_are_not_fetched_per_call() {
     assert_eq!(security_tokens(&server).len(), 20);
 }
 
+/// Keys that expire as they are issued, by the metadata service's own clock (its `Date`),
+/// are refused with a credentials error that says so, and no request is signed with them.
+#[tokio::test]
+async fn keys_that_expire_as_they_are_issued_are_refused() {
+    let (url, fake) = metadata(Fake {
+        lifetime: Duration::ZERO,
+        ..Fake::default()
+    })
+    .await;
+    let server = Server::start(ServerConfig::default()).await.unwrap();
+    let error = client(&server, chain(&url))
+        .last_push_event(2112036131)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Config {
+                kind: codearts_repo::ConfigKind::Credentials,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("ECS metadata AK/SK: refused keys that expire"),
+        "{text}"
+    );
+    assert_eq!(fake.key_fetches.load(Ordering::SeqCst), 1);
+    assert!(server.requests().is_empty(), "nothing signed with them");
+}
+
 #[tokio::test]
 async fn with_no_source_at_all_the_call_says_what_each_source_said_and_sends_nothing() {
     // Port 9 on loopback: nothing listens, the connection is refused at once.

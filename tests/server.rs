@@ -23,6 +23,8 @@ async fn get(
     headers: &[(&str, &str)],
 ) -> (StatusCode, Option<String>, Value) {
     // ring, the crate's provider, as the plain client's default (no aws-lc in the tests).
+    // Deprecated since rustls 0.23.48 (no post-quantum key exchange): ring is the choice.
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut request = reqwest::Client::new().get(format!("{}{path}", server.url()));
     for (name, value) in headers {

@@ -267,3 +267,48 @@ fn debug_shows_no_secret_nor_derived_key() {
     let shown = format!("{key:?}");
     assert_eq!(shown, "SigningKey(<redacted>)");
 }
+
+/// SM2 at its edge: AK/SK pairs whose derived public key has an x or a y coordinate starting
+/// with a zero byte (about 0.8% of pairs), against an independent implementation of the
+/// standard's fixed 32-byte Z_A: OpenSSL 3's SM2 with the distinguishing id 1234567812345678
+/// (tests/fixtures/sm2-edge-vectors.json, by tests/fixtures/make_sm2_edge_vectors.py). The
+/// crate derives OpenSSL's public key, and OpenSSL's signatures verify under it; a Z_A with
+/// the coordinates' minimal bytes (the official Python core since 3.1.82) refuses them all.
+#[test]
+fn sm2_keys_with_a_short_coordinate_agree_with_openssl() {
+    let fixture: Value =
+        serde_json::from_str(include_str!("fixtures/sm2-edge-vectors.json")).unwrap();
+    assert_eq!(fixture["distinguishing_id"], "1234567812345678");
+    let vectors = fixture["vectors"].as_array().unwrap();
+    // The first byte of x, then of y, in hex `04 || x || y`.
+    let first_bytes = [2..4, 66..68];
+    assert_eq!(vectors.len(), first_bytes.len());
+    for (vector, first_byte) in vectors.iter().zip(first_bytes) {
+        let (ak, sk) = (
+            vector["ak"].as_str().unwrap(),
+            vector["sk"].as_str().unwrap(),
+        );
+        let key = SigningKey::new(sk);
+        let public = key.public_key_hex(SigningAlgorithm::Sm2Sm3, ak).unwrap();
+        assert_eq!(public, vector["public_key"].as_str().unwrap(), "{ak}");
+        assert_eq!(&public[first_byte], "00", "{ak}: {}", vector["edge"]);
+        let signatures = vector["signatures"].as_array().unwrap();
+        assert!(!signatures.is_empty());
+        for signed in signatures {
+            let text = signed["string_to_sign"].as_str().unwrap();
+            let signature = signed["signature"].as_str().unwrap();
+            assert!(
+                signer::verify(SigningAlgorithm::Sm2Sm3, &key, ak, text, signature),
+                "{ak}: OpenSSL's signature of {text:?}"
+            );
+            let other = format!("{text}0");
+            assert!(!signer::verify(
+                SigningAlgorithm::Sm2Sm3,
+                &key,
+                ak,
+                &other,
+                signature
+            ));
+        }
+    }
+}

@@ -222,6 +222,8 @@ fn client(endpoint: &str, ca: Option<&[u8]>, credentials: Credentials, drift: bo
 fn main() {
     let args = Args::parse();
     // Raw reqwest on the client's TLS provider, so that the two compare like for like.
+    // Deprecated since rustls 0.23.48 (no post-quantum key exchange): ring is the choice.
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match args.threads {
         0 | 1 => tokio::runtime::Builder::new_current_thread()

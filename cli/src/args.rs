@@ -54,9 +54,10 @@ pub(crate) struct Cli {
 #[derive(Clone, Debug, Args)]
 pub(crate) struct Connection {
     /// Base URL for both services (overrides the region's hosts). A loopback URL (`codearts
-    /// serve`) is IAM's and STS's too, unless HUAWEICLOUD_SDK_IAM_ENDPOINT or
-    /// HUAWEICLOUD_SDK_STS_ENDPOINT name others; elsewhere IAM is
-    /// HUAWEICLOUD_SDK_IAM_ENDPOINT's, else the region's.
+    /// serve`) is IAM's and STS's too, unless HUAWEICLOUD_SDK_IAM_ENDPOINT,
+    /// HUAWEICLOUD_SDK_STS_ENDPOINT or the profile's iam_endpoint name others (their tokens
+    /// never go to loopback instead); elsewhere IAM is HUAWEICLOUD_SDK_IAM_ENDPOINT's, else
+    /// the profile's, else the region's.
     #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub(crate) endpoint: Option<String>,
     /// Huawei Cloud region, e.g. cn-north-4.

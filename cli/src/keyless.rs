@@ -19,7 +19,12 @@ impl TokenFiles {
     /// that only this user can read (made here, never one found in place: another user could
     /// have planted it, or links in it), each file new.
     pub(crate) fn write(port: u16, keyless: &Keyless) -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("codearts-serve-{port}"));
+        Self::write_in(&std::env::temp_dir(), port, keyless)
+    }
+
+    /// As [`Self::write`], in `parent` instead of the temporary directory.
+    fn write_in(parent: &std::path::Path, port: u16, keyless: &Keyless) -> Result<Self> {
+        let dir = parent.join(format!("codearts-serve-{port}"));
         let cannot = |e: std::io::Error| {
             let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
                 " (left by a server that did not stop cleanly? remove it, or use another --port)"
@@ -125,11 +130,12 @@ pub(crate) fn flows(
 /// The banner's lines for the keyless flows.
 pub(crate) fn banner(url: &str, files: &TokenFiles, keyless: &Keyless) -> Vec<String> {
     let mut lines = vec![format!(
-        "keyless: STS, IAM and the CCE pod-identity agent answer too, issuing {}; in another \
-         terminal, export one flow's variables, then run e.g. `codearts --endpoint {url} \
+        "keyless: STS, IAM and the CCE pod-identity agent answer too, issuing new keys at \
+         each fetch ({0}00001, {0}00002, ...); in another terminal, export one flow's \
+         variables, then run e.g. `codearts --endpoint {url} \
          push-event 2112036131` (HUAWEICLOUD_SDK_TOKEN, and for pod identity AK/SK or a \
          profile, would be taken first: unset them):",
-        keyless.access_key
+        keyless.access_key_prefix
     )];
     for (flow, vars) in flows(url, files, keyless) {
         let exports: Vec<String> = vars
@@ -146,12 +152,13 @@ pub(crate) fn banner(url: &str, files: &TokenFiles, keyless: &Keyless) -> Vec<St
 mod tests {
     use super::*;
 
-    // Ports no server of these tests listens on: each test has a directory of its own.
+    // Each test writes in a temporary directory of its own.
     #[cfg(unix)]
     #[test]
     fn the_token_files_are_this_users_alone_and_go_with_the_server() {
         use std::os::unix::fs::PermissionsExt;
-        let files = TokenFiles::write(1, &Keyless::default()).unwrap();
+        let parent = tempfile::tempdir().unwrap();
+        let files = TokenFiles::write_in(parent.path(), 1, &Keyless::default()).unwrap();
         let mode =
             |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&files.dir), 0o700);
@@ -164,10 +171,13 @@ mod tests {
 
     #[test]
     fn a_directory_found_in_place_is_not_used_nor_removed() {
-        let dir = std::env::temp_dir().join("codearts-serve-2");
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("codearts-serve-2");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("someone-elses"), "x").unwrap();
-        let error = TokenFiles::write(2, &Keyless::default()).err().unwrap();
+        let error = TokenFiles::write_in(parent.path(), 2, &Keyless::default())
+            .err()
+            .unwrap();
         assert!(
             error
                 .to_string()
@@ -175,6 +185,5 @@ mod tests {
             "{error}"
         );
         assert!(dir.join("someone-elses").exists());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

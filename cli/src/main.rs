@@ -199,7 +199,7 @@ pub(crate) fn builder(global: &Connection) -> Result<ClientBuilder> {
     }
     if let Some(endpoint) = &global.endpoint {
         builder = builder.endpoint(endpoint);
-        if loopback::is_loopback(endpoint) {
+        if codearts_repo::endpoint::is_loopback(endpoint) {
             builder = loopback::cover_iam_and_sts(builder, endpoint)?;
         }
     }

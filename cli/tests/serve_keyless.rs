@@ -205,3 +205,58 @@ fn the_token_files_go_when_the_server_stops() {
     assert_eq!(server.child.wait().unwrap().code(), Some(0));
     assert!(!file.exists(), "{} left behind", file.display());
 }
+
+/// A loopback `--endpoint` stands in for IAM only where nothing names it: a profile whose
+/// identity provider's tokens go to its own IAM (`iam_endpoint`) keeps it, and the ID token
+/// never goes to loopback instead.
+#[test]
+fn a_loopback_endpoint_never_takes_a_token_exchange_the_profile_points_elsewhere() {
+    use std::io::{Read, Write};
+    let api = Serve::with_args(&["--keyless"]);
+    // The profile's IAM: says what it was asked first, and answers 503.
+    let iam = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let iam_url = format!("http://{}", iam.local_addr().unwrap());
+    iam.set_nonblocking(true).unwrap();
+    let asked = std::thread::spawn(move || {
+        for _ in 0..500 {
+            if let Ok((mut socket, _)) = iam.accept() {
+                socket.set_nonblocking(false).unwrap();
+                let mut head = [0u8; 4096];
+                let read = socket.read(&mut head).unwrap_or(0);
+                let answer = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = socket.write_all(answer.as_bytes());
+                let head = String::from_utf8_lossy(&head[..read]).into_owned();
+                return head.lines().next().map(str::to_owned);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    });
+    let home = tempfile::tempdir().unwrap();
+    let token = home.path().join("id-token");
+    std::fs::write(&token, "demo-id-token").unwrap();
+    std::fs::create_dir(home.path().join(".huaweicloud")).unwrap();
+    std::fs::write(
+        home.path().join(".huaweicloud/credentials"),
+        format!(
+            "[basic]\nidp_id = demo-idp\nid_token_file = {}\niam_endpoint = {iam_url}\n",
+            token.display()
+        ),
+    )
+    .unwrap();
+    let out = run(codearts()
+        .env("HOME", home.path())
+        .env("HUAWEICLOUD_SDK_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .args(["--endpoint", &api.url, "--max-attempts", "1"])
+        .args(["push-event", "2112036131"]));
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!("with IAM at {iam_url}")),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        asked.join().unwrap().as_deref(),
+        Some("POST /v3.0/OS-AUTH/id-token/tokens HTTP/1.1")
+    );
+}

@@ -4,7 +4,9 @@
 
 use std::{sync::Arc, time::SystemTime};
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use zeroize::Zeroizing;
 
 use super::{
     credentials::{AccessKey, secret_header},
@@ -17,10 +19,15 @@ use crate::{TransportKind, params::check_header_value};
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The body of an answer, read up to a bound, or why not.
-pub(crate) async fn body(mut response: reqwest::Response, what: &str) -> Result<Vec<u8>, Failure> {
+/// The body is wiped when dropped: it may hold keys.
+pub(crate) async fn body(
+    mut response: reqwest::Response,
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let status = response.status();
     let body = crate::error_answer::read_capped(&mut response, MAX_BODY_BYTES)
         .await
+        .map(Zeroizing::new)
         .map_err(|e| unanswered(&e, what))?;
     if !status.is_success() {
         let request_id = crate::error_answer::request_id(response.headers())
@@ -70,28 +77,53 @@ pub(crate) async fn keys(response: reqwest::Response, what: &str) -> Result<Keys
 /// Temporary keys from an answer, in any shape the official core accepts: the fields at the
 /// top or in a `credential` or `credentials` object; `access`, `accessKeyId` or
 /// `access_key_id` (and likewise for the secret and the security token); `expires_at` or
-/// `expiration`.
+/// `expiration`. The answer is read into [`Fields`], never into an untyped tree, so that the
+/// secrets are held only where they are wiped.
 pub(crate) fn parse_keys(body: &[u8], what: &str) -> Result<Keys, String> {
-    // serde's message names where it failed, never a value.
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("{what}: the answer is not JSON: {e}"))?;
-    let top = value
-        .as_object()
-        .ok_or_else(|| format!("{what}: the answer is not a JSON object"))?;
-    let fields = ["credential", "credentials"]
-        .iter()
-        .find_map(|name| top.get(*name)?.as_object())
-        .unwrap_or(top);
-    let field = |names: &[&str]| -> Result<String, String> {
-        names
-            .iter()
-            .find_map(|name| text(fields, name))
-            .ok_or_else(|| format!("{what}: the answer has no {}", names[0]))
+    // serde's message may quote a value: only its kind and place are said.
+    let unread = |e: serde_json::Error| match e.classify() {
+        serde_json::error::Category::Data => format!(
+            "{what}: the answer holds a value of the wrong type (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+        _ => format!(
+            "{what}: the answer is not JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
     };
-    let access = field(&["access", "accessKeyId", "access_key_id"])?;
-    let secret = field(&["secret", "secretAccessKey", "secret_access_key"])?;
-    let token = field(&["securitytoken", "securityToken", "security_token"])?;
-    let expires = field(&["expires_at", "expiration"])?;
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(unread)?;
+    let nested = [envelope.credential, envelope.credentials]
+        .into_iter()
+        .flatten()
+        .find(|raw| raw.get().starts_with('{'));
+    let fields: Fields = match nested {
+        Some(raw) => serde_json::from_str(raw.get()),
+        None => serde_json::from_slice(body),
+    }
+    .map_err(unread)?;
+    let missing = |name: &str| format!("{what}: the answer has no {name}");
+    let access = first([
+        fields.access,
+        fields.access_key_id_camel,
+        fields.access_key_id,
+    ])
+    .ok_or_else(|| missing("access"))?;
+    let secret = first([
+        fields.secret,
+        fields.secret_access_key_camel,
+        fields.secret_access_key,
+    ])
+    .ok_or_else(|| missing("secret"))?;
+    let token = first([
+        fields.securitytoken,
+        fields.security_token_camel,
+        fields.security_token,
+    ])
+    .ok_or_else(|| missing("securitytoken"))?;
+    let expires =
+        first([fields.expires_at, fields.expiration]).ok_or_else(|| missing("expires_at"))?;
     check_header_value("access", &access).map_err(|e| format!("{what}: {e}"))?;
     check_header_value("security_token", &token).map_err(|e| format!("{what}: {e}"))?;
     let expires_at = chrono::DateTime::parse_from_rfc3339(&expires)
@@ -107,12 +139,37 @@ pub(crate) fn parse_keys(body: &[u8], what: &str) -> Result<Keys, String> {
     })
 }
 
-fn text(object: &Map<String, Value>, name: &str) -> Option<String> {
-    object
-        .get(name)?
-        .as_str()
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+/// Where the fields may be nested, borrowed from the body as they are.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default)]
+    credential: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    credentials: Option<&'a RawValue>,
+}
+
+/// Every name the official core reads each field by; the secrets wiped when dropped.
+#[derive(Deserialize)]
+struct Fields {
+    access: Option<String>,
+    #[serde(rename = "accessKeyId")]
+    access_key_id_camel: Option<String>,
+    access_key_id: Option<String>,
+    secret: Option<Zeroizing<String>>,
+    #[serde(rename = "secretAccessKey")]
+    secret_access_key_camel: Option<Zeroizing<String>>,
+    secret_access_key: Option<Zeroizing<String>>,
+    securitytoken: Option<Zeroizing<String>>,
+    #[serde(rename = "securityToken")]
+    security_token_camel: Option<Zeroizing<String>>,
+    security_token: Option<Zeroizing<String>>,
+    expires_at: Option<String>,
+    expiration: Option<String>,
+}
+
+/// The first field given and not empty, in the official core's order.
+fn first<T: AsRef<str>, const N: usize>(names: [Option<T>; N]) -> Option<T> {
+    names.into_iter().flatten().find(|v| !v.as_ref().is_empty())
 }
 
 /// A token file's content, read now (a file that a platform rotates is read at every fetch).
@@ -156,6 +213,12 @@ mod tests {
         assert_eq!(error, "STS: the answer has no securitytoken");
         let error = parse_keys(b"<html>", "STS").err().unwrap();
         assert!(error.starts_with("STS: the answer is not JSON"), "{error}");
+        // A value of the wrong type is placed, never quoted.
+        let error = parse_keys(br#"{"access":"A","secret":7777777}"#, "STS")
+            .err()
+            .unwrap();
+        assert!(!error.contains("7777777"), "{error}");
+        assert!(error.contains("wrong type"), "{error}");
     }
 }
 

@@ -265,6 +265,8 @@ fn from_fields(
             format!("{set} is set in {place} but {unset} is not: set both or neither"),
         )
     };
+    // Wiped however this ends.
+    let sk = sk.map(zeroize::Zeroizing::new);
     let credentials = match (ak, sk, token) {
         (None, None, None) => return Ok(None),
         (Some(_), Some(_), Some(_)) => {
@@ -275,7 +277,7 @@ fn from_fields(
                 ),
             ));
         }
-        (Some(ak), Some(sk), None) => Credentials::aksk(ak, sk)?,
+        (Some(ak), Some(mut sk), None) => Credentials::aksk(ak, std::mem::take(&mut *sk))?,
         (None, None, Some(token)) => Credentials::token(token)?,
         (Some(_), None, _) => return Err(partial(ak_name, sk_name)),
         (None, Some(_), _) => return Err(partial(sk_name, ak_name)),

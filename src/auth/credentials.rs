@@ -92,8 +92,11 @@ impl Credentials {
 
     /// An access key id and secret access key, for AK/SK signing (`SDK-HMAC-SHA256` unless
     /// the client is built with another [`SigningAlgorithm`]).
+    ///
+    /// The SK is wiped from memory once it is made ready to sign, and so is every key made
+    /// from it when the last copy of these credentials is dropped.
     pub fn aksk(ak: impl Into<String>, sk: impl Into<String>) -> Result<Self, Error> {
-        let (ak, sk) = (ak.into(), sk.into());
+        let (ak, sk) = (ak.into(), zeroize::Zeroizing::new(sk.into()));
         check_header_value("ak", &ak)?;
         check_secret("sk", &sk)?;
         Ok(Self::new(Auth::AkSk(AccessKey {
@@ -139,6 +142,13 @@ impl Credentials {
             }
         }
         Ok(self)
+    }
+
+    /// The `iam_endpoint` of the profile these credentials came from, if any: the IAM a
+    /// client asks (for the project id, and an identity provider's token exchange) unless
+    /// [`crate::ClientBuilder::iam_endpoint`] or `HUAWEICLOUD_SDK_IAM_ENDPOINT` names another.
+    pub fn iam_endpoint(&self) -> Option<&str> {
+        self.iam_endpoint.as_deref()
     }
 
     /// The project id these credentials carry, if any.
@@ -187,15 +197,6 @@ impl Credentials {
     /// The temporary keys this copy holds now, if any.
     pub(crate) fn temporary_key(&self) -> Option<Arc<AccessKey>> {
         self.located.as_ref().and_then(Located::current)
-    }
-
-    /// The access key id signing requests now, if any.
-    pub(crate) fn access_key_id(&self) -> Option<String> {
-        match &self.auth {
-            Auth::Token(_) => None,
-            Auth::AkSk(key) => Some(key.ak.clone()),
-            Auth::Temporary(_) => self.temporary_key().map(|key| key.ak.clone()),
-        }
     }
 
     /// Whether requests are signed with an access key (and so IAM can be asked for the

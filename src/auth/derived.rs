@@ -3,19 +3,23 @@
 //! `p256` and `sm2`. No curve arithmetic is written here: scalars, points and signatures are
 //! the crates' own.
 
-use hmac::{Mac, digest::KeyInit};
+use hmac::{KeyInit, Mac};
 use zeroize::Zeroize;
 
 use super::SigningAlgorithm;
 
-/// A private key derived from an AK/SK, with its public key.
-///
-/// `p256`'s signing key zeroizes its scalar on drop; `sm2` 0.13's does not offer it.
+/// A private key derived from an AK/SK, with its public key. Each private scalar is kept in
+/// a type of its crate that wipes it when dropped (`ZeroizeOnDrop`): `p256`'s signing key,
+/// and for SM2 the curve's `SecretKey`, since `sm2`'s signing key (0.13 and 0.14) does not
+/// wipe itself: one is made for each signature and lives only as long as it.
 pub(crate) enum DerivedKey {
     #[cfg(feature = "ecdsa")]
     P256(p256::ecdsa::SigningKey),
     #[cfg(feature = "sm")]
-    Sm2(Box<sm2::dsa::SigningKey>),
+    Sm2 {
+        secret: sm2::SecretKey,
+        public: Box<sm2::dsa::VerifyingKey>,
+    },
 }
 
 /// The SM2 user id (`ENTL_A || ID_A` of GB/T 32918.2), the standard default the official
@@ -33,7 +37,8 @@ impl DerivedKey {
             SigningAlgorithm::EcdsaP256Sha256 => {
                 derive_scalar::<hmac::Hmac<sha2::Sha256>, _>(algorithm, ak, sk, |candidate| {
                     use p256::elliptic_curve::PrimeField;
-                    let scalar = Option::<p256::Scalar>::from(p256::Scalar::from_repr(*candidate))?;
+                    let repr = p256::FieldBytes::from(*candidate);
+                    let scalar = Option::<p256::Scalar>::from(p256::Scalar::from_repr(repr))?;
                     Option::<p256::NonZeroScalar>::from(p256::NonZeroScalar::new(
                         scalar + p256::Scalar::ONE,
                     ))
@@ -46,15 +51,20 @@ impl DerivedKey {
             SigningAlgorithm::Sm2Sm3 => {
                 derive_scalar::<hmac::Hmac<sm3::Sm3>, _>(algorithm, ak, sk, |candidate| {
                     use sm2::elliptic_curve::PrimeField;
-                    let scalar = Option::<sm2::Scalar>::from(sm2::Scalar::from_repr(*candidate))?;
+                    let repr = sm2::FieldBytes::from(*candidate);
+                    let scalar = Option::<sm2::Scalar>::from(sm2::Scalar::from_repr(repr))?;
                     Option::<sm2::NonZeroScalar>::from(sm2::NonZeroScalar::new(
                         scalar + sm2::Scalar::ONE,
                     ))
                 })
                 .and_then(|scalar| {
-                    sm2::dsa::SigningKey::from_nonzero_scalar(SM2_USER_ID, scalar).ok()
+                    let secret = sm2::SecretKey::from(scalar);
+                    let public = sm2::dsa::VerifyingKey::new(SM2_USER_ID, secret.public_key());
+                    Some(Self::Sm2 {
+                        public: Box::new(public.ok()?),
+                        secret,
+                    })
                 })
-                .map(|key| Self::Sm2(Box::new(key)))
             }
             _ => None,
         }
@@ -70,7 +80,9 @@ impl DerivedKey {
                 (signature.r().to_bytes(), signature.s().to_bytes())
             }
             #[cfg(feature = "sm")]
-            Self::Sm2(key) => {
+            Self::Sm2 { secret, .. } => {
+                let key = sm2::dsa::SigningKey::new(SM2_USER_ID, secret)
+                    .expect("the user id was accepted when the key was derived");
                 let signature: sm2::dsa::Signature = key.sign(message);
                 (signature.r_bytes(), signature.s_bytes())
             }
@@ -92,8 +104,8 @@ impl DerivedKey {
             Self::P256(key) => p256::ecdsa::Signature::from_scalars(r, s)
                 .is_ok_and(|signature| key.verifying_key().verify(message, &signature).is_ok()),
             #[cfg(feature = "sm")]
-            Self::Sm2(key) => sm2::dsa::Signature::from_scalars(r, s)
-                .is_ok_and(|signature| key.verifying_key().verify(message, &signature).is_ok()),
+            Self::Sm2 { public, .. } => sm2::dsa::Signature::from_scalars(r, s)
+                .is_ok_and(|signature| public.verify(message, &signature).is_ok()),
         }
     }
 
@@ -103,9 +115,9 @@ impl DerivedKey {
             #[cfg(feature = "ecdsa")]
             Self::P256(key) => hex::encode(key.verifying_key().to_encoded_point(false).as_bytes()),
             #[cfg(feature = "sm")]
-            Self::Sm2(key) => {
+            Self::Sm2 { public, .. } => {
                 use sm2::elliptic_curve::sec1::ToEncodedPoint;
-                hex::encode(key.verifying_key().to_encoded_point(false).as_bytes())
+                hex::encode(public.as_affine().to_encoded_point(false).as_bytes())
             }
         }
     }
@@ -119,9 +131,7 @@ fn derive_scalar<M, K>(
     algorithm: SigningAlgorithm,
     ak: &str,
     sk: &[u8],
-    accept: impl Fn(
-        &hmac::digest::generic_array::GenericArray<u8, hmac::digest::consts::U32>,
-    ) -> Option<K>,
+    accept: impl Fn(&[u8; 32]) -> Option<K>,
 ) -> Option<K>
 where
     M: Mac + KeyInit + Clone,
@@ -140,9 +150,9 @@ where
         ] {
             mac.update(part);
         }
-        let mut candidate = mac.finalize().into_bytes();
+        let mut candidate: [u8; 32] = mac.finalize().into_bytes().into();
         let key = accept(&candidate);
-        candidate.as_mut_slice().zeroize();
+        candidate.zeroize();
         key
     })
 }

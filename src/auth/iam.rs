@@ -1,13 +1,11 @@
 //! The project id from IAM, as the official SDKs find it when AK/SK credentials carry none and
 //! a region is known: a signed `GET /v3/projects?name=REGION`, exactly one match expected,
-//! cached per access key by the client (shared by its clones, never by other clients, which
-//! may name another IAM endpoint).
+//! kept by the client (shared by its clones, never by other clients, which may name another
+//! IAM endpoint). A client has one region and one identity (a user's AK/SK, or one source of
+//! temporary keys, whose access keys rotate but whose user does not), so it keeps one
+//! project id: looked up once, whatever the rotations.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde::Deserialize;
@@ -50,9 +48,8 @@ pub(crate) struct ProjectLookup {
     region: String,
     http: reqwest::Client,
     timeout: Duration,
-    /// One cell per access key: concurrent first calls share one lookup; a failure is not
-    /// kept.
-    cache: Mutex<HashMap<String, Arc<OnceCell<ProjectId>>>>,
+    /// Concurrent first calls share one lookup; a failure is not kept.
+    project_id: OnceCell<ProjectId>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +91,7 @@ impl ProjectLookup {
             region: region.to_owned(),
             http,
             timeout,
-            cache: Mutex::default(),
+            project_id: OnceCell::new(),
         })
     }
 
@@ -105,12 +102,8 @@ impl ProjectLookup {
         credentials: &Credentials,
         policy: &RetryPolicy,
     ) -> Result<ProjectId, Error> {
-        let ak = credentials.access_key_id().unwrap_or_default();
-        let cell = crate::sync::lock(&self.cache)
-            .entry(ak)
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| self.ask_until_answered(credentials, policy))
+        self.project_id
+            .get_or_try_init(|| self.ask_until_answered(credentials, policy))
             .await
             .cloned()
             .map_err(|error| match error {

@@ -20,7 +20,7 @@
 //! | `Refreshing` | the fetch is cancelled or panics | `Valid` with the keys from before, else `Empty` | waiting calls decide again |
 //!
 //! The rules, all in [`State::next`] and [`Held::new`]: keys that live `L` (as the service
-//! counts it, from the fetch) are refreshed `min(40 min, L / 2)` before they expire (so at
+//! counts it, from the fetch; at most [`LONGEST_LIFETIME`]) are refreshed `min(40 min, L / 2)` before they expire (so at
 //! most one fetch per half-lifetime while fetches succeed: 15-minute keys are not fetched
 //! per call), and are not used in their last `min(5 s, L / 4)` ([`SAFETY_MARGIN`]: a request
 //! signed now must reach the service while they hold). Times are tokio's [`Instant`],
@@ -50,6 +50,10 @@ const REFRESH_AHEAD_AT_MOST: Duration = Duration::from_secs(40 * 60);
 pub(crate) const SAFETY_MARGIN: Duration = Duration::from_secs(5);
 /// After a refresh behind usable keys failed, the next one waits this long.
 pub(crate) const BACKOFF: Duration = Duration::from_secs(30);
+/// The longest lifetime counted: a day, the longest IAM issues (`duration_seconds` at most
+/// 86,400). Keys said to last longer are refreshed as if they lasted a day, and no time is
+/// computed past it (an `Instant` far in the future overflows).
+pub(crate) const LONGEST_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What a fetch gave: the keys, and how long they last from now.
 pub(crate) struct Fetched {
@@ -67,7 +71,7 @@ struct Held {
 
 impl Held {
     fn new(fetched: Fetched, now: Instant) -> Self {
-        let lifetime = fetched.lifetime;
+        let lifetime = fetched.lifetime.min(LONGEST_LIFETIME);
         let ahead = (lifetime / 2).min(REFRESH_AHEAD_AT_MOST);
         let margin = (lifetime / 4).min(SAFETY_MARGIN);
         Self {

@@ -70,6 +70,27 @@ fn keys_are_refreshed_the_lesser_of_40_minutes_and_half_their_lifetime_ahead() {
     }
 }
 
+/// A service that says its keys last for ever (or a year) cannot make a time overflow: the
+/// lifetime counted is at most a day, refreshed 40 minutes before its end.
+#[test]
+fn an_absurd_lifetime_is_counted_as_the_longest_one() {
+    let now = Instant::now();
+    for lifetime in [
+        Duration::MAX,
+        Duration::from_secs(365 * 24 * 3600),
+        LONGEST_LIFETIME,
+    ] {
+        let held = Held::new(fetched(1, lifetime), now);
+        assert_eq!(held.refresh_at, now + LONGEST_LIFETIME - 40 * MINUTE);
+        assert_eq!(held.use_until, now + LONGEST_LIFETIME - SAFETY_MARGIN);
+    }
+    let held = Held::new(fetched(1, LONGEST_LIFETIME - MINUTE), now);
+    assert_eq!(
+        held.use_until,
+        now + LONGEST_LIFETIME - MINUTE - SAFETY_MARGIN
+    );
+}
+
 #[test]
 fn keys_are_never_used_in_their_last_moments() {
     let now = Instant::now();

@@ -7,16 +7,13 @@
 //! only on a loopback or link-local host (as AWS's container provider requires), since the
 //! request carries the pod's token.
 
-use std::{
-    net::{IpAddr, Ipv6Addr},
-    path::PathBuf,
-};
+use std::path::PathBuf;
 
 use super::{
     answer::{keys, read_token_file, unanswered},
     temporary::{Failure, Keys},
 };
-use crate::{ConfigKind, Error};
+use crate::{ConfigKind, Error, endpoint::local::node_local};
 
 pub(crate) const URI_VAR: &str = "HC_CONTAINER_CREDENTIALS_FULL_URI";
 pub(crate) const TOKEN_FILE_VAR: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE";
@@ -75,24 +72,5 @@ impl PodIdentity {
             .await
             .map_err(|e| unanswered(&e, &what))?;
         keys(response, &what).await
-    }
-}
-
-/// Loopback, link-local (169.254.0.0/16, fe80::/10), or the fd00:ec2::/32 block where cloud
-/// agents answer on IPv6; `localhost` is loopback by definition.
-fn node_local(host: &url::Host<&str>) -> bool {
-    let ip = match host {
-        url::Host::Domain(name) => return name.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(ip) => IpAddr::V4(*ip),
-        url::Host::Ipv6(ip) => IpAddr::V6(*ip),
-    };
-    match ip {
-        IpAddr::V4(ip) => ip.is_loopback() || ip.is_link_local(),
-        IpAddr::V6(ip) => {
-            let agents = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0);
-            ip.is_loopback()
-                || ip.is_unicast_link_local()
-                || ip.segments()[..2] == agents.segments()[..2]
-        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::{borrow::Cow, sync::Arc};
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -20,7 +20,10 @@ pub struct SigningKey {
     secret: Arc<Secret>,
 }
 
-/// Each algorithm's key, and what the others are made from.
+/// Each algorithm's key, and what the others are made from: every field wipes itself when
+/// dropped (the HMAC states' hash states and buffers by the `zeroize` features of `sha2`,
+/// `sm3` and `digest`, the SK by `Zeroizing`, the derived keys by their curve crates', see
+/// `derived.rs`), and so does each copy of an HMAC state made to sign one request.
 struct Secret {
     /// HMAC-SHA256 keyed by the SK: the default algorithm, ready from the start.
     hmac_sha256: Hmac<Sha256>,
@@ -169,6 +172,41 @@ fn hmac_hex<'p, 'b, M: Mac + Clone>(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod wiped {
+    use hmac::digest::{
+        block_api::{BlockSizeUser, EagerHash},
+        block_buffer::{BlockBuffer, Eager},
+    };
+
+    /// Compiles only for types that wipe themselves when dropped.
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    /// An HMAC state is two hash states keyed by the SK and a block buffer, each of which
+    /// wipes itself (`hmac` 0.13 does not mark the whole, though every part is).
+    fn hmac_parts_wiped_on_drop<D: EagerHash>()
+    where
+        D::Core: zeroize::ZeroizeOnDrop,
+    {
+        wiped_on_drop::<D::Core>();
+        wiped_on_drop::<BlockBuffer<<D::Core as BlockSizeUser>::BlockSize, Eager>>();
+    }
+
+    #[test]
+    fn every_secret_a_signing_key_holds_wipes_itself() {
+        hmac_parts_wiped_on_drop::<sha2::Sha256>();
+        // What signing one request leaves behind besides its copy of the state: the MAC.
+        wiped_on_drop::<hmac::digest::CtOutput<hmac::Hmac<sha2::Sha256>>>();
+        wiped_on_drop::<zeroize::Zeroizing<Box<[u8]>>>();
+        #[cfg(feature = "sm")]
+        hmac_parts_wiped_on_drop::<sm3::Sm3>();
+        #[cfg(feature = "sm")]
+        wiped_on_drop::<sm2::SecretKey>();
+        #[cfg(feature = "ecdsa")]
+        wiped_on_drop::<p256::ecdsa::SigningKey>();
+    }
 }
 
 #[cfg(all(test, feature = "ecdsa", feature = "sm"))]

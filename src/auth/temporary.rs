@@ -5,15 +5,17 @@
 //! at every fetch.
 //!
 //! The place is the client's: its region and IAM endpoint (which STS and IAM to ask) and its
-//! HTTP client (proxies, roots), handed over when the client is built. Clients whose sources
-//! would ask the same endpoints share keys; a client elsewhere fetches its own. The
-//! node-local agents (the metadata service, the pod-identity agent) are asked directly,
-//! never through a proxy.
+//! HTTP client (proxies, roots, client certificate), handed over when the client is built.
+//! Clients whose sources would ask the same endpoints through the same settings share keys; a
+//! client elsewhere fetches its own. A place is forgotten when no client holds it, and at most
+//! [`MAX_PLACES`] are shared. The node-local agents (the metadata service, the pod-identity
+//! agent) are asked directly, never through a proxy, and never shown the client's
+//! certificate.
 
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, Weak,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime},
@@ -31,6 +33,8 @@ use crate::{ApiError, ConfigKind, Error, TransportKind};
 
 /// Each exchange with a credentials service, connection included (a fetch has two at most).
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(5);
+/// The most places whose keys are shared; clients at further places fetch keys of their own.
+pub(crate) const MAX_PLACES: usize = 64;
 
 /// Why a source gave no keys, and whether trying again later may work (no answer, 5xx) or
 /// not (a refused token, a missing file, an answer without keys).
@@ -100,9 +104,12 @@ pub(crate) struct Place {
     /// The client's HTTP client: its TLS settings (extra roots) and proxies apply to STS
     /// and IAM.
     pub(crate) http: reqwest::Client,
-    /// With the client's roots, without any proxy, with [`TIMEOUT`]: for the node-local
-    /// agents.
+    /// With the client's roots, without any proxy or client certificate, with [`TIMEOUT`]:
+    /// for the node-local agents.
     pub(crate) direct: reqwest::Client,
+    /// What tells `http`'s settings (roots, client certificate, proxies) from another
+    /// client's: a digest, never the settings themselves.
+    pub(crate) http_settings: String,
 }
 
 impl std::fmt::Debug for Place {
@@ -129,8 +136,9 @@ pub(crate) struct Keys {
 pub(crate) struct TemporaryKeys {
     fetchers: Vec<Fetcher>,
     before: String,
-    /// Keys by the endpoints their sources ask, shared by the clients there.
-    places: Mutex<HashMap<String, Arc<Lifecycle>>>,
+    /// Keys by place (the endpoints the sources ask, and the HTTP client's settings), shared
+    /// by the clients there while any holds them; at most [`MAX_PLACES`].
+    places: Mutex<HashMap<String, Weak<Lifecycle>>>,
     /// Which source gave the last keys, plus one (zero: none yet), for messages.
     last_source: AtomicUsize,
 }
@@ -162,13 +170,26 @@ impl TemporaryKeys {
             .map_or("temporary AK/SK", Fetcher::name)
     }
 
-    /// These keys as fetched from `place` (a client's).
+    /// These keys as fetched from `place` (a client's): shared with the clients at the same
+    /// place, or its own once [`MAX_PLACES`] places are held.
     pub(crate) fn at(self: &Arc<Self>, place: Place) -> Located {
-        let endpoints: Vec<String> = self.fetchers.iter().map(|f| f.endpoint(&place)).collect();
-        let lifecycle = crate::sync::lock(&self.places)
-            .entry(endpoints.join(" "))
-            .or_default()
-            .clone();
+        let mut at: Vec<String> = self.fetchers.iter().map(|f| f.endpoint(&place)).collect();
+        at.push(place.http_settings.clone());
+        let at = at.join(" ");
+        let mut places = crate::sync::lock(&self.places);
+        // A place no client holds any more is forgotten.
+        places.retain(|_, lifecycle| lifecycle.strong_count() > 0);
+        let lifecycle = match places.get(&at).and_then(Weak::upgrade) {
+            Some(lifecycle) => lifecycle,
+            None => {
+                let lifecycle = Arc::new(Lifecycle::default());
+                if places.len() < MAX_PLACES {
+                    places.insert(at, Arc::downgrade(&lifecycle));
+                }
+                lifecycle
+            }
+        };
+        drop(places);
         Located {
             keys: self.clone(),
             place: Arc::new(place),
@@ -230,17 +251,23 @@ impl TemporaryKeys {
                 _ => fetched,
             };
             match fetched {
-                Ok(keys) => {
-                    self.last_source.store(index + 1, Ordering::Relaxed);
-                    let lifetime = keys
-                        .expires_at
-                        .duration_since(keys.issued_at)
-                        .unwrap_or_default();
-                    return Ok(Fetched {
-                        key: keys.key,
-                        lifetime,
-                    });
-                }
+                Ok(keys) => match keys.expires_at.duration_since(keys.issued_at) {
+                    Ok(lifetime) if !lifetime.is_zero() => {
+                        self.last_source.store(index + 1, Ordering::Relaxed);
+                        return Ok(Fetched {
+                            key: keys.key,
+                            lifetime,
+                        });
+                    }
+                    // Keys the service itself holds expired would be refused by the gateway.
+                    _ => said.push(format!(
+                        "{}: refused keys that expire ({}) no later than they were issued ({}) \
+                         by the service's own clock",
+                        fetcher.name(),
+                        utc(keys.expires_at),
+                        utc(keys.issued_at)
+                    )),
+                },
                 Err(failure) => {
                     transient = transient.or(failure.transient);
                     answer = answer.or(failure.answer);
@@ -254,6 +281,11 @@ impl TemporaryKeys {
             answer,
         })
     }
+}
+
+/// A time as RFC 3339 in UTC, to the second.
+fn utc(time: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(time).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Temporary keys as one client fetches them: its place, and the keys kept there.
@@ -289,5 +321,76 @@ impl Located {
     /// The keys held at this place, if any.
     pub(crate) fn current(&self) -> Option<Arc<AccessKey>> {
         self.lifecycle.current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Arc<TemporaryKeys> {
+        let metadata = Metadata::new("http://127.0.0.1:9".into());
+        Arc::new(TemporaryKeys::new(
+            vec![Fetcher::Metadata(metadata)],
+            String::new(),
+        ))
+    }
+
+    fn place(http_settings: &str) -> Place {
+        let http = crate::tls::reqwest_builder(&[], None)
+            .unwrap()
+            .build()
+            .unwrap();
+        Place {
+            region: None,
+            iam_endpoint: None,
+            http: http.clone(),
+            direct: http,
+            http_settings: http_settings.into(),
+        }
+    }
+
+    fn places(keys: &TemporaryKeys) -> usize {
+        crate::sync::lock(&keys.places).len()
+    }
+
+    #[test]
+    fn keys_are_shared_at_the_same_endpoints_and_http_settings_only() {
+        let keys = keys();
+        let (a, b, c) = (
+            keys.at(place("a")),
+            keys.at(place("a")),
+            keys.at(place("b")),
+        );
+        assert!(Arc::ptr_eq(&a.lifecycle, &b.lifecycle));
+        assert!(!Arc::ptr_eq(&a.lifecycle, &c.lifecycle));
+    }
+
+    #[test]
+    fn places_no_client_holds_are_forgotten_and_the_others_capped() {
+        let keys = keys();
+        for n in 0..3 * MAX_PLACES {
+            drop(keys.at(place(&n.to_string())));
+        }
+        assert_eq!(
+            places(&keys),
+            1,
+            "only the last, until the next client comes"
+        );
+        let held: Vec<Located> = (0..2 * MAX_PLACES)
+            .map(|n| keys.at(place(&n.to_string())))
+            .collect();
+        assert_eq!(places(&keys), MAX_PLACES);
+        // Past the cap a client has keys of its own; within it, they are shared.
+        let beyond = keys.at(place(&(2 * MAX_PLACES - 1).to_string()));
+        assert!(!Arc::ptr_eq(
+            &beyond.lifecycle,
+            &held[2 * MAX_PLACES - 1].lifecycle
+        ));
+        let within = keys.at(place("0"));
+        assert!(Arc::ptr_eq(&within.lifecycle, &held[0].lifecycle));
+        drop(held);
+        drop(keys.at(place("again")));
+        assert_eq!(places(&keys), 2, "`within` and `again`");
     }
 }

@@ -2,16 +2,18 @@
 //! (a comma list), then the regions file, then the built-in region tables; and the transport
 //! policy (HTTPS, or plain HTTP to loopback or when explicitly allowed).
 
+pub(crate) mod local;
 mod regions_file;
 pub(crate) mod table;
 
-use std::{fmt, net::IpAddr, path::Path};
+use std::{fmt, path::Path};
 
 use reqwest::Url;
 
 use crate::{ConfigKind, Error, Fix};
 use table::{CODEARTS_REPO, SERVICESTAGE};
 
+pub use local::is_loopback;
 pub(crate) use regions_file::RegionsFile;
 
 /// The two services this crate talks to; they live on different hosts in each region.
@@ -150,7 +152,7 @@ pub(crate) fn base_url(
     }
     match parsed.scheme() {
         "https" => {}
-        "http" if allow_http || is_loopback(&parsed) => {}
+        "http" if allow_http || parsed.host().is_some_and(|host| local::loopback(&host)) => {}
         "http" => {
             return Err(Error::config_fix(
                 ConfigKind::Endpoint,
@@ -184,14 +186,5 @@ pub(crate) fn without_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
     match authority.rfind('@') {
         Some(at) => format!("{}<redacted>@{}", &url[..start], &rest[at + 1..]).into(),
         None => url.into(),
-    }
-}
-
-pub(crate) fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }

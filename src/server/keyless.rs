@@ -7,9 +7,15 @@
 //!   it into a `credential`.
 //! - `POST /pod-identity/credentials`: the accepted `Authorization` token gives keys.
 //!
-//! Signatures by the issued keys are accepted only with the issued security token.
+//! Each fetch issues new keys (a new access key, its security token, an expiry by the
+//! server's clock); a signature by issued keys is accepted only with their security token and
+//! before they expire, as the gateway checks them.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, SystemTime},
+};
 
 use axum::{
     Json,
@@ -20,6 +26,7 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{SharedState, answer::Failure};
+use crate::auth::signer::SigningKey;
 
 /// The path of the pod-identity agent: give `{server url}/pod-identity/credentials` as
 /// `HC_CONTAINER_CREDENTIALS_FULL_URI`.
@@ -34,13 +41,15 @@ pub struct Keyless {
     pub idp_id: String,
     /// The token the pod-identity agent accepts in `Authorization`.
     pub pod_token: String,
-    /// The temporary access key it issues.
-    pub access_key: String,
-    /// Its secret key.
+    /// The temporary access keys it issues are this followed by the fetch's number in five
+    /// digits (`DEMOTEMPORARYAK00001`, then `DEMOTEMPORARYAK00002`, ...): a new one for each
+    /// fetch.
+    pub access_key_prefix: String,
+    /// Their secret key.
     pub secret_key: String,
-    /// The security token that goes with them.
+    /// Their security token, followed by `-` and the fetch's number.
     pub security_token: String,
-    /// How long issued keys last.
+    /// How long issued keys last, from the fetch (zero: they expire as they are issued).
     pub lifetime: Duration,
 }
 
@@ -50,7 +59,7 @@ impl Default for Keyless {
             id_tokens: vec!["demo-id-token".into()],
             idp_id: "demo-idp".into(),
             pod_token: "demo-pod-token".into(),
-            access_key: "DEMOTEMPORARYAK00001".into(),
+            access_key_prefix: "DEMOTEMPORARYAK".into(),
             secret_key: "demo-temporary-secret-key".into(),
             security_token: "demo-security-token".into(),
             lifetime: Duration::from_secs(3600),
@@ -58,24 +67,82 @@ impl Default for Keyless {
     }
 }
 
+/// Keys issued and not yet expired, by access key, and how many were ever issued.
+#[derive(Default)]
+pub(crate) struct Issued {
+    count: u64,
+    keys: HashMap<String, IssuedKey>,
+}
+
+struct IssuedKey {
+    key: SigningKey,
+    security_token: String,
+    expires_at: SystemTime,
+}
+
+impl Issued {
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The key of `ak` if these are issued keys that go with `security_token` and have not
+    /// expired; `Ok(None)`: `ak` was not issued here (or expired long ago, forgotten).
+    pub(crate) fn check(
+        &self,
+        ak: &str,
+        security_token: Option<&str>,
+    ) -> Result<Option<SigningKey>, String> {
+        let Some(issued) = self.keys.get(ak) else {
+            return Ok(None);
+        };
+        if security_token != Some(issued.security_token.as_str()) {
+            return Err("temporary keys need their X-Security-Token".into());
+        }
+        if SystemTime::now() >= issued.expires_at {
+            // The gateway's words for an expired token (Huawei's APIG.0301 FAQ).
+            let expires_at = chrono::DateTime::<chrono::Utc>::from(issued.expires_at)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            return Err(format!("security token expires, expires_at: {expires_at}"));
+        }
+        Ok(Some(issued.key.clone()))
+    }
+}
+
 impl Keyless {
-    fn keys(&self, shape: &str) -> Value {
+    /// New keys, recorded in `issued`, in the answer's `shape`.
+    fn issue(&self, issued: &Mutex<Issued>, shape: &str) -> Value {
         // A lifetime past chrono's range is the furthest time it can say.
         let now = chrono::Utc::now();
         let expires = chrono::Duration::from_std(self.lifetime)
             .ok()
             .and_then(|lifetime| now.checked_add_signed(lifetime))
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+        let mut issued = crate::sync::lock(issued);
+        issued.count += 1;
+        let n = issued.count;
+        let access_key = format!("{}{n:05}", self.access_key_prefix);
+        let security_token = format!("{}-{n}", self.security_token);
+        // Expired keys are refused as expired for a minute, then forgotten.
+        let forget_before = SystemTime::from(now) - Duration::from_secs(60);
+        issued.keys.retain(|_, key| key.expires_at > forget_before);
+        issued.keys.insert(
+            access_key.clone(),
+            IssuedKey {
+                key: SigningKey::new(&self.secret_key),
+                security_token: security_token.clone(),
+                expires_at: SystemTime::from(expires),
+            },
+        );
         let expires = expires.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         match shape {
             "credentials" => json!({"credentials": {
-                "access_key_id": self.access_key, "secret_access_key": self.secret_key,
-                "security_token": self.security_token, "expiration": expires}}),
+                "access_key_id": access_key, "secret_access_key": self.secret_key,
+                "security_token": security_token, "expiration": expires}}),
             "credential" => json!({"credential": {
-                "access": self.access_key, "secret": self.secret_key,
-                "securitytoken": self.security_token, "expires_at": expires}}),
-            _ => json!({"AccessKeyId": self.access_key, "accessKeyId": self.access_key,
-                "secretAccessKey": self.secret_key, "securityToken": self.security_token,
+                "access": access_key, "secret": self.secret_key,
+                "securitytoken": security_token, "expires_at": expires}}),
+            _ => json!({"AccessKeyId": access_key, "accessKeyId": access_key,
+                "secretAccessKey": self.secret_key, "securityToken": security_token,
                 "expiration": expires}),
         }
     }
@@ -117,7 +184,7 @@ pub(crate) async fn assume_with_oidc(
             "the id_token is not valid",
         ));
     }
-    Ok(Json(keyless.keys("credentials")).into_response())
+    Ok(Json(keyless.issue(&state.issued, "credentials")).into_response())
 }
 
 /// IAM: an ID token for an unscoped token.
@@ -170,7 +237,7 @@ pub(crate) async fn security_tokens(
             "the token is not valid",
         ));
     }
-    Ok(Json(keyless.keys("credential")).into_response())
+    Ok(Json(keyless.issue(&state.issued, "credential")).into_response())
 }
 
 /// The CCE pod-identity agent.
@@ -187,5 +254,5 @@ pub(crate) async fn pod_identity(
             "the pod token is not valid",
         ));
     }
-    Ok(Json(keyless.keys("camel")).into_response())
+    Ok(Json(keyless.issue(&state.issued, "camel")).into_response())
 }

@@ -75,7 +75,8 @@ pub struct ServerConfig {
     /// APIG.0308` as Huawei's API gateway answers.
     pub quota: Option<Quota>,
     /// The keyless flows, as STS, IAM and the CCE pod-identity agent answer them (default
-    /// none): their keys are then accepted too, with their security token.
+    /// none): the keys they issue are then accepted too, with their security token, until
+    /// they expire.
     pub keyless: Option<Keyless>,
     /// Answer every success with this drift from the spec (default none: answers conform).
     /// One the spec has no place for (an `enum-value` where no answer has an `enum`) is
@@ -141,6 +142,8 @@ pub(crate) struct State {
     pub(crate) projects: Vec<(String, String)>,
     pub(crate) gate: quota::Gate,
     pub(crate) keyless: Option<Keyless>,
+    /// The temporary keys the keyless flows issued.
+    pub(crate) issued: Mutex<keyless::Issued>,
     /// How long every API answer is held back ([`Server::set_delay`]).
     pub(crate) delay: Mutex<Option<Duration>>,
     /// How every success drifts from the spec ([`Server::set_drift`]).
@@ -172,12 +175,6 @@ impl Server {
             keys: config
                 .keys
                 .into_iter()
-                .chain(
-                    config
-                        .keyless
-                        .iter()
-                        .map(|k| (k.access_key.clone(), k.secret_key.clone())),
-                )
                 .map(|(ak, sk)| {
                     let key = SigningKey::new(&sk);
                     (ak, key)
@@ -189,6 +186,7 @@ impl Server {
             projects: config.projects,
             gate: quota::Gate::new(config.quota),
             keyless: config.keyless,
+            issued: Mutex::default(),
             delay: Mutex::new(None),
             drift: Mutex::new(config.drift),
         });
@@ -291,9 +289,13 @@ impl Server {
         Ok(())
     }
 
-    /// How many API requests arrived, were throttled by the quota, or failed by an outage.
+    /// How many API requests arrived, were throttled by the quota, or failed by an outage,
+    /// and how many temporary keys the keyless flows issued.
     pub fn counts(&self) -> ServerCounts {
-        self.state.gate.counts()
+        ServerCounts {
+            keys_issued: crate::sync::lock(&self.state.issued).count(),
+            ..self.state.gate.counts()
+        }
     }
 
     fn fixtures(&self) -> std::sync::RwLockWriteGuard<'_, Fixtures> {

@@ -117,6 +117,8 @@ pub struct ServerCounts {
     pub throttled: u64,
     /// Of those, failed by an outage.
     pub failed: u64,
+    /// Temporary keys issued by the keyless flows (one per fetch).
+    pub keys_issued: u64,
 }
 
 #[derive(Debug)]
@@ -204,6 +206,7 @@ impl Gate {
             requests: self.requests.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
+            keys_issued: 0,
         }
     }
 

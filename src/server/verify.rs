@@ -86,21 +86,20 @@ fn verify_signature(
         field("SignedHeaders")?,
         field("Signature")?,
     );
-    let key = state
-        .keys
-        .iter()
-        .find(|(key, _)| key == ak)
-        .map(|(_, key)| key)
-        .ok_or("unknown access key")?;
-    // Temporary keys go with their security token.
-    if let Some(keyless) = state.keyless.as_ref().filter(|k| k.access_key == ak) {
-        let token = headers
-            .get("x-security-token")
-            .and_then(|v| v.to_str().ok());
-        if token != Some(keyless.security_token.as_str()) {
-            return Err("temporary keys need their X-Security-Token".into());
-        }
-    }
+    // Temporary keys go with their security token, and only until they expire.
+    let security_token = headers
+        .get("x-security-token")
+        .and_then(|v| v.to_str().ok());
+    let issued = crate::sync::lock(&state.issued).check(ak, security_token)?;
+    let key = match &issued {
+        Some(key) => key,
+        None => state
+            .keys
+            .iter()
+            .find(|(key, _)| key == ak)
+            .map(|(_, key)| key)
+            .ok_or("unknown access key")?,
+    };
 
     let date = headers
         .get(DATE_HEADER)

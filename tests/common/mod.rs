@@ -141,6 +141,8 @@ pub fn builder(url: &str) -> codearts_repo::ClientBuilder {
 /// A builder for a plain reqwest client (the tests' own, beside the crate's), on ring: the
 /// crate's provider, installed as the process default the first time.
 pub fn plain_http() -> reqwest::ClientBuilder {
+    // Deprecated since rustls 0.23.48 (no post-quantum key exchange): ring is the choice.
+    #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
 }

@@ -230,13 +230,7 @@ impl Database {
 
 fn is_loopback(host: &Host) -> bool {
     match host {
-        Host::Tcp(name) => {
-            name == "localhost"
-                || name
-                    .trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
-        }
+        Host::Tcp(name) => crate::endpoint::local::loopback_name(name),
         #[cfg(unix)]
         Host::Unix(_) => true,
     }
