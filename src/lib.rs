@@ -47,6 +47,7 @@ mod failover;
 mod gateway_policy;
 mod generated;
 mod hooks;
+pub mod http;
 mod params;
 mod proxy;
 mod rate_limit;

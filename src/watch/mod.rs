@@ -31,6 +31,7 @@ use crate::{
     Client, Error, PushEvent, RateLimit, RepositoryId, rate_limit::RateLimiter, sync::lock,
 };
 
+mod deferred;
 mod handled;
 mod leadership;
 mod options;
@@ -43,6 +44,7 @@ mod stats;
 mod stream;
 mod watcher;
 
+pub use deferred::Deferred;
 pub use leadership::Leadership;
 pub use options::WatchOptions;
 pub use shard::Shard;
@@ -199,6 +201,7 @@ impl Client {
             stats,
             limiter,
         };
-        (handle, WatchStream::new(items, task), report)
+        let stream = WatchStream::new(items, task, handle.commands.downgrade());
+        (handle, stream, report)
     }
 }
