@@ -11,7 +11,7 @@ use std::{
 
 use common::{
     receiver::{Answer, Receiver, SECRET, verifies},
-    watching::{Loopback, Watching, created_at, state_path},
+    watching::{Loopback, created_at, state_path},
 };
 
 fn secret_file(dir: &tempfile::TempDir) -> std::path::PathBuf {
@@ -54,7 +54,7 @@ fn pushes_are_delivered_signed_and_baselines_only_when_asked(https: bool) {
     let dir = tempfile::tempdir().unwrap();
     let watch = loopback.spawn_watch(
         &receiver
-            .args(&secret_file(&dir))
+            .args(3, &secret_file(&dir))
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
@@ -93,7 +93,7 @@ fn pushes_are_delivered_signed_and_baselines_only_when_asked(https: bool) {
     // With --deliver-baselines, a new watch delivers the three baselines too.
     let watch = loopback.spawn_watch(
         &receiver
-            .args(&secret_file(&dir))
+            .args(3, &secret_file(&dir))
             .iter()
             .map(String::as_str)
             .chain(["--deliver-baselines"])
@@ -132,7 +132,7 @@ fn a_failing_receiver_holds_its_repository_only_and_gets_every_served_push(https
     };
     let mut receiver = Receiver::start(https);
     let dir = tempfile::tempdir().unwrap();
-    let mut args = receiver.args(&secret_file(&dir));
+    let mut args = receiver.args(2, &secret_file(&dir));
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     let watch = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
     watch.expect(2);
@@ -235,7 +235,7 @@ fn a_refused_delivery_is_said_once_kept_for_replay_and_not_retried() {
     let receiver = Receiver::start(false);
     let dir = tempfile::tempdir().unwrap();
     let rejected = dir.path().join("rejected.jsonl");
-    let mut args = receiver.args(&secret_file(&dir));
+    let mut args = receiver.args(1, &secret_file(&dir));
     args.extend([
         "--deliver-rejected".into(),
         rejected.to_str().unwrap().into(),
@@ -281,7 +281,7 @@ fn a_kill_9_mid_delivery_delivers_again_with_the_same_id_and_nothing_else_twice(
     let loopback = Loopback::start(2);
     let receiver = Receiver::start(false);
     let dir = tempfile::tempdir().unwrap();
-    let mut args = receiver.args(&secret_file(&dir));
+    let mut args = receiver.args(2, &secret_file(&dir));
     args.extend(["--state".into(), state_path(&dir)]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let watch = loopback.spawn_watch(&args);
@@ -327,7 +327,7 @@ fn metrics_count_outcomes_and_the_backlog() {
     let loopback = Loopback::start(2);
     let receiver = Receiver::start(false);
     let dir = tempfile::tempdir().unwrap();
-    let mut args = receiver.args(&secret_file(&dir));
+    let mut args = receiver.args(2, &secret_file(&dir));
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     let mut watch = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let serving = watch.stderr_line();

@@ -104,9 +104,10 @@ impl Receiver {
         )
     }
 
-    /// `--deliver URL` and the options a test always gives.
-    pub fn args(&self, secret_file: &std::path::Path) -> Vec<String> {
-        let mut args = vec![
+    /// Repositories 1 to `ids`, `--deliver URL` and the options a test always gives.
+    pub fn args(&self, ids: u32, secret_file: &std::path::Path) -> Vec<String> {
+        let mut args: Vec<String> = (1..=ids).map(|id| id.to_string()).collect();
+        args.extend([
             "--deliver".to_owned(),
             self.url(),
             "--deliver-secret-file".to_owned(),
@@ -115,7 +116,7 @@ impl Receiver {
             "1s".to_owned(),
             "--deliver-max-backoff".to_owned(),
             "1s".to_owned(),
-        ];
+        ]);
         if let Some(ca) = &self.ca_file {
             args.extend([
                 "--deliver-ca-file".to_owned(),
