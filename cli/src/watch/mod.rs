@@ -40,6 +40,12 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
         .max_backoff(args.max_backoff)
         .once(args.once)
         .hold_until_handled(receiver.is_some());
+    // A delivered push is recorded promptly: only what was delivered in the last tenth of a
+    // second before a crash (or a takeover) is delivered again, with the same id.
+    let options = match receiver {
+        Some(_) => options.flush_every(deliver::RECORDED_WITHIN),
+        None => options,
+    };
     // What every poll would fail with (no endpoint for the region, no credentials) stops
     // the command now, once, rather than once per repository per poll.
     client

@@ -35,6 +35,9 @@ use attempt::Outcome;
 pub(crate) use document::Document;
 use secret::DeliverSecret;
 
+/// How soon a delivered push is saved as handled (the watch's flush period).
+pub(crate) const RECORDED_WITHIN: Duration = Duration::from_millis(100);
+
 /// How long a connection to the receiver may take, at most (and at most the attempt's).
 const CONNECT: Duration = Duration::from_secs(5);
 
