@@ -17,7 +17,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use hmac::{Hmac, Mac};
 use hyper_util::{
     rt::{TokioExecutor, TokioIo},
     server::conn::auto,
@@ -25,7 +24,6 @@ use hyper_util::{
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::Sha256;
 
 pub const SECRET: &str = "a shared secret, known to the test";
 
@@ -47,6 +45,8 @@ pub struct Received {
     pub id: String,
     pub event: String,
     pub signature: String,
+    /// The same signature under GitHub's header name.
+    pub hub_signature: String,
     pub user_agent: String,
     pub version: Version,
     pub body: Vec<u8>,
@@ -247,6 +247,7 @@ async fn receive(
             id: header("x-codearts-delivery"),
             event: header("x-codearts-event"),
             signature: header("x-codearts-signature-256"),
+            hub_signature: header("x-hub-signature-256"),
             user_agent: header("user-agent"),
             version,
             body: body.to_vec(),
@@ -277,15 +278,18 @@ async fn receive(
 /// Whether `signature` is `sha256=` and the HMAC-SHA256 of `body` with [`SECRET`]: the
 /// `hmac` crate's own check, independent of the command's code.
 pub fn verifies(body: &[u8], signature: &str) -> bool {
-    let Some(hex) = signature.strip_prefix("sha256=") else {
+    verified(SECRET.as_bytes(), body, signature)
+}
+
+/// docs/delivery.md's check, verbatim (tests/delivery_docs.rs holds them equal).
+fn verified(secret: &[u8], body: &[u8], header: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let Some(Ok(signature)) = header.strip_prefix("sha256=").map(hex::decode) else {
         return false;
     };
-    let Ok(expected) = hex::decode(hex) else {
-        return false;
-    };
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    mac.verify_slice(&signature).is_ok()
 }
 
 /// A throwaway CA and a certificate for 127.0.0.1 it signed; HTTP/2 offered first.

@@ -32,13 +32,17 @@ pub(crate) async fn send(
     secret: &DeliverSecret,
     document: &Document,
 ) -> Outcome {
+    let signature = secret.sign(&document.body);
     let request = client
         .post(url.clone())
         .header(CONTENT_TYPE, "application/json")
         .header(USER_AGENT, AGENT)
         .header("X-Codearts-Event", document.kind)
         .header("X-Codearts-Delivery", &document.id)
-        .header("X-Codearts-Signature-256", secret.sign(&document.body))
+        // Also under GitHub's name, which receivers such as Tekton's `github` interceptor
+        // check without configuration.
+        .header("X-Hub-Signature-256", &signature)
+        .header("X-Codearts-Signature-256", signature)
         .body(document.body.clone());
     let mut response = match request.send().await {
         Ok(response) => response,
