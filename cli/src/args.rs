@@ -348,7 +348,7 @@ pub(crate) struct WatchArgs {
     #[arg(long)]
     pub(crate) once: bool,
     #[command(flatten)]
-    pub(crate) delivery: DeliverArgs,
+    pub(crate) delivery: Box<DeliverArgs>,
 }
 
 /// A database URL, which may hold a password: never shown by `Debug`.
