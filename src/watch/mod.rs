@@ -179,6 +179,7 @@ impl Client {
         mpsc::WeakSender<handled::Delivery>,
     ) {
         let (commands, command_rx) = mpsc::unbounded_channel();
+        let holds = options.hold_until_handled;
         let (item_tx, items) = mpsc::channel(options.concurrency.max(64));
         let stats = Arc::new(Mutex::new(WatchStats {
             started: Some(std::time::Instant::now()),
@@ -201,7 +202,7 @@ impl Client {
             stats,
             limiter,
         };
-        let stream = WatchStream::new(items, task, handle.commands.downgrade());
+        let stream = WatchStream::new(items, task, &handle.commands, holds);
         (handle, stream, report)
     }
 }

@@ -39,6 +39,9 @@ pub struct WatchStream {
     task: JoinHandle<()>,
     /// Where a held repository is released; weak, so that it never keeps the watch going.
     commands: mpsc::WeakUnboundedSender<Command>,
+    /// With `WatchOptions::hold_until_handled`: the watch takes releases for as long as the
+    /// stream lives, even once every `WatchHandle` is dropped.
+    _releases: Option<mpsc::UnboundedSender<Command>>,
     /// What to remember of the item last returned, once it is handled.
     pending: Option<Delivery>,
     /// Received, to be returned in order (once their first entries are recorded).
@@ -53,12 +56,14 @@ impl WatchStream {
     pub(super) fn new(
         items: mpsc::Receiver<Delivery>,
         task: JoinHandle<()>,
-        commands: mpsc::WeakUnboundedSender<Command>,
+        commands: &mpsc::UnboundedSender<Command>,
+        holds: bool,
     ) -> Self {
         Self {
             items,
             task,
-            commands,
+            commands: commands.downgrade(),
+            _releases: holds.then(|| commands.clone()),
             pending: None,
             ready: VecDeque::new(),
             recording: None,
