@@ -49,6 +49,7 @@ mod failover;
 mod gateway_policy;
 mod generated;
 mod hooks;
+pub mod http;
 mod leadership;
 mod params;
 mod proxy;

@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use codearts_repo::SigningAlgorithm;
 
 mod command_first;
+mod deliver;
 pub(crate) use command_first::command_first;
+pub(crate) use deliver::DeliverArgs;
 
 const AFTER_HELP: &str = "\
 Connection options, before or after the command (each command's --help lists its own):
@@ -404,6 +406,8 @@ pub(crate) struct WatchArgs {
     /// Poll each repository once and exit (non-zero if any poll failed).
     #[arg(long)]
     pub(crate) once: bool,
+    #[command(flatten)]
+    pub(crate) delivery: Box<DeliverArgs>,
 }
 
 /// A database URL, which may hold a password: never shown by `Debug`.

@@ -58,6 +58,9 @@ pub(super) struct Delivery {
     pub(super) baseline_reported: bool,
     /// When the poll was answered.
     pub(super) observed_at: SystemTime,
+    /// Its repository is not polled until this item is handled or given up
+    /// (`WatchOptions::hold_until_handled`).
+    pub(super) holds: bool,
 }
 
 impl Delivery {
@@ -69,6 +72,7 @@ impl Delivery {
             first: false,
             baseline_reported: true,
             observed_at: SystemTime::now(),
+            holds: false,
         }
     }
 
@@ -80,6 +84,7 @@ impl Delivery {
             first: false,
             baseline_reported: true,
             observed_at: SystemTime::now(),
+            holds: false,
         }
     }
 
@@ -209,16 +214,11 @@ impl Memory {
         Self { shared, flusher }
     }
 
-    /// The consumer handled `delivery`: its event is saved at the next flush.
-    pub(super) fn handled(&self, delivery: Delivery) {
-        if let Some((repository_id, seen)) = delivery.seen {
-            lock(&self.shared.changes).push(Change::Handled(Handled {
-                repository_id,
-                seen,
-                observed_at: delivery.observed_at,
-                baseline: delivery.first,
-            }));
-        }
+    /// What saves the items the consumer handled, at the next flush; for items handled after
+    /// the stream moved on ([`super::Deferred`]) too: the store is not
+    /// kept alive by them, and what is handled after the stream closed is not saved.
+    pub(super) fn handler(&self) -> Handler {
+        Handler(Arc::downgrade(&self.shared))
     }
 
     /// Starts recording the first entries among `ready` (none: `None`), which must not be
@@ -270,6 +270,29 @@ impl Memory {
     /// Stops the flusher (the stream is dropped: nothing more is saved).
     pub(super) fn abort(&self) {
         self.flusher.abort();
+    }
+}
+
+/// Takes what is handled for a stream that may be gone.
+#[derive(Clone)]
+pub(super) struct Handler(std::sync::Weak<Shared>);
+
+impl Handler {
+    pub(super) fn handled(&self, delivery: Delivery) {
+        if let Some(shared) = self.0.upgrade() {
+            handled(&shared, delivery);
+        }
+    }
+}
+
+fn handled(shared: &Shared, delivery: Delivery) {
+    if let Some((repository_id, seen)) = delivery.seen {
+        lock(&shared.changes).push(Change::Handled(Handled {
+            repository_id,
+            seen,
+            observed_at: delivery.observed_at,
+            baseline: delivery.first,
+        }));
     }
 }
 

@@ -31,6 +31,7 @@ use crate::{
     Client, Error, PushEvent, RateLimit, RepositoryId, rate_limit::RateLimiter, sync::lock,
 };
 
+mod deferred;
 mod handled;
 mod options;
 #[cfg(feature = "postgres")]
@@ -43,6 +44,7 @@ mod stream;
 mod watcher;
 
 pub use crate::leadership::Leadership;
+pub use deferred::Deferred;
 pub use options::WatchOptions;
 pub use shard::Shard;
 pub use state::{Handled, LastSeen, SeenEvents, StateError, WatchStore};
@@ -181,6 +183,7 @@ impl Client {
         mpsc::WeakSender<handled::Delivery>,
     ) {
         let (commands, command_rx) = mpsc::unbounded_channel();
+        let holds = options.hold_until_handled;
         let (item_tx, items) = mpsc::channel(options.concurrency.max(64));
         let stats = Arc::new(Mutex::new(WatchStats {
             started: Some(std::time::Instant::now()),
@@ -204,6 +207,7 @@ impl Client {
             limiter,
             drift: self.settings.drift.clone(),
         };
-        (handle, WatchStream::new(items, task), report)
+        let stream = WatchStream::new(items, task, &handle.commands, holds);
+        (handle, stream, report)
     }
 }

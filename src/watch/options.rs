@@ -21,6 +21,7 @@ pub struct WatchOptions {
     pub(super) flush_every: Duration,
     pub(super) adaptive_rate: bool,
     pub(super) leadership: Option<super::Leadership>,
+    pub(super) hold_until_handled: bool,
 }
 
 impl Default for WatchOptions {
@@ -37,6 +38,7 @@ impl Default for WatchOptions {
             flush_every: Duration::from_secs(1),
             adaptive_rate: true,
             leadership: None,
+            hold_until_handled: false,
         }
     }
 }
@@ -98,6 +100,18 @@ impl WatchOptions {
     /// the `postgres` module, feature `postgres`, for the lease).
     pub fn leadership(mut self, leadership: super::Leadership) -> Self {
         self.leadership = Some(leadership);
+        self
+    }
+
+    /// Once a push (or a reported baseline) of a repository is returned, poll that repository
+    /// no more until the consumer has handled the item ([`super::WatchStream::handled`], or
+    /// [`super::Deferred`] for an item handled later, such as a webhook delivery); the other
+    /// repositories go on at their pace. The service then never serves a newer push of a
+    /// repository whose last one the consumer still works on, so no push it served is
+    /// superseded unhandled, and the consumer holds at most one item per repository. Off by
+    /// default.
+    pub fn hold_until_handled(mut self, hold: bool) -> Self {
+        self.hold_until_handled = hold;
         self
     }
 }

@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    WatchItem, WatchStats,
+    Deferred, WatchItem, WatchStats,
     handled::{Delivery, Memory, Recording},
     state::{SeenEvents, StateError, WatchStore},
+    watcher::Command,
 };
 
 /// The most deliveries taken from the channel at once, to record their first entries together.
@@ -36,6 +37,11 @@ const GATHER: Duration = Duration::from_millis(50);
 pub struct WatchStream {
     items: mpsc::Receiver<Delivery>,
     task: JoinHandle<()>,
+    /// Where a held repository is released; weak, so that it never keeps the watch going.
+    commands: mpsc::WeakUnboundedSender<Command>,
+    /// With `WatchOptions::hold_until_handled`: the watch takes releases for as long as the
+    /// stream lives, even once every `WatchHandle` is dropped.
+    _releases: Option<mpsc::UnboundedSender<Command>>,
     /// What to remember of the item last returned, once it is handled.
     pending: Option<Delivery>,
     /// Received, to be returned in order (once their first entries are recorded).
@@ -47,10 +53,17 @@ pub struct WatchStream {
 }
 
 impl WatchStream {
-    pub(super) fn new(items: mpsc::Receiver<Delivery>, task: JoinHandle<()>) -> Self {
+    pub(super) fn new(
+        items: mpsc::Receiver<Delivery>,
+        task: JoinHandle<()>,
+        commands: &mpsc::UnboundedSender<Command>,
+        holds: bool,
+    ) -> Self {
         Self {
             items,
             task,
+            commands: commands.downgrade(),
+            _releases: holds.then(|| commands.clone()),
             pending: None,
             ready: VecDeque::new(),
             recording: None,
@@ -81,9 +94,22 @@ impl WatchStream {
 
     /// Marks the item last returned as handled (printed, delivered...): it will be saved.
     pub fn handled(&mut self) {
-        if let (Some(delivery), Some(memory)) = (self.pending.take(), &self.memory) {
-            memory.handled(delivery);
+        if let Some(delivery) = self.pending.take() {
+            Deferred::new(delivery, self.memory.as_ref(), &self.commands).handled();
         }
+    }
+
+    /// Takes the item last returned out of the stream's order, to be handled later (by a
+    /// task that delivers it, for example): asking for the next item no longer marks it
+    /// handled, [`Deferred::handled`] does. `None` when there is no such item, or it was
+    /// handled already.
+    pub fn defer(&mut self) -> Option<Deferred> {
+        let delivery = self.pending.take()?;
+        Some(Deferred::new(
+            delivery,
+            self.memory.as_ref(),
+            &self.commands,
+        ))
     }
 
     /// Stops polling and saves everything handled. The item last returned is saved only if

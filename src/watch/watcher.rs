@@ -27,6 +27,8 @@ pub(super) enum Command {
     Remove(RepositoryId),
     /// Start no poll, finish those in flight, then end the stream.
     Stop,
+    /// The consumer is done with the item that held this repository's polls.
+    Release(RepositoryId),
 }
 
 /// What is known of one repository.
@@ -42,6 +44,10 @@ struct RepoState {
     answering: Option<u16>,
     /// When its last poll started, for the round time.
     last_poll: Option<Instant>,
+    /// An item of it waits for the consumer (`WatchOptions::hold_until_handled`): not polled.
+    held: bool,
+    /// A poll came due while it was held: it starts when the hold ends.
+    parked: bool,
 }
 
 impl RepoState {
@@ -122,6 +128,8 @@ impl Watcher {
             failures: 0,
             answering: None,
             last_poll: None,
+            held: false,
+            parked: false,
         };
         self.stats().repositories.moved(None, Some(state.state()));
         self.repos.insert(id, state);
@@ -165,6 +173,7 @@ impl Watcher {
                         self.options.once = true;
                         self.stopped = true;
                     }
+                    Some(Command::Release(id)) => self.release(id),
                     None => commands_open = false,
                 },
                 () = sleep_until(next_due.unwrap_or_else(Instant::now)), if can_start && next_due.is_some() => {
@@ -199,6 +208,20 @@ impl Watcher {
         }
     }
 
+    /// Ends `id`'s hold; a poll that came due meanwhile starts now.
+    fn release(&mut self, id: RepositoryId) {
+        let Some(state) = self.repos.get_mut(&id) else {
+            return;
+        };
+        state.held = false;
+        if std::mem::take(&mut state.parked) && !self.stopped {
+            // The hold is no round of the watch.
+            state.last_poll = None;
+            let generation = state.generation;
+            self.due.push(Reverse((Instant::now(), id, generation)));
+        }
+    }
+
     fn start(
         &mut self,
         polls: &mut JoinSet<PollResult>,
@@ -211,6 +234,10 @@ impl Watcher {
             .get(&id)
             .is_none_or(|r| r.generation != generation)
         {
+            return;
+        }
+        if let Some(state) = self.repos.get_mut(&id).filter(|r| r.held) {
+            state.parked = true;
             return;
         }
         let now = Instant::now();
@@ -321,6 +348,7 @@ impl Watcher {
             first: false,
             baseline_reported: options.baselines,
             observed_at: std::time::SystemTime::now(),
+            holds: false,
         };
         let next = match result {
             Ok(event) => {
@@ -333,6 +361,9 @@ impl Watcher {
                     state.last = Some(seen.clone());
                     delivery.seen = Some((id, seen));
                     delivery.first = baseline;
+                    // Held until the consumer is done with it, if it is returned at all.
+                    delivery.holds = options.hold_until_handled && (!baseline || options.baselines);
+                    state.held = delivery.holds;
                     // A baseline's item is kept even when baselines are not reported: the
                     // store may know the repository after all (see `handled`).
                     delivery.item = Some(WatchItem::Push {

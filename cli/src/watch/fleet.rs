@@ -38,7 +38,6 @@ pub(crate) struct Fleet {
     lease: Duration,
     max_rate: Option<codearts_repo::Rate>,
     listen: Option<std::net::SocketAddr>,
-    interval: Duration,
     unanswered_for: Duration,
 }
 
@@ -66,7 +65,6 @@ impl Fleet {
             lease: args.lease,
             max_rate: args.max_rate,
             listen: args.listen,
-            interval: args.interval,
             unanswered_for: args.interval.saturating_mul(args.unhealthy_after),
         })
     }
@@ -80,6 +78,7 @@ impl Fleet {
     ) -> Result<u8> {
         let health = listen::Health::new(self.unanswered_for);
         health.in_fleet(self.lease);
+        health.delivering(watching.receiver.clone());
         if let Some(address) = self.listen {
             listen::serve(address, health.clone()).await?;
         }
@@ -224,7 +223,7 @@ impl Fleet {
             limit = limit.resume(learned);
         }
         let client = client.paced_by(limit)?;
-        let printer = Printer::new(self.interval, false);
+        let printer = Printer::new(watching);
         let store = match PgStore::open(&term).await {
             Ok(store) => store,
             Err(error) => {
@@ -271,6 +270,7 @@ impl Fleet {
             }
         };
         upkeep.abort();
+        printer.finish_deliveries(ended).await;
         health.watching(None);
         health.fleet(|fleet| fleet.leading = None);
         if ended == Ended::Interrupted {

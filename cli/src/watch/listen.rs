@@ -45,6 +45,9 @@ struct Shared {
     loop_turned: Mutex<Instant>,
     watch: Mutex<Option<WatchHandle>>,
     fleet: Mutex<Option<Fleet>>,
+    /// Where pushes are delivered: its figures are served, its trouble affects neither
+    /// liveness nor readiness (the watch goes on polling, and deliveries wait).
+    receiver: Mutex<Option<super::deliver::Receiver>>,
 }
 
 /// A fleet replica's view: its role, and whether it reaches the database.
@@ -73,6 +76,7 @@ impl Health {
             loop_turned: Mutex::new(Instant::now()),
             watch: Mutex::new(None),
             fleet: Mutex::new(None),
+            receiver: Mutex::new(None),
         }))
     }
 
@@ -84,6 +88,17 @@ impl Health {
     /// The watch whose figures are served (none while standing by).
     pub(crate) fn watching(&self, watch: Option<WatchHandle>) {
         *lock(&self.0.watch) = watch;
+    }
+
+    /// The receiver whose deliveries' figures are served.
+    pub(crate) fn delivering(&self, receiver: Option<super::deliver::Receiver>) {
+        *lock(&self.0.receiver) = receiver;
+    }
+
+    fn deliveries(&self) -> Option<super::deliver::Figures> {
+        lock(&self.0.receiver)
+            .as_ref()
+            .map(super::deliver::Receiver::figures)
     }
 
     /// A fleet replica's state, as it changes.
@@ -263,7 +278,11 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
     let mut registry = Registry::with_prefix("codearts_watch");
-    registry.register_collector(Box::new(Figures(health.stats(), health.fleet_state())));
+    registry.register_collector(Box::new(Figures(
+        health.stats(),
+        health.fleet_state(),
+        health.deliveries(),
+    )));
     let mut text = String::new();
     match prometheus_client::encoding::text::encode(&mut text, &registry) {
         Ok(()) => (

@@ -13,7 +13,11 @@ use super::listen::{Fleet, database_trouble};
 
 /// One scrape's figures.
 #[derive(Debug)]
-pub(super) struct Figures(pub(super) WatchStats, pub(super) Option<Fleet>);
+pub(super) struct Figures(
+    pub(super) WatchStats,
+    pub(super) Option<Fleet>,
+    pub(super) Option<super::deliver::Figures>,
+);
 
 impl Collector for Figures {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
@@ -31,6 +35,35 @@ impl Collector for Figures {
                 "database_up",
                 "1 while the database answers within the lease's length.",
                 f64::from(u8::from(up)),
+            )?;
+        }
+        if let Some(deliveries) = &self.2 {
+            family(
+                &mut encoder,
+                (
+                    "deliveries",
+                    "Delivery attempts to the receiver, by outcome: delivered (2xx), retried \
+                     (5xx, 408, 429, no answer), refused (any other 4xx, not retried).",
+                ),
+                "outcome",
+                [
+                    ("delivered", deliveries.delivered),
+                    ("retried", deliveries.retried),
+                    ("refused", deliveries.refused),
+                ]
+                .map(|(outcome, n)| (outcome, ConstCounter::new(n))),
+            )?;
+            gauge(
+                &mut encoder,
+                "delivery_backlog",
+                "Deliveries waiting for the receiver (at most one per repository).",
+                deliveries.backlog() as f64,
+            )?;
+            gauge(
+                &mut encoder,
+                "delivery_oldest_waiting_seconds",
+                "How long the oldest delivery waiting has waited (0 when none waits).",
+                deliveries.oldest(std::time::Instant::now()).as_secs_f64(),
             )?;
         }
         counter(&mut encoder, "polls", "Polls finished.", stats.polls)?;

@@ -1,6 +1,7 @@
 //! `codearts watch`: one JSON line per baseline and new push, errors on stderr; with
 //! `--state`, what was printed is remembered across restarts.
 
+mod deliver;
 mod drift;
 mod fleet;
 mod ids;
@@ -32,17 +33,26 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
             None => return Err(CliError::Input("no repository ids given".into())),
         }
     }
+    // The receiver's options are read before anything is sent, as the repositories are.
+    let receiver = deliver::Receiver::from_args(&args.delivery)?;
     let options = WatchOptions::default()
         .interval(args.interval)
         .concurrency(args.concurrency as usize)
         .max_backoff(args.max_backoff)
-        .once(args.once);
+        .once(args.once)
+        .hold_until_handled(receiver.is_some());
+    // A delivered push is recorded promptly: only what was delivered in the last tenth of a
+    // second before a crash (or a takeover) is delivered again, with the same id.
+    let options = match receiver {
+        Some(_) => options.flush_every(deliver::RECORDED_WITHIN),
+        None => options,
+    };
     // What every poll would fail with (no endpoint for the region, no credentials) stops
     // the command now, once, rather than once per repository per poll.
     client
         .preflight(codearts_repo::endpoint::Service::CodeArtsRepo)
         .await?;
-    let watching = Watching::new(&args, repositories);
+    let watching = Watching::new(&args, repositories, receiver);
     let mut shutdown = Shutdown::new()?;
     if let Some(url) = &args.database {
         let fleet = fleet::Fleet::new(url, &args)?;
@@ -57,11 +67,12 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
     };
     let health = listen::Health::new(args.interval.saturating_mul(args.unhealthy_after));
     health.watching(Some(handle.clone()));
+    health.delivering(watching.receiver.clone());
     if let Some(address) = args.listen {
         listen::serve(address, health.clone()).await?;
     }
     watching.announce();
-    let mut printer = Printer::new(args.interval, args.once);
+    let mut printer = Printer::new(&watching);
     let ended = printer
         .print(
             &mut stream,
@@ -71,7 +82,9 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
             std::future::pending(),
         )
         .await;
-    // Everything printed is saved before exiting, so a restart prints none of it again.
+    // Everything printed (and delivered) is saved before exiting, so a restart prints none
+    // of it again.
+    printer.finish_deliveries(ended).await;
     stream
         .close()
         .await
@@ -84,14 +97,17 @@ pub(crate) struct Watching {
     pub(crate) ids: Vec<RepositoryId>,
     interval: Duration,
     once: bool,
+    /// Where pushes are delivered (`--deliver`), if anywhere.
+    receiver: Option<deliver::Receiver>,
 }
 
 impl Watching {
-    fn new(args: &WatchArgs, ids: Vec<RepositoryId>) -> Self {
+    fn new(args: &WatchArgs, ids: Vec<RepositoryId>, receiver: Option<deliver::Receiver>) -> Self {
         Self {
             ids,
             interval: args.interval,
             once: args.once,
+            receiver,
         }
     }
 
@@ -127,6 +143,7 @@ pub(crate) enum Ended {
 /// Prints a watch's items: pushes on stdout, trouble on stderr, once per change.
 pub(crate) struct Printer {
     trouble: trouble::Trouble,
+    deliveries: Option<deliver::Deliveries>,
     pace: pace::Pace,
     once: bool,
     last_error: Option<codearts_repo::Error>,
@@ -135,14 +152,29 @@ pub(crate) struct Printer {
 }
 
 impl Printer {
-    pub(crate) fn new(interval: Duration, once: bool) -> Self {
+    pub(crate) fn new(watching: &Watching) -> Self {
         Self {
             trouble: trouble::Trouble::default(),
-            pace: pace::Pace::new(interval),
-            once,
+            deliveries: watching
+                .receiver
+                .as_ref()
+                .map(deliver::Receiver::deliveries),
+            pace: pace::Pace::new(watching.interval),
+            once: watching.once,
             last_error: None,
             write_failed: None,
             stopping: false,
+        }
+    }
+
+    /// After printing `ended`: a stop lets the deliveries under way end (for as long as one
+    /// attempt may take); otherwise (a lost lease, a quit) they are abandoned at once, and
+    /// the next active watcher or the next watch delivers them again, with the same ids.
+    pub(crate) async fn finish_deliveries(&mut self, ended: Ended) {
+        if let Some(deliveries) = self.deliveries.take()
+            && ended == Ended::Finished
+        {
+            deliveries.finish().await;
         }
     }
 
@@ -221,7 +253,19 @@ impl Printer {
                         self.write_failed = crate::output::quiet_broken_pipe(error).err();
                         return Ended::WriteFailed;
                     }
-                    stream.handled();
+                    drop(stdout);
+                    // Delivered, it is handled once the receiver takes it; printed only,
+                    // now.
+                    match (&mut self.deliveries, stream.defer()) {
+                        (Some(deliveries), Some(deferred)) if deliveries.wants(baseline) => {
+                            deliveries.start(repository_id, &event, baseline, deferred);
+                        }
+                        (_, deferred) => {
+                            if let Some(deferred) = deferred {
+                                deferred.handled();
+                            }
+                        }
+                    }
                 }
                 Some(WatchItem::Error {
                     repository_id,

@@ -4,6 +4,7 @@
 
 #[path = "../../../tests/common/postgres.rs"]
 pub mod postgres;
+pub mod receiver;
 pub mod watching;
 
 use std::{

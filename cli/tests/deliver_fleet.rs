@@ -1,0 +1,147 @@
+//! `codearts watch --database --deliver`: a fleet delivers through its active watcher, and
+//! an event is recorded in the events table once its receiver took it. `kill -9` of the
+//! active watcher while a delivery hangs: the standby takes over and delivers that push
+//! again, with the same id; nothing delivered before is delivered again.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    process::{Child, Stdio},
+    time::Duration,
+};
+
+use common::{
+    codearts,
+    postgres::Cluster,
+    receiver::{Answer, Receiver, SECRET, verifies},
+    watching::{Loopback, created_at},
+};
+
+struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn replica(
+    loopback: &Loopback,
+    receiver: &Receiver,
+    url: &str,
+    dir: &tempfile::TempDir,
+    index: usize,
+) -> Replica {
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let log = std::fs::File::create(dir.path().join(format!("{index}.log"))).unwrap();
+    let child = codearts()
+        .env("HUAWEICLOUD_SDK_TOKEN", "fleet-token")
+        .env("CODEARTS_WATCH_DATABASE_URL", url)
+        .env("HOSTNAME", format!("replica-{index}"))
+        .args(["--endpoint", &loopback.server.url(), "watch"])
+        .args(receiver.args(4, &secret))
+        .args(["--interval", "100ms", "--lease", "2s"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Replica(child)
+}
+
+fn log(dir: &tempfile::TempDir, index: usize) -> String {
+    std::fs::read_to_string(dir.path().join(format!("{index}.log"))).unwrap_or_default()
+}
+
+fn wait_until(within: Duration, what: &str, done: impl Fn() -> bool) {
+    let end = std::time::Instant::now() + within;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < end,
+            "{what}: not within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twice() {
+    let loopback = Loopback::start(4);
+    let receiver = Receiver::start(false);
+    let cluster = Cluster::start();
+    let url = cluster.create_database("deliver");
+    let dir = tempfile::tempdir().unwrap();
+    let first = replica(&loopback, &receiver, &url, &dir, 0);
+    wait_until(Duration::from_secs(20), "replica 0 active", || {
+        log(&dir, 0).contains("active (epoch")
+    });
+    let second = replica(&loopback, &receiver, &url, &dir, 1);
+    wait_until(Duration::from_secs(20), "replica 1 standing by", || {
+        log(&dir, 1).contains("standing by")
+    });
+
+    // Past the first round: the baselines are recorded (not delivered).
+    std::thread::sleep(Duration::from_secs(1));
+    loopback.push(1, 1);
+    loopback.push(2, 2);
+    receiver.wait_for(Duration::from_secs(10), |r| r.len() >= 2);
+    // Delivered pushes are recorded within 0.1 s: past that, they are the table's.
+    std::thread::sleep(Duration::from_millis(500));
+    receiver.answer_for(3, Answer::Hang);
+    loopback.push(3, 3);
+    receiver.wait_for(Duration::from_secs(10), |r| {
+        r.iter().any(|r| r.repository() == 3)
+    });
+    drop(first); // kill -9
+    receiver.answer_for(3, Answer::Ok);
+    wait_until(Duration::from_secs(20), "replica 1 active", || {
+        log(&dir, 1).contains("active (epoch")
+    });
+    loopback.push(4, 4);
+    let received = receiver.wait_for(Duration::from_secs(15), |r| {
+        r.iter()
+            .any(|r| r.repository() == 3 && r.answered == Answer::Ok)
+            && r.iter()
+                .any(|r| r.repository() == 4 && r.answered == Answer::Ok)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let received: Vec<_> = receiver.received().into_iter().chain(received).collect();
+    let mut ids: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for delivery in receiver.received() {
+        assert!(
+            verifies(&delivery.body, &delivery.signature),
+            "{delivery:?}"
+        );
+        ids.entry(delivery.repository())
+            .or_default()
+            .push(delivery.id.clone());
+    }
+    assert!(
+        received.iter().all(|r| r.event == "push"),
+        "no baseline delivered"
+    );
+    // Delivered once each, but push 3: the one in flight, twice with one id.
+    assert_eq!(ids[&1].len(), 1, "{ids:?}");
+    assert_eq!(ids[&2].len(), 1, "{ids:?}");
+    assert_eq!(ids[&3].len(), 2, "{ids:?}");
+    assert_eq!(ids[&3][0], ids[&3][1]);
+    assert_eq!(ids[&4].len(), 1, "{ids:?}");
+    // The events table holds each delivered push once (in the order the receiver took
+    // them: across repositories, deliveries run in parallel).
+    let table = cluster.psql(
+        "deliver",
+        "SELECT repository_id || ' ' || created_at FROM codearts_watch_events \
+         WHERE NOT baseline ORDER BY id",
+    );
+    let mut rows: Vec<&str> = table
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    rows.sort();
+    let expected: Vec<String> = (1..=4).map(|n| format!("{n} {}", created_at(n))).collect();
+    assert_eq!(rows, expected, "{}\n{}", log(&dir, 0), log(&dir, 1));
+    drop(second);
+}
