@@ -49,6 +49,9 @@ mod failover;
 mod gateway_policy;
 mod generated;
 mod hooks;
+// The command's webhook deliveries use the crate's TLS and proxy policy; not part of the
+// library's API (it would tie the crate's semver to reqwest's).
+#[doc(hidden)]
 pub mod http;
 mod leadership;
 mod params;

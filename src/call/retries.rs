@@ -101,10 +101,20 @@ impl<'a> Retries<'a> {
     }
 
     /// The call succeeded: the budget gets back what its last retry cost.
+    ///
+    /// (A call dropped while a retry waits, by a caller's `timeout` or a watch that stops,
+    /// gives that retry's cost back too: see `Drop`.)
     pub(crate) fn succeeded(&self) {
         if let Some(budget) = self.budget {
             budget.deposit(self.last_cost);
         }
+    }
+}
+
+impl Drop for Retries<'_> {
+    /// A retry decided but never sent (the call was dropped while it waited) costs nothing.
+    fn drop(&mut self) {
+        self.unsent();
     }
 }
 
@@ -244,5 +254,24 @@ mod tests {
             retries.unsent();
         }
         assert!(budget.withdraw(RETRY_COST), "the budget is whole");
+    }
+
+    /// A call dropped while its retry waits (a caller's `timeout`, a watch stopping) gives
+    /// the retry's cost back.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_dropped_before_its_retry_leaves_gives_the_cost_back() {
+        let policy = policy();
+        let budget = RetryBudget::new(RETRY_COST);
+        let deadline = Deadline::starting_now(None);
+        {
+            let mut retries = Retries::new("Unit", &policy, Some(&budget));
+            waits(retries.after(&status(503, None), 1, &deadline));
+        }
+        assert_eq!(budget.tokens(), RETRY_COST, "the budget is whole");
+        let mut sent = Retries::new("Unit", &policy, Some(&budget));
+        waits(sent.after(&status(503, None), 1, &deadline));
+        sent.sent();
+        drop(sent);
+        assert!(!budget.withdraw(1), "a retry that left is paid for");
     }
 }

@@ -2,7 +2,8 @@
 //! IP, API and app, so a client may hear several: the limiter stays under the strictest one
 //! still in force. A policy lapses once the service has not stated it for [`LAPSE`] (or two
 //! of its windows, when longer), so that a quota raised meanwhile gets used: the limiter then
-//! probes upward again, and the next `429` states the policy anew.
+//! probes upward again, and the next `429` states the policy anew. A day at most, whatever
+//! the window.
 
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ use crate::gateway_policy::Policy;
 
 /// How long a policy holds without being stated again.
 pub(crate) const LAPSE: Duration = Duration::from_secs(10 * 60);
+/// However long its window, a policy holds a day at most unless stated again: a service
+/// that states `limit:400,time:365 day` does not pin the limiter for two years.
+const LONGEST_HOLD: Duration = Duration::from_secs(24 * 3600);
 /// Dimensions kept at most: the gateway has four; a service that names more is not trusted
 /// with memory.
 const MOST: usize = 8;
@@ -32,8 +36,8 @@ struct Stated {
 impl Policies {
     /// The service stated `policy` at `now`: it replaces the one of its dimension.
     pub(crate) fn stated(&mut self, policy: Policy, now: Instant) {
-        let holds = LAPSE.max(policy.window.saturating_mul(2));
-        let until = now.checked_add(holds).unwrap_or(now + LAPSE);
+        let holds = LAPSE.max(policy.window.saturating_mul(2)).min(LONGEST_HOLD);
+        let until = now + holds;
         self.stated
             .retain(|s| s.dimension != policy.dimension && s.until > now);
         if self.stated.len() >= MOST {
@@ -100,6 +104,25 @@ mod tests {
         fresh.stated(policy("ip", 2.0, Duration::from_secs(10)), now);
         assert!(fresh.strictest(just_before).is_some());
         assert!(fresh.strictest(now + LAPSE).is_none());
+    }
+
+    #[test]
+    fn a_policy_with_a_long_window_holds_a_day_at_most() {
+        let (mut policies, now) = (Policies::default(), Instant::now());
+        let year = Duration::from_secs(365 * 24 * 3600);
+        policies.stated(policy("user", 400.0 / year.as_secs_f64(), year), now);
+        assert!(
+            policies
+                .strictest(now + LONGEST_HOLD - Duration::from_millis(1))
+                .is_some()
+        );
+        assert_eq!(policies.strictest(now + LONGEST_HOLD), None);
+        policies.stated(policy("user", 1.0, Duration::MAX), now);
+        assert_eq!(
+            policies.strictest(now + LONGEST_HOLD),
+            None,
+            "no overflow either"
+        );
     }
 
     #[test]
