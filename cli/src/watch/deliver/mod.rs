@@ -226,14 +226,19 @@ impl Deliveries {
         let (receiver, permits) = (self.receiver.clone(), self.permits.clone());
         self.tasks.spawn(async move {
             let _waiting = waiting;
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return;
-            };
             let inner = &receiver.0;
             let mut rng = fastrand::Rng::new();
             let mut failures = 0;
             loop {
-                match attempt::send(&inner.client, &inner.url, &inner.secret, &document).await {
+                // A slot per attempt, not per delivery: a delivery waiting out a backoff (or an
+                // hour's Retry-After) holds none, so it never stalls the others.
+                let outcome = {
+                    let Ok(_permit) = permits.acquire().await else {
+                        return;
+                    };
+                    attempt::send(&inner.client, &inner.url, &inner.secret, &document).await
+                };
+                match outcome {
                     Outcome::Delivered => {
                         lock(&inner.figures).delivered += 1;
                         deferred.handled();
