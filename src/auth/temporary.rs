@@ -251,8 +251,8 @@ impl TemporaryKeys {
                 _ => fetched,
             };
             match fetched {
-                Ok(keys) => match keys.expires_at.duration_since(keys.issued_at) {
-                    Ok(lifetime) if !lifetime.is_zero() => {
+                Ok(keys) => match lifetime(&keys) {
+                    Some(lifetime) => {
                         self.last_source.store(index + 1, Ordering::Relaxed);
                         return Ok(Fetched {
                             key: keys.key,
@@ -260,7 +260,7 @@ impl TemporaryKeys {
                         });
                     }
                     // Keys the service itself holds expired would be refused by the gateway.
-                    _ => said.push(format!(
+                    None => said.push(format!(
                         "{}: refused keys that expire ({}) no later than they were issued ({}) \
                          by the service's own clock",
                         fetcher.name(),
@@ -281,6 +281,13 @@ impl TemporaryKeys {
             answer,
         })
     }
+}
+
+/// How long `keys` last by the service's own clock; `None` when they expire no later than
+/// they were issued.
+fn lifetime(keys: &Keys) -> Option<Duration> {
+    let lifetime = keys.expires_at.duration_since(keys.issued_at).ok()?;
+    (!lifetime.is_zero()).then_some(lifetime)
 }
 
 /// A time as RFC 3339 in UTC, to the second.
@@ -352,6 +359,24 @@ mod tests {
 
     fn places(keys: &TemporaryKeys) -> usize {
         crate::sync::lock(&keys.places).len()
+    }
+
+    #[test]
+    fn keys_last_only_when_they_expire_after_they_were_issued() {
+        let issued_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let keys = |expires_at| Keys {
+            key: Arc::new(AccessKey {
+                ak: "AK".into(),
+                key: crate::auth::signer::SigningKey::new("SK"),
+                security_token: None,
+            }),
+            expires_at,
+            issued_at,
+        };
+        let nanosecond = Duration::from_nanos(1);
+        assert_eq!(lifetime(&keys(issued_at - Duration::from_secs(3600))), None);
+        assert_eq!(lifetime(&keys(issued_at)), None);
+        assert_eq!(lifetime(&keys(issued_at + nanosecond)), Some(nanosecond));
     }
 
     #[test]
