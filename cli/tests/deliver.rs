@@ -288,8 +288,16 @@ fn a_kill_9_mid_delivery_delivers_again_with_the_same_id_and_nothing_else_twice(
     watch.expect(2);
     loopback.push(2, 2);
     receiver.wait_for(Duration::from_secs(10), |r| !r.is_empty());
-    // Past a flush: repository 2's delivered push is saved.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Until a flush saved repository 2's delivered push (a fixed sleep would race on a
+    // loaded machine).
+    let saved = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(state_path(&dir))
+        .unwrap_or_default()
+        .contains(&created_at(2))
+    {
+        assert!(std::time::Instant::now() < saved, "push 2 never saved");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     receiver.answer_for(1, Answer::Hang);
     loopback.push(1, 1);
     receiver.wait_for(Duration::from_secs(10), |r| {

@@ -87,8 +87,18 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
     loopback.push(1, 1);
     loopback.push(2, 2);
     receiver.wait_for(Duration::from_secs(10), |r| r.len() >= 2);
-    // Delivered pushes are recorded within 0.1 s: past that, they are the table's.
-    std::thread::sleep(Duration::from_millis(500));
+    // Delivered pushes are recorded within 0.1 s of their acknowledgement: wait until they
+    // are the table's (a fixed sleep would race on a loaded machine).
+    wait_until(Duration::from_secs(20), "pushes 1 and 2 recorded", || {
+        cluster
+            .psql(
+                "deliver",
+                "SELECT count(*) FROM codearts_watch_events \
+             WHERE repository_id IN (1, 2) AND NOT baseline",
+            )
+            .trim()
+            == "2"
+    });
     receiver.answer_for(3, Answer::Hang);
     loopback.push(3, 3);
     receiver.wait_for(Duration::from_secs(10), |r| {
