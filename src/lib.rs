@@ -40,7 +40,6 @@ pub mod auth;
 mod builder;
 mod call;
 mod client;
-#[doc = include_str!("../docs/drift.md")]
 pub mod drift;
 pub mod endpoint;
 mod error;

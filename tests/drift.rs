@@ -202,3 +202,42 @@ async fn a_drift_the_spec_has_no_place_for_is_refused() {
     assert!(!AnswerDrift::EnumValue.possible());
     assert!(!AnswerDrift::MissingRequired.possible());
 }
+
+// docs/drift.md's example, to the byte (a test below holds the page to it).
+async fn run(client: codearts_repo::Client) -> Result<(), codearts_repo::Error> {
+    client.last_push_event(2112036131).await?;
+    for drift in client.drift() {
+        eprintln!(
+            "{} {}: {} (the spec says {})",
+            drift.operation, drift.path, drift.kind, drift.expected
+        );
+    }
+    Ok(())
+}
+// End of the example.
+
+/// docs/drift.md's example is this file's `run`, and runs against a drifting server.
+#[tokio::test(flavor = "current_thread")]
+async fn the_docs_example_is_this_code_and_runs() {
+    let source = std::fs::read_to_string(file!()).unwrap();
+    let code = source
+        .split("// docs/drift.md's example, to the byte (a test below holds the page to it).\n")
+        .nth(1)
+        .and_then(|rest| rest.split("// End of the example.\n").next())
+        .unwrap();
+    let page =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/drift.md")).unwrap();
+    assert!(
+        page.contains(&format!("```rust\n{code}```\n")),
+        "docs/drift.md shows:\n{code}"
+    );
+    let server = Server::start(ServerConfig {
+        drift: Some(AnswerDrift::AddedField),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let client = client(&server, true);
+    run(client.clone()).await.unwrap();
+    assert_eq!(client.drift().len(), 1);
+}
