@@ -33,9 +33,15 @@ where
     );
     let started = super::debug_clock();
     let request = request.instrument(span.clone());
-    // A time past the clock's range never runs out.
+    // A time past the clock's range never runs out. The time is looked at before the
+    // request at each wake-up (`biased`): a process stopped (SIGSTOP) past it, or past the
+    // lease that bounds it, never writes the request when it resumes.
     let result = match time.and_then(|time| Instant::now().checked_add(time)) {
-        Some(at) => tokio::time::timeout_at(at, request).await,
+        Some(at) => tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(at) => Err(()),
+            answer = request => Ok(answer),
+        },
         None => Ok(request.await),
     };
     let error = match result {
@@ -47,7 +53,7 @@ where
         }
         // Boxed: a cold path whose state would otherwise enlarge every call's future.
         Ok(Err(error)) => Box::pin(failure(error, max_body_bytes)).await,
-        Err(_elapsed) => Error::transport(
+        Err(()) => Error::transport(
             TransportKind::Timeout,
             format!(
                 "no complete answer within {}",
