@@ -262,14 +262,27 @@ impl CommitsRequest<'_> {
                 .project(project.clone())
                 .content_type(types::ListCommitsContentType::ApplicationJsonCharsetUtf8)
                 .x_repo_auth(repo_auth.clone());
-            match &git_ref {
-                Some(git_ref) => request.ref_(git_ref.clone()).send(),
-                None => request.send(),
-            }
+            // One line per optional parameter: given, it is set; left out, it is not sent.
+            request
+                .set_if(git_ref.clone(), |request, value| request.ref_(value))
+                .send()
         })
         .await
     }
 }
+
+/// Sets an optional parameter on a generated builder only when it was given, so that each
+/// optional parameter is one line of the call, not a `match` per combination.
+trait SetIf: Sized {
+    fn set_if<T>(self, value: Option<T>, set: impl FnOnce(Self, T) -> Self) -> Self {
+        match value {
+            Some(value) => set(self, value),
+            None => self,
+        }
+    }
+}
+
+impl<B> SetIf for B {}
 
 fn missing_project_id() -> Error {
     Error::invalid(

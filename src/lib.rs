@@ -96,3 +96,13 @@ impl From<std::convert::Infallible> for Error {
 #[cfg(all(doctest, feature = "server"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust examples of `docs/`, compiled and run as doctests too (tests/docs.rs checks that
+/// every page with one is here).
+#[cfg(all(doctest, feature = "server"))]
+mod docs_doctests {
+    #[doc = include_str!("../docs/server.md")]
+    struct Server;
+    #[doc = include_str!("../docs/signing.md")]
+    struct Signing;
+}

@@ -33,7 +33,7 @@ use clap::Parser;
 use codearts_repo::{Client, ClientBuilder, RateLimit, RetryPolicy};
 
 use crate::{
-    args::{Cli, Command, Connection},
+    args::{Cli, Command, Connection, TextFormat},
     error::{CliError, Result},
     output::Output,
 };
@@ -49,7 +49,18 @@ fn main() -> ExitCode {
             .unwrap_or("panic");
         say!("internal error: {message}");
     }));
-    let cli = Cli::parse_from(args::command_first(std::env::args_os()));
+    let cli = match Cli::try_parse_from(args::command_first(std::env::args_os())) {
+        Ok(cli) => cli,
+        // --help and --version as clap prints them; a usage error with the command's one
+        // prefix, like every other error.
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            let text = error.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("codearts: {text}");
+            return ExitCode::from(2);
+        }
+    };
     logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -112,7 +123,15 @@ async fn run(cli: Cli) -> Result<u8> {
             Output::new(commits.output.into()).commits(&request.send().await?)
         }
         Command::Serve(serve) => demo::serve(serve).await,
-        Command::Demo { output } => demo::run(Output::new(output.into())).await,
+        Command::Demo { output } => {
+            // A person at a terminal reads the walk-through; a pipe gets the document.
+            let piped = !std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let output = output.unwrap_or(match piped {
+                true => TextFormat::Json,
+                false => TextFormat::Table,
+            });
+            demo::run(Output::new(output.into())).await
+        }
         Command::Watch(watch) => {
             if watch.repository_ids.is_empty() && watch.ids_file.is_none() {
                 return Err(CliError::Input(

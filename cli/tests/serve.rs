@@ -155,7 +155,7 @@ fn serve_says_what_it_serves_and_stops_on_sigterm() {
             .env("HUAWEICLOUD_SDK_TOKEN", "t"));
         assert_eq!(out.code, expected, "{}", out.stderr);
         if expected == 3 {
-            out.assert_stderr_has(&["HTTP 429 APIG.0308"]);
+            out.assert_stderr_has(&["HTTP 429 APIGW.0308"]);
         }
     }
     let sent = Command::new("kill")

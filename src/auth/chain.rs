@@ -67,6 +67,11 @@ impl Credentials {
     /// assert!(Credentials::from_vars(partial).unwrap_err().to_string().contains("HUAWEICLOUD_SDK_SK"));
     /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        // An empty variable is no value, and the error says so rather than "not found".
+        let empty: Vec<&str> = [TOKEN, AK, SK, idp::IDP_ID, PROJECT_ID]
+            .into_iter()
+            .filter(|name| var(name).is_some_and(|v| v.is_empty()))
+            .collect();
         let var = |name: &str| var(name).filter(|v| !v.is_empty());
         let environment = |var: &dyn Fn(&str) -> Option<String>| {
             from_fields(
@@ -96,9 +101,16 @@ impl Credentials {
                 false,
             ),
         };
+        let empty = match empty.as_slice() {
+            [] => String::new(),
+            names => format!(" ({} empty)", names.join(", ")),
+        };
         let looked_for = format!(
-            "looked for {AK} and {SK}, or {TOKEN}, in the environment, \
-             then a [{PROFILE_SECTION}] section in {}",
+            "nothing configured: looked, in order, for {TOKEN}, OIDC federation \
+             ({}), an identity provider's token ({}), {AK} and {SK} in the environment{empty}, \
+             then a [{PROFILE_SECTION}] section in {}, and last asked the ECS metadata service",
+            crate::auth::oidc::PROVIDER_URN,
+            idp::IDP_ID,
             path.display()
         );
         if !explicit && !path.exists() {
