@@ -69,6 +69,13 @@ pub mod checked_types {
     include!("../build/checked_types.rs");
 }
 
+/// Where the spec's operations and parameters are offered, for the command's spec-diff. Not
+/// part of the API, and not covered by semver.
+#[doc(hidden)]
+pub mod public_api {
+    pub use crate::{ANSWER_TYPES, client::PUBLIC_API};
+}
+
 pub use auth::{Credentials, SigningAlgorithm};
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, CommitsRequest};

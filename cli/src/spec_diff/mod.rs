@@ -258,8 +258,16 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
                 }
             }
             (Value::Array(a), Value::Array(b)) => {
-                for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                    walk(x, y, format!("{pointer}/{i}"), found);
+                // Parameters by their name and location, so that an insertion moves nothing;
+                // other lists by position. The pointer is the new document's.
+                for (i, y) in b.iter().enumerate() {
+                    let x = match parameter_identity(y) {
+                        Some(id) => a.iter().find(|x| parameter_identity(x) == Some(id)),
+                        None => a.get(i),
+                    };
+                    if let Some(x) = x {
+                        walk(x, y, format!("{pointer}/{i}"), found);
+                    }
                 }
             }
             _ => {}
@@ -268,6 +276,11 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
     let mut found = Vec::new();
     walk(old, new, String::new(), &mut found);
     found
+}
+
+/// A parameter's identity, `(in, name)`, as OpenAPI defines it.
+fn parameter_identity(value: &Value) -> Option<(&str, &str)> {
+    Some((value.get("in")?.as_str()?, value.get("name")?.as_str()?))
 }
 
 /// Reads a spec from a file or `git:REV[:PATH]`, checks that it is OpenAPI 3.0, and returns
