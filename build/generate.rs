@@ -223,7 +223,9 @@ fn query_parameters(spec: &openapiv3::OpenAPI) -> String {
                     .and_then(|name| components?.parameters.get(name)?.as_item()),
             })
             .filter_map(|parameter| match parameter {
-                Parameter::Query { parameter_data, .. } => Some(format!("{:?}", parameter_data.name)),
+                Parameter::Query { parameter_data, .. } => {
+                    Some(format!("{:?}", parameter_data.name))
+                }
                 _ => None,
             })
             .collect();

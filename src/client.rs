@@ -277,18 +277,38 @@ impl CommitsRequest<'_> {
 /// line here beside its setter.
 #[doc(hidden)]
 pub const PUBLIC_API: &[(&str, Option<&str>, &str)] = &[
-    ("ShowLastPushEventInRepository", None, "Client::last_push_event"),
+    (
+        "ShowLastPushEventInRepository",
+        None,
+        "Client::last_push_event",
+    ),
     (
         "ShowLastPushEventInRepository",
         Some("repository_id"),
         "Client::last_push_event (its argument)",
     ),
     ("ListCommits", None, "Client::commits"),
-    ("ListCommits", Some("namespace"), "Client::commits (its argument)"),
-    ("ListCommits", Some("project"), "Client::commits (its argument)"),
-    ("ListCommits", Some("project_id"), "CommitsRequest::project_id"),
+    (
+        "ListCommits",
+        Some("namespace"),
+        "Client::commits (its argument)",
+    ),
+    (
+        "ListCommits",
+        Some("project"),
+        "Client::commits (its argument)",
+    ),
+    (
+        "ListCommits",
+        Some("project_id"),
+        "CommitsRequest::project_id",
+    ),
     ("ListCommits", Some("ref"), "CommitsRequest::git_ref"),
-    ("ListCommits", Some("X-Repo-Auth"), "CommitsRequest::repo_auth"),
+    (
+        "ListCommits",
+        Some("X-Repo-Auth"),
+        "CommitsRequest::repo_auth",
+    ),
 ];
 
 /// Sets an optional parameter on a generated builder only when it was given, so that each

@@ -132,8 +132,8 @@ async fn the_quota_answers_as_huaweis_gateway() {
         assert_eq!((api.status, api.error_code.as_str()), (429, "APIGW.0308"));
         // The spec's example of a 429 is the same code.
         let spec: serde_json::Value = serde_norway::from_str(codearts_repo::OPENAPI_SPEC).unwrap();
-        let example = &spec["components"]["responses"]["TooManyRequests"]["content"]
-            ["application/json"]["example"];
+        let example = &spec["components"]["responses"]["TooManyRequests"]["content"]["application/json"]
+            ["example"];
         assert_eq!(example["error_code"], api.error_code.as_str());
         assert_eq!(
             api.error_msg,

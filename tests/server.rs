@@ -148,7 +148,8 @@ async fn a_query_parameter_the_spec_does_not_declare_is_refused() {
         let server = protocol.server().await;
         let mut client = reqwest::Client::builder();
         if let Some(ca) = server.ca_pem() {
-            client = client.add_root_certificate(reqwest::Certificate::from_pem(ca).unwrap());
+            client =
+                client.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
         }
         let client = client.build().unwrap();
         let cases = [
@@ -156,12 +157,18 @@ async fn a_query_parameter_the_spec_does_not_declare_is_refused() {
             (
                 format!("{COMMITS}?ref=master&bogus=1"),
                 400,
-                Some(("SVCSTG.REPO.0400", "unknown query parameter `bogus`: this API takes ref")),
+                Some((
+                    "SVCSTG.REPO.0400",
+                    "unknown query parameter `bogus`: this API takes ref",
+                )),
             ),
             (
                 format!("{PUSH}?ref=master"),
                 400,
-                Some(("CH.004400", "unknown query parameter `ref`: this API takes none")),
+                Some((
+                    "CH.004400",
+                    "unknown query parameter `ref`: this API takes none",
+                )),
             ),
         ];
         for (path, status, error) in cases {

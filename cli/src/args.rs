@@ -11,8 +11,9 @@ pub(crate) use command_first::command_first;
 
 const AFTER_HELP: &str = "\
 Connection options, before or after the command (each command's --help lists its own):
-  --endpoint URL, --region REGION, --timeout DURATION, --max-attempts N, --allow-http,
-  --ca-file PATH; --project-id ID (commits); --output FORMAT.
+  --endpoint URL, --region REGION, --timeout DURATION (default 30s, for the whole call),
+  --max-attempts N (default 3), --allow-http, --ca-file PATH, --signing-algorithm NAME;
+  --project-id ID (commits); --output FORMAT (json unless said in the command's help).
 
 Credentials (never flags), in the official SDKs' order:
   HUAWEICLOUD_SDK_TOKEN;

@@ -291,10 +291,11 @@ fn check_bench_command(command: &str) -> bool {
 #[test]
 fn every_shell_command_in_the_readme_and_docs_is_run_or_checked() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src/server")).unwrap();
+    // `serve --fixtures src/server/fixtures.json`, as from the repository's root.
+    std::fs::create_dir_all(dir.path().join("serve/src/server")).unwrap();
     std::fs::copy(
         root().join("src/server/fixtures.json"),
-        dir.path().join("src/server/fixtures.json"),
+        dir.path().join("serve/src/server/fixtures.json"),
     )
     .unwrap();
     let plain = Serve::start();
@@ -329,10 +330,19 @@ fn run_as_written(page: &str, args: &str, plain: &str, tls: &str, dir: &Path) {
         .map(|word| loopback(word, plain, tls))
         .collect();
     let args = with_port_zero(args);
+    // A server writes its files (`--write-ca ca.pem`) in a directory of its own: the calls'
+    // `ca.pem` is the test's server's.
+    let serves = args.iter().any(|a| a == "serve");
+    let cwd = if serves {
+        dir.join("serve")
+    } else {
+        dir.to_owned()
+    };
+    std::fs::create_dir_all(&cwd).unwrap();
     let mut command = codearts();
     command
         .args(&args)
-        .current_dir(dir)
+        .current_dir(&cwd)
         .env("HUAWEICLOUD_SDK_AK", DEMO_AK)
         .env("HUAWEICLOUD_SDK_SK", DEMO_SK)
         .env("HUAWEICLOUD_SDK_IAM_ENDPOINT", plain);
@@ -343,7 +353,7 @@ fn run_as_written(page: &str, args: &str, plain: &str, tls: &str, dir: &Path) {
         );
     }
     let what = format!("{page}: codearts {}", args.join(" "));
-    let long_running = args.iter().any(|a| a == "serve" || a == "watch");
+    let long_running = serves || args.iter().any(|a| a == "watch");
     if !long_running {
         let out = command.output().unwrap();
         assert!(
@@ -372,12 +382,12 @@ fn run_as_written(page: &str, args: &str, plain: &str, tls: &str, dir: &Path) {
         let _ = child.kill();
         panic!("{what}: printed nothing in 60 s")
     });
-    let expected = if args.iter().any(|a| a == "serve") {
-        "http"
-    } else {
-        "{\"baseline\":true"
-    };
-    assert!(line.starts_with(expected), "{what}: {line}");
+    let expected = if serves { "http" } else { "{\"baseline\":true" };
+    if !line.starts_with(expected) {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!("{what}: {line}{}", String::from_utf8_lossy(&out.stderr));
+    }
     let stopped = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -29,7 +29,13 @@ fn scratch(name: &str) -> PathBuf {
         .join(name);
     let _ = std::fs::remove_dir_all(&to);
     let listed = Command::new("git")
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .args([
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ])
         .current_dir(workspace())
         .output()
         .unwrap();
@@ -286,7 +292,11 @@ fn the_release_steps_bump_every_version_and_the_checks_pass() {
     let heading = text.find("\n## ").unwrap() + 1;
     std::fs::write(
         &changelog,
-        format!("{}## {next}\n\n- The release.\n\n{}", &text[..heading], &text[heading..]),
+        format!(
+            "{}## {next}\n\n- The release.\n\n{}",
+            &text[..heading],
+            &text[heading..]
+        ),
     )
     .unwrap();
     common::git(&dir, &["commit", "-q", "-am", "release"]);

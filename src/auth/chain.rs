@@ -108,13 +108,13 @@ impl Credentials {
         let looked_for = format!(
             "nothing configured: looked, in order, for {TOKEN}, OIDC federation \
              ({}), an identity provider's token ({}), {AK} and {SK} in the environment{empty}, \
-             then a [{PROFILE_SECTION}] section in {}, and last asked the ECS metadata service",
+             then a [{PROFILE_SECTION}] section in {}",
             crate::auth::oidc::PROVIDER_URN,
             idp::IDP_ID,
             path.display()
         );
         if !explicit && !path.exists() {
-            return metadata(&var, format!("{looked_for} (no such file)"));
+            return metadata(&var, format!("{looked_for} (no such file){LAST}"));
         }
         let profile = ini::Ini::load_from_file(&path).map_err(|e| {
             // The parser's own words name its expected characters as Rust values.
@@ -131,7 +131,7 @@ impl Credentials {
             )
         })?;
         let Some(section) = profile.section(Some(PROFILE_SECTION)) else {
-            return metadata(&var, format!("{looked_for} (no such section)"));
+            return metadata(&var, format!("{looked_for} (no such section){LAST}"));
         };
         let field = |key: &str| {
             section
@@ -163,7 +163,10 @@ impl Credentials {
                 credentials.iam_endpoint = field("iam_endpoint");
                 Ok(credentials)
             }
-            None => metadata(&var, format!("{looked_for} (the section has no ak and sk)")),
+            None => metadata(
+                &var,
+                format!("{looked_for} (the section has no ak and sk){LAST}"),
+            ),
         }
     }
 }
@@ -183,6 +186,9 @@ fn first_bad_line(path: &std::path::Path) -> Option<usize> {
 /// Keys from the metadata service, else from CCE pod identity when its variables are set,
 /// fetched at the first call; `before` says why the environment and the profile gave none.
 /// The project id may still come from the environment.
+/// How the chain's "nothing configured" ends: the metadata service is tried last.
+const LAST: &str = ", and last asked the ECS metadata service";
+
 fn metadata(var: &impl Fn(&str) -> Option<String>, before: String) -> Result<Credentials, Error> {
     let endpoint = var(METADATA_ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_METADATA_ENDPOINT.into());
     let mut sources = vec![Fetcher::Metadata(Metadata::new(endpoint))];

@@ -145,7 +145,8 @@ fn declared_query(operation: &str, uri: &Uri) -> Result<(), String> {
         .find(|(id, _)| *id == operation)
         .map_or(&[][..], |(_, names)| *names);
     let query = uri.query().unwrap_or_default();
-    match url::form_urlencoded::parse(query.as_bytes()).find(|(key, _)| !declared.contains(&&**key)) {
+    match url::form_urlencoded::parse(query.as_bytes()).find(|(key, _)| !declared.contains(&&**key))
+    {
         None => Ok(()),
         Some((key, _)) if declared.is_empty() => Err(format!(
             "unknown query parameter `{key}`: this API takes none"

@@ -20,7 +20,9 @@ pub(crate) fn item(old: &Value, new: &Value, location: &str) -> String {
     let parts: Vec<&str> = location.trim_start_matches("#/").split('/').collect();
     match parts.as_slice() {
         ["components", "schemas", name, rest @ ..] => match (type_name(name), rest) {
-            (Some(ty), ["properties", field, ..]) => format!("field `{}` of `{ty}`", field_name(field)),
+            (Some(ty), ["properties", field, ..]) => {
+                format!("field `{}` of `{ty}`", field_name(field))
+            }
             (Some(ty), _) => format!("`{ty}`"),
             (None, _) => format!("not exposed (the spec's `{name}` is no public type)"),
         },
