@@ -276,39 +276,16 @@ impl CommitsRequest<'_> {
 /// exposed" for what is not here. A parameter the hand-written calls start to offer gets a
 /// line here beside its setter.
 #[doc(hidden)]
+#[rustfmt::skip] // a table: one line each
 pub const PUBLIC_API: &[(&str, Option<&str>, &str)] = &[
-    (
-        "ShowLastPushEventInRepository",
-        None,
-        "Client::last_push_event",
-    ),
-    (
-        "ShowLastPushEventInRepository",
-        Some("repository_id"),
-        "Client::last_push_event (its argument)",
-    ),
+    ("ShowLastPushEventInRepository", None, "Client::last_push_event"),
+    ("ShowLastPushEventInRepository", Some("repository_id"), "Client::last_push_event (its argument)"),
     ("ListCommits", None, "Client::commits"),
-    (
-        "ListCommits",
-        Some("namespace"),
-        "Client::commits (its argument)",
-    ),
-    (
-        "ListCommits",
-        Some("project"),
-        "Client::commits (its argument)",
-    ),
-    (
-        "ListCommits",
-        Some("project_id"),
-        "CommitsRequest::project_id",
-    ),
+    ("ListCommits", Some("namespace"), "Client::commits (its argument)"),
+    ("ListCommits", Some("project"), "Client::commits (its argument)"),
+    ("ListCommits", Some("project_id"), "CommitsRequest::project_id"),
     ("ListCommits", Some("ref"), "CommitsRequest::git_ref"),
-    (
-        "ListCommits",
-        Some("X-Repo-Auth"),
-        "CommitsRequest::repo_auth",
-    ),
+    ("ListCommits", Some("X-Repo-Auth"), "CommitsRequest::repo_auth"),
 ];
 
 /// Sets an optional parameter on a generated builder only when it was given, so that each

@@ -194,7 +194,7 @@ pub(crate) async fn run(out: Output) -> Result<()> {
         "   (a date of \"Fix all the bugs\" is the example in Huawei's document, served as written)",
     );
 
-    say("\n3. What the client refuses or reports:");
+    say("\n3. What the client refuses, and an error the server answers:");
     let refused = outcome(token_client.last_push_event(0).await);
     say(&format!(
         "   repository id 0      -> {refused} (nothing sent)"
@@ -204,7 +204,7 @@ pub(crate) async fn run(out: Output) -> Result<()> {
 
     let requests = server.requests();
     say(&format!(
-        "\n{} requests reached the server:",
+        "\n4. What reached the server: {} requests (not the refused one):",
         requests.len()
     ));
     for r in &requests {
