@@ -125,11 +125,12 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Serve(serve) => demo::serve(serve).await,
         Command::Demo { output } => {
             // A person at a terminal reads the walk-through; a pipe gets the document.
-            let piped = !std::io::IsTerminal::is_terminal(&std::io::stdout());
-            let output = output.unwrap_or(match piped {
-                true => TextFormat::Json,
-                false => TextFormat::Table,
-            });
+            let output =
+                output.unwrap_or(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    TextFormat::Table
+                } else {
+                    TextFormat::Json
+                });
             demo::run(Output::new(output.into())).await
         }
         Command::Watch(watch) => {

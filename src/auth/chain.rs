@@ -183,12 +183,12 @@ fn first_bad_line(path: &std::path::Path) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// Keys from the metadata service, else from CCE pod identity when its variables are set,
-/// fetched at the first call; `before` says why the environment and the profile gave none.
-/// The project id may still come from the environment.
 /// How the chain's "nothing configured" ends: the metadata service is tried last.
 const LAST: &str = ", and last asked the ECS metadata service";
 
+/// Keys from the metadata service, else from CCE pod identity when its variables are set,
+/// fetched at the first call; `before` says why the environment and the profile gave none.
+/// The project id may still come from the environment.
 fn metadata(var: &impl Fn(&str) -> Option<String>, before: String) -> Result<Credentials, Error> {
     let endpoint = var(METADATA_ENDPOINT_VAR).unwrap_or_else(|| DEFAULT_METADATA_ENDPOINT.into());
     let mut sources = vec![Fetcher::Metadata(Metadata::new(endpoint))];
