@@ -2,7 +2,7 @@
 //! parameters' rules from the same spec (build/constraints.rs).
 //!
 //! The output goes to `$OUT_DIR` (`codegen.rs`, `answers.rs`, `constraints.rs`,
-//! `answer_schemas.rs`) and is never
+//! `answer_schemas.rs`, `query_parameters.rs`) and is never
 //! committed; the code and the rules are insta snapshots (tests/generated.rs), and the
 //! answers' list shows in both the code's and the API surface's, so a spec change is
 //! reviewed as a diff of generated Rust.
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         .and_then(|()| generate::generate(SPEC))
         .and_then(|generated| {
             write("codegen.rs", generated.code)?;
+            write("query_parameters.rs", generated.query_parameters)?;
             write("answers.rs", generated.answers)
         });
     match built {

@@ -13,6 +13,9 @@ pub struct Generated {
     pub code: String,
     /// The crate root's `pub use` of the answer types (`$OUT_DIR/answers.rs`).
     pub answers: String,
+    /// Each operation's query parameters, for the embedded server
+    /// (`$OUT_DIR/query_parameters.rs`).
+    pub query_parameters: String,
 }
 
 /// Generates the formatted client code from the spec at `path`; the error names the file
@@ -60,10 +63,12 @@ pub fn generate(path: &str) -> Result<Generated, String> {
     let mut file: syn::File =
         syn::parse2(tokens).map_err(|e| fail(format!("generated code does not parse: {e}")))?;
     open_for_new_fields(&mut file);
+    let query_parameters = query_parameters(&spec);
     let answers = root_exports(&export_answer_types(&mut file));
     Ok(Generated {
         code: prettyplease::unparse(&file),
         answers,
+        query_parameters,
     })
 }
 
@@ -263,12 +268,51 @@ fn export_answer_types(file: &mut syn::File) -> Vec<String> {
     wanted
 }
 
+/// `QUERY_PARAMETERS`: each operation's `operationId` and the names of its query parameters
+/// (inline, or `$ref`s to `#/components/parameters`), so that the embedded server refuses
+/// what the spec does not declare and accepts a new parameter with no edit of its own.
+fn query_parameters(spec: &openapiv3::OpenAPI) -> String {
+    use openapiv3::{Parameter, ReferenceOr};
+    let components = spec.components.as_ref();
+    let mut operations = Vec::new();
+    for (_, _, operation) in spec.operations() {
+        let names: Vec<String> = operation
+            .parameters
+            .iter()
+            .filter_map(|parameter| match parameter {
+                ReferenceOr::Item(item) => Some(item),
+                ReferenceOr::Reference { reference } => reference
+                    .strip_prefix("#/components/parameters/")
+                    .and_then(|name| components?.parameters.get(name)?.as_item()),
+            })
+            .filter_map(|parameter| match parameter {
+                Parameter::Query { parameter_data, .. } => {
+                    Some(format!("{:?}", parameter_data.name))
+                }
+                _ => None,
+            })
+            .collect();
+        let id = operation.operation_id.clone().unwrap_or_default();
+        operations.push(format!("    ({id:?}, &[{}]),\n", names.join(", ")));
+    }
+    format!(
+        "// Written by build/generate.rs from the spec.\n\
+         pub(crate) const QUERY_PARAMETERS: &[(&str, &[&str])] = &[\n{}];\n",
+        operations.concat()
+    )
+}
+
 /// The crate root's re-export of the answer types, by name (src/lib.rs includes it).
 fn root_exports(answers: &[String]) -> String {
+    let names: Vec<String> = answers.iter().map(|name| format!("{name:?}")).collect();
     format!(
         "// Written by build/generate.rs: the answer types, each by name.\n\
-         pub use generated::answers::{{builders, {}}};\n",
-        answers.join(", ")
+         pub use generated::answers::{{builders, {}}};\n\
+         /// The answer types' names, for spec-diff's Rust column (hidden, not semver-covered).\n\
+         #[doc(hidden)]\n\
+         pub const ANSWER_TYPES: &[&str] = &[{}];\n",
+        answers.join(", "),
+        names.join(", ")
     )
 }
 

@@ -7,7 +7,8 @@ use codearts_repo::{Client, Credentials};
 async fn main() -> Result<(), codearts_repo::Error> {
     let client = Client::builder()
         .region("cn-north-4") // both services' hosts
-        .credentials(Credentials::from_env()?) // the official SDKs' chain (below)
+        // The official SDKs' chain: HUAWEICLOUD_SDK_TOKEN, or AK/SK, a profile, ...
+        .credentials(Credentials::from_env()?)
         .build()?;
 
     let event = client.last_push_event(2112036131).await?;
@@ -18,10 +19,12 @@ async fn main() -> Result<(), codearts_repo::Error> {
         None => println!("{git_ref}: no push yet"),
     }
 
+    // The commits call needs the tenant's project id: HUAWEICLOUD_SDK_PROJECT_ID, or
+    // `.project_id(..)` here; with AK/SK and a region the client asks IAM for it.
     let commits = client
-        .commits("my-group", "team/app") // the `/` is sent as `:`, as the document asks
-        .git_ref("main")
-        .repo_auth("gh-auth")
+        .commits("3e1f6634946144c2b1ccb46fb8152b8f", "test") // namespace, project
+        .git_ref("master")
+        .repo_auth("gh-auth") // the git authorization's name, required by the API
         .send()
         .await?;
     for commit in &commits.commits {

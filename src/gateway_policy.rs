@@ -1,4 +1,4 @@
-//! The throttling policy Huawei's API gateway states in a `429 APIG.0308` answer
+//! The throttling policy Huawei's API gateway states in a `429 APIGW.0308` answer
 //! (`... policy user over ratelimit,limit:3000,time:1 minute`): its dimension (user, ip, api,
 //! app) and its average rate, so that a client can spread a window's allowance instead of
 //! spending it in its first seconds.

@@ -75,6 +75,13 @@ pub mod checked_types {
     include!("../build/checked_types.rs");
 }
 
+/// Where the spec's operations and parameters are offered, for the command's spec-diff. Not
+/// part of the API, and not covered by semver.
+#[doc(hidden)]
+pub mod public_api {
+    pub use crate::{ANSWER_TYPES, client::PUBLIC_API};
+}
+
 pub use auth::{Credentials, SigningAlgorithm};
 pub use builder::{ClientBuilder, DEFAULT_MAX_BODY_BYTES};
 pub use client::{Client, CommitsRequest};
@@ -102,3 +109,13 @@ impl From<std::convert::Infallible> for Error {
 #[cfg(all(doctest, feature = "server"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// The Rust examples of `docs/`, compiled and run as doctests too (tests/docs.rs checks that
+/// every page with one is here).
+#[cfg(all(doctest, feature = "server"))]
+mod docs_doctests {
+    #[doc = include_str!("../docs/server.md")]
+    struct Server;
+    #[doc = include_str!("../docs/signing.md")]
+    struct Signing;
+}

@@ -71,6 +71,21 @@ fn constant<'a>(rules: &'a str, name: &str) -> &'a str {
     &rules[start..end]
 }
 
+/// The embedded server's list of each operation's query parameters, as the spec declares
+/// them (`ref` on the commits call; none on the push event's).
+#[test]
+fn each_operations_query_parameters_come_from_the_spec() {
+    let listed = generate::generate(REAL_SPEC).unwrap().query_parameters;
+    assert!(
+        listed.contains("(\"ListCommits\", &[\"ref\"]),"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("(\"ShowLastPushEventInRepository\", &[]),"),
+        "{listed}"
+    );
+}
+
 #[test]
 fn the_real_spec_generates() {
     let code = generate::generate(REAL_SPEC).unwrap().code;

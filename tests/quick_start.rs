@@ -7,10 +7,7 @@
 
 use std::{path::Path, process::Command};
 
-use codearts_repo::{
-    Commit,
-    server::{Server, ServerConfig},
-};
+use codearts_repo::server::{Server, ServerConfig};
 
 include!("../examples/quick_start.rs");
 
@@ -76,9 +73,25 @@ fn the_code_is_complete_as_shown_and_is_the_compiled_example() {
     assert!(file("src/lib.rs").contains("#[doc = include_str!(\"../README.md\")]"));
 }
 
-/// Runs the quick start's `main` in a child process (this test again, asked to), its region's
-/// hosts and its credentials given by the variables the official SDKs read, against the
-/// embedded server; then reads what it printed.
+/// The README's `export` line under the quick start: each variable and its value, the
+/// server's address as written (`http://127.0.0.1:8080`).
+fn exports() -> Vec<(String, String)> {
+    let line = block("sh")
+        .lines()
+        .find_map(|l| l.strip_prefix("export "))
+        .expect("an export line")
+        .to_owned();
+    line.split_whitespace()
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap();
+            (name.to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Runs the quick start's `main` in a child process (this test again, asked to) with the
+/// README's `export` line, against the embedded server as `codearts serve` starts it (the
+/// documents' examples); then reads what it printed.
 #[test]
 fn the_quick_start_prints_what_a_person_expects() {
     if std::env::var_os("QUICK_START_RUN").is_some() {
@@ -89,30 +102,37 @@ fn the_quick_start_prints_what_a_person_expects() {
     let server = runtime
         .block_on(Server::start(ServerConfig::default()))
         .unwrap();
-    let commit: Commit = serde_json::from_value(serde_json::json!({
-        "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e", "message": "Fix all the bugs"
-    }))
-    .unwrap();
-    server.set_commits("my-group", "team/app", vec![commit]);
     let home = tempfile::tempdir().unwrap();
+    let serve = block("sh");
+    assert!(
+        serve.starts_with("cargo run -p codearts-cli -- serve --port 8080\n"),
+        "{serve}"
+    );
+    assert!(
+        serve.contains("\ncargo run --example quick_start\n"),
+        "{serve}"
+    );
+    let exports = exports();
+    let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "HUAWEICLOUD_SDK_REGION_CODEARTSREPO_CN_NORTH_4",
+            "HUAWEICLOUD_SDK_REGION_SERVICESTAGE_CN_NORTH_4",
+            "HUAWEICLOUD_SDK_TOKEN",
+            "HUAWEICLOUD_SDK_PROJECT_ID",
+        ]
+    );
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "the_quick_start_prints_what_a_person_expects"])
         .args(["--nocapture", "--test-threads=1"])
         .env_clear()
         .env("QUICK_START_RUN", "1")
         .env("HOME", home.path())
-        .env(
-            "HUAWEICLOUD_SDK_REGION_CODEARTSREPO_CN_NORTH_4",
-            server.url(),
-        )
-        .env(
-            "HUAWEICLOUD_SDK_REGION_SERVICESTAGE_CN_NORTH_4",
-            server.url(),
-        )
-        .env("HUAWEICLOUD_SDK_TOKEN", "quick-start-token")
-        .env(
-            "HUAWEICLOUD_SDK_PROJECT_ID",
-            "0d4f1e7c2b9a4c6e8f3a5b7d9e1c2a4f",
+        .envs(
+            exports
+                .iter()
+                .map(|(name, value)| (name, value.replace("http://127.0.0.1:8080", &server.url()))),
         )
         .output()
         .unwrap();
@@ -136,6 +156,11 @@ fn the_quick_start_prints_what_a_person_expects() {
         ],
         "{stdout}"
     );
+    // The README says what it prints, after the block.
+    let readme = file("README.md");
+    for line in printed {
+        assert!(readme.contains(&format!("`{line}`")), "{line}");
+    }
     drop(server);
 }
 

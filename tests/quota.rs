@@ -129,7 +129,12 @@ async fn the_quota_answers_as_huaweis_gateway() {
         let Error::Api(api) = &errors[0] else {
             panic!("{:?}", errors[0])
         };
-        assert_eq!((api.status, api.error_code.as_str()), (429, "APIG.0308"));
+        assert_eq!((api.status, api.error_code.as_str()), (429, "APIGW.0308"));
+        // The spec's example of a 429 is the same code.
+        let spec: serde_json::Value = serde_norway::from_str(codearts_repo::OPENAPI_SPEC).unwrap();
+        let example = &spec["components"]["responses"]["TooManyRequests"]["content"]["application/json"]
+            ["example"];
+        assert_eq!(example["error_code"], api.error_code.as_str());
         assert_eq!(
             api.error_msg,
             "The throttling threshold has been reached: policy user over ratelimit,limit:120,time:1 minute"
@@ -150,7 +155,7 @@ async fn a_window_quota_answers_with_its_policy_until_the_window_ends() {
         let Error::Api(api) = &errors[0] else {
             panic!("{:?}", errors[0])
         };
-        assert_eq!((api.status, api.error_code.as_str()), (429, "APIG.0308"));
+        assert_eq!((api.status, api.error_code.as_str()), (429, "APIGW.0308"));
         assert_eq!(
             api.error_msg,
             "The throttling threshold has been reached: policy user over ratelimit,limit:3,time:1 minute"

@@ -2,7 +2,10 @@
 
 #![cfg(feature = "server")]
 
+mod common;
+
 use codearts_repo::server::{Fixtures, Server, ServerConfig};
+use common::protocol::Protocol;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -131,6 +134,61 @@ async fn every_error_is_a_documented_status_with_the_huawei_body_and_a_request_i
         status, 200,
         "the official SDK's plain application/json is accepted: {body}"
     );
+}
+
+/// The query parameters the spec declares are taken; any other is refused with the
+/// operation's 400, naming it and those declared, over HTTP/1.1 and HTTPS+HTTP/2.
+#[tokio::test]
+async fn a_query_parameter_the_spec_does_not_declare_is_refused() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let headers = [
+        ("x-auth-token", "t"),
+        ("content-type", "application/json;charset=utf8"),
+        ("x-repo-auth", "a"),
+    ];
+    for protocol in Protocol::ALL {
+        let server = protocol.server().await;
+        let mut client = reqwest::Client::builder();
+        if let Some(ca) = server.ca_pem() {
+            client =
+                client.add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap());
+        }
+        let client = client.build().unwrap();
+        let cases = [
+            (format!("{COMMITS}?ref=master"), 200, None),
+            (
+                format!("{COMMITS}?ref=master&bogus=1"),
+                400,
+                Some((
+                    "SVCSTG.REPO.0400",
+                    "unknown query parameter `bogus`: this API takes ref",
+                )),
+            ),
+            (
+                format!("{PUSH}?ref=master"),
+                400,
+                Some((
+                    "CH.004400",
+                    "unknown query parameter `ref`: this API takes none",
+                )),
+            ),
+        ];
+        for (path, status, error) in cases {
+            let mut request = client.get(format!("{}{path}", server.url()));
+            for (name, value) in headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.unwrap();
+            let version = format!("{:?}", response.version());
+            assert_eq!(version, protocol.version(), "{path}");
+            assert_eq!(response.status().as_u16(), status, "{protocol:?} {path}");
+            let body: Value = response.json().await.unwrap();
+            if let Some((code, message)) = error {
+                assert_huawei_error(&body, code);
+                assert_eq!(body["error_msg"], message);
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! - `retries`: calls through one client with default settings against a service in full
 //!   outage (503 to everything) and one failing a share of requests: attempts per call and
 //!   calls that succeeded, with the retry budget and without it.
-//! - `watch`: a watch of many repositories against an account quota (`429 APIG.0308`, no
+//! - `watch`: a watch of many repositories against an account quota (`429 APIGW.0308`, no
 //!   `Retry-After`) that is below what the interval wants: offered load against the quota,
 //!   throttled share, repositories answered, and the round time against the ideal
 //!   (repositories ÷ quota), and the busiest second. With `--window 60s` the quota is counted

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use codearts_repo::SigningAlgorithm;
+use codearts_repo::{SigningAlgorithm, server::WindowQuota};
 
 mod command_first;
 mod deliver;
@@ -13,8 +13,9 @@ pub(crate) use deliver::DeliverArgs;
 
 const AFTER_HELP: &str = "\
 Connection options, before or after the command (each command's --help lists its own):
-  --endpoint URL, --region REGION, --timeout DURATION, --max-attempts N, --allow-http,
-  --ca-file PATH; --project-id ID (commits); --output FORMAT.
+  --endpoint URL, --region REGION, --timeout DURATION (default 30s, for the whole call),
+  --max-attempts N (default 3), --allow-http, --ca-file PATH, --signing-algorithm NAME;
+  --project-id ID (commits); --output FORMAT (json unless said in the command's help).
 
 Credentials (never flags), in the official SDKs' order:
   HUAWEICLOUD_SDK_TOKEN;
@@ -131,7 +132,10 @@ impl From<TextFormat> for Format {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Show the latest push event of a CodeArts Repo repository.
-    #[command(after_help = "Example:\n  codearts --region cn-north-4 push-event 2112036131")]
+    #[command(
+        override_usage = "codearts [CONNECTION OPTIONS] push-event [--output json|table] <REPOSITORY_ID>",
+        after_help = "Example:\n  codearts --region cn-north-4 push-event 2112036131"
+    )]
     PushEvent {
         /// Repository id, 1 to 2147483647.
         #[arg(value_parser = parse_repository_id, allow_negative_numbers = true)]
@@ -144,21 +148,25 @@ pub(crate) enum Command {
     },
     /// Show the latest ten commits of a ServiceStage git project.
     #[command(
+        override_usage = "codearts [CONNECTION OPTIONS] commits --repo-auth NAME [--ref REF] [--project-id ID] [--output json|table] <NAMESPACE> <PROJECT>",
         after_help = "Example:\n  codearts --region cn-north-4 commits my-group team/app --ref main --repo-auth gh-auth"
     )]
     Commits(CommitsArgs),
     /// Run the embedded CodeArts-compatible server on 127.0.0.1 until interrupted.
     #[command(
-        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIG.0308 past 50 requests/s\n  codearts serve --quota 3000/min          # ... or past 3000 in a minute (a fixed window)\n  codearts serve --keyless --port 18080    # STS, IAM, pod identity: the banner says what to export\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
+        override_usage = "codearts serve [--port N] [--fixtures FILE] [--tls [--write-ca PATH]] [--quota N[/min]] [--keyless]",
+        after_help = "Examples:\n  codearts serve --port 8080 --fixtures fixtures.json\n  codearts serve --tls --write-ca ca.pem   # then: codearts --ca-file ca.pem --endpoint URL ...\n  codearts serve --quota 50                # an account quota: 429 APIGW.0308 past 50 requests/s\n  codearts serve --quota 3000/min          # ... or past 3000 in a minute (a fixed window)\n  codearts serve --keyless --port 18080    # STS, IAM, pod identity: the banner says what to export\n\nRUST_LOG=codearts_repo::server=info logs each request on stderr."
     )]
     Serve(ServeArgs),
     /// Watch repositories for new pushes: one JSON object per line, until interrupted.
     #[command(
+        override_usage = "codearts [CONNECTION OPTIONS] watch [OPTIONS] [REPOSITORY_ID]... [--ids-file PATH]",
         after_help = "Each line: {\"repository_id\", \"ref\", \"created_at\", \"baseline\"}; errors go to stderr.\nSIGINT and SIGTERM stop it after saving --state: nothing printed is printed again.\nAfter a crash (kill -9), what was printed in the last second may be printed again;\nno push is ever missed.\n\nExamples:\n  codearts --region cn-north-4 watch 2112036131 2112036132 --interval 30s\n  codearts watch --ids-file ids.txt --shard 0/3 --state /var/lib/codearts/watch.json --listen 0.0.0.0:9100"
     )]
     Watch(WatchArgs),
     /// Compare two versions of the spec: what changed, and whether it breaks callers.
     #[command(
+        override_usage = "codearts spec-diff [--output json|table|markdown] [--check-version MANIFEST [--old-version VERSION]] <OLD> <NEW>",
         after_help = "OLD and NEW are file paths or git:REV (the spec at that revision), or git:REV:PATH.\nExit codes: 0 nothing breaks (or, with --check-version, the version says what breaks), 1 something breaks (or the version is too low), 2 usage or input error.\n\nExamples:\n  codearts spec-diff git:main openapi/codearts-repo.yaml\n  codearts spec-diff git:v0.2.0 openapi/codearts-repo.yaml --check-version Cargo.toml --output markdown"
     )]
     SpecDiff {
@@ -191,11 +199,15 @@ pub(crate) enum Command {
     )]
     ReleaseGate(ReleaseGateArgs),
     /// Start the embedded server, run both operations against it, show what happened.
-    #[command(after_help = "Example:\n  codearts demo --output table")]
+    #[command(
+        override_usage = "codearts demo [--output json|table]",
+        after_help = "Example:\n  codearts demo --output table"
+    )]
     Demo {
         /// json: one document with what each step returned; table: a walk-through.
-        #[arg(long, value_enum, default_value_t = TextFormat::Json)]
-        output: TextFormat,
+        /// [default: table on a terminal, json when piped, as gh and kubectl choose]
+        #[arg(long, value_enum)]
+        output: Option<TextFormat>,
     },
 }
 
@@ -251,8 +263,9 @@ pub(crate) struct ReleaseGateArgs {
     /// Also run `cargo semver-checks` on this package against the same baseline.
     #[arg(long, value_name = "PACKAGE")]
     pub(crate) semver_checks: Option<String>,
-    /// json: the spec half's report as one document; table: a line per change.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// json: the spec half's report as one document; table: a line per change; markdown: a
+    /// pull-request comment.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
     pub(crate) output: Format,
 }
 
@@ -271,11 +284,11 @@ pub(crate) struct ServeArgs {
     /// With --tls: write the CA certificate to trust here (for --ca-file).
     #[arg(long, value_name = "PATH", requires = "tls")]
     pub(crate) write_ca: Option<PathBuf>,
-    /// Requests accepted for the whole server, as an account's quota: past it, 429 APIG.0308
+    /// Requests accepted for the whole server, as an account's quota: past it, 429 APIGW.0308
     /// as Huawei's API gateway answers. N: per second (a token bucket); N/min (or N/s,
     /// N/h): N per fixed window, as the gateway's `limit:N,time:1 minute`.
-    #[arg(long, value_name = "N[/min]", value_parser = crate::demo::parse_quota)]
-    pub(crate) quota: Option<crate::demo::QuotaArg>,
+    #[arg(long, value_name = "N[/min]", value_parser = parse_quota)]
+    pub(crate) quota: Option<QuotaArg>,
     /// Also play STS, IAM and the CCE pod-identity agent for the keyless flows (OIDC
     /// federation, an identity provider's ID token, pod identity); the banner says what to
     /// export for each.
@@ -492,5 +505,56 @@ fn endpoint_url(given: &str) -> Result<String, String> {
         Err(format!(
             "an endpoint is a URL: did you mean http://{given} (loopback) or https://{given}?"
         ))
+    }
+}
+
+/// `serve --quota`: a rate per second, or a count per fixed window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum QuotaArg {
+    PerSecond(f64),
+    Window(WindowQuota),
+}
+
+/// `50` (per second), `3000/min`, `10/s`, `100000/h`.
+pub(crate) fn parse_quota(text: &str) -> Result<QuotaArg, String> {
+    let wanted = "must be a number of requests per second above 0 (e.g. 50), or a whole \
+                  number per window: 3000/min, 10/s, 100000/h";
+    let Some((count, per)) = text.split_once('/') else {
+        return match text.trim().parse::<f64>() {
+            Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(QuotaArg::PerSecond(rate)),
+            _ => Err(wanted.into()),
+        };
+    };
+    let seconds = match per.trim() {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3600,
+        _ => return Err(wanted.into()),
+    };
+    match count.trim().parse::<u64>() {
+        Ok(limit) if limit > 0 => Ok(QuotaArg::Window(WindowQuota::new(
+            limit,
+            std::time::Duration::from_secs(seconds),
+        ))),
+        _ => Err(wanted.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_is_a_rate_per_second_or_a_count_per_window() {
+        assert!(matches!(parse_quota("50"), Ok(QuotaArg::PerSecond(50.0))));
+        let Ok(QuotaArg::Window(window)) = parse_quota("3000/min") else {
+            panic!("a window")
+        };
+        assert_eq!((window.limit, window.period.as_secs()), (3000, 60));
+        assert!(matches!(parse_quota("10/s"), Ok(QuotaArg::Window(w)) if w.period.as_secs() == 1));
+        for bad in ["0", "-1", "x", "0/min", "1.5/min", "3000/fortnight", "/min"] {
+            let error = parse_quota(bad).unwrap_err();
+            assert!(error.contains("3000/min"), "{bad}: {error}");
+        }
     }
 }

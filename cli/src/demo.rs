@@ -6,13 +6,12 @@ use codearts_repo::{
     ClientBuilder, Credentials, Error, SigningAlgorithm,
     server::{
         DEMO_AK, DEMO_REGION, DEMO_SK, Fixtures, Keyless, Quota, Server, ServerConfig, TlsOptions,
-        WindowQuota,
     },
 };
 use serde_json::json;
 
 use crate::{
-    args::{Connection, ServeArgs},
+    args::{Connection, QuotaArg, ServeArgs},
     error::{CliError, Result},
     output::{self, Output},
 };
@@ -97,10 +96,10 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
     }
     match args.quota {
         Some(QuotaArg::PerSecond(rate)) => {
-            say!("account quota: {rate} requests/s, then 429 APIG.0308")
+            say!("account quota: {rate} requests/s, then 429 APIGW.0308")
         }
         Some(QuotaArg::Window(window)) => say!(
-            "account quota: {} requests per {}, then 429 APIG.0308 until the next window",
+            "account quota: {} requests per {}, then 429 APIGW.0308 until the next window",
             window.limit,
             humantime::format_duration(window.period)
         ),
@@ -121,38 +120,6 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<()> {
         .shutdown()
         .await
         .map_err(|e| CliError::Environment(format!("server error: {e}")))
-}
-
-/// `serve --quota`: a rate per second, or a count per fixed window.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum QuotaArg {
-    PerSecond(f64),
-    Window(WindowQuota),
-}
-
-/// `50` (per second), `3000/min`, `10/s`, `100000/h`.
-pub(crate) fn parse_quota(text: &str) -> std::result::Result<QuotaArg, String> {
-    let wanted = "must be a number of requests per second above 0 (e.g. 50), or a whole \
-                  number per window: 3000/min, 10/s, 100000/h";
-    let Some((count, per)) = text.split_once('/') else {
-        return match text.trim().parse::<f64>() {
-            Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(QuotaArg::PerSecond(rate)),
-            _ => Err(wanted.into()),
-        };
-    };
-    let seconds = match per.trim() {
-        "s" | "sec" | "second" => 1,
-        "m" | "min" | "minute" => 60,
-        "h" | "hour" => 3600,
-        _ => return Err(wanted.into()),
-    };
-    match count.trim().parse::<u64>() {
-        Ok(limit) if limit > 0 => Ok(QuotaArg::Window(WindowQuota::new(
-            limit,
-            std::time::Duration::from_secs(seconds),
-        ))),
-        _ => Err(wanted.into()),
-    }
 }
 
 /// The first few names, and how many more.
@@ -227,8 +194,11 @@ pub(crate) async fn run(out: Output) -> Result<()> {
     if !out.is_json() {
         out.commits(&commits)?;
     }
+    say(
+        "   (a date of \"Fix all the bugs\" is the example in Huawei's document, served as written)",
+    );
 
-    say("\n3. What the client refuses or reports:");
+    say("\n3. What the client refuses, and an error the server answers:");
     let refused = outcome(token_client.last_push_event(0).await);
     say(&format!(
         "   repository id 0      -> {refused} (nothing sent)"
@@ -238,7 +208,7 @@ pub(crate) async fn run(out: Output) -> Result<()> {
 
     let requests = server.requests();
     say(&format!(
-        "\n{} requests reached the server:",
+        "\n4. What reached the server: {} requests (not the refused one):",
         requests.len()
     ));
     for r in &requests {
@@ -280,23 +250,4 @@ fn signing_algorithms() -> String {
         .map(|a| a.short_name())
         .collect();
     names.join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_quota_is_a_rate_per_second_or_a_count_per_window() {
-        assert!(matches!(parse_quota("50"), Ok(QuotaArg::PerSecond(50.0))));
-        let Ok(QuotaArg::Window(window)) = parse_quota("3000/min") else {
-            panic!("a window")
-        };
-        assert_eq!((window.limit, window.period.as_secs()), (3000, 60));
-        assert!(matches!(parse_quota("10/s"), Ok(QuotaArg::Window(w)) if w.period.as_secs() == 1));
-        for bad in ["0", "-1", "x", "0/min", "1.5/min", "3000/fortnight", "/min"] {
-            let error = parse_quota(bad).unwrap_err();
-            assert!(error.contains("3000/min"), "{bad}: {error}");
-        }
-    }
 }

@@ -57,6 +57,14 @@ fn in_the_commands_words(error: &codearts_repo::Error) -> String {
              --region, IAM is asked for it)"
                 .into()
         }
+        Error::ProjectId { region, found, .. } => format!(
+            "no project id: IAM lists {} for region {region}; give it with --project-id ID or \
+             HUAWEICLOUD_SDK_PROJECT_ID",
+            match found.as_slice() {
+                [] => "no project".to_owned(),
+                ids => format!("several projects ({})", ids.join(", ")),
+            }
+        ),
         Error::InvalidInput { field, .. } if *field == "repo_auth" => {
             format!("{message}; give the repository authorization name with --repo-auth NAME")
         }

@@ -35,7 +35,7 @@ use clap::Parser;
 use codearts_repo::{Client, ClientBuilder, RateLimit, RetryPolicy};
 
 use crate::{
-    args::{Cli, Command, Connection},
+    args::{Cli, Command, Connection, TextFormat},
     error::{CliError, Result},
     output::Output,
 };
@@ -51,7 +51,18 @@ fn main() -> ExitCode {
             .unwrap_or("panic");
         say!("internal error: {message}");
     }));
-    let cli = Cli::parse_from(args::command_first(std::env::args_os()));
+    let cli = match Cli::try_parse_from(args::command_first(std::env::args_os())) {
+        Ok(cli) => cli,
+        // --help and --version as clap prints them; a usage error with the command's one
+        // prefix, like every other error.
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            let text = error.render().to_string();
+            let text = text.strip_prefix("error: ").unwrap_or(&text);
+            eprint!("codearts: {text}");
+            return ExitCode::from(2);
+        }
+    };
     logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,7 +140,16 @@ async fn run(cli: Cli) -> Result<u8> {
             }
             return check_spec::run(builder.build()?, &check).await;
         }
-        Command::Demo { output } => demo::run(Output::new(output.into())).await,
+        Command::Demo { output } => {
+            // A person at a terminal reads the walk-through; a pipe gets the document.
+            let output =
+                output.unwrap_or(if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    TextFormat::Table
+                } else {
+                    TextFormat::Json
+                });
+            demo::run(Output::new(output.into())).await
+        }
         Command::Watch(watch) => {
             if watch.repository_ids.is_empty() && watch.ids_file.is_none() {
                 return Err(CliError::Input(

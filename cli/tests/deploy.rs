@@ -30,13 +30,15 @@ fn manifest(name: &str) -> Value {
     serde_norway::from_str(&text).unwrap()
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap()
+/// A page of the documentation, `docs/NAME.md`.
+fn page(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../docs/{name}.md"));
+    std::fs::read_to_string(path).unwrap()
 }
 
-/// The text of the README's `sh` blocks.
-fn readme_shell() -> String {
-    readme()
+/// The text of the deployment page's `sh` blocks.
+fn deploying_shell() -> String {
+    page("deploying")
         .split("```sh\n")
         .skip(1)
         .map(|block| &block[..block.find("```").unwrap()])
@@ -167,7 +169,7 @@ fn the_manifests_agree() {
     let items = ca["secret"]["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "the CA only, never a key: {items:?}");
     let mounted_ca = format!("{}/{}", mount_of(ca), items[0]["path"].as_str().unwrap());
-    let text = format!("{example_url} {}", readme_shell());
+    let text = format!("{example_url} {}", deploying_shell());
     let roots: Vec<&str> = text
         .split("sslrootcert=")
         .skip(1)
@@ -444,7 +446,7 @@ fn the_deployments_replicas_elect_one_active_watcher_and_the_standby_takes_over(
         assert_eq!(replica.get("/healthz").0, "200", "{k}");
     }
 
-    // Recorded in the table the README names, with the columns it names, in its order.
+    // Recorded in the table docs/watch.md names, with the columns it names, in its order.
     let recorded = |sql: &str, n: usize| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -471,11 +473,11 @@ fn the_deployments_replicas_elect_one_active_watcher_and_the_standby_takes_over(
         "SELECT column_name FROM information_schema.columns \
          WHERE table_name = 'codearts_watch_events' ORDER BY ordinal_position",
     );
-    let readme = readme();
-    let start = readme
+    let watch = page("watch");
+    let start = watch
         .find("The events are in the table `codearts_watch_events`")
-        .expect("the README's events table");
-    let named = &readme[start..];
+        .expect("the watch page's events table");
+    let named = &watch[start..];
     let named = &named[named.find(':').unwrap()..named.find("Fleets of other names").unwrap()];
     let named: Vec<&str> = named
         .split('`')
@@ -546,13 +548,13 @@ fn pushed_once() -> (Cluster, String, Loopback, Vec<u32>) {
     (cluster, database, loopback, ids)
 }
 
-/// The README's scaling command, as written: `kubectl scale deployment/NAME --replicas N`.
+/// docs/deploying.md's scaling command, as written: `kubectl scale deployment/NAME --replicas N`.
 fn readme_scale() -> (String, u64) {
-    let readme = readme();
-    let line = readme
+    let deploying = page("deploying");
+    let line = deploying
         .lines()
         .find_map(|line| line.strip_prefix("kubectl scale "))
-        .expect("the README's scaling command");
+        .expect("the scaling command");
     let words: Vec<&str> = line.split_whitespace().collect();
     let [target, "--replicas", n] = words.as_slice() else {
         panic!("kubectl scale {line}")
@@ -561,16 +563,16 @@ fn readme_scale() -> (String, u64) {
     (name.to_owned(), n.parse().unwrap())
 }
 
-/// The README's scaling command scales the Deployment, and only adds standbys: of the N
+/// docs/deploying.md's scaling command scales the Deployment, and only adds standbys: of the N
 /// replicas, one is active and all are ready. Stopped as a rollout or a scale-down stops a
 /// pod (SIGTERM), the active one gives up its lease, and another takes over at once, not
 /// after the lease, going on from what was recorded (no baseline again).
 #[test]
-fn the_readmes_scaling_command_adds_standbys_and_a_stopped_active_watcher_hands_over() {
+fn the_pages_scaling_command_adds_standbys_and_a_stopped_active_watcher_hands_over() {
     let set = manifest("deployment.yaml");
     let (name, count) = readme_scale();
     assert_eq!(set["metadata"]["name"], name.as_str());
-    assert_ne!(set["spec"]["replicas"], count, "the README scales it");
+    assert_ne!(set["spec"]["replicas"], count, "the page scales it");
 
     // The cluster lives as long as the test.
     let (_cluster, database, loopback, ids) = pushed_once();

@@ -118,3 +118,86 @@ fn a_loopback_endpoint_is_iams_too_and_no_public_host_is_asked() {
     assert_eq!(out.code, 4, "{}", out.stderr);
     out.assert_stderr_has(&["127.0.0.1:9"]);
 }
+
+/// With no credentials anywhere, the error lists each source looked at, in the chain's
+/// order, says the metadata service was asked last, and calls an empty variable empty.
+#[test]
+fn with_nothing_configured_the_error_lists_each_source_in_order() {
+    for (token, empty) in [(None, false), (Some(""), true)] {
+        let mut command = codearts();
+        command.args(["--endpoint", "http://127.0.0.1:9", "push-event", "1"]);
+        if let Some(token) = token {
+            command.env("HUAWEICLOUD_SDK_TOKEN", token);
+        }
+        let out = run(&mut command);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        let said = out.stderr.trim_end();
+        assert!(
+            said.starts_with("codearts: ") && !said.contains('\n'),
+            "{said}"
+        );
+        let order = [
+            "nothing configured",
+            "HUAWEICLOUD_SDK_TOKEN",
+            "HUAWEICLOUD_OIDC_PROVIDER_URN",
+            "HUAWEICLOUD_SDK_IDP_ID",
+            "HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK",
+            "[basic] section in",
+            "(no such file), and last asked the ECS metadata service",
+        ];
+        let at: Vec<usize> = order.iter().map(|word| said.find(word).unwrap()).collect();
+        assert!(at.is_sorted(), "in the chain's order: {said}");
+        assert_eq!(
+            said.contains("HUAWEICLOUD_SDK_TOKEN empty"),
+            empty,
+            "{said}"
+        );
+    }
+}
+
+/// A usage error has the command's one prefix and the command's real syntax.
+#[test]
+fn a_usage_error_has_the_one_prefix_and_the_real_usage_line() {
+    let out = run(codearts().args(["push-event", "--endpoint", "http://x", "--bogus", "1"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .starts_with("codearts: unexpected argument '--bogus'"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("error:"), "{}", out.stderr);
+    assert!(out.stderr.contains(
+        "Usage: codearts [CONNECTION OPTIONS] push-event [--output json|table] <REPOSITORY_ID>"
+    ));
+}
+
+/// IAM lists no project for the region: the error says which flag or variable gives one.
+#[test]
+fn no_project_from_iam_names_the_flag_and_the_variable() {
+    let serve = Serve::start();
+    let out = run(codearts()
+        .args([
+            "--endpoint",
+            &serve.url,
+            "--region",
+            "eu-west-101",
+            "--max-attempts",
+            "1",
+        ])
+        .args([
+            "commits",
+            "3e1f6634946144c2b1ccb46fb8152b8f",
+            "test",
+            "--repo-auth",
+            "a",
+        ])
+        .env("HUAWEICLOUD_SDK_AK", codearts_repo::server::DEMO_AK)
+        .env("HUAWEICLOUD_SDK_SK", codearts_repo::server::DEMO_SK));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "codearts: no project id: IAM lists no project for region eu-west-101; give it with \
+         --project-id ID or HUAWEICLOUD_SDK_PROJECT_ID"
+    );
+}

@@ -295,10 +295,10 @@ fn copy(from: &Path, to: &Path) {
     }
 }
 
-/// The README builds, tags and pushes the image the Deployment runs, at the command's
+/// docs/deploying.md builds, tags and pushes the image the Deployment runs, at the command's
 /// version.
 #[test]
-fn the_readme_pushes_the_image_the_deployment_runs() {
+fn the_deployment_page_pushes_the_image_the_deployment_runs() {
     let set: serde_json::Value =
         serde_norway::from_str(&read("deploy/kubernetes/deployment.yaml")).unwrap();
     let image = set["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -309,7 +309,7 @@ fn the_readme_pushes_the_image_the_deployment_runs() {
         .unwrap()
         .to_owned();
     assert!(image.ends_with(&format!("/codearts:{version}")), "{image}");
-    let readme = read("README.md");
+    let readme = read("docs/deploying.md");
     let pushed: Vec<&str> = readme
         .lines()
         .filter_map(|l| l.strip_prefix("docker push "))
@@ -318,7 +318,8 @@ fn the_readme_pushes_the_image_the_deployment_runs() {
     let tagged = format!("docker tag codearts:{version} {image}");
     assert!(readme.contains(&tagged), "no `{tagged}`");
     assert!(readme.contains(&format!("docker build -t codearts:{version} .")));
-    // Every image the README shows in a manifest is that one.
+    // Every image a page shows in a manifest is that one.
+    let readme = format!("{readme}{}", read("docs/credentials.md"));
     for line in readme.lines().filter(|l| l.trim().starts_with("image:")) {
         assert_eq!(line.trim(), format!("image: {image}"));
     }

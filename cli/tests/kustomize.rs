@@ -1,7 +1,7 @@
-//! What the README's commands apply and create, selected as kubectl selects it (`-f DIR`:
+//! What docs/deploying.md's commands apply and create, selected as kubectl selects it (`-f DIR`:
 //! every manifest file in DIR; `-k DIR`: the kustomization's resources, components and
 //! generated ConfigMaps; `kubectl create secret generic`: a Secret and its keys): the fleet
-//! without Secrets by default, and the Secrets its pods read from the README's commands or
+//! without Secrets by default, and the Secrets its pods read from docs/deploying.md's commands or
 //! from the opt-in overlay.
 
 use std::path::{Path, PathBuf};
@@ -132,15 +132,16 @@ fn applied(args: &str) -> Vec<Selected> {
     }
 }
 
-fn readme() -> String {
-    std::fs::read_to_string(root().join("README.md")).unwrap()
+/// docs/deploying.md, where the commands that deploy the fleet are.
+fn page() -> String {
+    std::fs::read_to_string(root().join("docs/deploying.md")).unwrap()
 }
 
-/// The README's shell commands, continuation lines joined, without the comments after them.
-fn readme_commands() -> Vec<String> {
+/// The deployment page's shell commands, continuation lines joined, without the comments after them.
+fn page_commands() -> Vec<String> {
     let mut commands = Vec::new();
     let mut current = String::new();
-    for line in readme().lines() {
+    for line in page().lines() {
         match line.strip_suffix('\\') {
             Some(start) => current.push_str(start),
             None => {
@@ -152,9 +153,9 @@ fn readme_commands() -> Vec<String> {
     commands
 }
 
-/// The README's `kubectl apply` arguments.
-fn readme_applies() -> Vec<String> {
-    readme_commands()
+/// The deployment page's `kubectl apply` arguments.
+fn page_applies() -> Vec<String> {
+    page_commands()
         .iter()
         .filter_map(|l| l.strip_prefix("kubectl apply "))
         .map(|l| l.split('#').next().unwrap().trim().to_owned())
@@ -206,9 +207,9 @@ fn secrets_read() -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_readmes_command_applies_the_fleet_and_no_secret() {
-    let applies = readme_applies();
-    let first = applies.first().expect("the README applies the deployment");
+fn the_pages_command_applies_the_fleet_and_no_secret() {
+    let applies = page_applies();
+    let first = applies.first().expect("the page applies the deployment");
     assert_eq!(first, "-k deploy/kubernetes/");
     let selection = applied(first);
     assert_eq!(
@@ -256,19 +257,19 @@ fn the_readmes_command_applies_the_fleet_and_no_secret() {
         .unwrap()
         .to_owned();
     assert_eq!(mounted, ids.name);
-    // The README says where the list is edited.
-    let readme = readme();
+    // The page says where the list is edited.
+    let text = page();
     let file = ids.from.file_name().unwrap().to_str().unwrap();
     assert!(
-        readme.contains(&format!("after editing {file}")),
-        "the README names {file}"
+        text.contains(&format!("after editing {file}")),
+        "the page names {file}"
     );
 }
 
-/// The Secrets the pods read come from the README's `kubectl create secret` commands, or from
-/// the components of the README's overlay: the same names and keys either way.
+/// The Secrets the pods read come from the deployment page's `kubectl create secret` commands, or from
+/// the components of the deployment page's overlay: the same names and keys either way.
 #[test]
-fn the_secrets_come_from_the_readmes_commands_or_the_opt_in_overlay() {
+fn the_secrets_come_from_the_pages_commands_or_the_opt_in_overlay() {
     let read = secrets_read();
     assert!(
         read.contains(&("codearts-watch-database".into(), "url".into())),
@@ -277,7 +278,7 @@ fn the_secrets_come_from_the_readmes_commands_or_the_opt_in_overlay() {
 
     // `kubectl create secret generic NAME --from-literal=KEY=... --from-file=KEY=PATH`.
     let mut created: Vec<(String, String)> = Vec::new();
-    for command in readme_commands() {
+    for command in page_commands() {
         let Some(rest) = command.strip_prefix("kubectl create secret generic ") else {
             continue;
         };
@@ -295,17 +296,14 @@ fn the_secrets_come_from_the_readmes_commands_or_the_opt_in_overlay() {
     }
     created.sort();
     created.dedup();
-    assert_eq!(
-        created, read,
-        "what the README creates is what the pods read"
-    );
+    assert_eq!(created, read, "what the page creates is what the pods read");
 
-    // The overlay the README writes (`cat > my-fleet/kustomization.yaml <<'EOF'`).
-    let readme = readme();
-    let start = readme
+    // The overlay the page writes (`cat > my-fleet/kustomization.yaml <<'EOF'`).
+    let text = page();
+    let start = text
         .find("cat > my-fleet/kustomization.yaml <<'EOF'\n")
-        .expect("the README's overlay");
-    let body = &readme[start..];
+        .expect("the deployment page's overlay");
+    let body = &text[start..];
     let body = &body[body.find('\n').unwrap() + 1..];
     let body = &body[..body.find("\nEOF\n").unwrap()];
     let selection = with_k(&lexical(&root().join("my-fleet")), body);
@@ -321,7 +319,7 @@ fn the_secrets_come_from_the_readmes_commands_or_the_opt_in_overlay() {
         ]
     );
     assert_eq!(
-        readme_applies().get(1).map(String::as_str),
+        page_applies().get(1).map(String::as_str),
         Some("-k my-fleet/")
     );
     let overlay: Value = serde_norway::from_str(body).unwrap();

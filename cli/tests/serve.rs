@@ -11,7 +11,7 @@ use common::*;
 use serde_json::Value;
 
 #[test]
-fn demo_runs_both_operations_and_prints_one_json_document() {
+fn demo_piped_runs_both_operations_and_prints_one_json_document() {
     let out = run(codearts().arg("demo"));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let json: Value = serde_json::from_str(&out.stdout).expect("exactly one JSON document");
@@ -53,6 +53,30 @@ fn demo_as_a_table_tells_what_happened() {
             out.stdout
         );
     }
+}
+
+/// On a terminal the demo is the walk-through, as `gh` and `kubectl` print tables there:
+/// run under `script` (util-linux, in every Debian), which gives it a pseudo-terminal.
+#[test]
+fn demo_on_a_terminal_prints_the_walk_through() {
+    let out = std::process::Command::new("script")
+        .args(["--quiet", "--return", "--command"])
+        .arg(format!("{} demo", env!("CARGO_BIN_EXE_codearts")))
+        .arg("/dev/null")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .env("HUAWEICLOUD_SDK_METADATA_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .expect("`script` from util-linux gives the demo a terminal");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("1. Latest push event"), "{stdout}");
+    assert!(
+        stdout.contains("4. What reached the server: 4 requests"),
+        "{stdout}"
+    );
+    assert!(!stdout.trim_start().starts_with('{'), "{stdout}");
 }
 
 #[test]
@@ -155,7 +179,7 @@ fn serve_says_what_it_serves_and_stops_on_sigterm() {
             .env("HUAWEICLOUD_SDK_TOKEN", "t"));
         assert_eq!(out.code, expected, "{}", out.stderr);
         if expected == 3 {
-            out.assert_stderr_has(&["HTTP 429 APIG.0308"]);
+            out.assert_stderr_has(&["HTTP 429 APIGW.0308"]);
         }
     }
     let sent = Command::new("kill")

@@ -1,4 +1,4 @@
-//! `codearts serve --keyless`, the README's two-terminal recipe: the server plays STS, IAM and
+//! `codearts serve --keyless`, docs/credentials.md's two-terminal recipe: the server plays STS, IAM and
 //! the pod-identity agent, its banner says what to export for each flow, and a command run
 //! with exactly those variables is signed with the keys the flow obtained.
 
@@ -148,11 +148,14 @@ fn each_flow_runs_with_exactly_the_variables_the_banner_says() {
 }
 
 #[test]
-fn the_readme_starts_its_keyless_section_with_the_banners_recipe() {
+fn the_credentials_page_starts_its_keyless_section_with_the_banners_recipe() {
     let server = KeylessServer::start();
     let port = server.url.rsplit(':').next().unwrap().to_owned();
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/credentials.md"
+    ))
+    .unwrap();
     let section = readme
         .split("\n## ")
         .find(|s| s.starts_with("Keyless credentials"))
@@ -164,7 +167,7 @@ fn the_readme_starts_its_keyless_section_with_the_banners_recipe() {
         "the recipe comes first: {first_text}"
     );
     assert!(first_block.contains("codearts serve --keyless --port 18080"));
-    // The README's export lines are the banner's, on port 18080.
+    // The page's export lines are the banner's, on port 18080.
     let readme_exports: Vec<&str> = first_block
         .lines()
         .map(str::trim)

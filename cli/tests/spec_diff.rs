@@ -204,3 +204,89 @@ fn git_revisions_and_bad_input() {
         "{stderr}"
     );
 }
+
+/// The changes of a report, as (class, kind, rust) for each.
+fn changes(old: &str, new: &str) -> Vec<(String, String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("old.yaml"), old).unwrap();
+    std::fs::write(dir.path().join("new.yaml"), new).unwrap();
+    let (_, stdout, stderr) = spec_diff(dir.path(), "old.yaml", "new.yaml");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stderr}"));
+    report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |key: &str| c[key].as_str().unwrap().to_owned();
+            (text("class"), text("kind"), text("rust"))
+        })
+        .collect()
+}
+
+const REF: &str = "            $ref: '#/components/schemas/GitRef'\n          example: master\n";
+const SINCE: &str = "        - name: since\n          in: query\n          required: false\n          \
+                     description: Only commits after this date.\n          schema:\n            \
+                     type: string\n";
+
+/// Parameters are matched by name and location: one inserted in the middle of the list is
+/// one change, as one appended is, and moves no other parameter's description.
+#[test]
+fn an_inserted_parameter_is_one_change_wherever_it_goes() {
+    let middle = replace(REF, &format!("{REF}{SINCE}"));
+    let last = "            $ref: '#/components/schemas/RepoAuth'\n          example: gh-auth\n";
+    let end = replace(last, &format!("{last}{SINCE}"));
+    for new in [middle, end] {
+        assert_eq!(
+            changes(SPEC, &new),
+            [(
+                "compatible".into(),
+                "Added".into(),
+                "not exposed (`Client::commits` does not offer `since`)".into()
+            )]
+        );
+    }
+}
+
+/// The Rust column names what callers use: the setter, the method, the exported type.
+#[test]
+fn the_rust_column_names_the_public_api() {
+    let described = replace(
+        "description: Branch or tag name. If it is not provided, the default branch is used.",
+        "description: Branch or tag.",
+    );
+    assert_eq!(
+        changes(SPEC, &described)[0].2,
+        "doc comments of `CommitsRequest::git_ref`"
+    );
+    let field = replace(
+        "        project_name:\n          description: Repository project name.\n",
+        "        project_name:\n          description: The project's name.\n",
+    );
+    assert_eq!(
+        changes(SPEC, &field)[0].2,
+        "doc comments of field `project_name` of `codearts_repo::RepositoryBrief`"
+    );
+    let required = replace(
+        "        - name: ref\n          in: query\n          required: false",
+        "        - name: ref\n          in: query\n          required: true",
+    );
+    assert_eq!(changes(SPEC, &required)[0].2, "`CommitsRequest::git_ref`");
+}
+
+/// Operations are matched by operationId first: a new path for the same operation is one
+/// compatible move, not a removal and an addition.
+#[test]
+fn a_moved_operation_is_matched_by_its_operation_id() {
+    let moved = replace(
+        "  /v4/repositories/{repository_id}/last-push-event:",
+        "  /v5/repositories/{repository_id}/last-push-event:",
+    );
+    assert_eq!(
+        changes(SPEC, &moved),
+        [(
+            "compatible".into(),
+            "Moved".into(),
+            "`Client::last_push_event`".into()
+        )]
+    );
+}

@@ -179,7 +179,7 @@ fn markdown_is_a_heading_a_table_and_the_rust_api_summary() {
         change[0].contains("#/components/schemas/RepoAuth"),
         "{change:?}"
     );
-    assert_eq!(change[4], "type `crate::RepoAuth`");
+    assert_eq!(change[4], "`codearts_repo::RepoAuth`");
     assert!(
         text.contains("### Generated code and API surface"),
         "{text}"

@@ -67,6 +67,11 @@ impl Credentials {
     /// assert!(Credentials::from_vars(partial).unwrap_err().to_string().contains("HUAWEICLOUD_SDK_SK"));
     /// ```
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        // An empty variable is no value, and the error says so rather than "not found".
+        let empty: Vec<&str> = [TOKEN, AK, SK, idp::IDP_ID, PROJECT_ID]
+            .into_iter()
+            .filter(|name| var(name).is_some_and(|v| v.is_empty()))
+            .collect();
         let var = |name: &str| var(name).filter(|v| !v.is_empty());
         let environment = |var: &dyn Fn(&str) -> Option<String>| {
             from_fields(
@@ -96,13 +101,20 @@ impl Credentials {
                 false,
             ),
         };
+        let empty = match empty.as_slice() {
+            [] => String::new(),
+            names => format!(" ({} empty)", names.join(", ")),
+        };
         let looked_for = format!(
-            "looked for {AK} and {SK}, or {TOKEN}, in the environment, \
+            "nothing configured: looked, in order, for {TOKEN}, OIDC federation \
+             ({}), an identity provider's token ({}), {AK} and {SK} in the environment{empty}, \
              then a [{PROFILE_SECTION}] section in {}",
+            crate::auth::oidc::PROVIDER_URN,
+            idp::IDP_ID,
             path.display()
         );
         if !explicit && !path.exists() {
-            return metadata(&var, format!("{looked_for} (no such file)"));
+            return metadata(&var, format!("{looked_for} (no such file){LAST}"));
         }
         let profile = ini::Ini::load_from_file(&path).map_err(|e| {
             // The parser's own words name its expected characters as Rust values.
@@ -119,7 +131,7 @@ impl Credentials {
             )
         })?;
         let Some(section) = profile.section(Some(PROFILE_SECTION)) else {
-            return metadata(&var, format!("{looked_for} (no such section)"));
+            return metadata(&var, format!("{looked_for} (no such section){LAST}"));
         };
         let field = |key: &str| {
             section
@@ -151,7 +163,10 @@ impl Credentials {
                 credentials.iam_endpoint = field("iam_endpoint");
                 Ok(credentials)
             }
-            None => metadata(&var, format!("{looked_for} (the section has no ak and sk)")),
+            None => metadata(
+                &var,
+                format!("{looked_for} (the section has no ak and sk){LAST}"),
+            ),
         }
     }
 }
@@ -167,6 +182,9 @@ fn first_bad_line(path: &std::path::Path) -> Option<usize> {
         })
         .map(|index| index + 1)
 }
+
+/// How the chain's "nothing configured" ends: the metadata service is tried last.
+const LAST: &str = ", and last asked the ECS metadata service";
 
 /// Keys from the metadata service, else from CCE pod identity when its variables are set,
 /// fetched at the first call; `before` says why the environment and the profile gave none.

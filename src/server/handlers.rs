@@ -64,6 +64,7 @@ async fn push_event(
 ) -> Result<Response, Failure> {
     verify::authenticate(&state, &method, &uri, &headers)?;
     let bad = |why: &str| Failure::new(StatusCode::BAD_REQUEST, "CH.004400", why);
+    declared_query("ShowLastPushEventInRepository", &uri).map_err(|why| bad(&why))?;
     let Path(raw) = path.map_err(|e| bad(&e.body_text()))?;
     let id: RepositoryId = raw.parse().map_err(|e: crate::Error| bad(&e.to_string()))?;
     if let Some(failure) = injected(&state, id) {
@@ -99,6 +100,7 @@ async fn commits(
 ) -> Result<Response, Failure> {
     verify::authenticate(&state, &method, &uri, &headers)?;
     let bad = |why: String| Failure::new(StatusCode::BAD_REQUEST, "SVCSTG.REPO.0400", why);
+    declared_query("ListCommits", &uri).map_err(bad)?;
     let Path((project_id, namespace, project)) = path.map_err(|e| bad(e.body_text()))?;
     for (field, value) in [
         ("project_id", &project_id),
@@ -140,6 +142,31 @@ async fn commits(
         "list_commits",
         &serde_json::json!({ "commits": list }),
     ))
+}
+
+// QUERY_PARAMETERS: each operation's query parameters, from the spec at build time.
+include!(concat!(env!("OUT_DIR"), "/query_parameters.rs"));
+
+/// A query parameter the spec does not declare for the operation is refused, as a gateway
+/// validating requests against the API's definition refuses it: a client that sends one has
+/// a bug the real service may not report. A parameter added to the spec is accepted at once.
+fn declared_query(operation: &str, uri: &Uri) -> Result<(), String> {
+    let declared = QUERY_PARAMETERS
+        .iter()
+        .find(|(id, _)| *id == operation)
+        .map_or(&[][..], |(_, names)| *names);
+    let query = uri.query().unwrap_or_default();
+    match url::form_urlencoded::parse(query.as_bytes()).find(|(key, _)| !declared.contains(&&**key))
+    {
+        None => Ok(()),
+        Some((key, _)) if declared.is_empty() => Err(format!(
+            "unknown query parameter `{key}`: this API takes none"
+        )),
+        Some((key, _)) => Err(format!(
+            "unknown query parameter `{key}`: this API takes {}",
+            declared.join(", ")
+        )),
+    }
 }
 
 /// IAM's `KeystoneListProjects`, filtered by `name` as the SDKs ask it for a region's id.

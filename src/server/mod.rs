@@ -72,7 +72,7 @@ pub struct ServerConfig {
     /// with two projects, as a misconfigured account would.
     pub projects: Vec<(String, String)>,
     /// A quota for the whole server, as an account has (default none): past it, `429
-    /// APIG.0308` as Huawei's API gateway answers.
+    /// APIGW.0308` as Huawei's API gateway answers.
     pub quota: Option<Quota>,
     /// The keyless flows, as STS, IAM and the CCE pod-identity agent answer them (default
     /// none): the keys they issue are then accepted too, with their security token, until

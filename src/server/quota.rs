@@ -1,5 +1,5 @@
 //! What the server does to the account as a whole, before any API runs: an account quota
-//! answered as Huawei's API gateway answers it (`429 APIG.0308`), an outage failing all or a
+//! answered as Huawei's API gateway answers it (`429 APIGW.0308`), an outage failing all or a
 //! share of the requests, and the counts a test or a benchmark reads.
 
 use std::{
@@ -24,7 +24,7 @@ use super::{InjectedFailure, SharedState, answer::Failure};
 use crate::sync::lock;
 
 /// A quota for the whole server (the account), in requests per second, as a token bucket
-/// holding one second's worth: past it the server answers `429` with `APIG.0308` and the
+/// holding one second's worth: past it the server answers `429` with `APIGW.0308` and the
 /// gateway's message, as Huawei's API gateway does (usually without `Retry-After`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quota {
@@ -46,7 +46,7 @@ impl Quota {
 
 /// A quota for the whole server (the account) counted in fixed windows, as Huawei's API
 /// gateway states its policies (`limit:3000,time:1 minute`): past `limit` requests in a
-/// window, `429 APIG.0308` until the next window starts. Set with
+/// window, `429 APIGW.0308` until the next window starts. Set with
 /// [`super::Server::set_quota_window`].
 ///
 /// ```
@@ -113,7 +113,7 @@ pub struct Outage {
 pub struct ServerCounts {
     /// API requests received (IAM's and STS's not counted).
     pub requests: u64,
-    /// Of those, answered `429 APIG.0308` by the quota.
+    /// Of those, answered `429 APIGW.0308` by the quota.
     pub throttled: u64,
     /// Of those, failed by an outage.
     pub failed: u64,
@@ -227,7 +227,7 @@ impl Gate {
             "The throttling threshold has been reached: policy user over ratelimit,{policy}"
         );
         let mut response =
-            Failure::new(StatusCode::TOO_MANY_REQUESTS, "APIG.0308", message).into_response();
+            Failure::new(StatusCode::TOO_MANY_REQUESTS, "APIGW.0308", message).into_response();
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

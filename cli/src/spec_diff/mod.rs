@@ -100,6 +100,9 @@ pub(crate) fn diff(old: &str, new: &str) -> Result<Report> {
 
 /// The report on two specs already read (`old` and `new` name them in it).
 pub(crate) fn compare(old: &str, new: &str, old_doc: &Value, new_doc: &Value) -> Result<Report> {
+    let mut old_doc = old_doc.clone();
+    let moved = follow_moved_operations(&mut old_doc, new_doc);
+    let old_doc = &old_doc;
     let changes = drift::compare(old_doc, new_doc)
         .map_err(|e| CliError::Input(format!("cannot compare the specs: {e:#}")))?;
     let mut findings = Vec::new();
@@ -146,7 +149,16 @@ pub(crate) fn compare(old: &str, new: &str, old_doc: &Value, new_doc: &Value) ->
             }
         }
     }
-    findings.extend(description_changes(old_doc, new_doc));
+    findings.extend(moved);
+    // A description drift sees as "metadata changed" is listed once, as the prose it is.
+    let described = description_changes(old_doc, new_doc);
+    findings.retain(|f| {
+        f.kind != "Metadata"
+            || !described
+                .iter()
+                .any(|d| d.location.starts_with(&format!("{}/", f.location)))
+    });
+    findings.extend(described);
     findings.sort();
     findings.dedup();
     Ok(Report {
@@ -157,6 +169,70 @@ pub(crate) fn compare(old: &str, new: &str, old_doc: &Value, new_doc: &Value) ->
         changes: findings,
         version: None,
     })
+}
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// Each operation's `operationId`, path and method.
+fn operations(doc: &Value) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in METHODS {
+            if let Some(id) = item[method]["operationId"].as_str() {
+                found.push((id.to_owned(), path.clone(), method.to_owned()));
+            }
+        }
+    }
+    found
+}
+
+/// Operations are matched by `operationId` first, then by method and path (drift's own
+/// matching): one whose method or path changed is moved, in OLD, to where NEW has it, so
+/// that drift compares it with itself rather than reporting a removal and an addition.
+fn follow_moved_operations(old: &mut Value, new: &Value) -> Vec<Finding> {
+    let in_new = operations(new);
+    let mut found = Vec::new();
+    for (id, path, method) in operations(old) {
+        let Some((_, new_path, new_method)) = in_new.iter().find(|(other, ..)| *other == id) else {
+            continue;
+        };
+        let taken = old["paths"][new_path.as_str()]
+            .get(new_method.as_str())
+            .is_some();
+        if (new_path, new_method) == (&path, &method) || taken {
+            continue;
+        }
+        let Some(operation) = old["paths"][path.as_str()]
+            .as_object_mut()
+            .and_then(|item| item.remove(&method))
+        else {
+            continue;
+        };
+        old["paths"][new_path.as_str()][new_method.as_str()] = operation;
+        let (from, to) = (
+            format!("{} {path}", method.to_uppercase()),
+            format!("{} {new_path}", new_method.to_uppercase()),
+        );
+        let location = format!(
+            "#/paths/{}/{new_method}",
+            new_path.replace('~', "~0").replace('/', "~1")
+        );
+        found.push(Finding {
+            class: "compatible",
+            side: "structure",
+            kind: "Moved".into(),
+            operation: Some(to.clone()),
+            rust: rust_api::item(old, new, &location),
+            location,
+            reason: format!(
+                "the operation {id} moved from {from} to {to}: callers keep the same method, \
+                 which now calls the new address"
+            ),
+        });
+    }
+    found
 }
 
 /// `#/components/schemas/X` + `properties/y`.
@@ -254,7 +330,7 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
                             operation: None,
                             location: format!("#{here}"),
                             reason: format!("the {key} changed: documentation only"),
-                            rust: "doc comments only".into(),
+                            rust: String::new(),
                         });
                     } else {
                         walk(old_value, new_value, here, found);
@@ -262,8 +338,16 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
                 }
             }
             (Value::Array(a), Value::Array(b)) => {
-                for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                    walk(x, y, format!("{pointer}/{i}"), found);
+                // Parameters by their name and location, so that an insertion moves nothing;
+                // other lists by position. The pointer is the new document's.
+                for (i, y) in b.iter().enumerate() {
+                    let x = match parameter_identity(y) {
+                        Some(id) => a.iter().find(|x| parameter_identity(x) == Some(id)),
+                        None => a.get(i),
+                    };
+                    if let Some(x) = x {
+                        walk(x, y, format!("{pointer}/{i}"), found);
+                    }
                 }
             }
             _ => {}
@@ -271,7 +355,20 @@ fn description_changes(old: &Value, new: &Value) -> Vec<Finding> {
     }
     let mut found = Vec::new();
     walk(old, new, String::new(), &mut found);
+    for finding in &mut found {
+        finding.rust = match rust_api::item(old, new, &finding.location) {
+            item if item.starts_with('`') || item.starts_with("field") => {
+                format!("doc comments of {item}")
+            }
+            other => other,
+        };
+    }
     found
+}
+
+/// A parameter's identity, `(in, name)`, as OpenAPI defines it.
+fn parameter_identity(value: &Value) -> Option<(&str, &str)> {
+    Some((value.get("in")?.as_str()?, value.get("name")?.as_str()?))
 }
 
 /// Reads a spec from a file or `git:REV[:PATH]`, checks that it is OpenAPI 3.0, and returns
@@ -315,8 +412,8 @@ fn table(report: &Report) -> String {
             .map(|o| format!("{o}: "))
             .unwrap_or_default();
         text.push_str(&format!(
-            "{:<10} {:<9} {operation}{}\n           {}\n",
-            f.class, f.side, f.location, f.reason
+            "{:<10} {:<9} {operation}{}\n           {}\n           Rust: {}\n",
+            f.class, f.side, f.location, f.reason, f.rust
         ));
     }
     text.push_str(&format!(

@@ -1,9 +1,13 @@
-//! What a spec change does to the crate's Rust API: which method, argument, type or field of
-//! the generated client (and so of the crate's public types) it touches.
+//! What a spec change does to the crate's public Rust API: the method, setter, type or field
+//! a caller uses (`Client::commits`, `CommitsRequest::git_ref`, `codearts_repo::PushEvent`),
+//! or "not exposed" where the hand-written layer does not offer the item.
 
 use serde_json::Value;
 
-use codearts_repo::checked_types::CHECKED_TYPES;
+use codearts_repo::{
+    checked_types::CHECKED_TYPES,
+    public_api::{ANSWER_TYPES, PUBLIC_API},
+};
 
 /// The Rust item at `location` (a `#/...` pointer into `new`, or `old` for removals).
 pub(crate) fn item(old: &Value, new: &Value, location: &str) -> String {
@@ -15,54 +19,60 @@ pub(crate) fn item(old: &Value, new: &Value, location: &str) -> String {
     };
     let parts: Vec<&str> = location.trim_start_matches("#/").split('/').collect();
     match parts.as_slice() {
-        ["components", "schemas", name, rest @ ..] => {
-            let ty = type_name(name);
-            match rest {
-                ["properties", field, ..] => format!("field `{}` of `{ty}`", snake(field)),
-                _ => format!("type `{ty}`"),
+        ["components", "schemas", name, rest @ ..] => match (type_name(name), rest) {
+            (Some(ty), ["properties", field, ..]) => {
+                format!("field `{}` of `{ty}`", field_name(field))
             }
-        }
+            (Some(ty), _) => format!("`{ty}`"),
+            (None, _) => format!("not exposed (the spec's `{name}` is no public type)"),
+        },
         ["paths", path, method, rest @ ..] => {
             let operation = format!("/paths/{path}/{method}");
             let id = lookup(&format!("{operation}/operationId"));
-            let method_name = format!("Client::{}", snake(id.as_str().unwrap_or(method)));
+            let id = id.as_str().unwrap_or_default();
+            let Some(call) = public(id, None) else {
+                return format!("not exposed (operation `{id}` has no method)");
+            };
             match rest {
                 ["parameters", index, ..] => {
                     let parameter = lookup(&format!("{operation}/parameters/{index}"));
                     let name = parameter["name"].as_str().unwrap_or("?");
-                    let ty = parameter["schema"]["$ref"]
-                        .as_str()
-                        .and_then(|r| r.rsplit('/').next())
-                        .map(|schema| format!(" (type `{}`)", type_name(schema)))
-                        .unwrap_or_default();
-                    format!("argument `{}` of `{method_name}`{ty}", argument(name))
+                    match public(id, Some(name)) {
+                        Some(rust) => format!("`{rust}`"),
+                        None => format!("not exposed (`{call}` does not offer `{name}`)"),
+                    }
                 }
-                ["responses", status, ..] => format!("the {status} answer of `{method_name}`"),
-                [] => format!("method `{method_name}`"),
-                _ => format!("`{method_name}`"),
+                ["responses", status, ..] => format!("the {status} answer of `{call}`"),
+                _ => format!("`{call}`"),
             }
         }
         _ => "no Rust item (document metadata)".to_owned(),
     }
 }
 
-fn type_name(schema: &str) -> String {
-    if CHECKED_TYPES.contains(&schema) {
-        format!("crate::{schema}")
-    } else {
-        format!("types::{schema}")
-    }
+/// Where the hand-written layer offers an operation (`parameter: None`) or its parameter.
+fn public(operation: &str, parameter: Option<&str>) -> Option<&'static str> {
+    PUBLIC_API
+        .iter()
+        .find(|(op, name, _)| *op == operation && *name == parameter)
+        .map(|(_, _, rust)| *rust)
 }
 
-/// progenitor's names: `ShowLastPushEventInRepository` → `show_last_push_event_in_repository`,
-/// `X-Repo-Auth` → `x_repo_auth`, `ref` → `ref_`.
-fn argument(name: &str) -> String {
+/// The public path of a spec schema, when the crate exports it.
+fn type_name(schema: &str) -> Option<String> {
+    (CHECKED_TYPES.contains(&schema) || ANSWER_TYPES.contains(&schema))
+        .then(|| format!("codearts_repo::{schema}"))
+}
+
+/// progenitor's field names: `ref` → `ref_` (a keyword), `created_at` as it is.
+fn field_name(name: &str) -> String {
     match snake(name).as_str() {
         "ref" | "type" | "self" => format!("{}_", snake(name)),
         other => other.to_owned(),
     }
 }
 
+/// Snake case: `ShowLastPushEvent` → `show_last_push_event`, `X-Repo-Auth` → `x_repo_auth`.
 fn snake(name: &str) -> String {
     let mut out = String::new();
     let mut previous_lower = false;
@@ -94,8 +104,8 @@ mod tests {
             snake("ShowLastPushEventInRepository"),
             "show_last_push_event_in_repository"
         );
-        assert_eq!(argument("X-Repo-Auth"), "x_repo_auth");
-        assert_eq!(argument("ref"), "ref_");
+        assert_eq!(snake("X-Repo-Auth"), "x_repo_auth");
+        assert_eq!(field_name("ref"), "ref_");
         assert_eq!(snake("path_with_namespace"), "path_with_namespace");
     }
 }
