@@ -60,7 +60,7 @@ impl Client {
 
     /// Each kind of drift at each JSON path this client and its clones have seen in the
     /// answers since it was built, in the order first seen (empty when the answers
-    /// conform, or with [`ClientBuilder::check_drift(false)`](ClientBuilder::check_drift)).
+    /// conform, or without [`ClientBuilder::check_drift`]).
     pub fn drift(&self) -> Vec<crate::drift::Drift> {
         self.settings
             .drift

@@ -23,7 +23,10 @@ fn example(page: &str, heading: &str) -> String {
 /// What the check says of `body`, answered once by a server on 127.0.0.1.
 async fn drift_of(body: &str, call: impl AsyncFnOnce(&codearts_repo::Client)) -> Vec<Drift> {
     let server = common::scripted(vec![common::json(200, body)]).await;
-    let client = common::client(&server.url);
+    let client = common::builder(&server.url)
+        .check_drift(true)
+        .build()
+        .unwrap();
     call(&client).await;
     client.drift()
 }

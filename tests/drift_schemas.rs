@@ -4,6 +4,8 @@
 
 #[path = "../build/answer_schemas.rs"]
 mod answer_schemas;
+// Only the generated code is read here.
+#[allow(dead_code)]
 #[path = "../build/generate.rs"]
 mod generate;
 

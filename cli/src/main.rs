@@ -179,7 +179,10 @@ async fn run(cli: Cli) -> Result<u8> {
                 Some(rate) => RateLimit::adaptive().max_rate(rate.per_second()),
                 None => RateLimit::adaptive(),
             };
-            let client = builder(&connection)?.rate_limit(limit).build()?;
+            let client = builder(&connection)?
+                .rate_limit(limit)
+                .check_drift(true)
+                .build()?;
             return watch::run(client, watch).await;
         }
         Command::ReleaseGate(gate) => {

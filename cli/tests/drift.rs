@@ -207,7 +207,7 @@ fn check_spec_says_it_in_spec_diffs_words_and_as_markdown() {
     );
     assert!(
         out.stdout.contains(
-            "| PushEvent | `$.user_name` | \"drift\" (string) | no such field | add it as an \
+            "| PushEvent | `$.user_name` | a string of 5 characters (string) | no such field | add it as an \
              optional property | compatible |"
         ),
         "{}",

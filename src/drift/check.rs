@@ -44,7 +44,11 @@ impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Path::Root => f.write_str("$"),
-            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            // A key is the server's text: control characters escaped, cut at 64.
+            Path::Field(parent, name) => {
+                let name: String = name.chars().take(64).collect();
+                write!(f, "{parent}.{}", name.escape_debug())
+            }
             Path::Item(parent) => write!(f, "{parent}[*]"),
         }
     }
@@ -331,7 +335,11 @@ impl<'de> Visitor<'de> for Node<'_> {
                     let value: serde_json::Value = fields.next_value()?;
                     let seen_type = json_type(&value);
                     let seen = match &value {
-                        serde_json::Value::String(text) => format!("{:?}", excerpt(text)),
+                        // A field the spec does not know may hold anything, a secret
+                        // included: its length, never its text.
+                        serde_json::Value::String(text) => {
+                            format!("a string of {} characters", text.chars().count())
+                        }
                         serde_json::Value::Array(_) => "[…]".to_owned(),
                         serde_json::Value::Object(_) => "{…}".to_owned(),
                         other => other.to_string(),
@@ -561,11 +569,16 @@ mod tests {
         assert_eq!(found, [(ChangedType, "$.id".to_owned(), "1".to_owned())]);
     }
 
-    /// What a report carries of a value is an excerpt, never a whole document.
+    /// A field the spec does not know is reported by its length, never its text (it may be
+    /// a secret); a known field's value is an excerpt, never a whole document.
     #[test]
-    fn values_are_cut_to_an_excerpt() {
+    fn values_are_cut_to_an_excerpt_and_unknown_strings_never_shown() {
+        let secret = "s3cr3t-".repeat(1_000);
+        let found = drift(&format!(r#"{{"kind":"push","id":1,"token":"{secret}"}}"#));
+        let (_, _, seen) = &found[0];
+        assert_eq!(seen, "a string of 7000 characters");
         let long = "x".repeat(10_000);
-        let found = drift(&format!(r#"{{"kind":"push","id":1,"token":"{long}"}}"#));
+        let found = drift(&format!(r#"{{"kind":"push","id":"{long}"}}"#));
         let (_, _, seen) = &found[0];
         assert!(seen.chars().count() <= 43, "{seen}");
     }
