@@ -156,6 +156,15 @@ fn the_pages_replay_delivers_what_was_refused_with_its_id() {
     let refused = receiver
         .wait_for(Duration::from_secs(10), |r| !r.is_empty())
         .remove(0);
+    // The receiver answered before the watch wrote the refusal down: wait for the line.
+    let written = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&rejected).is_ok_and(|text| text.ends_with('\n')) {
+        assert!(
+            std::time::Instant::now() < written,
+            "the refusal was never kept"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     drop(watch);
     receiver.answer(Answer::Ok);
     let replay = blocks("```python").remove(1);
