@@ -212,7 +212,8 @@ impl ClientBuilder {
     /// `codearts check-spec` turn it on) and says, once per kind and JSON path, what the
     /// service answered beyond it: a `tracing` event with target `codearts_repo::drift`, and
     /// [`Client::drift`](crate::Client::drift). The answers themselves are read as before
-    /// either way. Off by default until its cost per request is measured (`docs/drift.md`).
+    /// either way. Off by default: it costs 8 to 14% more instructions per request
+    /// (`docs/drift.md`).
     pub fn check_drift(mut self, on: bool) -> Self {
         self.check_drift = on;
         self
