@@ -142,7 +142,7 @@ fn add_since(dir: &Path) -> Vec<&'static str> {
     add_after(
         dir,
         "cli/src/args.rs",
-        "    pub(crate) git_ref: Option<String>,\n",
+        "    #[arg(long = \"ref\", value_name = \"REF\")]\n    pub(crate) git_ref: Option<String>,\n",
         "    /// Only commits made after this date (default: the latest ten).\n    \
          #[arg(long, value_name = \"DATE\")]\n    pub(crate) since: Option<String>,\n",
     );

@@ -185,7 +185,7 @@ fn markdown_is_a_heading_a_table_and_the_rust_api_summary() {
         "{text}"
     );
     assert!(
-        text.contains("- Types and fields: type `crate::RepoAuth`"),
+        text.contains("- Types and fields: `codearts_repo::RepoAuth`"),
         "{text}"
     );
 }

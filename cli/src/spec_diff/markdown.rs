@@ -52,20 +52,29 @@ pub(crate) fn render(report: &Report) -> String {
         ));
     }
     text.push_str("\n### Generated code and API surface\n\n");
-    let touched = |prefixes: &[&str]| -> BTreeSet<&str> {
+    // By the public names of the Rust column: a method of `Client`, an argument or a setter
+    // of a request, a type of `codearts_repo`.
+    let kind = |rust: &str| {
+        if rust.contains("Request::") || rust.contains("(its argument)") {
+            "Parameters"
+        } else if rust.starts_with("`Client::") {
+            "Operations"
+        } else if rust.starts_with("`codearts_repo::") {
+            "Types and fields"
+        } else {
+            ""
+        }
+    };
+    let touched = |what: &str| -> BTreeSet<&str> {
         report
             .changes
             .iter()
             .map(|c| c.rust.as_str())
-            .filter(|r| prefixes.iter().any(|p| r.starts_with(p)))
+            .filter(|r| kind(r) == what)
             .collect()
     };
-    for (what, prefixes) in [
-        ("Operations", &["method", "`Client::", "the "][..]),
-        ("Parameters", &["argument"][..]),
-        ("Types and fields", &["type", "field"][..]),
-    ] {
-        let items = touched(prefixes);
+    for what in ["Operations", "Parameters", "Types and fields"] {
+        let items = touched(what);
         let list = if items.is_empty() {
             "none".to_owned()
         } else {
