@@ -534,7 +534,7 @@ mod tests {
             (Format, "$.at", "\"Fix all the bugs\""),
             (OutOfRange, "$.id", "0"),
             (ChangedType, "$.tags[*]", "7"),
-            (AddedField, "$.user_name", "\"alice\""),
+            (AddedField, "$.user_name", "a string of 5 characters"),
         ];
         let expected: Vec<_> = expected
             .iter()
