@@ -45,7 +45,6 @@ pub mod endpoint;
 mod error;
 mod error_answer;
 mod failover;
-mod gateway_policy;
 mod generated;
 mod hooks;
 // The command's webhook deliveries use the crate's TLS and proxy policy; not part of the

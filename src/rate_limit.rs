@@ -29,11 +29,13 @@ use std::{sync::Mutex, time::Duration};
 
 use tokio::time::{Instant, sleep_until};
 
-use crate::{Error, gateway_policy::Policy, sync::lock};
+use crate::{Error, sync::lock};
 
+pub(crate) mod gateway_policy;
 mod policies;
 mod rate;
 
+use gateway_policy::Policy;
 use policies::Policies;
 pub use rate::{Rate, RateError};
 

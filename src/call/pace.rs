@@ -5,7 +5,10 @@
 
 use tokio::time::Instant;
 
-use crate::{Error, RetryPolicy, gateway_policy, rate_limit::RateLimiter};
+use crate::{
+    Error, RetryPolicy,
+    rate_limit::{RateLimiter, gateway_policy},
+};
 
 use super::deadline::Deadline;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Rate;
-use crate::gateway_policy::Policy;
+use super::gateway_policy::Policy;
 
 /// How long a policy holds without being stated again.
 pub(crate) const LAPSE: Duration = Duration::from_secs(10 * 60);

@@ -285,7 +285,7 @@ fn two_stated_policies_keep_the_limiter_under_the_strictest() {
     let start = Instant::now();
     let message = |dimension: &str, limit: u32, time: &str| {
         let text = format!("policy {dimension} over ratelimit,limit:{limit},time:{time}");
-        crate::gateway_policy::stated(&text).unwrap().unwrap()
+        gateway_policy::stated(&text).unwrap().unwrap()
     };
     limiter.told(message("ip", 20, "10 second"));
     limiter.told(message("user", 3000, "1 minute"));

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::{Rate, rate_limit::RateError};
+use super::{Rate, RateError};
 
 /// A policy the gateway stated.
 #[derive(Clone, Debug, PartialEq)]
