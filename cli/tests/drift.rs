@@ -5,13 +5,14 @@
 
 mod common;
 
-use std::{
-    io::{Read, Write},
-    time::Duration,
-};
+use std::time::Duration;
 
 use codearts_repo::server::AnswerDrift;
-use common::{watching::Loopback, *};
+use common::{
+    listen::{self, get},
+    watching::Loopback,
+    *,
+};
 use serde_json::Value;
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/codearts-repo.yaml");
@@ -300,21 +301,6 @@ fn nothing_to_call_and_an_impossible_drift_are_usage_errors() {
     out.assert_stderr_has(&["sideways", "added-field"]);
 }
 
-/// A GET over plain HTTP/1.1, the body of a 200.
-fn get(address: &str, path: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
-}
-
 /// Two repositories polled every 100 ms for over a second: many answers with the same
 /// drift, one stderr line, and a counter that counts them all.
 #[test]
@@ -326,12 +312,7 @@ fn a_watch_says_each_drift_once_and_counts_it() {
             .unwrap();
         let mut watching = loopback.spawn_watch(&["1", "2", "--listen", "127.0.0.1:0"]);
         let (announced, rest) = watching.stderr_line_and_rest();
-        let address = announced
-            .trim()
-            .rsplit("http://")
-            .next()
-            .unwrap()
-            .to_owned();
+        let address = listen::announced_address(&announced);
         assert_eq!(watching.expect(2).len(), 2);
         std::thread::sleep(Duration::from_millis(1500));
         let metrics = get(&address, "/metrics");

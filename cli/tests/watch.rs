@@ -12,6 +12,7 @@ use std::{
 };
 
 use common::{
+    listen::{self, get, get_any},
     run,
     watching::{Loopback, created_at, parse, sorted, state_path},
 };
@@ -230,28 +231,6 @@ fn ids_come_from_a_file_or_stdin_and_bad_lines_are_named() {
     out.assert_stderr_has(&["--shard", "K from 0 to N-1"]);
 }
 
-/// A GET over plain HTTP/1.1, the body of a 200.
-fn get(address: &str, path: &str) -> String {
-    let (status, body) = get_any(address, path);
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-/// A GET over plain HTTP/1.1: the status and the body.
-fn get_any(address: &str, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_owned())
-}
-
 /// A save that fails for a lasting reason (here the state's directory is gone) is not cured
 /// by a restart: liveness stays 200 (before, it turned 503 and the kubelet restarted the
 /// watch in a loop, each start printing again every push since the last good save),
@@ -271,12 +250,7 @@ fn a_lasting_save_failure_is_not_ready_but_alive() {
         "127.0.0.1:0",
     ]);
     let announced = watching.stderr_line();
-    let address = announced
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .to_owned();
+    let address = listen::announced_address(&announced);
     watching.expect(1);
     assert_eq!(get_any(&address, "/readyz").0, 200);
     std::fs::remove_dir_all(&state_dir).unwrap();
@@ -317,12 +291,7 @@ fn listen_serves_health_and_prometheus_metrics_while_it_runs() {
     let loopback = Loopback::start(2);
     let mut watching = loopback.spawn_watch(&["1", "2", "404404", "--listen", "127.0.0.1:0"]);
     let announced = watching.stderr_line();
-    let address = announced
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
-        .to_owned();
+    let address = listen::announced_address(&announced);
     assert_eq!(watching.expect(2).len(), 2);
     std::thread::sleep(Duration::from_millis(300));
 

@@ -2,6 +2,7 @@
 //! in the background.
 #![allow(dead_code)]
 
+pub mod listen;
 #[path = "../../../tests/common/postgres.rs"]
 pub mod postgres;
 pub mod receiver;
