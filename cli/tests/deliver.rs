@@ -274,8 +274,10 @@ fn a_refused_delivery_is_said_once_kept_for_replay_and_not_retried() {
     );
 }
 
-/// `kill -9` while a delivery hangs: nothing undelivered was saved, so the next watch
-/// delivers that push again with the same id; what was delivered and saved is not.
+/// `kill -9` while a delivery hangs, and a newer push of that repository before the next
+/// watch starts: the push in flight was recorded before it was sent (an outbox), so the next
+/// watch delivers it again, with the same id and body, before the newer one; what was
+/// delivered and saved is not delivered again.
 #[test]
 fn a_kill_9_mid_delivery_delivers_again_with_the_same_id_and_nothing_else_twice() {
     let loopback = Loopback::start(2);
@@ -304,22 +306,35 @@ fn a_kill_9_mid_delivery_delivers_again_with_the_same_id_and_nothing_else_twice(
         r.iter().any(|r| r.repository() == 1)
     });
     assert_eq!(watch.stop("KILL"), None);
+    // The service moves on while no watch runs: the push in flight is no longer served.
+    loopback.push(1, 3);
 
     receiver.answer_for(1, Answer::Ok);
     let again = loopback.spawn_watch(&args);
-    let received = receiver.wait_for(Duration::from_secs(10), |r| {
-        r.iter()
-            .any(|r| r.repository() == 1 && r.answered == Answer::Ok)
+    receiver.wait_for(Duration::from_secs(10), |r| {
+        r.iter().any(|r| {
+            r.repository() == 1 && r.answered == Answer::Ok && r.created_at() == created_at(3)
+        })
     });
     std::thread::sleep(Duration::from_secs(1));
-    let received: Vec<_> = receiver.received().into_iter().chain(received).collect();
+    let received = receiver.received();
     assert_well_formed(&received);
-    let ones: BTreeSet<_> = received
+    let ones: Vec<_> = received.iter().filter(|r| r.repository() == 1).collect();
+    let in_flight: Vec<_> = ones
         .iter()
-        .filter(|r| r.repository() == 1)
-        .map(|r| r.id.clone())
+        .filter(|r| r.created_at() == created_at(1))
         .collect();
-    assert_eq!(ones.len(), 1, "the same id: {received:#?}");
+    assert_eq!(in_flight.len(), 2, "sent, then again: {received:#?}");
+    assert_eq!(in_flight[0].id, in_flight[1].id, "the same id");
+    assert_eq!(in_flight[0].body, in_flight[1].body, "the same document");
+    assert_eq!(in_flight[1].answered, Answer::Ok);
+    let newer: Vec<_> = ones
+        .iter()
+        .filter(|r| r.created_at() == created_at(3))
+        .collect();
+    assert_eq!(newer.len(), 1, "{received:#?}");
+    assert!(in_flight[1].at < newer[0].at, "in order: {received:#?}");
+    assert_ne!(in_flight[0].id, newer[0].id);
     let twos = receiver
         .received()
         .iter()

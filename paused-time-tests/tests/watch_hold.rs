@@ -1,7 +1,7 @@
 //! `WatchOptions::hold_until_handled` under paused time: a repository whose push the
 //! consumer still holds (`WatchStream::defer`) is not polled, for however many intervals,
 //! while the others are; handling the push polls it again at once and saves it; giving it
-//! up polls it again and saves nothing.
+//! up polls it again and saves nothing; a watch that dies holding it returns it again first.
 
 mod common;
 
@@ -80,19 +80,81 @@ async fn a_held_repository_is_not_polled_until_its_push_is_handled_then_at_once(
     assert_eq!(saved(&path, 1), T1);
 }
 
+/// Given up (a webhook refused it) or abandoned (dropped: a stop without waiting), the push
+/// is not saved and its repository is polled again; given up, it is no longer pending;
+/// abandoned, it stays pending for the next watch.
 #[tokio::test(start_paused = true)]
-async fn a_push_given_up_is_not_saved_and_its_repository_is_polled_again() {
+async fn a_push_given_up_or_abandoned_is_not_saved_and_its_repository_is_polled_again() {
+    for give_up in [true, false] {
+        let (server, client) = setup(&[1, 2]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let (mut stream, deferred) = holding(&client, &server, &path).await;
+        let one = polls(&server, 1);
+        match give_up {
+            true => deferred.give_up(),
+            false => drop(deferred),
+        }
+        assert!(
+            next(&mut stream, INTERVAL * 3).await.is_none(),
+            "T1 was seen already"
+        );
+        assert!(polls(&server, 1) >= one + 2, "polled again");
+        stream.close().await.unwrap();
+        assert_eq!(saved(&path, 1), T0, "T1 was never handled");
+        let pending: Vec<_> = StateFile::new(&path)
+            .read_pending()
+            .unwrap()
+            .iter()
+            .map(|p| p.seen().created_at.unwrap().to_string())
+            .collect();
+        let expected: &[&str] = if give_up { &[] } else { &[T1] };
+        assert_eq!(pending, expected, "given up: {give_up}");
+    }
+}
+
+/// The watch dies (no close, no save) while the consumer holds T1, and the service moves on
+/// to T2 before the next watch: T1 was recorded before it was returned, so the next watch
+/// returns it first, with its first observation's time, and polls 1 only once it is
+/// handled; then T2 comes. Without the outbox, T2 alone would come: T1 lost.
+#[tokio::test(start_paused = true)]
+async fn a_held_push_the_watch_died_with_comes_back_first_before_a_newer_one() {
     let (server, client) = setup(&[1, 2]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let (mut stream, deferred) = holding(&client, &server, &path).await;
-    let one = polls(&server, 1);
-    drop(deferred);
-    assert!(
-        next(&mut stream, INTERVAL * 3).await.is_none(),
-        "T1 was seen already"
+    let (stream, deferred) = holding(&client, &server, &path).await;
+    let observed = deferred.observed_at();
+    // As a crash: nothing more is saved, the consumer never answers.
+    std::mem::forget(deferred);
+    drop(stream);
+    server.set_push_event(id(1), event("main", T2));
+
+    let options = WatchOptions::default()
+        .interval(INTERVAL)
+        .hold_until_handled(true);
+    let before = polls(&server, 1);
+    let (_, mut stream) = client
+        .watch_with_store(options, [id(1), id(2)], StateFile::new(&path))
+        .unwrap();
+    assert_eq!(
+        push(next(&mut stream, Duration::from_millis(1)).await),
+        (1, T1.into(), false),
+        "returned again, before any poll"
     );
-    assert!(polls(&server, 1) >= one + 2, "polled again");
+    let again = stream.defer().expect("held again");
+    assert_eq!(again.observed_at(), observed);
+    assert!(
+        next(&mut stream, INTERVAL * 5).await.is_none(),
+        "nothing else meanwhile"
+    );
+    assert_eq!(polls(&server, 1), before, "1 is held until T1 is handled");
+    again.handled();
+    assert_eq!(
+        push(next(&mut stream, Duration::from_secs(1)).await),
+        (1, T2.into(), false)
+    );
+    stream.handled();
     stream.close().await.unwrap();
-    assert_eq!(saved(&path, 1), T0, "T1 was never handled");
+    assert_eq!(saved(&path, 1), T2);
+    assert!(StateFile::new(&path).read_pending().unwrap().is_empty());
 }

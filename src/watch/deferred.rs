@@ -1,5 +1,5 @@
 //! An item handled after the stream moved on: saved when the consumer says it is handled,
-//! and its repository polled again then (or when it is given up).
+//! and its repository polled again then (or when it is given up, or abandoned).
 
 use tokio::sync::mpsc;
 
@@ -9,9 +9,12 @@ use super::{
     watcher::Command,
 };
 
-/// An item taken out of the stream's order by [`super::WatchStream::defer`]. Dropped without
-/// [`Deferred::handled`], it is given up: not saved (the next watch reports it again, unless
-/// a later event of its repository is handled first), and its repository is polled again.
+/// An item taken out of the stream's order by [`super::WatchStream::defer`]: handled
+/// ([`Deferred::handled`]), given up ([`Deferred::give_up`]), or dropped, which abandons it.
+/// Given up or abandoned, it is not saved, and its repository is polled again. A held item
+/// (`WatchOptions::hold_until_handled`) in a store that keeps pending items stays pending
+/// when abandoned: the next watch returns it again. That is what a stop without waiting, a
+/// lost lease or a crash does to an item under way.
 pub struct Deferred {
     delivery: Option<Delivery>,
     handler: Option<Handler>,
@@ -34,12 +37,31 @@ impl Deferred {
     /// The item is handled: it is saved at the next flush, and its repository polled again.
     pub fn handled(mut self) {
         if let Some(delivery) = self.delivery.take() {
-            let held = held(&delivery);
             if let Some(handler) = &self.handler {
-                handler.handled(delivery);
+                handler.handled(&delivery);
             }
-            self.release(held);
+            self.release(held(&delivery));
         }
+    }
+
+    /// The consumer is done with the item without handling it (a webhook refused it for
+    /// good): it is not saved, no longer pending, and its repository is polled again (the
+    /// next watch reports the item again if it is still its repository's latest event).
+    pub fn give_up(mut self) {
+        if let Some(delivery) = self.delivery.take() {
+            if let Some(handler) = &self.handler {
+                handler.given_up(&delivery);
+            }
+            self.release(held(&delivery));
+        }
+    }
+
+    /// When the poll that found the item was answered (for an item of an earlier watch,
+    /// returned again: that watch's poll).
+    pub fn observed_at(&self) -> std::time::SystemTime {
+        self.delivery
+            .as_ref()
+            .map_or_else(std::time::SystemTime::now, |d| d.observed_at)
     }
 
     fn release(&self, held: Option<RepositoryId>) {

@@ -13,6 +13,10 @@
 //!   reported once as [`WatchItem::StateNotSaved`] until a save succeeds again.
 //! - A repository's *first* entry (the store has never held one) is the exception: it is
 //!   recorded durably ([`WatchStore::record_new`]) before its baseline is returned.
+//! - An item held for the consumer (`WatchOptions::hold_until_handled`) is recorded durably
+//!   as pending ([`WatchStore::record_pending`], an outbox) before it is returned, and stays
+//!   pending until it is handled (then saved as above) or given up; the next watch returns
+//!   the pending items again first ([`Memory::start`]).
 //! - [`Memory::close`] saves everything handled, and forgets the first entries of baselines
 //!   that were never handled (returned, or waiting): the next watch reports them again,
 //!   unless the store keeps what [`WatchStore::record_new`] recorded whatever is saved next
@@ -24,6 +28,8 @@
 //!   most one flush period of items is repeated; nothing is missed);
 //! - after a first entry was recorded, before its baseline was printed: the baseline line is
 //!   missing (a baseline is not a push: nothing is lost), and a later push is still a push;
+//! - while a held item waits for its consumer (a webhook delivery under way): the next watch
+//!   returns it again, before any newer event of its repository;
 //! - in the middle of a save: the store keeps the old state or the new one, never a mix
 //!   ([`super::StateFile`] renames a complete file);
 //! - after a stop ([`Memory::close`]): nothing is reported twice.
@@ -43,7 +49,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
     WatchItem, WatchStats,
-    state::{Handled, LastSeen, SeenEvents, StateError, WatchStore},
+    state::{Handled, LastSeen, Pending, SeenEvents, StateError, WatchStore},
 };
 use crate::{RepositoryId, sync::lock};
 
@@ -61,6 +67,8 @@ pub(super) struct Delivery {
     /// Its repository is not polled until this item is handled or given up
     /// (`WatchOptions::hold_until_handled`).
     pub(super) holds: bool,
+    /// A held item already recorded as pending (returned again by a new watch).
+    pub(super) recorded: bool,
 }
 
 impl Delivery {
@@ -73,6 +81,7 @@ impl Delivery {
             baseline_reported: true,
             observed_at: SystemTime::now(),
             holds: false,
+            recorded: false,
         }
     }
 
@@ -85,6 +94,7 @@ impl Delivery {
             baseline_reported: true,
             observed_at: SystemTime::now(),
             holds: false,
+            recorded: false,
         }
     }
 
@@ -97,6 +107,60 @@ impl Delivery {
     pub(super) fn take_item(&mut self) -> Option<WatchItem> {
         let reports = self.reports();
         self.item.take().filter(|_| reports)
+    }
+
+    /// A pending item from an earlier watch, returned again and held.
+    pub(super) fn again(pending: Pending) -> Self {
+        let Pending {
+            repository_id,
+            event,
+            observed_at,
+            baseline,
+            ..
+        } = pending;
+        Self {
+            seen: Some((repository_id, LastSeen::of(&event))),
+            item: Some(WatchItem::Push {
+                repository_id,
+                event,
+                baseline,
+            }),
+            first: false,
+            baseline_reported: true,
+            observed_at,
+            holds: true,
+            recorded: true,
+        }
+    }
+
+    /// What to record before it is returned: a held item not recorded yet.
+    fn to_record(&self) -> Option<Pending> {
+        match (&self.item, self.holds && !self.recorded) {
+            (
+                Some(WatchItem::Push {
+                    repository_id,
+                    event,
+                    baseline,
+                }),
+                true,
+            ) => Some(Pending::new(
+                *repository_id,
+                event.clone(),
+                self.observed_at,
+                *baseline,
+            )),
+            _ => None,
+        }
+    }
+
+    fn handled(&self) -> Option<Handled> {
+        let (repository_id, seen) = self.seen.clone()?;
+        Some(Handled {
+            repository_id,
+            seen,
+            observed_at: self.observed_at,
+            baseline: self.first,
+        })
     }
 }
 
@@ -142,6 +206,8 @@ struct Saved {
     dirty: bool,
     /// What was handled since the last successful save, in order.
     journal: Vec<Handled>,
+    /// Pending items given up since the store last took them.
+    given_up: Vec<Handled>,
 }
 
 /// One change to the map of what was handled.
@@ -150,6 +216,8 @@ enum Change {
     Handled(Handled),
     /// A first entry, recorded before its baseline is returned.
     First(RepositoryId, LastSeen),
+    /// A held item the consumer gave up.
+    GivenUp(Handled),
 }
 
 impl Saved {
@@ -165,6 +233,7 @@ impl Saved {
                 Change::First(id, seen) => {
                     self.seen.entry(id).or_insert(seen);
                 }
+                Change::GivenUp(given_up) => self.given_up.push(given_up),
             }
         }
     }
@@ -186,6 +255,7 @@ impl Memory {
                 seen,
                 dirty: false,
                 journal: Vec::new(),
+                given_up: Vec::new(),
             }),
             changes: Mutex::new(Vec::new()),
             stats,
@@ -221,16 +291,21 @@ impl Memory {
         Handler(Arc::downgrade(&self.shared))
     }
 
-    /// Starts recording the first entries among `ready` (none: `None`), which must not be
-    /// returned before the recording is [`Memory::settle`]d.
-    pub(super) fn record_first(&self, ready: &VecDeque<Delivery>) -> Option<Recording> {
+    /// Starts recording the first entries and the held items among `ready` (none: `None`),
+    /// which must not be returned before the recording is [`Memory::settle`]d.
+    pub(super) fn record(&self, ready: &mut VecDeque<Delivery>) -> Option<Recording> {
         let first: Vec<_> = ready
             .iter()
             .filter(|delivery| delivery.first)
             .filter_map(|delivery| delivery.seen.clone())
             .collect();
+        let pending: Vec<_> = ready.iter().filter_map(Delivery::to_record).collect();
+        for delivery in ready.iter_mut() {
+            delivery.recorded |= delivery.holds;
+        }
         let shared = self.shared.clone();
-        (!first.is_empty()).then(|| tokio::task::spawn_blocking(move || record(&shared, first)))
+        (!first.is_empty() || !pending.is_empty())
+            .then(|| tokio::task::spawn_blocking(move || record(&shared, first, pending)))
     }
 
     /// What to report of a finished recording: a failure, if any.
@@ -278,31 +353,40 @@ impl Memory {
 pub(super) struct Handler(std::sync::Weak<Shared>);
 
 impl Handler {
-    pub(super) fn handled(&self, delivery: Delivery) {
-        if let Some(shared) = self.0.upgrade() {
-            handled(&shared, delivery);
+    pub(super) fn handled(&self, delivery: &Delivery) {
+        self.change(delivery, Change::Handled);
+    }
+
+    pub(super) fn given_up(&self, delivery: &Delivery) {
+        self.change(delivery, Change::GivenUp);
+    }
+
+    fn change(&self, delivery: &Delivery, change: fn(Handled) -> Change) {
+        if let (Some(shared), Some(handled)) = (self.0.upgrade(), delivery.handled()) {
+            lock(&shared.changes).push(change(handled));
         }
     }
 }
 
-fn handled(shared: &Shared, delivery: Delivery) {
-    if let Some((repository_id, seen)) = delivery.seen {
-        lock(&shared.changes).push(Change::Handled(Handled {
-            repository_id,
-            seen,
-            observed_at: delivery.observed_at,
-            baseline: delivery.first,
-        }));
-    }
-}
-
-/// Makes the first entries durable, and part of what the next save writes.
-fn record(shared: &Shared, first: Vec<(RepositoryId, LastSeen)>) -> Result<(), StateError> {
+/// Makes the first entries and the held items durable, the first entries part of what the
+/// next save writes.
+fn record(
+    shared: &Shared,
+    first: Vec<(RepositoryId, LastSeen)>,
+    pending: Vec<Pending>,
+) -> Result<(), StateError> {
     let mut saved = lock(&shared.store);
-    let recorded = saved.store.record_new(&first);
+    let recorded = match first.is_empty() {
+        true => Ok(()),
+        false => saved.store.record_new(&first),
+    };
+    let held = match pending.is_empty() {
+        true => Ok(()),
+        false => saved.store.record_pending(&pending),
+    };
     let mut changes = lock(&shared.changes);
     changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
-    recorded
+    recorded.and(held)
 }
 
 /// Saves a copy of what is handled, when it changed (or always), on a blocking thread, without
@@ -335,8 +419,15 @@ async fn save(
             seen,
             dirty,
             journal,
+            given_up,
         } = &mut *saved;
-        let outcome = store.save_handled(seen, journal);
+        // Given up before what is handled after: an event both given up and handled again
+        // later (observed anew) ends handled.
+        let outcome = match given_up.is_empty() {
+            true => Ok(()),
+            false => store.give_up(given_up).inspect(|()| given_up.clear()),
+        }
+        .and_then(|()| store.save_handled(seen, journal));
         // A failed save is tried again at the next flush, with what is handled meanwhile.
         *dirty = outcome.is_err();
         if outcome.is_ok() {

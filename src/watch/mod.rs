@@ -23,7 +23,10 @@
 //! active watcher's polls go out only while it holds the lease ([`Leadership`],
 //! [`WatchOptions::leadership`]).
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 
 use tokio::sync::mpsc;
 
@@ -47,7 +50,7 @@ pub use crate::leadership::Leadership;
 pub use deferred::Deferred;
 pub use options::WatchOptions;
 pub use shard::Shard;
-pub use state::{Handled, LastSeen, SeenEvents, StateError, WatchStore};
+pub use state::{Handled, LastSeen, Pending, SeenEvents, StateError, WatchStore};
 pub use state_file::StateFile;
 pub use stats::{Failures, LagHistogram, RepositoryStates, RoundTime, WatchStats};
 pub use stream::WatchStream;
@@ -152,7 +155,8 @@ impl Client {
         options: WatchOptions,
         repositories: impl IntoIterator<Item = RepositoryId>,
     ) -> (WatchHandle, WatchStream) {
-        let (handle, stream, _) = self.start_watch(options, repositories, SeenEvents::new());
+        let (handle, stream, _) =
+            self.start_watch(options, repositories, SeenEvents::new(), HashSet::new());
         (handle, stream)
     }
 
@@ -166,9 +170,18 @@ impl Client {
         mut store: impl WatchStore,
     ) -> Result<(WatchHandle, WatchStream), StateError> {
         let seen = store.load()?;
+        let pending = store.load_pending()?;
+        // A repository is polled from its pending item on, and not before that is handled.
+        let mut restored = seen.clone();
+        restored.extend(pending.iter().map(|p| (p.repository_id, p.seen())));
+        let held = match options.hold_until_handled {
+            true => pending.iter().map(|p| p.repository_id).collect(),
+            false => HashSet::new(),
+        };
         let period = options.flush_every;
-        let (handle, stream, report) = self.start_watch(options, repositories, seen.clone());
-        let stream = stream.remember(Box::new(store), seen, period, handle.stats.clone(), report);
+        let (handle, stream, report) = self.start_watch(options, repositories, restored, held);
+        let stats = handle.stats.clone();
+        let stream = stream.remember(Box::new(store), seen, pending, period, stats, report);
         Ok((handle, stream))
     }
 
@@ -177,6 +190,7 @@ impl Client {
         options: WatchOptions,
         repositories: impl IntoIterator<Item = RepositoryId>,
         restored: SeenEvents,
+        held: HashSet<RepositoryId>,
     ) -> (
         WatchHandle,
         WatchStream,
@@ -196,7 +210,7 @@ impl Client {
         };
         client.leadership = options.leadership.clone();
         let limiter = client.limiter.clone();
-        let mut watcher = Watcher::new(client, options, restored, stats.clone(), item_tx);
+        let mut watcher = Watcher::new(client, options, restored, held, stats.clone(), item_tx);
         for id in repositories {
             watcher.add(id);
         }

@@ -22,6 +22,7 @@ pub struct WatchOptions {
     pub(super) adaptive_rate: bool,
     pub(super) leadership: Option<super::Leadership>,
     pub(super) hold_until_handled: bool,
+    pub(super) hold_baselines: bool,
 }
 
 impl Default for WatchOptions {
@@ -39,6 +40,7 @@ impl Default for WatchOptions {
             adaptive_rate: true,
             leadership: None,
             hold_until_handled: false,
+            hold_baselines: true,
         }
     }
 }
@@ -110,8 +112,21 @@ impl WatchOptions {
     /// repository whose last one the consumer still works on, so no push it served is
     /// superseded unhandled, and the consumer holds at most one item per repository. Off by
     /// default.
+    ///
+    /// With a store that keeps pending items ([`super::WatchStore::record_pending`], as
+    /// [`super::StateFile`] and the PostgreSQL store do), each held item is recorded before it
+    /// is returned, and one the consumer had not handled or given up when the watch ended is
+    /// returned again by the next watch, before anything newer of its repository: a push
+    /// under way when the process died is not lost to a newer push made meanwhile.
     pub fn hold_until_handled(mut self, hold: bool) -> Self {
         self.hold_until_handled = hold;
+        self
+    }
+
+    /// With [`WatchOptions::hold_until_handled`]: hold reported baselines too (the default),
+    /// or only pushes, for a consumer that handles baselines at once.
+    pub fn hold_baselines(mut self, hold: bool) -> Self {
+        self.hold_baselines = hold;
         self
     }
 }

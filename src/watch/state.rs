@@ -57,6 +57,52 @@ impl Handled {
     }
 }
 
+/// An item held for its consumer ([`super::WatchOptions::hold_until_handled`]) and recorded
+/// before it was returned: an outbox entry. A store that keeps them
+/// ([`WatchStore::record_pending`]) gives them to the next watch, which returns each again,
+/// before it polls that repository, until the consumer handles it or gives it up
+/// ([`super::Deferred`]). So a push the consumer was still working on when the watch died is
+/// not lost when its repository has a newer one by the next watch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Pending {
+    /// The repository.
+    pub repository_id: RepositoryId,
+    /// The event as the service returned it.
+    pub event: PushEvent,
+    /// When the poll that found it was answered.
+    pub observed_at: SystemTime,
+    /// The repository's first observation, not a push.
+    pub baseline: bool,
+}
+
+impl Pending {
+    /// `event` of `repository_id`, observed at `observed_at`.
+    pub fn new(
+        repository_id: RepositoryId,
+        event: PushEvent,
+        observed_at: SystemTime,
+        baseline: bool,
+    ) -> Self {
+        Self {
+            repository_id,
+            event,
+            observed_at,
+            baseline,
+        }
+    }
+
+    /// What tells it from the repository's other events.
+    pub fn seen(&self) -> LastSeen {
+        LastSeen::of(&self.event)
+    }
+
+    /// Whether `handled` is this entry's event.
+    pub fn is(&self, handled: &Handled) -> bool {
+        self.repository_id == handled.repository_id && self.seen() == handled.seen
+    }
+}
+
 /// Where a watch keeps what it reported, so that a restart reports the pushes made while it
 /// was down. `save` is called from a blocking thread, at most once per flush period.
 pub trait WatchStore: Send + 'static {
@@ -83,6 +129,30 @@ pub trait WatchStore: Send + 'static {
         let _ = first;
         Ok(())
     }
+
+    /// Makes `pending` (items held for the consumer) durable before they are returned; from
+    /// then on [`WatchStore::load_pending`] returns them, oldest first, until a save has
+    /// their event in `handled`, or [`WatchStore::give_up`] names it. The default keeps none:
+    /// a crash while an item is held loses it if its repository has a newer push by the next
+    /// watch.
+    fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
+        let _ = pending;
+        Ok(())
+    }
+
+    /// The items recorded by [`WatchStore::record_pending`] and not handled or given up yet,
+    /// oldest first; called once, after [`WatchStore::load`].
+    fn load_pending(&mut self) -> Result<Vec<Pending>, StateError> {
+        Ok(Vec::new())
+    }
+
+    /// The consumer gave these pending items up (for example a webhook refused them for
+    /// good): they are no longer pending, and not handled either; durable by the next save
+    /// at the latest.
+    fn give_up(&mut self, given_up: &[Handled]) -> Result<(), StateError> {
+        let _ = given_up;
+        Ok(())
+    }
 }
 
 /// A boxed store is a store, so that a program can choose one at run time.
@@ -101,6 +171,18 @@ impl<S: WatchStore + ?Sized> WatchStore for Box<S> {
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
         (**self).record_new(first)
+    }
+
+    fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
+        (**self).record_pending(pending)
+    }
+
+    fn load_pending(&mut self) -> Result<Vec<Pending>, StateError> {
+        (**self).load_pending()
+    }
+
+    fn give_up(&mut self, given_up: &[Handled]) -> Result<(), StateError> {
+        (**self).give_up(given_up)
     }
 }
 

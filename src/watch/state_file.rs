@@ -1,6 +1,6 @@
 //! [`StateFile`]: the watch state in a JSON file replaced atomically (temporary file, fsync,
-//! rename, fsync of the directory), and first entries in a journal beside it, appended and
-//! fsynced before their baselines are reported.
+//! rename, fsync of the directory), and first entries and pending items in a journal beside
+//! it, appended and fsynced before they are reported.
 
 use std::{
     fs,
@@ -10,7 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{LastSeen, SeenEvents, StateError, WatchStore};
+use super::state::{Handled, LastSeen, Pending, SeenEvents, StateError, WatchStore};
 use crate::RepositoryId;
 
 /// The format this version writes and reads.
@@ -20,6 +20,8 @@ const FORMAT: u32 = 1;
 struct Written<'a, T> {
     codearts_watch_state: u32,
     repositories: &'a T,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pending: &'a [Pending],
 }
 
 #[derive(Deserialize)]
@@ -27,9 +29,19 @@ struct Read {
     codearts_watch_state: u32,
     /// Entries written by a fleet replica of 0.2 also hold `saved_ms`, which is ignored.
     repositories: SeenEvents,
+    #[serde(default)]
+    pending: Vec<Pending>,
 }
 
 /// One line of the journal.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Pending { pending: Pending },
+    First(Recorded),
+}
+
+/// A first entry, in the journal.
 #[derive(Serialize, Deserialize)]
 struct Recorded {
     repository_id: RepositoryId,
@@ -37,8 +49,9 @@ struct Recorded {
     seen: LastSeen,
 }
 
-/// A JSON file: `{"codearts_watch_state": 1, "repositories": {"<id>": {"created_at", "ref"}}}`,
-/// and beside it `<name>.journal`, one JSON line per repository recorded since the last save.
+/// A JSON file: `{"codearts_watch_state": 1, "repositories": {"<id>": {"created_at", "ref"}},
+/// "pending": [...]}`, and beside it `<name>.journal`, one JSON line per repository or
+/// pending item ([`Pending`]) recorded since the last save.
 ///
 /// A missing file is an empty state (the first run); anything else that cannot be read is an
 /// error naming the file. Each save writes a temporary file beside it, fsyncs it, renames it
@@ -52,6 +65,8 @@ pub struct StateFile {
     /// `<name>.lock`, locked while this value lives (the system drops the lock with the
     /// process, so a crash leaves none behind).
     lock: Option<fs::File>,
+    /// The items pending, oldest first, as of the last load or change: each save writes them.
+    pending: Vec<Pending>,
 }
 
 impl StateFile {
@@ -61,6 +76,7 @@ impl StateFile {
             path: path.into(),
             journal: None,
             lock: None,
+            pending: Vec::new(),
         }
     }
 
@@ -157,7 +173,7 @@ impl StateFile {
     }
 
     /// The journal's entries, in order; a last line cut short by a crash is left out.
-    fn read_journal(&self) -> Result<Vec<Recorded>, StateError> {
+    fn read_journal(&self) -> Result<Vec<Line>, StateError> {
         let path = self.journal_path();
         let text = match fs::read_to_string(&path) {
             Ok(text) => text,
@@ -224,30 +240,50 @@ impl StateFile {
     /// What is saved now, journal included, without taking the lock: for looking at the
     /// state of a watch that may be running (its next save may change it).
     pub fn read(&self) -> Result<SeenEvents, StateError> {
-        let mut seen = self.read_saved()?;
-        for Recorded {
-            repository_id,
-            seen: recorded,
-        } in self.read_journal()?
-        {
-            // A journal left by a crash between a save and the emptying of the journal may
-            // hold entries the save already has, perhaps older ones.
-            seen.entry(repository_id).or_insert(recorded);
+        Ok(self.read_all()?.0)
+    }
+
+    /// The items pending now, oldest first, journal included, without taking the lock.
+    pub fn read_pending(&self) -> Result<Vec<Pending>, StateError> {
+        Ok(self.read_all()?.1)
+    }
+
+    fn read_all(&self) -> Result<(SeenEvents, Vec<Pending>), StateError> {
+        let Read {
+            mut repositories,
+            mut pending,
+            ..
+        } = self.read_saved()?;
+        for line in self.read_journal()? {
+            match line {
+                // A journal left by a crash between a save and the emptying of the journal
+                // may hold entries the save already has, perhaps older ones.
+                Line::First(Recorded {
+                    repository_id,
+                    seen,
+                }) => {
+                    repositories.entry(repository_id).or_insert(seen);
+                }
+                // Or items the save had as handled: they are returned once more (at least
+                // once), with the same event.
+                Line::Pending { pending: item } => add_pending(&mut pending, item),
+            }
         }
-        Ok(seen)
+        Ok((repositories, pending))
     }
 
     fn save_repositories<T: Serialize>(&mut self, repositories: &T) -> Result<(), StateError> {
         let written = Written {
             codearts_watch_state: FORMAT,
             repositories,
+            pending: &self.pending,
         };
         let bytes = serde_json::to_vec(&written).map_err(|e| self.error(e.to_string(), None))?;
         self.write(&bytes)
             .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))
     }
 
-    fn append_lines(&mut self, recorded: impl Iterator<Item = Recorded>) -> Result<(), StateError> {
+    fn append_lines(&mut self, recorded: impl Iterator<Item = Line>) -> Result<(), StateError> {
         let mut lines = Vec::new();
         for line in recorded {
             serde_json::to_writer(&mut lines, &line)
@@ -262,11 +298,15 @@ impl StateFile {
     }
 
     /// The saved file's entries; none when there is no file yet.
-    fn read_saved(&self) -> Result<SeenEvents, StateError> {
+    fn read_saved(&self) -> Result<Read, StateError> {
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Ok(SeenEvents::new());
+                return Ok(Read {
+                    codearts_watch_state: FORMAT,
+                    repositories: SeenEvents::new(),
+                    pending: Vec::new(),
+                });
             }
             Err(error) => return Err(self.error(format!("cannot read it: {error}"), Some(error))),
         };
@@ -287,28 +327,69 @@ impl StateFile {
                 read.codearts_watch_state
             )));
         }
-        Ok(read.repositories)
+        Ok(read)
     }
 }
 
 impl WatchStore for StateFile {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
         self.lock()?;
-        self.read()
+        let (seen, pending) = self.read_all()?;
+        self.pending = pending;
+        Ok(seen)
     }
 
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
         self.save_repositories(seen)
     }
 
+    fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
+        self.pending.retain(|p| !handled.iter().any(|h| p.is(h)));
+        self.save(seen)
+    }
+
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
-        let lines = first.iter().map(|(repository_id, seen)| Recorded {
-            repository_id: *repository_id,
-            seen: seen.clone(),
+        let lines = first.iter().map(|(repository_id, seen)| {
+            Line::First(Recorded {
+                repository_id: *repository_id,
+                seen: seen.clone(),
+            })
         });
         self.append_lines(lines)
+    }
+
+    fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
+        let lines = pending.iter().map(|item| Line::Pending {
+            pending: item.clone(),
+        });
+        self.append_lines(lines)?;
+        for item in pending {
+            add_pending(&mut self.pending, item.clone());
+        }
+        Ok(())
+    }
+
+    fn load_pending(&mut self) -> Result<Vec<Pending>, StateError> {
+        Ok(self.pending.clone())
+    }
+
+    /// Written by the next save.
+    fn give_up(&mut self, given_up: &[Handled]) -> Result<(), StateError> {
+        self.pending.retain(|p| !given_up.iter().any(|g| p.is(g)));
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// Adds `item` to `pending` unless its event is there already.
+fn add_pending(pending: &mut Vec<Pending>, item: Pending) {
+    let seen = item.seen();
+    if !pending
+        .iter()
+        .any(|p| p.repository_id == item.repository_id && p.seen() == seen)
+    {
+        pending.push(item);
+    }
+}

@@ -1,6 +1,6 @@
 //! The consumer's side of a watch: items as a stream, in order, each returned once its first
-//! entry (if it has one) is recorded. What is handled and when it is saved is decided in
-//! [`super::handled`].
+//! entry or its pending record (if it has one) is recorded. What is handled and when it is
+//! saved is decided in [`super::handled`].
 
 use std::{
     collections::VecDeque,
@@ -16,7 +16,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use super::{
     Deferred, WatchItem, WatchStats,
     handled::{Delivery, Memory, Recording},
-    state::{SeenEvents, StateError, WatchStore},
+    state::{Pending, SeenEvents, StateError, WatchStore},
     watcher::Command,
 };
 
@@ -73,16 +73,19 @@ impl WatchStream {
     }
 
     /// Saves what is handled every `period` (when something changed) into `store`, starting
-    /// from `seen`. A failed save is reported once as [`WatchItem::StateNotSaved`] (until one
-    /// succeeds again) through `report`.
+    /// from `seen`, and returns `pending` (held items of an earlier watch) first. A failed
+    /// save is reported once as [`WatchItem::StateNotSaved`] (until one succeeds again)
+    /// through `report`.
     pub(super) fn remember(
         mut self,
         store: Box<dyn WatchStore>,
         seen: SeenEvents,
+        pending: Vec<Pending>,
         period: Duration,
         stats: Arc<Mutex<WatchStats>>,
         report: mpsc::WeakSender<Delivery>,
     ) -> Self {
+        self.ready = pending.into_iter().map(Delivery::again).collect();
         self.memory = Some(Memory::start(store, seen, period, stats, report));
         self
     }
@@ -190,7 +193,7 @@ impl WatchStream {
             }
             self.gathering = None;
             if let Some(memory) = &self.memory {
-                self.recording = memory.record_first(&self.ready);
+                self.recording = memory.record(&mut self.ready);
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap},
+    collections::{BinaryHeap, HashMap, HashSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -70,6 +70,8 @@ pub(super) struct Watcher {
     repos: HashMap<RepositoryId, RepoState>,
     /// What an earlier watch saw, taken by each repository when it is added.
     restored: SeenEvents,
+    /// Held from the start: an earlier watch's item of theirs is returned again first.
+    held_at_start: HashSet<RepositoryId>,
     /// Next poll times: (when, repository, generation).
     due: BinaryHeap<Reverse<(Instant, RepositoryId, u64)>>,
     generation: u64,
@@ -89,6 +91,7 @@ impl Watcher {
         client: Client,
         options: WatchOptions,
         restored: SeenEvents,
+        held_at_start: HashSet<RepositoryId>,
         stats: Arc<Mutex<WatchStats>>,
         items: mpsc::Sender<Delivery>,
     ) -> Self {
@@ -97,6 +100,7 @@ impl Watcher {
             rng: fastrand::Rng::new(),
             repos: HashMap::new(),
             restored,
+            held_at_start,
             due: BinaryHeap::new(),
             generation: 0,
             options,
@@ -128,7 +132,7 @@ impl Watcher {
             failures: 0,
             answering: None,
             last_poll: None,
-            held: false,
+            held: self.held_at_start.remove(&id),
             parked: false,
         };
         self.stats().repositories.moved(None, Some(state.state()));
@@ -349,6 +353,7 @@ impl Watcher {
             baseline_reported: options.baselines,
             observed_at: std::time::SystemTime::now(),
             holds: false,
+            recorded: false,
         };
         let next = match result {
             Ok(event) => {
@@ -362,7 +367,8 @@ impl Watcher {
                     delivery.seen = Some((id, seen));
                     delivery.first = baseline;
                     // Held until the consumer is done with it, if it is returned at all.
-                    delivery.holds = options.hold_until_handled && (!baseline || options.baselines);
+                    delivery.holds = options.hold_until_handled
+                        && (!baseline || (options.baselines && options.hold_baselines));
                     state.held = delivery.holds;
                     // A baseline's item is kept even when baselines are not reported: the
                     // store may know the repository after all (see `handled`).

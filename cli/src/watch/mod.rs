@@ -40,7 +40,8 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
         .concurrency(args.concurrency as usize)
         .max_backoff(args.max_backoff)
         .once(args.once)
-        .hold_until_handled(receiver.is_some());
+        .hold_until_handled(receiver.is_some())
+        .hold_baselines(args.delivery.deliver_baselines);
     // A delivered push is recorded promptly: only what was delivered in the last tenth of a
     // second before a crash (or a takeover) is delivered again, with the same id.
     let options = match receiver {

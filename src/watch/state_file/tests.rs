@@ -162,6 +162,78 @@ fn a_journal_never_overrides_the_saved_state_and_a_cut_last_line_is_ignored() {
     );
 }
 
+fn pending(id: u32, second: u32) -> Pending {
+    let (repository_id, seen) = entry(id, second);
+    let event = crate::PushEvent::builder()
+        .ref_(seen.git_ref.clone())
+        .created_at(seen.created_at.clone())
+        .try_into()
+        .unwrap();
+    let observed_at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_765_000_000_123);
+    Pending::new(repository_id, event, observed_at, false)
+}
+
+fn identities(pending: &[Pending]) -> Vec<(RepositoryId, LastSeen, std::time::SystemTime)> {
+    pending
+        .iter()
+        .map(|p| (p.repository_id, p.seen(), p.observed_at))
+        .collect()
+}
+
+/// Pending items are in the journal as soon as they are recorded (a crash keeps them, in
+/// order, an event once however often recorded, a cut last line ignored), in the file from
+/// the next save, and gone once a save has them handled or they are given up.
+#[test]
+fn pending_items_last_until_handled_or_given_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut file = StateFile::new(&path);
+    assert!(file.load().unwrap().is_empty());
+    file.record_pending(&[pending(2, 5), pending(1, 7)])
+        .unwrap();
+    file.record_pending(&[pending(2, 5), pending(3, 1)])
+        .unwrap();
+    let journal = dir.path().join("state.json.journal");
+    let mut text = fs::read_to_string(&journal).unwrap();
+    let cut = serde_json::to_string(&Line::Pending {
+        pending: pending(4, 4),
+    })
+    .unwrap();
+    text.push_str(&cut[..cut.len() / 2]);
+    fs::write(&journal, text).unwrap();
+    let recorded = [pending(2, 5), pending(1, 7), pending(3, 1)];
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&recorded),
+        "as after a crash: the journal alone"
+    );
+
+    let (one, seen) = entry(1, 7);
+    let handled = Handled::new(one, seen.clone());
+    file.save_handled(&[(one, seen)].into(), &[handled])
+        .unwrap();
+    assert_eq!(fs::metadata(&journal).unwrap().len(), 0);
+    let left = StateFile::new(&path).read_pending().unwrap();
+    assert_eq!(
+        identities(&left),
+        identities(&[pending(2, 5), pending(3, 1)])
+    );
+    assert_eq!(
+        left[0].event.ref_.as_deref(),
+        Some("main"),
+        "the whole event"
+    );
+    assert_eq!(identities(&file.load_pending().unwrap()), identities(&left));
+
+    let (three, seen) = entry(3, 1);
+    file.give_up(&[Handled::new(three, seen)]).unwrap();
+    file.save_handled(&SeenEvents::new(), &[]).unwrap();
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(2, 5)])
+    );
+}
+
 #[test]
 fn a_state_in_use_by_another_watch_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,7 +4,10 @@
 //! The shape: the watch holds a repository's polls while its push waits for the receiver
 //! (`WatchOptions::hold_until_handled`), so each repository has at most one delivery
 //! waiting, in order, and the service never serves a newer push of it that a later one
-//! could supersede unsent; once delivered, the next poll finds the latest push. The other
+//! could supersede unsent; once delivered, the next poll finds the latest push. Each push is
+//! recorded (the state file's or the database's outbox) before it is sent, so a watch killed
+//! mid-delivery, or a takeover, sends it again (same id, same document) before anything newer
+//! of its repository, however the service moved on meanwhile. The other
 //! repositories go on at their pace, their deliveries in parallel up to `--deliver-parallel`.
 //! A delivery is retried until it succeeds (5xx, 408, 429, no answer; `backoff.rs`), or
 //! refused for good by any other 4xx: said once, kept (`--deliver-rejected`), not saved as
@@ -221,7 +224,8 @@ impl Deliveries {
         deferred: Deferred,
     ) {
         while self.tasks.try_join_next().is_some() {}
-        let document = Document::new(repository_id, event, baseline, SystemTime::now());
+        // An item of an earlier watch, returned again, keeps its time: the same document.
+        let document = Document::new(repository_id, event, baseline, deferred.observed_at());
         let waiting = Waiting::new(&self.receiver);
         let (receiver, permits) = (self.receiver.clone(), self.permits.clone());
         self.tasks.spawn(async move {
@@ -249,7 +253,8 @@ impl Deliveries {
                         lock(&inner.figures).refused += 1;
                         receiver.say_trouble(None);
                         receiver.refused(&document, status, &answer);
-                        return; // `deferred` is given up
+                        deferred.give_up();
+                        return;
                     }
                     Outcome::Again { why, asked } => {
                         lock(&inner.figures).retried += 1;
