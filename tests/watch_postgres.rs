@@ -1,7 +1,8 @@
 //! The fleet's store against a real PostgreSQL (a throwaway cluster of the machine's
 //! binaries): migrations when replicas start at once, the lease and its epoch, writes fenced
 //! once another replica took over, events recorded exactly once however often they are
-//! written, and TLS that checks the server's certificate and name.
+//! written, pending events (the outbox) passed to the next term in id order, and TLS that
+//! checks the server's certificate and name.
 
 #![cfg(all(feature = "postgres", feature = "server"))]
 
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use codearts_repo::{
     Learned, RepositoryId, Timestamp,
     watch::{
-        Handled, LastSeen, WatchStore,
+        Handled, LastSeen, Pending, WatchStore,
         postgres::{
             Database, Election, Pacing, PgStore, SCHEMA_VERSION, Term, migrate, record_late,
         },
@@ -77,8 +78,13 @@ async fn replicas_that_start_at_once_migrate_the_schema_once() {
     }
     migrate(&database).await.unwrap();
     assert_eq!(
-        cluster.psql("migrate", "SELECT version FROM codearts_watch_schema"),
+        cluster.psql("migrate", "SELECT max(version) FROM codearts_watch_schema"),
         SCHEMA_VERSION.to_string()
+    );
+    assert_eq!(
+        cluster.psql("migrate", "SELECT count(*) FROM codearts_watch_schema"),
+        SCHEMA_VERSION.to_string(),
+        "each version once"
     );
     // A database that a newer build migrated further is refused, by name and version.
     cluster.psql(
@@ -202,6 +208,93 @@ async fn take_back_check(term: Term) -> Term {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the former holder still believes it holds the lease");
+}
+
+fn pending(id: u32, second: u32) -> Pending {
+    let seen = seen(second);
+    let event = codearts_repo::PushEvent::builder()
+        .ref_(seen.git_ref)
+        .created_at(seen.created_at)
+        .repository(Some(
+            codearts_repo::RepositoryBrief::builder()
+                .name(Some(format!("repository {id}")))
+                .try_into()
+                .unwrap(),
+        ))
+        .try_into()
+        .unwrap();
+    let observed_at = SystemTime::UNIX_EPOCH + Duration::from_micros(1_765_000_000_123_456);
+    Pending::new(RepositoryId::new(id).unwrap(), event, observed_at, false)
+}
+
+/// The outbox: pending events pass to the next term in id order, whole; handled or given
+/// up, they are no longer pending and the table says which; a former holder records none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_events_pass_to_the_next_term_in_order_until_handled_or_given_up() {
+    let cluster = Cluster::start();
+    let database = database(&cluster, "outbox").await;
+    let term = take(&database, "a").await;
+    let store = PgStore::open(&term).await.unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut store = store;
+        store.load().unwrap();
+        assert!(store.load_pending().unwrap().is_empty());
+        store.record_pending(&[pending(2, 5), pending(1, 7)]).unwrap();
+        // Recorded again (a retry, a takeover observing it anew): one row, still pending.
+        store.record_pending(&[pending(2, 5), pending(3, 1)]).unwrap();
+    })
+    .await
+    .unwrap();
+    let term = term.release().await.try_acquire().await.unwrap().unwrap();
+    let store = PgStore::open(&term).await.unwrap();
+    let store = tokio::task::spawn_blocking(move || {
+        let mut store = store;
+        store.load().unwrap();
+        let loaded = store.load_pending().unwrap();
+        let order: Vec<_> = loaded
+            .iter()
+            .map(|p| (p.repository_id.get(), p.seen()))
+            .collect();
+        assert_eq!(order, [(2, seen(5)), (1, seen(7)), (3, seen(1))]);
+        let first = &loaded[0];
+        let name = first.event.repository.as_ref().and_then(|r| r.name.as_deref());
+        assert_eq!(name, Some("repository 2"), "the whole event");
+        assert_eq!(first.observed_at, pending(2, 5).observed_at);
+        store
+            .save_handled(&Default::default(), &[handled(2, 5)])
+            .unwrap();
+        let (one, seen) = (id(1), seen(7));
+        store.give_up(&[Handled::new(one, seen)]).unwrap();
+        store
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cluster.psql(
+            "outbox",
+            "SELECT repository_id, pending, handled_at IS NOT NULL, given_up_at IS NOT NULL
+             FROM codearts_watch_events ORDER BY id"
+        ),
+        "2|f|t|f\n1|f|f|t\n3|t|f|f"
+    );
+    // Taken over: the former holder's records are refused, the pending one passes on.
+    cluster.psql("outbox", "UPDATE codearts_watch_lease SET expires_at = now()");
+    let current = take(&database, "b").await;
+    let refused = tokio::task::spawn_blocking(move || {
+        let mut store = store;
+        store.record_pending(&[pending(4, 1)]).unwrap_err().to_string()
+    })
+    .await
+    .unwrap();
+    assert!(refused.contains("lease was taken over"), "{refused}");
+    let mut next = PgStore::open(&current).await.unwrap();
+    let left: Vec<_> = next
+        .load_pending()
+        .unwrap()
+        .iter()
+        .map(|p| p.repository_id.get())
+        .collect();
+    assert_eq!(left, [3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

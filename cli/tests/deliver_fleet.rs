@@ -1,7 +1,9 @@
-//! `codearts watch --database --deliver`: a fleet delivers through its active watcher, and
-//! an event is recorded in the events table once its receiver took it. `kill -9` of the
-//! active watcher while a delivery hangs: the standby takes over and delivers that push
-//! again, with the same id; nothing delivered before is delivered again.
+//! `codearts watch --database --deliver`: a fleet delivers through its active watcher from
+//! its events table: an event is recorded there, pending, before it is sent, and marked
+//! handled once its receiver took it. `kill -9` of the active watcher while a delivery hangs,
+//! and a newer push of that repository before the standby takes over: the standby delivers
+//! the push in flight again, with the same id, then the newer one; nothing delivered before
+//! is delivered again.
 
 mod common;
 
@@ -105,21 +107,23 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
         r.iter().any(|r| r.repository() == 3)
     });
     drop(first); // kill -9
+    // The service moves on before the standby polls: push 3 is no longer served.
+    loopback.push(3, 5);
     receiver.answer_for(3, Answer::Ok);
     wait_until(Duration::from_secs(20), "replica 1 active", || {
         log(&dir, 1).contains("active (epoch")
     });
     loopback.push(4, 4);
-    let received = receiver.wait_for(Duration::from_secs(15), |r| {
+    receiver.wait_for(Duration::from_secs(15), |r| {
         r.iter()
-            .any(|r| r.repository() == 3 && r.answered == Answer::Ok)
+            .any(|r| r.created_at() == created_at(5) && r.answered == Answer::Ok)
             && r.iter()
                 .any(|r| r.repository() == 4 && r.answered == Answer::Ok)
     });
     std::thread::sleep(Duration::from_secs(2));
-    let received: Vec<_> = receiver.received().into_iter().chain(received).collect();
+    let received = receiver.received();
     let mut ids: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    for delivery in receiver.received() {
+    for delivery in &received {
         assert!(
             verifies(&delivery.body, &delivery.signature),
             "{delivery:?}"
@@ -132,11 +136,16 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
         received.iter().all(|r| r.event == "push"),
         "no baseline delivered"
     );
-    // Delivered once each, but push 3: the one in flight, twice with one id.
+    // Delivered once each, but push 3: the one in flight, twice with one id, before the
+    // newer push 5 of its repository.
     assert_eq!(ids[&1].len(), 1, "{ids:?}");
     assert_eq!(ids[&2].len(), 1, "{ids:?}");
-    assert_eq!(ids[&3].len(), 2, "{ids:?}");
+    assert_eq!(ids[&3].len(), 3, "{ids:?}");
     assert_eq!(ids[&3][0], ids[&3][1]);
+    assert_ne!(ids[&3][1], ids[&3][2]);
+    let threes: Vec<_> = received.iter().filter(|r| r.repository() == 3).collect();
+    assert_eq!(threes[1].body, threes[0].body, "the same document");
+    assert_eq!(threes[2].created_at(), created_at(5));
     assert_eq!(ids[&4].len(), 1, "{ids:?}");
     // The events table holds each delivered push once (in the order the receiver took
     // them: across repositories, deliveries run in parallel).
@@ -151,7 +160,8 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
         .filter(|l| !l.is_empty())
         .collect();
     rows.sort();
-    let expected: Vec<String> = (1..=4).map(|n| format!("{n} {}", created_at(n))).collect();
+    let mut expected: Vec<String> = (1..=4).map(|n| format!("{n} {}", created_at(n))).collect();
+    expected.insert(3, format!("3 {}", created_at(5)));
     assert_eq!(rows, expected, "{}\n{}", log(&dir, 0), log(&dir, 1));
     drop(second);
 }

@@ -63,6 +63,17 @@ const MIGRATIONS: &[&str] = &[
     END $$;
     CREATE TRIGGER codearts_watch_events_notify AFTER INSERT ON codearts_watch_events
         FOR EACH ROW EXECUTE FUNCTION codearts_watch_notify();",
+    // 2: the events table is the outbox of held items (webhook deliveries): an event is
+    // recorded `pending` with its whole `event` before it is sent; `handled_at` says when its
+    // consumer handled it (a delivery: the receiver answered 2xx), `given_up_at` when it gave
+    // it up (refused for good). Rows of version 1 have neither.
+    "ALTER TABLE codearts_watch_events
+        ADD COLUMN event jsonb,
+        ADD COLUMN pending boolean NOT NULL DEFAULT false,
+        ADD COLUMN handled_at timestamptz,
+        ADD COLUMN given_up_at timestamptz;
+    CREATE INDEX codearts_watch_events_pending ON codearts_watch_events (fleet, id)
+        WHERE pending;",
 ];
 
 /// The schema version this build writes.

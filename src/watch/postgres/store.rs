@@ -6,6 +6,9 @@
 //! Each handled event is inserted once (a unique index on the fleet, repository,
 //! `created_at` and `ref`): writing the same events again (a save retried after a commit
 //! whose answer was lost, a takeover that observes the push again) inserts nothing more.
+//! A held item (a webhook delivery) is inserted before it is returned, `pending`, with its
+//! whole event; handled, it is marked so (`handled_at`), given up, `given_up_at`. The next
+//! term returns the pending events again, in id order, before it polls their repositories.
 //! A save is two statements however many events waited: the events in order, then each
 //! repository's row as its last event says. What a term handled but could not write
 //! before it ended is [`Unrecorded`], for [`record_late`].
@@ -22,7 +25,7 @@ use super::{Database, Term};
 use crate::{
     RepositoryId, Timestamp,
     sync::lock,
-    watch::{Handled, LastSeen, Leadership, SeenEvents, StateError, WatchStore},
+    watch::{Handled, LastSeen, Leadership, Pending, SeenEvents, StateError, WatchStore},
 };
 
 /// How long one save (one transaction, connecting included) may take.
@@ -39,6 +42,7 @@ pub struct PgStore {
     epoch: i64,
     leadership: Leadership,
     loaded: Option<SeenEvents>,
+    pending: Vec<Pending>,
     unrecorded: Unrecorded,
 }
 
@@ -76,9 +80,10 @@ impl PgStore {
         let database = term.database().clone();
         let fleet = term.name().to_owned();
         let doing = "cannot read the repositories";
-        let (client, rows) = database
+        let (client, rows, pending) = database
             .bounded(doing, SAVE_TIMEOUT, async {
                 let client = database.connect().await?;
+                let failed = |e| database.error(doing, e);
                 let rows = client
                     .query(
                         "SELECT repository_id, created_at, ref FROM codearts_watch_repositories
@@ -86,8 +91,16 @@ impl PgStore {
                         &[&fleet],
                     )
                     .await
-                    .map_err(|e| database.error(doing, e))?;
-                Ok((client, rows))
+                    .map_err(failed)?;
+                let pending = client
+                    .query(
+                        "SELECT repository_id, event::text, observed_at, baseline
+                         FROM codearts_watch_events WHERE fleet = $1 AND pending ORDER BY id",
+                        &[&fleet],
+                    )
+                    .await
+                    .map_err(failed)?;
+                Ok((client, rows, pending))
             })
             .await?;
         let mut loaded = SeenEvents::with_capacity(rows.len());
@@ -103,6 +116,15 @@ impl PgStore {
             };
             loaded.insert(id, seen);
         }
+        // Likewise a pending row this build cannot read back.
+        let pending = pending
+            .iter()
+            .filter_map(|row| {
+                let id = RepositoryId::new(row.get::<_, i64>(0)).ok()?;
+                let event = serde_json::from_str(row.get::<_, Option<&str>>(1)?).ok()?;
+                Some(Pending::new(id, event, row.get(2), row.get(3)))
+            })
+            .collect();
         Ok(Self {
             runtime: Handle::current(),
             database,
@@ -112,6 +134,7 @@ impl PgStore {
             epoch: term.epoch(),
             leadership: term.leadership().clone(),
             loaded: Some(loaded),
+            pending,
             unrecorded: Unrecorded::default(),
         })
     }
@@ -183,31 +206,48 @@ struct Columns {
     refs: Vec<Option<String>>,
     observed_at: Vec<SystemTime>,
     baseline: Vec<bool>,
+    /// The whole event, as JSON: pending items only.
+    events: Vec<Option<String>>,
 }
 
 /// The events as rows of `input`, numbered in order (`n`).
 const INPUT: &str = "WITH input AS (
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[])
-        WITH ORDINALITY AS t(repository_id, created_at, ref, observed_at, baseline, n)
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[],
+            $8::text[])
+        WITH ORDINALITY AS t(repository_id, created_at, ref, observed_at, baseline, event, n)
 )";
+
+/// One row per event of `input`, in order (ON CONFLICT DO UPDATE takes each row once).
+const DISTINCT_INPUT: &str = "(SELECT DISTINCT ON (repository_id, created_at, ref) *
+    FROM input ORDER BY repository_id, created_at, ref, n) AS distinct_input";
 
 impl Columns {
     fn of<'a>(events: impl IntoIterator<Item = &'a Handled>) -> Self {
         let mut columns = Self::default();
         for event in events {
-            columns.ids.push(i64::from(event.repository_id.get()));
-            columns.created_at.push(
-                event
-                    .seen
-                    .created_at
-                    .as_ref()
-                    .map(|t| t.as_str().to_owned()),
-            );
-            columns.refs.push(event.seen.git_ref.clone());
-            columns.observed_at.push(event.observed_at);
+            columns.push(event.repository_id, &event.seen, event.observed_at);
             columns.baseline.push(event.baseline);
+            columns.events.push(None);
         }
         columns
+    }
+
+    fn of_pending(pending: &[Pending]) -> Result<Self, serde_json::Error> {
+        let mut columns = Self::default();
+        for item in pending {
+            columns.push(item.repository_id, &item.seen(), item.observed_at);
+            columns.baseline.push(item.baseline);
+            columns.events.push(Some(serde_json::to_string(&item.event)?));
+        }
+        Ok(columns)
+    }
+
+    fn push(&mut self, id: RepositoryId, seen: &LastSeen, observed_at: SystemTime) {
+        self.ids.push(i64::from(id.get()));
+        let created_at = seen.created_at.as_ref().map(|t| t.as_str().to_owned());
+        self.created_at.push(created_at);
+        self.refs.push(seen.git_ref.clone());
+        self.observed_at.push(observed_at);
     }
 
     /// Runs `statement` (which starts with [`INPUT`]) with these columns, the fleet ($6)
@@ -220,7 +260,7 @@ impl Columns {
         epoch: i64,
     ) -> Result<u64, tokio_postgres::Error> {
         let statement = format!("{INPUT} {statement}");
-        let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        let parameters: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
             &self.ids,
             &self.created_at,
             &self.refs,
@@ -228,22 +268,68 @@ impl Columns {
             &self.baseline,
             &fleet,
             &epoch,
+            &self.events,
         ];
         client.execute(&statement, &parameters).await
     }
 
-    /// Every event, in order; a push already recorded is not recorded again.
+    /// Every event, in order, handled now; a push already recorded is not recorded again,
+    /// only marked handled (and no longer pending).
     async fn insert_events(
         &self,
         client: &impl GenericClient,
         fleet: &str,
         epoch: i64,
     ) -> Result<u64, tokio_postgres::Error> {
-        let statement = "INSERT INTO codearts_watch_events
-                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch)
-             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7
-             FROM input ORDER BY n
-             ON CONFLICT (fleet, repository_id, created_at, ref) DO NOTHING";
+        let statement = format!(
+            "INSERT INTO codearts_watch_events AS e
+                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch, handled_at)
+             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7, now()
+             FROM {DISTINCT_INPUT} ORDER BY n
+             ON CONFLICT (fleet, repository_id, created_at, ref) DO UPDATE SET
+                pending = false, handled_at = coalesce(e.handled_at, now())
+             WHERE e.pending OR e.handled_at IS NULL"
+        );
+        self.run(client, &statement, fleet, epoch).await
+    }
+
+    /// Pending items, in order, with their whole events: recorded again (a takeover that
+    /// observes one anew, an item given up then observed again), pending again, unless it
+    /// was handled.
+    async fn insert_pending(
+        &self,
+        client: &impl GenericClient,
+        fleet: &str,
+        epoch: i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = format!(
+            "INSERT INTO codearts_watch_events AS e
+                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch, event,
+                 pending)
+             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7,
+                event::jsonb, true
+             FROM {DISTINCT_INPUT} ORDER BY n
+             ON CONFLICT (fleet, repository_id, created_at, ref) DO UPDATE SET
+                pending = true, event = excluded.event, given_up_at = NULL,
+                epoch = excluded.epoch
+             WHERE e.handled_at IS NULL"
+        );
+        self.run(client, &statement, fleet, epoch).await
+    }
+
+    /// Pending items given up: no longer pending.
+    async fn give_up(
+        &self,
+        client: &impl GenericClient,
+        fleet: &str,
+        epoch: i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        let statement = "UPDATE codearts_watch_events AS e
+             SET pending = false, given_up_at = now(), epoch = $7
+             FROM input i
+             WHERE e.fleet = $6 AND e.repository_id = i.repository_id
+                AND e.created_at IS NOT DISTINCT FROM i.created_at
+                AND e.ref IS NOT DISTINCT FROM i.ref AND e.pending";
         self.run(client, statement, fleet, epoch).await
     }
 
@@ -357,6 +443,36 @@ impl WatchStore for PgStore {
             Err(_) => self.unrecorded.set(handled),
         }
         outcome
+    }
+
+    fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
+        let columns = Columns::of_pending(pending).map_err(|e| {
+            let store = format!("database {}", self.database.describe());
+            StateError::new(store, format!("cannot record a pending event: {e}"), None)
+        })?;
+        self.fenced(
+            "cannot record the pending events",
+            async |transaction, fleet, epoch| {
+                columns
+                    .insert_pending(transaction, fleet, epoch)
+                    .await
+                    .map(drop)
+            },
+        )
+    }
+
+    fn load_pending(&mut self) -> Result<Vec<Pending>, StateError> {
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    fn give_up(&mut self, given_up: &[Handled]) -> Result<(), StateError> {
+        let columns = Columns::of(given_up);
+        self.fenced(
+            "cannot record the events given up",
+            async |transaction, fleet, epoch| {
+                columns.give_up(transaction, fleet, epoch).await.map(drop)
+            },
+        )
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
