@@ -239,9 +239,13 @@ async fn pending_events_pass_to_the_next_term_in_order_until_handled_or_given_up
         let mut store = store;
         store.load().unwrap();
         assert!(store.load_pending().unwrap().is_empty());
-        store.record_pending(&[pending(2, 5), pending(1, 7)]).unwrap();
+        store
+            .record_pending(&[pending(2, 5), pending(1, 7)])
+            .unwrap();
         // Recorded again (a retry, a takeover observing it anew): one row, still pending.
-        store.record_pending(&[pending(2, 5), pending(3, 1)]).unwrap();
+        store
+            .record_pending(&[pending(2, 5), pending(3, 1)])
+            .unwrap();
     })
     .await
     .unwrap();
@@ -257,7 +261,11 @@ async fn pending_events_pass_to_the_next_term_in_order_until_handled_or_given_up
             .collect();
         assert_eq!(order, [(2, seen(5)), (1, seen(7)), (3, seen(1))]);
         let first = &loaded[0];
-        let name = first.event.repository.as_ref().and_then(|r| r.name.as_deref());
+        let name = first
+            .event
+            .repository
+            .as_ref()
+            .and_then(|r| r.name.as_deref());
         assert_eq!(name, Some("repository 2"), "the whole event");
         assert_eq!(first.observed_at, pending(2, 5).observed_at);
         store
@@ -278,11 +286,17 @@ async fn pending_events_pass_to_the_next_term_in_order_until_handled_or_given_up
         "2|f|t|f\n1|f|f|t\n3|t|f|f"
     );
     // Taken over: the former holder's records are refused, the pending one passes on.
-    cluster.psql("outbox", "UPDATE codearts_watch_lease SET expires_at = now()");
+    cluster.psql(
+        "outbox",
+        "UPDATE codearts_watch_lease SET expires_at = now()",
+    );
     let current = take(&database, "b").await;
     let refused = tokio::task::spawn_blocking(move || {
         let mut store = store;
-        store.record_pending(&[pending(4, 1)]).unwrap_err().to_string()
+        store
+            .record_pending(&[pending(4, 1)])
+            .unwrap_err()
+            .to_string()
     })
     .await
     .unwrap();

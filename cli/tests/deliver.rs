@@ -272,6 +272,13 @@ fn a_refused_delivery_is_said_once_kept_for_replay_and_not_retried() {
         1,
         "{stderr}"
     );
+    // Given up, it is no longer pending: the next watch does not send it again.
+    let state = std::fs::read_to_string(state_path(&dir)).unwrap();
+    assert!(!state.contains("\"pending\""), "{state}");
+    let again = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(receiver.received().len(), 2, "nothing sent again");
+    drop(again);
 }
 
 /// `kill -9` while a delivery hangs, and a newer push of that repository before the next

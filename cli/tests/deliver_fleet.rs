@@ -106,6 +106,14 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
     receiver.wait_for(Duration::from_secs(10), |r| {
         r.iter().any(|r| r.repository() == 3)
     });
+    // docs/delivery.md's query shows what waits for the receiver: push 3 alone.
+    let waiting = cluster.psql("deliver", &pending_query());
+    let rows: Vec<&str> = waiting.lines().collect();
+    assert_eq!(rows.len(), 1, "{waiting}");
+    assert!(
+        rows[0].contains("|3|main|") && rows[0].contains(&created_at(3)),
+        "{waiting}"
+    );
     drop(first); // kill -9
     // The service moves on before the standby polls: push 3 is no longer served.
     loopback.push(3, 5);
@@ -163,5 +171,18 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
     let mut expected: Vec<String> = (1..=4).map(|n| format!("{n} {}", created_at(n))).collect();
     expected.insert(3, format!("3 {}", created_at(5)));
     assert_eq!(rows, expected, "{}\n{}", log(&dir, 0), log(&dir, 1));
+    assert_eq!(
+        cluster.psql("deliver", &pending_query()),
+        "",
+        "nothing waits"
+    );
     drop(second);
+}
+
+/// The page's query of what waits for the receiver.
+fn pending_query() -> String {
+    let page = include_str!("../../docs/delivery.md");
+    let start = page.find("```sql\n").expect("docs/delivery.md's query") + 7;
+    let end = start + page[start..].find("```").unwrap();
+    page[start..end].to_owned()
 }

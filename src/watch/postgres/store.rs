@@ -237,7 +237,9 @@ impl Columns {
         for item in pending {
             columns.push(item.repository_id, &item.seen(), item.observed_at);
             columns.baseline.push(item.baseline);
-            columns.events.push(Some(serde_json::to_string(&item.event)?));
+            columns
+                .events
+                .push(Some(serde_json::to_string(&item.event)?));
         }
         Ok(columns)
     }
