@@ -10,6 +10,7 @@ use std::{
 };
 
 use common::{
+    listen,
     receiver::{Answer, Receiver, SECRET, verifies},
     watching::{Loopback, created_at, state_path},
 };
@@ -360,13 +361,7 @@ fn metrics_count_outcomes_and_the_backlog() {
     let mut args = receiver.args(2, &secret_file(&dir));
     args.extend(["--listen".into(), "127.0.0.1:0".into()]);
     let mut watch = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let serving = watch.stderr_line();
-    let address = serving
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{serving}"))
-        .to_owned();
+    let address = listen::announced_address(&watch.stderr_line());
     watch.expect(2);
     receiver.answer_for(1, Answer::Status(503));
     loopback.push(1, 1);
@@ -376,7 +371,7 @@ fn metrics_count_outcomes_and_the_backlog() {
             && r.iter().any(|r| r.repository() == 2)
     });
     std::thread::sleep(Duration::from_millis(1200));
-    let text = metrics(&address);
+    let text = listen::get(&address, "/metrics");
     let value = |name: &str| -> f64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
@@ -394,24 +389,47 @@ fn metrics_count_outcomes_and_the_backlog() {
     assert_eq!(value("codearts_watch_delivery_backlog"), 1.0);
     assert!(value("codearts_watch_delivery_oldest_waiting_seconds") >= 1.0);
     // Liveness does not depend on the receiver.
-    assert!(get(&address, "/healthz").starts_with("HTTP/1.1 200"));
+    assert_eq!(listen::get_any(&address, "/healthz").0, 200);
 }
 
-fn get(address: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    text
+/// A receiver that holds every repository stops the polls: readiness names it (not the
+/// service), liveness does not care, and both are as before once it answers again.
+#[test]
+fn readiness_names_a_receiver_every_repository_waits_for() {
+    let loopback = Loopback::start(1);
+    let receiver = Receiver::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = receiver.args(1, &secret_file(&dir));
+    args.extend(["--listen", "127.0.0.1:0", "--unhealthy-after", "3"].map(String::from));
+    let mut watch = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let address = listen::announced_address(&watch.stderr_line());
+    watch.expect(1);
+    receiver.answer(Answer::Status(503));
+    loopback.push(1, 1);
+    receiver.wait_for(Duration::from_secs(10), |r| !r.is_empty());
+    // Three intervals without a poll, and some.
+    let (status, body) = wait_for_readiness(&address, 503);
+    assert!(
+        body.contains("every repository waits for the receiver (1 deliveries waiting"),
+        "{body}"
+    );
+    assert_eq!(listen::get_any(&address, "/healthz").0, 200);
+    receiver.answer(Answer::Ok);
+    let (status_after, body_after) = wait_for_readiness(&address, 200);
+    assert_eq!((status, status_after), (503, 200), "{body_after}");
 }
 
-fn metrics(address: &str) -> String {
-    get(address, "/metrics")
+/// /readyz once it answers `status`, within 15 s.
+fn wait_for_readiness(address: &str, status: u16) -> (u16, String) {
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = listen::get_any(address, "/readyz");
+        if answer.0 == status {
+            return answer;
+        }
+        assert!(Instant::now() < end, "{answer:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Bad options are refused before anything is sent, naming the option.

@@ -45,8 +45,9 @@ struct Shared {
     loop_turned: Mutex<Instant>,
     watch: Mutex<Option<WatchHandle>>,
     fleet: Mutex<Option<Fleet>>,
-    /// Where pushes are delivered: its figures are served, its trouble affects neither
-    /// liveness nor readiness (the watch goes on polling, and deliveries wait).
+    /// Where pushes are delivered: its figures are served; its trouble never affects
+    /// liveness, and readiness only names it when every repository waits for it (no poll is
+    /// made then, and the service is not to blame).
     receiver: Mutex<Option<super::deliver::Receiver>>,
 }
 
@@ -208,6 +209,23 @@ fn service_trouble(stats: &WatchStats, unanswered_for: Duration) -> Option<Strin
     })
 }
 
+/// Why no poll is made, when that is the receiver's doing: every repository holds a delivery
+/// that waits for it.
+fn receiver_trouble(
+    stats: &WatchStats,
+    deliveries: Option<super::deliver::Figures>,
+) -> Option<String> {
+    let figures = deliveries?;
+    let waiting = figures.backlog();
+    (waiting > 0 && waiting as u64 >= stats.repositories.total()).then(|| {
+        let oldest = figures.oldest(std::time::Instant::now()).as_secs();
+        format!(
+            "every repository waits for the receiver ({waiting} deliveries waiting, the \
+             oldest for {oldest}s): none is polled until its delivery ends"
+        )
+    })
+}
+
 /// Why a fleet replica could not take over now, if it could not: the database has not
 /// answered within the lease's length.
 pub(super) fn database_trouble(fleet: &Fleet) -> Option<String> {
@@ -265,7 +283,8 @@ async fn readyz(State(health): State<Health>) -> impl IntoResponse {
              after a restart until a save succeeds)"
                 .into(),
         ),
-        None => service_trouble(&stats, health.0.unanswered_for),
+        None => service_trouble(&stats, health.0.unanswered_for)
+            .map(|why| receiver_trouble(&stats, health.deliveries()).unwrap_or(why)),
     };
     match trouble {
         None => (StatusCode::OK, Json(json!({"status": "ready"}))),

@@ -283,7 +283,7 @@ pub fn verifies(body: &[u8], signature: &str) -> bool {
 
 /// docs/delivery.md's check, verbatim (tests/delivery_docs.rs holds them equal).
 fn verified(secret: &[u8], body: &[u8], header: &str) -> bool {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     let Some(Ok(signature)) = header.strip_prefix("sha256=").map(hex::decode) else {
         return false;
     };
