@@ -48,7 +48,6 @@ const CONNECT: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug)]
 pub(crate) struct Receiver(Arc<Inner>);
 
-#[derive(Debug)]
 struct Inner {
     client: reqwest::Client,
     url: url::Url,
@@ -61,6 +60,18 @@ struct Inner {
     max_backoff: Duration,
     rejected: Option<PathBuf>,
     figures: Mutex<Figures>,
+}
+
+/// The URL as given may carry credentials (user info, a token in the query): only the one
+/// shown on stderr is.
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("url", &self.shown)
+            .field("parallel", &self.parallel)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the deliveries came to so far, for /metrics.
@@ -302,4 +313,40 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::args::{Cli, Command};
+
+    /// A URL's user info and query may be credentials: `Debug` shows the URL as stderr does.
+    #[test]
+    fn debug_shows_no_credentials_of_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "the shared secret").unwrap();
+        let url = "https://ci:hunter2@ci.example/hook?token=abc123";
+        let cli = Cli::try_parse_from([
+            "codearts",
+            "watch",
+            "1",
+            "--deliver",
+            url,
+            "--deliver-secret-file",
+            secret.to_str().unwrap(),
+        ])
+        .unwrap();
+        let Command::Watch(args) = cli.command else {
+            panic!("a watch")
+        };
+        let receiver = Receiver::from_args(&args.delivery).unwrap().unwrap();
+        let shown = format!("{receiver:?}");
+        assert!(shown.contains("https://ci.example/hook"), "{shown}");
+        for secret in ["hunter2", "abc123", "the shared secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 }
