@@ -252,6 +252,32 @@ fn summary(report: &Report) -> String {
     }
 }
 
+/// A table cell of text the service may have chosen: each ASCII punctuation character is
+/// escaped (CommonMark allows it for all of them), so no link, image or emphasis renders.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in clean(text).chars() {
+        if c.is_ascii_punctuation() {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A table cell holding `text` as a code span: fenced by more backticks than any run in it,
+/// padded when it starts or ends with one, `|` escaped as GFM tables need even in code.
+fn code_cell(text: &str) -> String {
+    let text = clean(text).replace('|', "\\|");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = match text.starts_with('`') || text.ends_with('`') {
+        true => " ",
+        false => "",
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 fn markdown(report: &Report) -> String {
     let verdict = if report.conforms {
         "the answers conform"
@@ -264,7 +290,6 @@ fn markdown(report: &Report) -> String {
     }
     text.push_str("\n| schema | answer path | the service answers | the spec says | suggested edit | verdict |\n");
     text.push_str("| --- | --- | --- | --- | --- | --- |\n");
-    let cell = |text: &str| clean(text).replace('|', "\\|");
     for d in &report.differences {
         let verdict = match d.verdict {
             Some("breaking") => "**breaking**",
@@ -272,9 +297,9 @@ fn markdown(report: &Report) -> String {
             None => "-",
         };
         text.push_str(&format!(
-            "| {} | `{}` | {} ({}) | {} | {} | {verdict} |\n",
+            "| {} | {} | {} ({}) | {} | {} | {verdict} |\n",
             cell(&d.schema),
-            cell(&d.path),
+            code_cell(&d.path),
             cell(&d.seen),
             d.seen_type,
             cell(&d.expected),
@@ -282,4 +307,28 @@ fn markdown(report: &Report) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the service sends cannot end a code span or render as markdown in a report
+    /// meant for a pull request.
+    #[test]
+    fn markdown_cells_of_the_services_text_render_as_text() {
+        assert_eq!(code_cell("a.b"), "`a.b`");
+        assert_eq!(code_cell("a`b"), "``a`b``");
+        assert_eq!(code_cell("`x``"), "``` `x`` ```");
+        assert_eq!(code_cell("a|b"), "`a\\|b`");
+        assert_eq!(
+            cell("![x](http://t/p)"),
+            "\\!\\[x\\]\\(http\\:\\/\\/t\\/p\\)"
+        );
+        assert_eq!(
+            cell("a string of 40 characters"),
+            "a string of 40 characters"
+        );
+        assert_eq!(cell("line\nbreak|"), "line\\\\nbreak\\|");
+    }
 }
