@@ -223,7 +223,8 @@ impl Fleet {
             limit = limit.resume(learned);
         }
         let client = client.paced_by(limit)?;
-        let printer = Printer::new(watching);
+        let mut printer = Printer::new(watching);
+        printer.lead_with(term.leadership().clone());
         let store = match PgStore::open(&term).await {
             Ok(store) => store,
             Err(error) => {
@@ -252,7 +253,6 @@ impl Fleet {
                 }
             }
         });
-        let mut printer = printer;
         let ended = {
             let printing = printer.print(&mut stream, &handle, shutdown, health, term.lost());
             // What the limiter learned is saved every few seconds while printing.

@@ -179,6 +179,13 @@ impl Printer {
         }
     }
 
+    /// Deliveries under a fleet's lease (see `deliver::Deliveries::lead_with`).
+    pub(crate) fn lead_with(&mut self, leadership: codearts_repo::watch::Leadership) {
+        if let Some(deliveries) = &mut self.deliveries {
+            deliveries.lead_with(leadership);
+        }
+    }
+
     /// Whether a signal asked the watch to stop.
     pub(crate) fn stopping(&self) -> bool {
         self.stopping

@@ -26,7 +26,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use codearts_repo::{PushEvent, RepositoryId, watch::Deferred};
+use codearts_repo::{
+    PushEvent, RepositoryId,
+    watch::{Deferred, Leadership},
+};
 use serde_json::json;
 use tokio::{sync::Semaphore, task::JoinSet};
 
@@ -151,6 +154,7 @@ impl Receiver {
             receiver: self.clone(),
             tasks: JoinSet::new(),
             permits: Arc::new(Semaphore::new(self.0.parallel)),
+            leadership: None,
         }
     }
 
@@ -217,9 +221,18 @@ pub(crate) struct Deliveries {
     receiver: Receiver,
     tasks: JoinSet<()>,
     permits: Arc<Semaphore>,
+    /// A fleet's lease: no attempt starts once it is lost.
+    leadership: Option<Leadership>,
 }
 
 impl Deliveries {
+    /// Under a fleet's lease: an attempt whose turn comes once the lease is lost is not made,
+    /// and its push is left pending for the next active watcher (only an attempt already
+    /// under way at the takeover may reach the receiver twice, with its id).
+    pub(crate) fn lead_with(&mut self, leadership: Leadership) {
+        self.leadership = Some(leadership);
+    }
+
     /// Whether this item is delivered (a baseline only with `--deliver-baselines`).
     pub(crate) fn wants(&self, baseline: bool) -> bool {
         !baseline || self.receiver.0.baselines
@@ -239,6 +252,7 @@ impl Deliveries {
         let document = Document::new(repository_id, event, baseline, deferred.observed_at());
         let waiting = Waiting::new(&self.receiver);
         let (receiver, permits) = (self.receiver.clone(), self.permits.clone());
+        let leadership = self.leadership.clone();
         self.tasks.spawn(async move {
             let _waiting = waiting;
             let inner = &receiver.0;
@@ -251,6 +265,9 @@ impl Deliveries {
                     let Ok(_permit) = permits.acquire().await else {
                         return;
                     };
+                    if leadership.as_ref().is_some_and(|lease| !lease.is_held()) {
+                        return; // abandoned: pending for the next active watcher
+                    }
                     attempt::send(&inner.client, &inner.url, &inner.secret, &document).await
                 };
                 match outcome {
