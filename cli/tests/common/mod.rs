@@ -5,6 +5,7 @@
 pub mod listen;
 #[path = "../../../tests/common/postgres.rs"]
 pub mod postgres;
+pub mod push_server;
 pub mod receiver;
 pub mod watching;
 
