@@ -276,8 +276,13 @@ fn a_refused_delivery_is_said_once_kept_for_replay_and_not_retried() {
     // Given up, it is no longer pending: the next watch does not send it again.
     let state = std::fs::read_to_string(state_path(&dir)).unwrap();
     assert!(!state.contains("\"pending\""), "{state}");
+    let polls = polls_of(&loopback, 1);
     let again = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    std::thread::sleep(Duration::from_secs(2));
+    let end = Instant::now() + Duration::from_secs(10);
+    while polls_of(&loopback, 1) < polls + 5 {
+        assert!(Instant::now() < end, "the next watch polls");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(receiver.received().len(), 2, "nothing sent again");
     drop(again);
 }

@@ -96,7 +96,7 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
             .psql(
                 "deliver",
                 "SELECT count(*) FROM codearts_watch_events \
-             WHERE repository_id IN (1, 2) AND NOT baseline",
+             WHERE repository_id IN (1, 2) AND NOT baseline AND handled_at IS NOT NULL",
             )
             .trim()
             == "2"
@@ -106,6 +106,7 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
     receiver.wait_for(Duration::from_secs(10), |r| {
         r.iter().any(|r| r.repository() == 3)
     });
+    drop(first); // kill -9
     // docs/delivery.md's query shows what waits for the receiver: push 3 alone.
     let waiting = cluster.psql("deliver", &pending_query());
     let rows: Vec<&str> = waiting.lines().collect();
@@ -114,7 +115,6 @@ fn a_takeover_delivers_the_push_in_flight_again_with_its_id_and_nothing_else_twi
         rows[0].contains("|3|main|") && rows[0].contains(&created_at(3)),
         "{waiting}"
     );
-    drop(first); // kill -9
     // The service moves on before the standby polls: push 3 is no longer served.
     loopback.push(3, 5);
     receiver.answer_for(3, Answer::Ok);

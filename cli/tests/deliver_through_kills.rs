@@ -321,14 +321,14 @@ fn wait_until(within: Duration, what: &str, done: impl Fn() -> bool) {
     }
 }
 
-/// Until no push has been served for the first time in 300 ms: every push made before is
+/// Until no push has been served for the first time in 500 ms: every push made before is
 /// in the watch's outbox (or waits, unserved, behind a held one), none in a poll's answer
 /// on its way. A kill inside that answer is no part of this test: nothing can record a push
 /// before it arrives.
 fn settle(server: &PushServer) {
     let distinct = || server.served().into_iter().collect::<BTreeSet<_>>().len();
     let mut last = (distinct(), Instant::now());
-    while last.1.elapsed() < Duration::from_millis(300) {
+    while last.1.elapsed() < Duration::from_millis(500) {
         std::thread::sleep(Duration::from_millis(50));
         let now = distinct();
         if now != last.0 {
@@ -441,6 +441,16 @@ fn scenario(
     }
     let distinct: BTreeSet<_> = ids.values().flatten().collect();
     assert_eq!(distinct.len(), ids.len(), "one id per push");
+    // In order per repository: each push first reaches the receiver after the older ones.
+    for id in 1..=REPOSITORIES {
+        let mut first_seen: Vec<String> = Vec::new();
+        for delivery in received.iter().filter(|r| r.repository() == id) {
+            if !first_seen.contains(&delivery.created_at()) {
+                first_seen.push(delivery.created_at());
+            }
+        }
+        assert!(first_seen.is_sorted(), "repository {id}: {first_seen:?}");
+    }
     let taken = taken(receiver);
     for handled in handled {
         assert!(

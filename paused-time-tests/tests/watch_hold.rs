@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use codearts_repo::{
-    Client, StateFile, WatchOptions, WatchStream, server::Server, watch::LastSeen,
+    Client, RepositoryId, StateFile, WatchItem, WatchOptions, WatchStream,
+    server::Server,
+    watch::{Handled, LastSeen, Pending, SeenEvents, StateError, WatchStore},
 };
 use common::{INTERVAL, event, id, next, push, setup};
 
@@ -157,4 +159,153 @@ async fn a_held_push_the_watch_died_with_comes_back_first_before_a_newer_one() {
     stream.close().await.unwrap();
     assert_eq!(saved(&path, 1), T2);
     assert!(StateFile::new(&path).read_pending().unwrap().is_empty());
+}
+
+fn pending(n: u32, created_at: &str) -> Pending {
+    let observed_at = std::time::UNIX_EPOCH + Duration::from_secs(1_765_000_000);
+    Pending::new(id(n), event("main", created_at), observed_at, false)
+}
+
+fn holding_options() -> WatchOptions {
+    WatchOptions::default()
+        .interval(INTERVAL)
+        .hold_until_handled(true)
+}
+
+/// Two items of 1 left pending (the first handled but not saved when the watch died, the
+/// second recorded after it), one of 2, and one of 3, which is not watched: one item per
+/// repository is out at a time, in order, and 1 is polled only after its last one.
+#[tokio::test(start_paused = true)]
+async fn pending_items_come_back_one_at_a_time_per_repository_in_order() {
+    let (server, client) = setup(&[1, 2, 3]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut store = StateFile::new(&path);
+    store.load().unwrap();
+    store
+        .record_pending(&[
+            pending(1, T1),
+            pending(3, T1),
+            pending(1, T2),
+            pending(2, T1),
+        ])
+        .unwrap();
+    drop(store);
+    server.set_push_event(id(1), event("main", T2));
+
+    server.set_push_event(id(3), event("main", T1));
+
+    let (handle, mut stream) = client
+        .watch_with_store(holding_options(), [id(1), id(2)], StateFile::new(&path))
+        .unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for _ in 0..3 {
+        let (n, created_at, baseline) = push(next(&mut stream, Duration::from_millis(1)).await);
+        assert_eq!((created_at.as_str(), baseline), (T1, false), "{n}");
+        out.insert(n, stream.defer().expect("held"));
+    }
+    assert_eq!(out.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(
+        next(&mut stream, INTERVAL * 3).await.is_none(),
+        "T2 of 1 waits for T1"
+    );
+    assert_eq!(polls(&server, 1), 0, "held");
+    out.remove(&1).unwrap().handled();
+    assert_eq!(
+        push(next(&mut stream, Duration::from_millis(1)).await),
+        (1, T2.into(), false)
+    );
+    let second = stream.defer().expect("held");
+    assert!(next(&mut stream, INTERVAL * 3).await.is_none());
+    assert_eq!(polls(&server, 1), 0, "held by its second item");
+    second.handled();
+    assert!(
+        next(&mut stream, INTERVAL * 2).await.is_none(),
+        "T2 is what 1 serves"
+    );
+    assert!(polls(&server, 1) >= 1, "polled once its items are handled");
+    // 3 is not watched: its item comes back all the same; added once it is handled, 3 is
+    // polled (not held by it any more).
+    out.remove(&3).unwrap().handled();
+    handle.add(id(3));
+    assert!(next(&mut stream, INTERVAL * 2).await.is_none());
+    assert!(polls(&server, 3) >= 1, "3 is polled");
+    out.remove(&2).unwrap().handled();
+    stream.close().await.unwrap();
+    assert_eq!(saved(&path, 1), T2);
+    assert!(StateFile::new(&path).read_pending().unwrap().is_empty());
+}
+
+/// A state file whose journal refuses the first recording of a held item, as a full disk.
+struct FailsOnce(StateFile, bool);
+
+impl WatchStore for FailsOnce {
+    fn load(&mut self) -> Result<SeenEvents, StateError> {
+        self.0.load()
+    }
+
+    fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
+        self.0.save(seen)
+    }
+
+    fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
+        self.0.save_handled(seen, handled)
+    }
+
+    fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
+        self.0.record_new(first)
+    }
+
+    fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
+        if std::mem::take(&mut self.1) {
+            return Err(StateError::new("the test's store", "no space left", None));
+        }
+        self.0.record_pending(pending)
+    }
+}
+
+/// A held item whose recording fails is returned all the same (after the failure is
+/// reported), and recorded at the next flush; handled, it leaves the outbox.
+#[tokio::test(start_paused = true)]
+async fn a_held_item_whose_recording_failed_is_recorded_at_the_next_flush() {
+    let (server, client) = setup(&[1]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let (_, mut stream) = client
+        .watch_with_store(
+            holding_options().flush_every(Duration::from_secs(1)),
+            [id(1)],
+            FailsOnce(StateFile::new(&path), false),
+        )
+        .unwrap();
+    assert!(push(next(&mut stream, INTERVAL * 2).await).2, "a baseline");
+    stream.handled();
+    stream.close().await.unwrap();
+    let (_, mut stream) = client
+        .watch_with_store(
+            holding_options().flush_every(Duration::from_secs(1)),
+            [id(1)],
+            FailsOnce(StateFile::new(&path), true),
+        )
+        .unwrap();
+    server.set_push_event(id(1), event("main", T1));
+    let reported = next(&mut stream, INTERVAL * 2).await;
+    assert!(
+        matches!(&reported, Some(WatchItem::StateNotSaved { error }) if error.to_string().contains("no space left")),
+        "{reported:?}"
+    );
+    assert_eq!(
+        push(next(&mut stream, Duration::from_millis(1)).await),
+        (1, T1.into(), false),
+        "returned all the same"
+    );
+    let deferred = stream.defer().unwrap();
+    // The first recording failed: only a flush's retry can have recorded it.
+    let pending_now = || StateFile::new(&path).read_pending().unwrap().len();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(pending_now(), 1, "recorded at a flush");
+    deferred.handled();
+    stream.close().await.unwrap();
+    assert_eq!(pending_now(), 0);
+    assert_eq!(saved(&path, 1), T1);
 }

@@ -208,6 +208,9 @@ struct Saved {
     journal: Vec<Handled>,
     /// Pending items given up since the store last took them.
     given_up: Vec<Handled>,
+    /// Held items whose recording failed: recorded again at each flush until it succeeds
+    /// (meanwhile they are returned, and handled, as any other).
+    unrecorded: Vec<Pending>,
 }
 
 /// One change to the map of what was handled.
@@ -256,6 +259,7 @@ impl Memory {
                 dirty: false,
                 journal: Vec::new(),
                 given_up: Vec::new(),
+                unrecorded: Vec::new(),
             }),
             changes: Mutex::new(Vec::new()),
             stats,
@@ -384,6 +388,10 @@ fn record(
         true => Ok(()),
         false => saved.store.record_pending(&pending),
     };
+    if held.is_err() {
+        saved.unrecorded.extend(pending);
+        saved.dirty = true;
+    }
     let mut changes = lock(&shared.changes);
     changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
     recorded.and(held)
@@ -420,13 +428,20 @@ async fn save(
             dirty,
             journal,
             given_up,
+            unrecorded,
         } = &mut *saved;
-        // Given up before what is handled after: an event both given up and handled again
-        // later (observed anew) ends handled.
-        let outcome = match given_up.is_empty() {
+        // Pending first, given up next, handled last: an item recorded late and handled
+        // since ends handled, as does an event given up and handled again (observed anew).
+        let outcome = match unrecorded.is_empty() {
+            true => Ok(()),
+            false => store
+                .record_pending(unrecorded)
+                .inspect(|()| unrecorded.clear()),
+        }
+        .and_then(|()| match given_up.is_empty() {
             true => Ok(()),
             false => store.give_up(given_up).inspect(|()| given_up.clear()),
-        }
+        })
         .and_then(|()| store.save_handled(seen, journal));
         // A failed save is tried again at the next flush, with what is handled meanwhile.
         *dirty = outcome.is_err();

@@ -23,10 +23,7 @@
 //! active watcher's polls go out only while it holds the lease ([`Leadership`],
 //! [`WatchOptions::leadership`]).
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
@@ -156,7 +153,7 @@ impl Client {
         repositories: impl IntoIterator<Item = RepositoryId>,
     ) -> (WatchHandle, WatchStream) {
         let (handle, stream, _) =
-            self.start_watch(options, repositories, SeenEvents::new(), HashSet::new());
+            self.start_watch(options, repositories, SeenEvents::new(), Vec::new());
         (handle, stream)
     }
 
@@ -171,17 +168,13 @@ impl Client {
     ) -> Result<(WatchHandle, WatchStream), StateError> {
         let seen = store.load()?;
         let pending = store.load_pending()?;
-        // A repository is polled from its pending item on, and not before that is handled.
+        // A repository is polled from its last pending item on, once its items are handled.
         let mut restored = seen.clone();
         restored.extend(pending.iter().map(|p| (p.repository_id, p.seen())));
-        let held = match options.hold_until_handled {
-            true => pending.iter().map(|p| p.repository_id).collect(),
-            false => HashSet::new(),
-        };
         let period = options.flush_every;
-        let (handle, stream, report) = self.start_watch(options, repositories, restored, held);
+        let (handle, stream, report) = self.start_watch(options, repositories, restored, pending);
         let stats = handle.stats.clone();
-        let stream = stream.remember(Box::new(store), seen, pending, period, stats, report);
+        let stream = stream.remember(Box::new(store), seen, period, stats, report);
         Ok((handle, stream))
     }
 
@@ -190,7 +183,7 @@ impl Client {
         options: WatchOptions,
         repositories: impl IntoIterator<Item = RepositoryId>,
         restored: SeenEvents,
-        held: HashSet<RepositoryId>,
+        pending: Vec<Pending>,
     ) -> (
         WatchHandle,
         WatchStream,
@@ -210,7 +203,7 @@ impl Client {
         };
         client.leadership = options.leadership.clone();
         let limiter = client.limiter.clone();
-        let mut watcher = Watcher::new(client, options, restored, held, stats.clone(), item_tx);
+        let mut watcher = Watcher::new(client, options, restored, pending, stats.clone(), item_tx);
         for id in repositories {
             watcher.add(id);
         }

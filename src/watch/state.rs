@@ -98,7 +98,7 @@ impl Pending {
     }
 
     /// Whether `handled` is this entry's event.
-    pub fn is(&self, handled: &Handled) -> bool {
+    pub fn matches(&self, handled: &Handled) -> bool {
         self.repository_id == handled.repository_id && self.seen() == handled.seen
     }
 }

@@ -67,6 +67,8 @@ pub struct StateFile {
     lock: Option<fs::File>,
     /// The items pending, oldest first, as of the last load or change: each save writes them.
     pending: Vec<Pending>,
+    /// `pending` was read (a save before any load keeps what the file holds).
+    pending_read: bool,
 }
 
 impl StateFile {
@@ -77,6 +79,7 @@ impl StateFile {
             journal: None,
             lock: None,
             pending: Vec::new(),
+            pending_read: false,
         }
     }
 
@@ -231,8 +234,13 @@ impl StateFile {
             self.journal = Some(journal);
         }
         let journal = self.journal.as_mut().expect("opened above");
-        journal.write_all(lines)?;
-        journal.sync_data()
+        let before = journal.metadata()?.len();
+        let appended = journal.write_all(lines).and_then(|()| journal.sync_data());
+        if appended.is_err() {
+            // A line cut short would be glued to the next one, which a load then refuses.
+            let _ = journal.set_len(before);
+        }
+        appended
     }
 }
 
@@ -254,6 +262,7 @@ impl StateFile {
             mut pending,
             ..
         } = self.read_saved()?;
+        let saved = repositories.clone();
         for line in self.read_journal()? {
             match line {
                 // A journal left by a crash between a save and the emptying of the journal
@@ -264,15 +273,21 @@ impl StateFile {
                 }) => {
                     repositories.entry(repository_id).or_insert(seen);
                 }
-                // Or items the save had as handled: they are returned once more (at least
-                // once), with the same event.
-                Line::Pending { pending: item } => add_pending(&mut pending, item),
+                // Or items the save had as handled: the saved state holds their event and its
+                // pending items do not. (A first entry the save took with its item still
+                // pending has the item in the file.)
+                Line::Pending { pending: item } => {
+                    if saved.get(&item.repository_id) != Some(&item.seen()) {
+                        add_pending(&mut pending, item);
+                    }
+                }
             }
         }
         Ok((repositories, pending))
     }
 
     fn save_repositories<T: Serialize>(&mut self, repositories: &T) -> Result<(), StateError> {
+        self.read_pending_once()?;
         let written = Written {
             codearts_watch_state: FORMAT,
             repositories,
@@ -331,11 +346,21 @@ impl StateFile {
     }
 }
 
+impl StateFile {
+    fn read_pending_once(&mut self) -> Result<(), StateError> {
+        if !self.pending_read {
+            self.pending = self.read_all()?.1;
+            self.pending_read = true;
+        }
+        Ok(())
+    }
+}
+
 impl WatchStore for StateFile {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
         self.lock()?;
         let (seen, pending) = self.read_all()?;
-        self.pending = pending;
+        (self.pending, self.pending_read) = (pending, true);
         Ok(seen)
     }
 
@@ -344,7 +369,9 @@ impl WatchStore for StateFile {
     }
 
     fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
-        self.pending.retain(|p| !handled.iter().any(|h| p.is(h)));
+        self.read_pending_once()?;
+        self.pending
+            .retain(|p| !handled.iter().any(|h| p.matches(h)));
         self.save(seen)
     }
 
@@ -358,15 +385,17 @@ impl WatchStore for StateFile {
         self.append_lines(lines)
     }
 
+    /// Kept in memory even when the journal cannot take them: the next save that succeeds
+    /// writes them.
     fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
-        let lines = pending.iter().map(|item| Line::Pending {
-            pending: item.clone(),
-        });
-        self.append_lines(lines)?;
+        self.read_pending_once()?;
         for item in pending {
             add_pending(&mut self.pending, item.clone());
         }
-        Ok(())
+        let lines = pending.iter().map(|item| Line::Pending {
+            pending: item.clone(),
+        });
+        self.append_lines(lines)
     }
 
     fn load_pending(&mut self) -> Result<Vec<Pending>, StateError> {
@@ -375,7 +404,9 @@ impl WatchStore for StateFile {
 
     /// Written by the next save.
     fn give_up(&mut self, given_up: &[Handled]) -> Result<(), StateError> {
-        self.pending.retain(|p| !given_up.iter().any(|g| p.is(g)));
+        self.read_pending_once()?;
+        self.pending
+            .retain(|p| !given_up.iter().any(|g| p.matches(g)));
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use super::{
     Deferred, WatchItem, WatchStats,
     handled::{Delivery, Memory, Recording},
-    state::{Pending, SeenEvents, StateError, WatchStore},
+    state::{SeenEvents, StateError, WatchStore},
     watcher::Command,
 };
 
@@ -73,19 +73,16 @@ impl WatchStream {
     }
 
     /// Saves what is handled every `period` (when something changed) into `store`, starting
-    /// from `seen`, and returns `pending` (held items of an earlier watch) first. A failed
-    /// save is reported once as [`WatchItem::StateNotSaved`] (until one succeeds again)
-    /// through `report`.
+    /// from `seen`. A failed save is reported once as [`WatchItem::StateNotSaved`] (until one
+    /// succeeds again) through `report`.
     pub(super) fn remember(
         mut self,
         store: Box<dyn WatchStore>,
         seen: SeenEvents,
-        pending: Vec<Pending>,
         period: Duration,
         stats: Arc<Mutex<WatchStats>>,
         report: mpsc::WeakSender<Delivery>,
     ) -> Self {
-        self.ready = pending.into_iter().map(Delivery::again).collect();
         self.memory = Some(Memory::start(store, seen, period, stats, report));
         self
     }

@@ -3,7 +3,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap, HashSet},
+    collections::{BinaryHeap, HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -17,7 +17,7 @@ use tokio::{
 use super::{
     WatchItem, WatchOptions, WatchStats,
     handled::Delivery,
-    state::{LastSeen, SeenEvents},
+    state::{LastSeen, Pending, SeenEvents},
     stats::RepositoryState,
 };
 use crate::{Client, Error, PushEvent, RepositoryId, Retry, sync::lock};
@@ -70,8 +70,13 @@ pub(super) struct Watcher {
     repos: HashMap<RepositoryId, RepoState>,
     /// What an earlier watch saw, taken by each repository when it is added.
     restored: SeenEvents,
-    /// Held from the start: an earlier watch's item of theirs is returned again first.
-    held_at_start: HashSet<RepositoryId>,
+    /// An earlier watch's held items not handled yet, returned again first: one at a time
+    /// per repository, which is held while one is out. A repository is here while an item
+    /// of it is out, with those still to come.
+    outbox: HashMap<RepositoryId, VecDeque<Pending>>,
+    /// What [`Watcher::run`] starts with: the first of those items of each repository
+    /// (all of them, without holds).
+    first: Vec<Delivery>,
     /// Next poll times: (when, repository, generation).
     due: BinaryHeap<Reverse<(Instant, RepositoryId, u64)>>,
     generation: u64,
@@ -91,16 +96,18 @@ impl Watcher {
         client: Client,
         options: WatchOptions,
         restored: SeenEvents,
-        held_at_start: HashSet<RepositoryId>,
+        pending: Vec<Pending>,
         stats: Arc<Mutex<WatchStats>>,
         items: mpsc::Sender<Delivery>,
     ) -> Self {
+        let (outbox, first) = outbox(pending, options.hold_until_handled);
         Self {
             client,
             rng: fastrand::Rng::new(),
             repos: HashMap::new(),
             restored,
-            held_at_start,
+            outbox,
+            first,
             due: BinaryHeap::new(),
             generation: 0,
             options,
@@ -132,7 +139,7 @@ impl Watcher {
             failures: 0,
             answering: None,
             last_poll: None,
-            held: self.held_at_start.remove(&id),
+            held: self.outbox.contains_key(&id),
             parked: false,
         };
         self.stats().repositories.moved(None, Some(state.state()));
@@ -148,10 +155,17 @@ impl Watcher {
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        for delivery in std::mem::take(&mut self.first) {
+            if self.items.send(delivery).await.is_err() {
+                return;
+            }
+        }
         let mut polls: JoinSet<PollResult> = JoinSet::new();
         let mut commands_open = true;
         loop {
-            if self.options.once && self.due.is_empty() && polls.is_empty() {
+            // A one-shot watch also waits for the items it holds, to return what comes after.
+            let waiting = !self.stopped && !self.outbox.is_empty();
+            if self.options.once && self.due.is_empty() && polls.is_empty() && !waiting {
                 return;
             }
             // Drop entries of removed repositories so they never hold up the schedule.
@@ -177,7 +191,13 @@ impl Watcher {
                         self.options.once = true;
                         self.stopped = true;
                     }
-                    Some(Command::Release(id)) => self.release(id),
+                    Some(Command::Release(id)) => {
+                        if let Some(next) = self.release(id)
+                            && self.items.send(next).await.is_err()
+                        {
+                            return; // the stream was dropped
+                        }
+                    }
                     None => commands_open = false,
                 },
                 () = sleep_until(next_due.unwrap_or_else(Instant::now)), if can_start && next_due.is_some() => {
@@ -212,11 +232,19 @@ impl Watcher {
         }
     }
 
-    /// Ends `id`'s hold; a poll that came due meanwhile starts now.
-    fn release(&mut self, id: RepositoryId) {
-        let Some(state) = self.repos.get_mut(&id) else {
-            return;
-        };
+    /// Ends `id`'s hold, or passes it to the repository's next item of the earlier watch,
+    /// which is returned (that item); a poll that came due meanwhile starts once the hold
+    /// ends.
+    fn release(&mut self, id: RepositoryId) -> Option<Delivery> {
+        if let Some(queued) = self.outbox.get_mut(&id) {
+            match queued.pop_front() {
+                Some(next) => return Some(Delivery::again(next)),
+                None => {
+                    self.outbox.remove(&id);
+                }
+            }
+        }
+        let state = self.repos.get_mut(&id)?;
         state.held = false;
         if std::mem::take(&mut state.parked) && !self.stopped {
             // The hold is no round of the watch.
@@ -224,6 +252,7 @@ impl Watcher {
             let generation = state.generation;
             self.due.push(Reverse((Instant::now(), id, generation)));
         }
+        None
     }
 
     fn start(
@@ -428,6 +457,28 @@ impl Watcher {
         }
         Some((recovered.then_some(id), delivery))
     }
+}
+
+/// An earlier watch's items to return first: with holds, the first of each repository, and
+/// the others queued behind it (they follow one at a time, as each is released); else all.
+fn outbox(
+    pending: Vec<Pending>,
+    holds: bool,
+) -> (HashMap<RepositoryId, VecDeque<Pending>>, Vec<Delivery>) {
+    let mut outbox: HashMap<_, VecDeque<_>> = HashMap::new();
+    let mut first = Vec::new();
+    for item in pending {
+        match outbox.get_mut(&item.repository_id) {
+            Some(queued) => queued.push_back(item),
+            None => {
+                if holds {
+                    outbox.insert(item.repository_id, VecDeque::new());
+                }
+                first.push(Delivery::again(item));
+            }
+        }
+    }
+    (outbox, first)
 }
 
 /// `wait` from now, clamped to a year: far below the clock's range, so it cannot overflow.

@@ -33,6 +33,10 @@ const MIGRATIONS: &[&str] = &[
         updated_at timestamptz NOT NULL,
         PRIMARY KEY (fleet, repository_id)
     );
+    -- The events are also the outbox of held items (webhook deliveries): an event is
+    -- recorded `pending` with its whole `event` before it is sent; `handled_at` says when
+    -- its handling was recorded (a delivery: after the receiver answered 2xx), `given_up_at`
+    -- when it was given up (refused for good).
     CREATE TABLE codearts_watch_events (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         fleet text NOT NULL,
@@ -42,9 +46,15 @@ const MIGRATIONS: &[&str] = &[
         baseline boolean NOT NULL,
         observed_at timestamptz NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT now(),
-        epoch bigint NOT NULL
+        epoch bigint NOT NULL,
+        event jsonb,
+        pending boolean NOT NULL DEFAULT false,
+        handled_at timestamptz,
+        given_up_at timestamptz
     );
     CREATE INDEX codearts_watch_events_by_fleet ON codearts_watch_events (fleet, id);
+    CREATE INDEX codearts_watch_events_pending ON codearts_watch_events (fleet, id)
+        WHERE pending;
     -- One row per push: a journal written again after a commit whose answer was lost, or
     -- recorded late by a former leader, finds its events there.
     CREATE UNIQUE INDEX codearts_watch_events_once ON codearts_watch_events
@@ -63,17 +73,6 @@ const MIGRATIONS: &[&str] = &[
     END $$;
     CREATE TRIGGER codearts_watch_events_notify AFTER INSERT ON codearts_watch_events
         FOR EACH ROW EXECUTE FUNCTION codearts_watch_notify();",
-    // 2: the events table is the outbox of held items (webhook deliveries): an event is
-    // recorded `pending` with its whole `event` before it is sent; `handled_at` says when its
-    // consumer handled it (a delivery: the receiver answered 2xx), `given_up_at` when it gave
-    // it up (refused for good). Rows of version 1 have neither.
-    "ALTER TABLE codearts_watch_events
-        ADD COLUMN event jsonb,
-        ADD COLUMN pending boolean NOT NULL DEFAULT false,
-        ADD COLUMN handled_at timestamptz,
-        ADD COLUMN given_up_at timestamptz;
-    CREATE INDEX codearts_watch_events_pending ON codearts_watch_events (fleet, id)
-        WHERE pending;",
 ];
 
 /// The schema version this build writes.

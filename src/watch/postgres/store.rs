@@ -94,7 +94,7 @@ impl PgStore {
                     .map_err(failed)?;
                 let pending = client
                     .query(
-                        "SELECT repository_id, event::text, observed_at, baseline
+                        "SELECT repository_id, event::text, observed_at, baseline, id
                          FROM codearts_watch_events WHERE fleet = $1 AND pending ORDER BY id",
                         &[&fleet],
                     )
@@ -116,15 +116,26 @@ impl PgStore {
             };
             loaded.insert(id, seen);
         }
-        // Likewise a pending row this build cannot read back.
-        let pending = pending
-            .iter()
-            .filter_map(|row| {
-                let id = RepositoryId::new(row.get::<_, i64>(0)).ok()?;
-                let event = serde_json::from_str(row.get::<_, Option<&str>>(1)?).ok()?;
-                Some(Pending::new(id, event, row.get(2), row.get(3)))
-            })
-            .collect();
+        // A pending event that cannot be read back stops the term: it would be lost.
+        let mut pending_events = Vec::with_capacity(pending.len());
+        for row in &pending {
+            let Ok(id) = RepositoryId::new(row.get::<_, i64>(0)) else {
+                continue;
+            };
+            let event = row.get::<_, Option<&str>>(1).unwrap_or("null");
+            let event = serde_json::from_str(event).map_err(|e| {
+                let row = row.get::<_, i64>(4);
+                StateError::new(
+                    format!("database {}", database.describe()),
+                    format!(
+                        "the pending event {row} of codearts_watch_events cannot be read \
+                         ({e}): deliver it by hand, then set its pending to false"
+                    ),
+                    None,
+                )
+            })?;
+            pending_events.push(Pending::new(id, event, row.get(2), row.get(3)));
+        }
         Ok(Self {
             runtime: Handle::current(),
             database,
@@ -134,7 +145,7 @@ impl PgStore {
             epoch: term.epoch(),
             leadership: term.leadership().clone(),
             loaded: Some(loaded),
-            pending,
+            pending: pending_events,
             unrecorded: Unrecorded::default(),
         })
     }
@@ -313,7 +324,7 @@ impl Columns {
              FROM {DISTINCT_INPUT} ORDER BY n
              ON CONFLICT (fleet, repository_id, created_at, ref) DO UPDATE SET
                 pending = true, event = excluded.event, given_up_at = NULL,
-                epoch = excluded.epoch
+                observed_at = excluded.observed_at, epoch = excluded.epoch
              WHERE e.handled_at IS NULL"
         );
         self.run(client, &statement, fleet, epoch).await

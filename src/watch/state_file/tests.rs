@@ -63,13 +63,13 @@ fn what_is_not_a_state_is_an_error_naming_the_file_and_is_left_alone() {
 fn an_unwritable_place_is_an_error_and_leaves_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("is-a-directory");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
     fs::create_dir(&path).unwrap();
-    let error = StateFile::new(&path)
-        .save(&seen(1))
-        .unwrap_err()
-        .to_string();
+    let error = file.save(&seen(1)).unwrap_err().to_string();
     assert!(error.contains("cannot write it"), "{error}");
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The directory and the lock file, no temporary file.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
 /// A state in a directory that does not exist (or is a file) is refused naming that
@@ -244,4 +244,44 @@ fn a_state_in_use_by_another_watch_is_refused() {
     assert!(error.contains("in use by another watch"), "{error}");
     drop(first);
     StateFile::new(&path).load().unwrap();
+}
+
+/// A crash between a save and the emptying of the journal leaves pending lines the save
+/// already settled: one the save holds as handled is not pending again; one recorded since
+/// is.
+#[test]
+fn a_pending_line_the_last_save_handled_is_not_pending_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.record_pending(&[pending(1, 7)]).unwrap();
+    let journal = dir.path().join("state.json.journal");
+    let lines = fs::read_to_string(&journal).unwrap();
+    let (one, seen) = entry(1, 7);
+    file.save_handled(&[(one, seen.clone())].into(), &[Handled::new(one, seen)])
+        .unwrap();
+    file.record_pending(&[pending(2, 5)]).unwrap();
+    let newer = fs::read_to_string(&journal).unwrap();
+    fs::write(&journal, format!("{lines}{newer}")).unwrap();
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(2, 5)])
+    );
+}
+
+/// A save by a `StateFile` that never loaded keeps the pending items the file holds.
+#[test]
+fn a_save_without_a_load_keeps_the_pending_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.record_pending(&[pending(1, 7)]).unwrap();
+    drop(file);
+    StateFile::new(&path).save(&seen(2)).unwrap();
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(1, 7)])
+    );
 }
