@@ -14,7 +14,9 @@ use super::{
 /// Given up or abandoned, it is not saved, and its repository is polled again. A held item
 /// (`WatchOptions::hold_until_handled`) in a store that keeps pending items stays pending
 /// when abandoned: the next watch returns it again. That is what a stop without waiting, a
-/// lost lease or a crash does to an item under way.
+/// lost lease or a crash does to an item under way; within a watch that goes on, a newer
+/// item of its repository may then come before it (the next watch's), so a consumer that
+/// knows an item's fate says it.
 pub struct Deferred {
     delivery: Option<Delivery>,
     handler: Option<Handler>,
