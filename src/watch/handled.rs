@@ -182,6 +182,8 @@ struct Shared {
     /// The last save or recording failed, and that was reported: the next failures are not,
     /// until one succeeds.
     failing: AtomicBool,
+    /// Held items wait to be recorded again (`Saved::unrecorded`): each flush tries.
+    unrecorded: AtomicBool,
 }
 
 impl Shared {
@@ -264,6 +266,7 @@ impl Memory {
             changes: Mutex::new(Vec::new()),
             stats,
             failing: AtomicBool::new(false),
+            unrecorded: AtomicBool::new(false),
         });
         let flusher = tokio::spawn({
             // Weak, as the reports: a dropped stream releases the store (and a state file's
@@ -391,9 +394,14 @@ fn record(
     if held.is_err() {
         saved.unrecorded.extend(pending);
         saved.dirty = true;
+        shared.unrecorded.store(true, Ordering::Relaxed);
     }
-    let mut changes = lock(&shared.changes);
-    changes.extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
+    lock(&shared.changes).extend(first.into_iter().map(|(id, seen)| Change::First(id, seen)));
+    drop(saved);
+    if held.is_err() {
+        // Not ready until the outbox takes them (readiness), whatever else succeeds.
+        lock(&shared.stats).state_save_failing = true;
+    }
     recorded.and(held)
 }
 
@@ -406,7 +414,11 @@ async fn save(
 ) -> Result<(), StateError> {
     // Checked again below, under the store's lock; this spares an idle watch a thread hop,
     // and never waits for a save in progress (a failed one is retried: `failing`).
-    if !always && lock(&shared.changes).is_empty() && !shared.failing.load(Ordering::Relaxed) {
+    if !always
+        && lock(&shared.changes).is_empty()
+        && !shared.failing.load(Ordering::Relaxed)
+        && !shared.unrecorded.load(Ordering::Relaxed)
+    {
         return Ok(());
     }
     let started = tokio::time::Instant::now();
@@ -430,25 +442,31 @@ async fn save(
             given_up,
             unrecorded,
         } = &mut *saved;
-        // Pending first, given up next, handled last: an item recorded late and handled
-        // since ends handled, as does an event given up and handled again (observed anew).
-        let outcome = match unrecorded.is_empty() {
+        // An item handled or given up since its recording failed needs it no more; the others
+        // are recorded before what is handled, which they do not hold up when it fails.
+        unrecorded.retain(|p| !journal.iter().chain(&*given_up).any(|h| p.matches(h)));
+        let recorded = match unrecorded.is_empty() {
             true => Ok(()),
             false => store
                 .record_pending(unrecorded)
                 .inspect(|()| unrecorded.clear()),
-        }
-        .and_then(|()| match given_up.is_empty() {
+        };
+        on_thread
+            .unrecorded
+            .store(!unrecorded.is_empty(), Ordering::Relaxed);
+        // Given up before handled: an event given up and handled again (observed anew) ends
+        // handled.
+        let handled = match given_up.is_empty() {
             true => Ok(()),
             false => store.give_up(given_up).inspect(|()| given_up.clear()),
-        })
+        }
         .and_then(|()| store.save_handled(seen, journal));
         // A failed save is tried again at the next flush, with what is handled meanwhile.
-        *dirty = outcome.is_err();
-        if outcome.is_ok() {
+        *dirty = handled.is_err() || !unrecorded.is_empty();
+        if handled.is_ok() {
             journal.clear();
         }
-        Some(outcome)
+        Some(handled.and(recorded))
     })
     .await
     .unwrap_or_else(|p| Some(Err(panicked(p))));

@@ -116,8 +116,10 @@ impl WatchOptions {
     /// With a store that keeps pending items ([`super::WatchStore::record_pending`], as
     /// [`super::StateFile`] and the PostgreSQL store do), each held item is recorded before it
     /// is returned, and one the consumer had not handled or given up when the watch ended is
-    /// returned again by the next watch, before anything newer of its repository: a push
-    /// under way when the process died is not lost to a newer push made meanwhile.
+    /// returned again by the next watch, before anything newer of its repository (one at a
+    /// time per repository): a push under way when the process died is not lost to a newer
+    /// push made meanwhile. A [`WatchOptions::once`] watch returns only the first of a
+    /// repository's earlier items, and does not poll it.
     pub fn hold_until_handled(mut self, hold: bool) -> Self {
         self.hold_until_handled = hold;
         self

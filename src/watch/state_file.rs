@@ -19,6 +19,8 @@ const FORMAT: u32 = 1;
 #[derive(Serialize)]
 struct Written<'a, T> {
     codearts_watch_state: u32,
+    /// Counts the saves: a journal line of an earlier one is in this file already.
+    generation: u64,
     repositories: &'a T,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pending: &'a [Pending],
@@ -30,6 +32,8 @@ struct Read {
     /// Entries written by a fleet replica of 0.2 also hold `saved_ms`, which is ignored.
     repositories: SeenEvents,
     #[serde(default)]
+    generation: u64,
+    #[serde(default)]
     pending: Vec<Pending>,
 }
 
@@ -37,7 +41,11 @@ struct Read {
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum Line {
-    Pending { pending: Pending },
+    /// `generation`: the file's when the line was written.
+    Pending {
+        pending: Pending,
+        generation: u64,
+    },
     First(Recorded),
 }
 
@@ -69,6 +77,8 @@ pub struct StateFile {
     pending: Vec<Pending>,
     /// `pending` was read (a save before any load keeps what the file holds).
     pending_read: bool,
+    /// The file's generation, as read or last written.
+    generation: u64,
 }
 
 impl StateFile {
@@ -80,6 +90,7 @@ impl StateFile {
             lock: None,
             pending: Vec::new(),
             pending_read: false,
+            generation: 0,
         }
     }
 
@@ -248,21 +259,23 @@ impl StateFile {
     /// What is saved now, journal included, without taking the lock: for looking at the
     /// state of a watch that may be running (its next save may change it).
     pub fn read(&self) -> Result<SeenEvents, StateError> {
-        Ok(self.read_all()?.0)
+        Ok(self.read_all()?.repositories)
     }
 
     /// The items pending now, oldest first, journal included, without taking the lock.
     pub fn read_pending(&self) -> Result<Vec<Pending>, StateError> {
-        Ok(self.read_all()?.1)
+        Ok(self.read_all()?.pending)
     }
 
-    fn read_all(&self) -> Result<(SeenEvents, Vec<Pending>), StateError> {
+    /// The saved file with its journal's lines applied.
+    fn read_all(&self) -> Result<Read, StateError> {
+        let mut read = self.read_saved()?;
         let Read {
-            mut repositories,
-            mut pending,
+            repositories,
+            pending,
+            generation,
             ..
-        } = self.read_saved()?;
-        let saved = repositories.clone();
+        } = &mut read;
         for line in self.read_journal()? {
             match line {
                 // A journal left by a crash between a save and the emptying of the journal
@@ -273,29 +286,33 @@ impl StateFile {
                 }) => {
                     repositories.entry(repository_id).or_insert(seen);
                 }
-                // Or items the save had as handled: the saved state holds their event and its
-                // pending items do not. (A first entry the save took with its item still
-                // pending has the item in the file.)
-                Line::Pending { pending: item } => {
-                    if saved.get(&item.repository_id) != Some(&item.seen()) {
-                        add_pending(&mut pending, item);
+                // Or items that save settled (handled, given up, or still pending in it).
+                Line::Pending {
+                    pending: item,
+                    generation: written,
+                } => {
+                    if written >= *generation {
+                        add_pending(pending, item);
                     }
                 }
             }
         }
-        Ok((repositories, pending))
+        Ok(read)
     }
 
     fn save_repositories<T: Serialize>(&mut self, repositories: &T) -> Result<(), StateError> {
         self.read_pending_once()?;
         let written = Written {
             codearts_watch_state: FORMAT,
+            generation: self.generation + 1,
             repositories,
             pending: &self.pending,
         };
         let bytes = serde_json::to_vec(&written).map_err(|e| self.error(e.to_string(), None))?;
         self.write(&bytes)
-            .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))
+            .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))?;
+        self.generation += 1;
+        Ok(())
     }
 
     fn append_lines(&mut self, recorded: impl Iterator<Item = Line>) -> Result<(), StateError> {
@@ -319,6 +336,7 @@ impl StateFile {
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 return Ok(Read {
                     codearts_watch_state: FORMAT,
+                    generation: 0,
                     repositories: SeenEvents::new(),
                     pending: Vec::new(),
                 });
@@ -349,7 +367,8 @@ impl StateFile {
 impl StateFile {
     fn read_pending_once(&mut self) -> Result<(), StateError> {
         if !self.pending_read {
-            self.pending = self.read_all()?.1;
+            let read = self.read_all()?;
+            (self.pending, self.generation) = (read.pending, read.generation);
             self.pending_read = true;
         }
         Ok(())
@@ -359,9 +378,9 @@ impl StateFile {
 impl WatchStore for StateFile {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
         self.lock()?;
-        let (seen, pending) = self.read_all()?;
-        (self.pending, self.pending_read) = (pending, true);
-        Ok(seen)
+        let read = self.read_all()?;
+        (self.pending, self.generation, self.pending_read) = (read.pending, read.generation, true);
+        Ok(read.repositories)
     }
 
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
@@ -392,8 +411,10 @@ impl WatchStore for StateFile {
         for item in pending {
             add_pending(&mut self.pending, item.clone());
         }
+        let generation = self.generation;
         let lines = pending.iter().map(|item| Line::Pending {
             pending: item.clone(),
+            generation,
         });
         self.append_lines(lines)
     }

@@ -163,9 +163,7 @@ impl Watcher {
         let mut polls: JoinSet<PollResult> = JoinSet::new();
         let mut commands_open = true;
         loop {
-            // A one-shot watch also waits for the items it holds, to return what comes after.
-            let waiting = !self.stopped && !self.outbox.is_empty();
-            if self.options.once && self.due.is_empty() && polls.is_empty() && !waiting {
+            if self.options.once && self.due.is_empty() && polls.is_empty() {
                 return;
             }
             // Drop entries of removed repositories so they never hold up the schedule.
@@ -236,7 +234,10 @@ impl Watcher {
     /// which is returned (that item); a poll that came due meanwhile starts once the hold
     /// ends.
     fn release(&mut self, id: RepositoryId) -> Option<Delivery> {
-        if let Some(queued) = self.outbox.get_mut(&id) {
+        // Once stopped, the items still queued are left to the next watch.
+        if let Some(queued) = self.outbox.get_mut(&id)
+            && !self.stopped
+        {
             match queued.pop_front() {
                 Some(next) => return Some(Delivery::again(next)),
                 None => {

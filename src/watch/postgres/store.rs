@@ -116,7 +116,8 @@ impl PgStore {
             };
             loaded.insert(id, seen);
         }
-        // A pending event that cannot be read back stops the term: it would be lost.
+        // A pending event that cannot be read back stops the term: it would be lost. (A row
+        // whose id is out of range this build cannot have written: it is left alone.)
         let mut pending_events = Vec::with_capacity(pending.len());
         for row in &pending {
             let Ok(id) = RepositoryId::new(row.get::<_, i64>(0)) else {

@@ -197,6 +197,7 @@ fn pending_items_last_until_handled_or_given_up() {
     let mut text = fs::read_to_string(&journal).unwrap();
     let cut = serde_json::to_string(&Line::Pending {
         pending: pending(4, 4),
+        generation: 0,
     })
     .unwrap();
     text.push_str(&cut[..cut.len() / 2]);
@@ -247,26 +248,29 @@ fn a_state_in_use_by_another_watch_is_refused() {
 }
 
 /// A crash between a save and the emptying of the journal leaves pending lines the save
-/// already settled: one the save holds as handled is not pending again; one recorded since
-/// is.
+/// already settled: those it handled (two of one repository) or gave up are not pending
+/// again, one it kept pending is pending once, and one recorded since is pending.
 #[test]
-fn a_pending_line_the_last_save_handled_is_not_pending_again() {
+fn pending_lines_the_last_save_settled_are_not_pending_again() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     let mut file = StateFile::new(&path);
     file.load().unwrap();
-    file.record_pending(&[pending(1, 7)]).unwrap();
+    file.record_pending(&[pending(1, 6), pending(1, 7), pending(3, 1), pending(4, 2)])
+        .unwrap();
     let journal = dir.path().join("state.json.journal");
     let lines = fs::read_to_string(&journal).unwrap();
+    let handled = [entry(1, 6), entry(1, 7)].map(|(id, seen)| Handled::new(id, seen));
+    let (three, seen) = entry(3, 1);
+    file.give_up(&[Handled::new(three, seen)]).unwrap();
     let (one, seen) = entry(1, 7);
-    file.save_handled(&[(one, seen.clone())].into(), &[Handled::new(one, seen)])
-        .unwrap();
+    file.save_handled(&[(one, seen)].into(), &handled).unwrap();
     file.record_pending(&[pending(2, 5)]).unwrap();
     let newer = fs::read_to_string(&journal).unwrap();
     fs::write(&journal, format!("{lines}{newer}")).unwrap();
     assert_eq!(
         identities(&StateFile::new(&path).read_pending().unwrap()),
-        identities(&[pending(2, 5)])
+        identities(&[pending(4, 2), pending(2, 5)])
     );
 }
 
