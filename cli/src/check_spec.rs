@@ -92,8 +92,10 @@ pub(crate) async fn run(client: Client, args: &CheckSpecArgs) -> Result<u8> {
             difference(d, &spec)
         })
         .collect::<Result<Vec<_>>>()?;
+    // An answer this client cannot read is out of date however little the check could name.
+    let unreadable = calls.iter().any(|c| c.undecodable > 0);
     let report = Report {
-        conforms: differences.is_empty(),
+        conforms: differences.is_empty() && !unreadable,
         calls,
         differences,
     };
@@ -246,9 +248,10 @@ fn summary(report: &Report) -> String {
         })
         .collect();
     let answers = answers.join(", ");
-    match report.differences.len() {
-        0 => format!("the answers conform to the spec: {answers}"),
-        n => format!("the spec is out of date: {n} difference(s) in {answers}"),
+    match (report.conforms, report.differences.len()) {
+        (true, _) => format!("the answers conform to the spec: {answers}"),
+        (false, 0) => format!("the spec is out of date: {answers}"),
+        (false, n) => format!("the spec is out of date: {n} difference(s) in {answers}"),
     }
 }
 

@@ -20,6 +20,8 @@ use axum::{
 struct Pushes {
     latest: HashMap<u64, String>,
     served: Vec<(u64, String)>,
+    /// Answered in place of any push, with status 200, when set.
+    raw: Option<&'static str>,
 }
 
 type Shared = Arc<Mutex<Pushes>>;
@@ -58,6 +60,11 @@ impl PushServer {
         self.pushes.lock().unwrap().latest.insert(id, created_at);
     }
 
+    /// Every answer is `body`, with status 200, as JSON: what no client can read.
+    pub fn answer_raw(&self, body: &'static str) {
+        self.pushes.lock().unwrap().raw = Some(body);
+    }
+
     /// Every push served, in the order served: (repository, `created_at`).
     pub fn served(&self) -> Vec<(u64, String)> {
         self.pushes.lock().unwrap().served.clone()
@@ -66,6 +73,9 @@ impl PushServer {
 
 async fn serve(State(pushes): State<Shared>, Path(id): Path<u64>) -> Response {
     let mut pushes = pushes.lock().unwrap();
+    if let Some(body) = pushes.raw {
+        return ([("content-type", "application/json")], body).into_response();
+    }
     let Some(created_at) = pushes.latest.get(&id).cloned() else {
         return StatusCode::NOT_FOUND.into_response();
     };
