@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use codearts_repo::{
-    Client, RepositoryId, StateFile, WatchItem, WatchOptions, WatchStream,
+    Client, RepositoryId, StateFile, WatchHandle, WatchItem, WatchOptions, WatchStream,
     server::Server,
     watch::{Handled, LastSeen, Pending, SeenEvents, StateError, WatchStore},
 };
@@ -28,11 +28,11 @@ async fn holding(
     client: &Client,
     server: &Server,
     path: &std::path::Path,
-) -> (WatchStream, codearts_repo::watch::Deferred) {
+) -> (WatchHandle, WatchStream, codearts_repo::watch::Deferred) {
     let options = WatchOptions::default()
         .interval(INTERVAL)
         .hold_until_handled(true);
-    let (_, mut stream) = client
+    let (handle, mut stream) = client
         .watch_with_store(options, [id(1), id(2)], StateFile::new(path))
         .unwrap();
     for _ in 0..2 {
@@ -44,7 +44,7 @@ async fn holding(
         (1, T1.into(), false)
     );
     let deferred = stream.defer().expect("the push just returned");
-    (stream, deferred)
+    (handle, stream, deferred)
 }
 
 fn saved(path: &std::path::Path, n: u32) -> String {
@@ -58,7 +58,7 @@ async fn a_held_repository_is_not_polled_until_its_push_is_handled_then_at_once(
     let (server, client) = setup(&[1, 2]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let (mut stream, deferred) = holding(&client, &server, &path).await;
+    let (_, mut stream, deferred) = holding(&client, &server, &path).await;
     let (one, two) = (polls(&server, 1), polls(&server, 2));
     // A newer push the held repository must not be asked for yet.
     server.set_push_event(id(1), event("main", T2));
@@ -91,7 +91,7 @@ async fn a_push_given_up_or_abandoned_is_not_saved_and_its_repository_is_polled_
         let (server, client) = setup(&[1, 2]).await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        let (mut stream, deferred) = holding(&client, &server, &path).await;
+        let (_, mut stream, deferred) = holding(&client, &server, &path).await;
         let one = polls(&server, 1);
         match give_up {
             true => deferred.give_up(),
@@ -124,7 +124,7 @@ async fn a_held_push_the_watch_died_with_comes_back_first_before_a_newer_one() {
     let (server, client) = setup(&[1, 2]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
-    let (stream, deferred) = holding(&client, &server, &path).await;
+    let (_, stream, deferred) = holding(&client, &server, &path).await;
     let observed = deferred.observed_at();
     // As a crash: nothing more is saved, the consumer never answers.
     std::mem::forget(deferred);
@@ -308,4 +308,23 @@ async fn a_held_item_whose_recording_failed_is_recorded_at_the_next_flush() {
     stream.close().await.unwrap();
     assert_eq!(pending_now(), 0);
     assert_eq!(saved(&path, 1), T1);
+}
+
+/// A repository removed and added again while its push waits is still held: polled only
+/// once the push is handled.
+#[tokio::test(start_paused = true)]
+async fn a_repository_added_again_while_its_push_waits_is_still_held() {
+    let (server, client) = setup(&[1, 2]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let (handle, mut stream, deferred) = holding(&client, &server, &path).await;
+    handle.remove(id(1));
+    handle.add(id(1));
+    let one = polls(&server, 1);
+    assert!(next(&mut stream, INTERVAL * 5).await.is_none());
+    assert_eq!(polls(&server, 1), one, "still held");
+    deferred.handled();
+    let _ = next(&mut stream, Duration::from_secs(1)).await;
+    assert!(polls(&server, 1) > one, "polled once handled");
+    stream.close().await.unwrap();
 }

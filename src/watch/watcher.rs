@@ -44,8 +44,6 @@ struct RepoState {
     answering: Option<u16>,
     /// When its last poll started, for the round time.
     last_poll: Option<Instant>,
-    /// An item of it waits for the consumer (`WatchOptions::hold_until_handled`): not polled.
-    held: bool,
     /// A poll came due while it was held: it starts when the hold ends.
     parked: bool,
 }
@@ -70,10 +68,11 @@ pub(super) struct Watcher {
     repos: HashMap<RepositoryId, RepoState>,
     /// What an earlier watch saw, taken by each repository when it is added.
     restored: SeenEvents,
-    /// An earlier watch's held items not handled yet, returned again first: one at a time
-    /// per repository, which is held while one is out. A repository is here while an item
-    /// of it is out, with those still to come.
-    outbox: HashMap<RepositoryId, VecDeque<Pending>>,
+    /// The repositories whose item waits for the consumer (`WatchOptions::hold_until_handled`):
+    /// not polled. With the earlier watch's held items still to come after it, returned one
+    /// at a time. Kept apart from `repos`, so that a repository removed and added again
+    /// while its item waits is still held.
+    held: HashMap<RepositoryId, VecDeque<Pending>>,
     /// What [`Watcher::run`] starts with: the first of those items of each repository
     /// (all of them, without holds).
     first: Vec<Delivery>,
@@ -100,13 +99,13 @@ impl Watcher {
         stats: Arc<Mutex<WatchStats>>,
         items: mpsc::Sender<Delivery>,
     ) -> Self {
-        let (outbox, first) = outbox(pending, options.hold_until_handled);
+        let (held, first) = earlier_items(pending, options.hold_until_handled);
         Self {
             client,
             rng: fastrand::Rng::new(),
             repos: HashMap::new(),
             restored,
-            outbox,
+            held,
             first,
             due: BinaryHeap::new(),
             generation: 0,
@@ -139,7 +138,6 @@ impl Watcher {
             failures: 0,
             answering: None,
             last_poll: None,
-            held: self.outbox.contains_key(&id),
             parked: false,
         };
         self.stats().repositories.moved(None, Some(state.state()));
@@ -234,19 +232,16 @@ impl Watcher {
     /// which is returned (that item); a poll that came due meanwhile starts once the hold
     /// ends.
     fn release(&mut self, id: RepositoryId) -> Option<Delivery> {
-        // Once stopped, the items still queued are left to the next watch.
-        if let Some(queued) = self.outbox.get_mut(&id)
-            && !self.stopped
-        {
-            match queued.pop_front() {
-                Some(next) => return Some(Delivery::again(next)),
-                None => {
-                    self.outbox.remove(&id);
-                }
+        if let Some(queued) = self.held.get_mut(&id) {
+            // Once stopped, the items still queued are left to the next watch.
+            if !self.stopped
+                && let Some(next) = queued.pop_front()
+            {
+                return Some(Delivery::again(next));
             }
+            self.held.remove(&id);
         }
         let state = self.repos.get_mut(&id)?;
-        state.held = false;
         if std::mem::take(&mut state.parked) && !self.stopped {
             // The hold is no round of the watch.
             state.last_poll = None;
@@ -270,8 +265,10 @@ impl Watcher {
         {
             return;
         }
-        if let Some(state) = self.repos.get_mut(&id).filter(|r| r.held) {
-            state.parked = true;
+        if self.held.contains_key(&id) {
+            if let Some(state) = self.repos.get_mut(&id) {
+                state.parked = true;
+            }
             return;
         }
         let now = Instant::now();
@@ -399,7 +396,9 @@ impl Watcher {
                     // Held until the consumer is done with it, if it is returned at all.
                     delivery.holds = options.hold_until_handled
                         && (!baseline || (options.baselines && options.hold_baselines));
-                    state.held = delivery.holds;
+                    if delivery.holds {
+                        self.held.entry(id).or_default();
+                    }
                     // A baseline's item is kept even when baselines are not reported: the
                     // store may know the repository after all (see `handled`).
                     delivery.item = Some(WatchItem::Push {
@@ -462,7 +461,7 @@ impl Watcher {
 
 /// An earlier watch's items to return first: with holds, the first of each repository, and
 /// the others queued behind it (they follow one at a time, as each is released); else all.
-fn outbox(
+fn earlier_items(
     pending: Vec<Pending>,
     holds: bool,
 ) -> (HashMap<RepositoryId, VecDeque<Pending>>, Vec<Delivery>) {
