@@ -15,8 +15,8 @@
 //!   recorded durably ([`WatchStore::record_new`]) before its baseline is returned.
 //! - An item held for the consumer (`WatchOptions::hold_until_handled`) is recorded durably
 //!   as pending ([`WatchStore::record_pending`], an outbox) before it is returned, and stays
-//!   pending until it is handled (then saved as above) or given up; the next watch returns
-//!   the pending items again first ([`Memory::start`]).
+//!   pending until it is handled (then saved as above) or given up; the next watch's
+//!   watcher returns the pending items again first, one at a time per repository.
 //! - [`Memory::close`] saves everything handled, and forgets the first entries of baselines
 //!   that were never handled (returned, or waiting): the next watch reports them again,
 //!   unless the store keeps what [`WatchStore::record_new`] recorded whatever is saved next
@@ -135,15 +135,15 @@ impl Delivery {
 
     /// What to record before it is returned: a held item not recorded yet.
     fn to_record(&self) -> Option<Pending> {
-        match (&self.item, self.holds && !self.recorded) {
-            (
-                Some(WatchItem::Push {
-                    repository_id,
-                    event,
-                    baseline,
-                }),
-                true,
-            ) => Some(Pending::new(
+        if !self.holds || self.recorded {
+            return None;
+        }
+        match &self.item {
+            Some(WatchItem::Push {
+                repository_id,
+                event,
+                baseline,
+            }) => Some(Pending::new(
                 *repository_id,
                 event.clone(),
                 self.observed_at,

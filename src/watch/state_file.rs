@@ -57,15 +57,18 @@ struct Recorded {
     seen: LastSeen,
 }
 
-/// A JSON file: `{"codearts_watch_state": 1, "repositories": {"<id>": {"created_at", "ref"}},
-/// "pending": [...]}`, and beside it `<name>.journal`, one JSON line per repository or
-/// pending item ([`Pending`]) recorded since the last save.
+/// A JSON file: `{"codearts_watch_state": 1, "generation": N, "repositories": {"<id>":
+/// {"created_at", "ref"}}, "pending": [...]}`, and beside it `<name>.journal`, one JSON line
+/// per repository or pending item ([`Pending`]) recorded since the last save.
 ///
 /// A missing file is an empty state (the first run); anything else that cannot be read is an
 /// error naming the file. Each save writes a temporary file beside it, fsyncs it, renames it
 /// over the old one and fsyncs the directory (after a crash the file is the old state or the
 /// new one, never a mix), then empties the journal. A journal line cut short by a crash is
-/// ignored; the entries it held were not reported yet.
+/// ignored; the entries it held were not reported yet. Each save counts one more
+/// `generation`, and a pending item's line says the generation it was written under: after
+/// a crash between a save and the emptying of the journal, the lines that save already took
+/// are ignored.
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
