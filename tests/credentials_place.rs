@@ -11,7 +11,7 @@ mod common;
 use std::{collections::HashMap, path::Path};
 
 use codearts_repo::{
-    Client, ConfigKind, Credentials, Error,
+    Client, Credentials, Error,
     server::{Keyless, POD_IDENTITY_PATH, Server, ServerConfig},
 };
 use common::protocol::Protocol;
@@ -234,16 +234,7 @@ fn a_plain_http_pod_identity_uri_must_name_a_local_host() {
         "http://[fd00::1]/v1/credentials",
     ] {
         let error = chain(dir.path(), &pod_vars(dir.path(), uri)).unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::Config {
-                    kind: ConfigKind::Credentials,
-                    ..
-                }
-            ),
-            "{uri}: {error:?}"
-        );
+        common::assert_credentials_error(&error, uri);
         let text = error.to_string();
         assert!(
             text.contains("HC_CONTAINER_CREDENTIALS_FULL_URI") && text.contains("HTTPS"),

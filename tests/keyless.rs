@@ -460,16 +460,7 @@ async fn a_failing_credentials_service_is_retryable_with_its_answer() {
         .last_push_event(2112036131)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Config {
-                kind: codearts_repo::ConfigKind::Credentials,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    common::assert_credentials_error(&error, "pod identity");
     assert!(!error.is_retryable());
 }
 
@@ -478,7 +469,7 @@ async fn a_failing_credentials_service_is_retryable_with_its_answer() {
 /// with the keys it issued and their security token.
 #[tokio::test]
 async fn every_flow_end_to_end_over_both_protocols() {
-    use codearts_repo::server::{Keyless, POD_IDENTITY_PATH};
+    use codearts_repo::server::Keyless;
     use common::protocol::Protocol;
     for protocol in Protocol::ALL {
         let server = Server::start(ServerConfig {
@@ -488,40 +479,7 @@ async fn every_flow_end_to_end_over_both_protocols() {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, "demo-id-token").unwrap();
-        let pod_file = dir.path().join("pod-token");
-        std::fs::write(&pod_file, "demo-pod-token").unwrap();
-        let file = |path: &Path| path.to_str().unwrap().to_owned();
-        let flows: [(&str, Vec<(&str, String)>); 3] = [
-            (
-                "/v5/agencies/assume-with-oidc",
-                vec![
-                    ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
-                    ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
-                    ("HUAWEICLOUD_OIDC_TOKEN_FILE", file(&token_file)),
-                    ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
-                ],
-            ),
-            (
-                "/v3.0/OS-CREDENTIAL/securitytokens",
-                vec![
-                    ("HUAWEICLOUD_SDK_IDP_ID", "demo-idp".into()),
-                    ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", file(&token_file)),
-                ],
-            ),
-            (
-                POD_IDENTITY_PATH,
-                vec![
-                    (
-                        "HC_CONTAINER_CREDENTIALS_FULL_URI",
-                        format!("{}{POD_IDENTITY_PATH}", server.url()),
-                    ),
-                    ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", file(&pod_file)),
-                ],
-            ),
-        ];
-        for (exchange, vars) in flows {
+        for Flow { exchange, vars, .. } in flows(&server, dir.path()) {
             let credentials = chain(dir.path(), &vars).unwrap();
             let client = Protocol::builder(&server)
                 .iam_endpoint(server.url())
@@ -622,6 +580,57 @@ async fn expired_keys_are_fetched_again_and_a_refused_token_says_so() {
 
 /// The embedded server's keyless flows, over both protocols, with the pod-identity agent and
 /// OIDC federation as sources: `lifetime` for the keys they issue.
+/// A keyless flow as the variables that choose it.
+struct Flow {
+    /// The path of the exchange it asks for keys.
+    exchange: &'static str,
+    /// The name its errors give.
+    source: &'static str,
+    vars: Vec<(&'static str, String)>,
+}
+
+/// The flows against `server` playing STS, IAM and the pod-identity agent, their token
+/// files written in `dir`.
+fn flows(server: &Server, dir: &Path) -> [Flow; 3] {
+    use codearts_repo::server::POD_IDENTITY_PATH;
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, "demo-id-token").unwrap();
+    let pod_file = dir.join("pod-token");
+    std::fs::write(&pod_file, "demo-pod-token").unwrap();
+    let file = |path: &Path| path.to_str().unwrap().to_owned();
+    [
+        Flow {
+            exchange: "/v5/agencies/assume-with-oidc",
+            source: "OIDC federation AK/SK",
+            vars: vec![
+                ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
+                ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
+                ("HUAWEICLOUD_OIDC_TOKEN_FILE", file(&token_file)),
+                ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
+            ],
+        },
+        Flow {
+            exchange: "/v3.0/OS-CREDENTIAL/securitytokens",
+            source: "identity-provider AK/SK",
+            vars: vec![
+                ("HUAWEICLOUD_SDK_IDP_ID", "demo-idp".into()),
+                ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", file(&token_file)),
+            ],
+        },
+        Flow {
+            exchange: POD_IDENTITY_PATH,
+            source: "CCE pod identity AK/SK",
+            vars: vec![
+                (
+                    "HC_CONTAINER_CREDENTIALS_FULL_URI",
+                    format!("{}{POD_IDENTITY_PATH}", server.url()),
+                ),
+                ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", file(&pod_file)),
+            ],
+        },
+    ]
+}
+
 async fn keyless_server(protocol: common::protocol::Protocol, lifetime: Duration) -> Server {
     use codearts_repo::server::Keyless;
     Server::start(ServerConfig {
@@ -640,53 +649,20 @@ async fn keyless_server(protocol: common::protocol::Protocol, lifetime: Duration
 /// signed with them.
 #[tokio::test]
 async fn keys_that_expire_as_they_are_issued_are_refused_over_both_protocols() {
-    use codearts_repo::server::POD_IDENTITY_PATH;
     use common::protocol::Protocol;
     for protocol in Protocol::ALL {
         let server = keyless_server(protocol, Duration::ZERO).await;
         let dir = tempfile::tempdir().unwrap();
-        let token_file = dir.path().join("token");
-        std::fs::write(&token_file, "demo-id-token").unwrap();
-        let pod_file = dir.path().join("pod-token");
-        std::fs::write(&pod_file, "demo-pod-token").unwrap();
-        let file = |path: &Path| path.to_str().unwrap().to_owned();
-        let flows: [(&str, Vec<(&str, String)>); 2] = [
-            (
-                "OIDC federation AK/SK",
-                vec![
-                    ("HUAWEICLOUD_OIDC_PROVIDER_URN", "urn:provider".into()),
-                    ("HUAWEICLOUD_OIDC_AGENCY_URN", "urn:agency".into()),
-                    ("HUAWEICLOUD_OIDC_TOKEN_FILE", file(&token_file)),
-                    ("HUAWEICLOUD_SDK_STS_ENDPOINT", server.url()),
-                ],
-            ),
-            (
-                "CCE pod identity AK/SK",
-                vec![
-                    (
-                        "HC_CONTAINER_CREDENTIALS_FULL_URI",
-                        format!("{}{POD_IDENTITY_PATH}", server.url()),
-                    ),
-                    ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", file(&pod_file)),
-                ],
-            ),
-        ];
-        for (source, vars) in flows {
+        let flows = flows(&server, dir.path())
+            .into_iter()
+            .filter(|flow| flow.source != "identity-provider AK/SK");
+        for Flow { source, vars, .. } in flows {
             let client = Protocol::builder(&server)
                 .credentials(chain(dir.path(), &vars).unwrap())
                 .build()
                 .unwrap();
             let error = client.last_push_event(2112036131).await.unwrap_err();
-            assert!(
-                matches!(
-                    error,
-                    Error::Config {
-                        kind: codearts_repo::ConfigKind::Credentials,
-                        ..
-                    }
-                ),
-                "{protocol:?} {source}: {error:?}"
-            );
+            common::assert_credentials_error(&error, &format!("{protocol:?} {source}"));
             let text = error.to_string();
             assert!(
                 text.contains(&format!("{source}: refused keys that expire")),

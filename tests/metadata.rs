@@ -186,16 +186,7 @@ async fn keys_that_expire_as_they_are_issued_are_refused() {
         .last_push_event(2112036131)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Config {
-                kind: codearts_repo::ConfigKind::Credentials,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    common::assert_credentials_error(&error, "metadata");
     let text = error.to_string();
     assert!(
         text.contains("ECS metadata AK/SK: refused keys that expire"),
@@ -213,16 +204,7 @@ async fn with_no_source_at_all_the_call_says_what_each_source_said_and_sends_not
         .last_push_event(2112036131)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Config {
-                kind: codearts_repo::ConfigKind::Credentials,
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    common::assert_credentials_error(&error, "metadata");
     let text = error.to_string();
     for says in [
         "HUAWEICLOUD_SDK_AK",

@@ -168,18 +168,13 @@ fn the_pages_replay_delivers_what_was_refused_with_its_id() {
     drop(watch);
     receiver.answer(Answer::Ok);
     let replay = blocks("```python").remove(1);
-    let out = tool("python3")
-        .arg("-c")
-        .arg(&replay)
-        .env("SECRET", SECRET)
-        .env("REJECTED", &rejected)
-        .env("URL", receiver.url())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeds(
+        tool("python3")
+            .arg("-c")
+            .arg(&replay)
+            .env("SECRET", SECRET)
+            .env("REJECTED", &rejected)
+            .env("URL", receiver.url()),
     );
     let replayed = receiver.delivered().remove(0);
     assert_eq!(replayed.id, refused.id);

@@ -54,20 +54,14 @@ fn scratch(name: &str) -> PathBuf {
 
 /// `cargo ARGS` in `dir`, offline, in the scratch copies' own target directory.
 fn cargo(dir: &Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO"))
-        .arg(args[0])
-        .arg("--offline")
-        .args(&args[1..])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", scratch_target())
-        .env_remove("RUSTFLAGS")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cargo {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeds(
+        Command::new(env!("CARGO"))
+            .arg(args[0])
+            .arg("--offline")
+            .args(&args[1..])
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", scratch_target())
+            .env_remove("RUSTFLAGS"),
     );
 }
 
@@ -275,16 +269,11 @@ fn the_release_steps_bump_every_version_and_the_checks_pass() {
     common::git(&dir, &["tag", &format!("v{current}")]);
 
     // Step 1: one command, then the CHANGELOG's section, committed.
-    let out = Command::new(dir.join("scripts/set-version"))
-        .arg(&next)
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", scratch_target())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeds(
+        Command::new(dir.join("scripts/set-version"))
+            .arg(&next)
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", scratch_target()),
     );
     let changelog = dir.join("CHANGELOG.md");
     let text = std::fs::read_to_string(&changelog).unwrap();
@@ -328,17 +317,11 @@ fn the_release_steps_bump_every_version_and_the_checks_pass() {
             "the_deployment_page_pushes_the_image_the_deployment_runs",
         ],
     );
-    let out = scratch_codearts()
-        .args(["release-gate", "--output", "table"])
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::succeeds(
+        scratch_codearts()
+            .args(["release-gate", "--output", "table"])
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .current_dir(&dir),
     );
     let old = format!("codearts:{current}");
     for file in ["deploy/kubernetes/deployment.yaml", "docs/deploying.md"] {

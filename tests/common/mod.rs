@@ -146,3 +146,19 @@ pub fn plain_http() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
 }
+
+/// Asserts that `error` is a credentials error: found before anything was sent. `context`
+/// says which case failed.
+#[track_caller]
+pub fn assert_credentials_error(error: &codearts_repo::Error, context: &str) {
+    assert!(
+        matches!(
+            error,
+            codearts_repo::Error::Config {
+                kind: codearts_repo::ConfigKind::Credentials,
+                ..
+            }
+        ),
+        "{context}: {error:?}"
+    );
+}

@@ -121,17 +121,27 @@ pub fn spec_repository(dir: &std::path::Path, spec: &str) {
 
 /// Runs git in `dir`, as a user with a name, and insists that it succeeds.
 pub fn git(dir: &std::path::Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    succeeds(
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(dir),
+    );
+}
+
+/// Runs `command` to its end, insists that it succeeds, and returns what it wrote.
+#[track_caller]
+pub fn succeeds(command: &mut Command) -> std::process::Output {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
-        "git {args:?}: {}",
+        "{:?} {:?}: {}{}",
+        command.get_program(),
+        command.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }
 
 /// A frozen copy of the spec: the real one evolves without touching the spec-diff tests.

@@ -222,6 +222,14 @@ struct Columns {
     events: Vec<Option<String>>,
 }
 
+/// What an insert of events writes besides the columns every row has, and how it updates
+/// an event already recorded.
+struct Upsert {
+    columns: &'static str,
+    values: &'static str,
+    update: &'static str,
+}
+
 /// The events as rows of `input`, numbered in order (`n`).
 const INPUT: &str = "WITH input AS (
     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::bool[],
@@ -295,16 +303,13 @@ impl Columns {
         fleet: &str,
         epoch: i64,
     ) -> Result<u64, tokio_postgres::Error> {
-        let statement = format!(
-            "INSERT INTO codearts_watch_events AS e
-                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch, handled_at)
-             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7, now()
-             FROM {DISTINCT_INPUT} ORDER BY n
-             ON CONFLICT (fleet, repository_id, created_at, ref) DO UPDATE SET
-                pending = false, handled_at = coalesce(e.handled_at, now())
-             WHERE e.pending OR e.handled_at IS NULL"
-        );
-        self.run(client, &statement, fleet, epoch).await
+        let upsert = Upsert {
+            columns: "handled_at",
+            values: "now()",
+            update: "pending = false, handled_at = coalesce(e.handled_at, now())
+                WHERE e.pending OR e.handled_at IS NULL",
+        };
+        self.upsert_events(client, fleet, epoch, upsert).await
     }
 
     /// Pending items, in order, with their whole events: recorded again (a takeover that
@@ -316,17 +321,35 @@ impl Columns {
         fleet: &str,
         epoch: i64,
     ) -> Result<u64, tokio_postgres::Error> {
+        let upsert = Upsert {
+            columns: "event, pending",
+            values: "event::jsonb, true",
+            update: "pending = true, event = excluded.event, given_up_at = NULL,
+                observed_at = excluded.observed_at, epoch = excluded.epoch
+                WHERE e.handled_at IS NULL",
+        };
+        self.upsert_events(client, fleet, epoch, upsert).await
+    }
+
+    /// Inserts each event once, in order, with `upsert`'s columns; an event already in the
+    /// table (`e`) gets `upsert`'s update instead.
+    async fn upsert_events(
+        &self,
+        client: &impl GenericClient,
+        fleet: &str,
+        epoch: i64,
+        Upsert {
+            columns,
+            values,
+            update,
+        }: Upsert,
+    ) -> Result<u64, tokio_postgres::Error> {
         let statement = format!(
             "INSERT INTO codearts_watch_events AS e
-                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch, event,
-                 pending)
-             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7,
-                event::jsonb, true
+                (fleet, repository_id, ref, created_at, baseline, observed_at, epoch, {columns})
+             SELECT $6, repository_id, ref, created_at, baseline, observed_at, $7, {values}
              FROM {DISTINCT_INPUT} ORDER BY n
-             ON CONFLICT (fleet, repository_id, created_at, ref) DO UPDATE SET
-                pending = true, event = excluded.event, given_up_at = NULL,
-                observed_at = excluded.observed_at, epoch = excluded.epoch
-             WHERE e.handled_at IS NULL"
+             ON CONFLICT (fleet, repository_id, created_at, ref) DO UPDATE SET {update}"
         );
         self.run(client, &statement, fleet, epoch).await
     }
