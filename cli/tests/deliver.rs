@@ -467,3 +467,38 @@ fn bad_delivery_options_are_refused_before_any_request() {
     out.assert_stderr_has(&["--deliver"]);
     assert_eq!(loopback.server.requests().len(), requests, "nothing sent");
 }
+
+/// A save that fails says how often it is tried again: every second, and with `--deliver`
+/// every tenth of a second, as a delivered push is recorded that promptly.
+#[test]
+fn a_failing_save_says_how_often_it_is_tried_again() {
+    let loopback = Loopback::start(1);
+    let receiver = Receiver::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let delivering = receiver.args(1, &secret_file(&dir));
+    let printing = vec!["1".to_owned()];
+    for (push, (args, every)) in [(printing, "1s"), (delivering, "100ms")]
+        .into_iter()
+        .enumerate()
+    {
+        let place = tempfile::tempdir().unwrap();
+        let state = place.path().join("watch.json");
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(["--state", state.to_str().unwrap()]);
+        let mut watch = loopback.spawn_watch(&args);
+        assert_eq!(watch.expect(1).len(), 1, "the baseline");
+        let lines = watch.stderr_lines();
+        // The state's directory goes away: the next push cannot be saved (nor, delivered,
+        // recorded).
+        drop(place);
+        loopback.push(1, push as u32 + 1);
+        let said = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok())
+            .find(|line| line.contains("retrying"))
+            .expect("the failed save is said");
+        assert!(
+            said.ends_with(&format!("; retrying every {every}")),
+            "{said}"
+        );
+        assert!(said.contains("watch.json"), "{said}");
+    }
+}

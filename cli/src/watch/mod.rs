@@ -22,6 +22,10 @@ use crate::{
     error::{CliError, Result},
 };
 
+/// How often a watch without `--deliver` saves what it printed: a crash prints again at most
+/// the last second's pushes.
+const SAVED_EVERY: Duration = Duration::from_secs(1);
+
 /// Returns the exit code: 0, or with `--once` the code of the last failed poll (each failure
 /// was already printed).
 pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
@@ -44,16 +48,17 @@ pub(crate) async fn run(client: Client, mut args: WatchArgs) -> Result<u8> {
         .hold_baselines(args.delivery.deliver_baselines);
     // A delivered push is recorded promptly: only what was delivered in the last tenth of a
     // second before a crash (or a takeover) is delivered again, with the same id.
-    let options = match receiver {
-        Some(_) => options.flush_every(deliver::RECORDED_WITHIN),
-        None => options,
+    let saves_every = match receiver {
+        Some(_) => deliver::RECORDED_WITHIN,
+        None => SAVED_EVERY,
     };
+    let options = options.flush_every(saves_every);
     // What every poll would fail with (no endpoint for the region, no credentials) stops
     // the command now, once, rather than once per repository per poll.
     client
         .preflight(codearts_repo::endpoint::Service::CodeArtsRepo)
         .await?;
-    let watching = Watching::new(&args, repositories, receiver);
+    let watching = Watching::new(&args, repositories, receiver, saves_every);
     let mut shutdown = Shutdown::new()?;
     if let Some(url) = &args.database {
         let fleet = fleet::Fleet::new(url, &args)?;
@@ -100,15 +105,23 @@ pub(crate) struct Watching {
     once: bool,
     /// Where pushes are delivered (`--deliver`), if anywhere.
     receiver: Option<deliver::Receiver>,
+    /// How often what was handled is saved, and a failed save tried again.
+    saves_every: Duration,
 }
 
 impl Watching {
-    fn new(args: &WatchArgs, ids: Vec<RepositoryId>, receiver: Option<deliver::Receiver>) -> Self {
+    fn new(
+        args: &WatchArgs,
+        ids: Vec<RepositoryId>,
+        receiver: Option<deliver::Receiver>,
+        saves_every: Duration,
+    ) -> Self {
         Self {
             ids,
             interval: args.interval,
             once: args.once,
             receiver,
+            saves_every,
         }
     }
 
@@ -147,6 +160,7 @@ pub(crate) struct Printer {
     deliveries: Option<deliver::Deliveries>,
     pace: pace::Pace,
     once: bool,
+    saves_every: Duration,
     last_error: Option<codearts_repo::Error>,
     write_failed: Option<CliError>,
     stopping: bool,
@@ -162,6 +176,7 @@ impl Printer {
                 .map(deliver::Receiver::deliveries),
             pace: pace::Pace::new(watching.interval),
             once: watching.once,
+            saves_every: watching.saves_every,
             last_error: None,
             write_failed: None,
             stopping: false,
@@ -295,7 +310,8 @@ impl Printer {
                     }
                 }
                 Some(WatchItem::StateNotSaved { error }) => {
-                    say!("{error}; retrying every second");
+                    let every = humantime::format_duration(self.saves_every);
+                    say!("{error}; retrying every {every}");
                 }
                 // Items a later version of the library may add.
                 Some(_) => {}
