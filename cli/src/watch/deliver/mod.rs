@@ -339,13 +339,10 @@ mod tests {
     use super::*;
     use crate::args::{Cli, Command};
 
-    /// A URL's user info and query may be credentials: `Debug` shows the URL as stderr does.
-    #[test]
-    fn debug_shows_no_credentials_of_the_url() {
-        let dir = tempfile::tempdir().unwrap();
+    /// The receiver `codearts watch 1 --deliver URL` delivers to, with its secret in `dir`.
+    fn receiver(url: &str, dir: &tempfile::TempDir) -> Receiver {
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "the shared secret").unwrap();
-        let url = "https://ci:hunter2@ci.example/hook?token=abc123";
         let cli = Cli::try_parse_from([
             "codearts",
             "watch",
@@ -359,11 +356,70 @@ mod tests {
         let Command::Watch(args) = cli.command else {
             panic!("a watch")
         };
-        let receiver = Receiver::from_args(&args.delivery).unwrap().unwrap();
+        Receiver::from_args(&args.delivery).unwrap().unwrap()
+    }
+
+    /// A URL's user info and query may be credentials: `Debug` shows the URL as stderr does.
+    #[test]
+    fn debug_shows_no_credentials_of_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = receiver("https://ci:hunter2@ci.example/hook?token=abc123", &dir);
         let shown = format!("{receiver:?}");
         assert!(shown.contains("https://ci.example/hook"), "{shown}");
         for secret in ["hunter2", "abc123", "the shared secret"] {
             assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    /// Under a fleet's lease, a delivery whose turn comes once the lease is lost makes no
+    /// attempt: the receiver hears nothing from this watcher, and the push stays pending for
+    /// the one that took over. While the lease is held, the same delivery is attempted.
+    #[tokio::test]
+    async fn no_attempt_starts_once_the_lease_is_lost() {
+        use codearts_repo::{
+            Client, Credentials, WatchItem, WatchOptions,
+            server::{Server, ServerConfig},
+        };
+        let server = Server::start(ServerConfig::default()).await.unwrap();
+        let client = Client::builder()
+            .endpoint(server.url())
+            .credentials(Credentials::token("cli-token").unwrap())
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for lost in [true, false] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}/hook", listener.local_addr().unwrap());
+            let options = WatchOptions::default().once(true).hold_until_handled(true);
+            let (_, mut stream) = client.watch(options, [RepositoryId::new(2112036131).unwrap()]);
+            let Some(WatchItem::Push {
+                repository_id,
+                event,
+                baseline,
+                ..
+            }) = stream.next().await
+            else {
+                panic!("the repository's push")
+            };
+            let deferred = stream.defer().expect("held");
+            let lease =
+                Leadership::held_until(tokio::time::Instant::now() + Duration::from_secs(60));
+            if lost {
+                lease.revoke();
+            }
+            let mut deliveries = receiver(&url, &dir).deliveries();
+            deliveries.lead_with(lease);
+            deliveries.start(repository_id, &event, baseline, deferred);
+            // Lost: once its delivery ended, a connection it made would wait to be accepted.
+            let wait = match lost {
+                true => {
+                    deliveries.finish().await;
+                    Duration::from_millis(100)
+                }
+                false => Duration::from_secs(10),
+            };
+            let connected = tokio::time::timeout(wait, listener.accept()).await.is_ok();
+            assert_eq!(connected, !lost, "lease lost: {lost}");
         }
     }
 }
