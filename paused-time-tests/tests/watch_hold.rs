@@ -328,3 +328,80 @@ async fn a_repository_added_again_while_its_push_waits_is_still_held() {
     assert!(polls(&server, 1) > one, "polled once handled");
     stream.close().await.unwrap();
 }
+
+/// A store that logs when each save of handled events came, and which events it held.
+#[derive(Clone, Default)]
+struct TimedSaves(std::sync::Arc<std::sync::Mutex<Vec<(tokio::time::Instant, Vec<Handled>)>>>);
+
+impl TimedSaves {
+    /// When the first save holding `created_at` of 1 came.
+    fn saved_at(&self, created_at: &str) -> Option<tokio::time::Instant> {
+        let saves = self.0.lock().unwrap();
+        let has = |h: &Handled| {
+            h.repository_id == id(1)
+                && h.seen
+                    .created_at
+                    .as_ref()
+                    .is_some_and(|at| at.to_string() == created_at)
+        };
+        saves
+            .iter()
+            .find(|(_, handled)| handled.iter().any(has))
+            .map(|(at, _)| *at)
+    }
+}
+
+impl WatchStore for TimedSaves {
+    fn load(&mut self) -> Result<SeenEvents, StateError> {
+        Ok(SeenEvents::default())
+    }
+
+    fn save(&mut self, _: &SeenEvents) -> Result<(), StateError> {
+        Ok(())
+    }
+
+    fn save_handled(&mut self, _: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
+        let now = tokio::time::Instant::now();
+        self.0.lock().unwrap().push((now, handled.to_vec()));
+        Ok(())
+    }
+}
+
+/// What is handled is saved within one flush period, the command's tenth of a second with
+/// `--deliver`: a push handled just after a flush is saved by the next one, 99 ms later.
+#[tokio::test(start_paused = true)]
+async fn a_push_handled_just_after_a_flush_is_saved_within_the_period() {
+    const PERIOD: Duration = Duration::from_millis(100);
+    let (server, client) = setup(&[1]).await;
+    let saves = TimedSaves::default();
+    let options = holding_options().jitter(false).flush_every(PERIOD);
+    let (_, mut stream) = client
+        .watch_with_store(options, [id(1)], saves.clone())
+        .unwrap();
+    assert!(push(next(&mut stream, INTERVAL * 2).await).2, "a baseline");
+    stream.handled();
+    // The baseline's save is a flush: the flusher wakes every period from it.
+    let flush = loop {
+        if let Some(at) = saves.saved_at(T0) {
+            break at;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    server.set_push_event(id(1), event("main", T1));
+    assert_eq!(
+        push(next(&mut stream, INTERVAL * 2).await),
+        (1, T1.into(), false)
+    );
+    let deferred = stream.defer().expect("held");
+    let periods = (tokio::time::Instant::now() - flush).as_nanos() / PERIOD.as_nanos() + 1;
+    let just_after = flush + PERIOD * periods as u32 + Duration::from_millis(1);
+    tokio::time::sleep_until(just_after).await;
+    deferred.handled();
+    tokio::time::sleep(PERIOD * 2).await;
+    let saved_at = saves.saved_at(T1).expect("saved");
+    assert!(
+        saved_at > just_after && saved_at - just_after <= PERIOD,
+        "saved {:?} after it was handled",
+        saved_at - just_after
+    );
+}
