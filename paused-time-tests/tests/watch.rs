@@ -144,12 +144,16 @@ async fn repositories_can_be_added_and_removed_while_it_runs() {
         next(&mut stream, INTERVAL * 5).await.is_none(),
         "a removed repository is not reported"
     );
-    // Added again: a fresh baseline.
+    // Added again, it goes on from what the watch saw: the push made meanwhile is a push.
     handle.add(id(1));
     assert_eq!(
         push(next(&mut stream, INTERVAL * 2).await),
-        (1, "2026-01-02T00:00:00+08:00".into(), true)
+        (1, "2026-01-02T00:00:00+08:00".into(), false)
     );
+    // And one added again with no push meanwhile reports nothing.
+    handle.remove(id(2));
+    handle.add(id(2));
+    assert!(next(&mut stream, INTERVAL * 3).await.is_none());
 }
 
 #[tokio::test(start_paused = true)]

@@ -102,8 +102,9 @@ pub struct WatchHandle {
 }
 
 impl WatchHandle {
-    /// Starts watching `repository_id` (its first observation is a baseline, unless the
-    /// store remembers it).
+    /// Starts watching `repository_id`: its first observation is a baseline, unless this
+    /// watch saw it before it was removed, or the store remembers it (then a push made
+    /// meanwhile is reported as a push).
     pub fn add(&self, repository_id: RepositoryId) {
         let _ = self.commands.send(Command::Add(repository_id));
     }

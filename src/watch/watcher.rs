@@ -66,7 +66,8 @@ pub(super) struct Watcher {
     client: Client,
     rng: fastrand::Rng,
     repos: HashMap<RepositoryId, RepoState>,
-    /// What an earlier watch saw, taken by each repository when it is added.
+    /// What an earlier watch saw, or this one before the repository was removed: taken by
+    /// each repository when it is added.
     restored: SeenEvents,
     /// The repositories whose item waits for the consumer (`WatchOptions::hold_until_handled`):
     /// not polled. With the earlier watch's held items still to come after it, returned one
@@ -149,6 +150,11 @@ impl Watcher {
     fn remove(&mut self, id: RepositoryId) {
         if let Some(state) = self.repos.remove(&id) {
             self.stats().repositories.moved(Some(state.state()), None);
+            // Added again, it goes on from what it saw: a push made meanwhile is a push, as
+            // after a restart with a store.
+            if let Some(last) = state.last {
+                self.restored.insert(id, last);
+            }
         }
     }
 
