@@ -329,9 +329,12 @@ async fn a_repository_added_again_while_its_push_waits_is_still_held() {
     stream.close().await.unwrap();
 }
 
-/// A store that logs when each save of handled events came, and which events it held.
+/// When a save came, and the handled events it held.
+type Save = (tokio::time::Instant, Vec<Handled>);
+
+/// A store that logs its saves of handled events.
 #[derive(Clone, Default)]
-struct TimedSaves(std::sync::Arc<std::sync::Mutex<Vec<(tokio::time::Instant, Vec<Handled>)>>>);
+struct TimedSaves(std::sync::Arc<std::sync::Mutex<Vec<Save>>>);
 
 impl TimedSaves {
     /// When the first save holding `created_at` of 1 came.
