@@ -69,6 +69,16 @@ impl Client {
             .unwrap_or_default()
     }
 
+    /// Whether [`Client::drift`] lists every kind of drift seen: false once the service
+    /// answered more kinds than a client keeps (256, so that a long watch's memory stays
+    /// bounded); it then lists the first ones, which still count their answers.
+    pub fn drift_complete(&self) -> bool {
+        self.settings
+            .drift
+            .as_ref()
+            .is_none_or(|log| log.complete())
+    }
+
     fn service(&self, service: Service) -> Result<&generated::Client, Error> {
         let client = match service {
             Service::CodeArtsRepo => &self.services.codearts_repo,

@@ -159,6 +159,11 @@ impl DriftLog {
         }
     }
 
+    /// Whether every kind of drift seen is kept (none came past [`MAX_KEPT`]).
+    pub(crate) fn complete(&self) -> bool {
+        !self.seen.lock().unwrap_or_else(|p| p.into_inner()).full
+    }
+
     pub(crate) fn summary(&self) -> Vec<Drift> {
         self.seen
             .lock()
@@ -177,12 +182,17 @@ mod tests {
     #[test]
     fn the_log_keeps_at_most_its_bound() {
         let log = DriftLog::default();
-        for answer in 0..(MAX_KEPT + 44) {
-            let body = format!(r#"{{"ref":"main","field_{answer}":1,"user_name":"x"}}"#);
+        let answer = |n: usize| {
+            let body = format!(r#"{{"ref":"main","field_{n}":1,"user_name":"x"}}"#);
             log.check("show_last_push_event_in_repository", body.as_bytes());
-        }
+        };
+        // `user_name` and 255 new fields: the bound, every kind kept.
+        (0..MAX_KEPT - 1).for_each(&answer);
+        assert!(log.complete());
+        (MAX_KEPT - 1..MAX_KEPT + 44).for_each(&answer);
         let kept = log.summary();
         assert_eq!(kept.len(), MAX_KEPT);
+        assert!(!log.complete(), "later kinds are not listed");
         assert_eq!(kept[0].path, "$.field_0");
         assert_eq!(kept[1].path, "$.user_name");
         assert_eq!(kept[1].times, (MAX_KEPT + 44) as u64);

@@ -25,6 +25,9 @@ struct Report {
     /// Answers read per operation, and calls whose answer failed to decode.
     calls: Vec<Calls>,
     differences: Vec<Difference>,
+    /// False when the service answered more kinds of drift than the client keeps: only the
+    /// first are in `differences`.
+    complete: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +101,7 @@ pub(crate) async fn run(client: Client, args: &CheckSpecArgs) -> Result<u8> {
         conforms: differences.is_empty() && !unreadable,
         calls,
         differences,
+        complete: client.drift_complete(),
     };
     match args.output {
         Format::Json => output::json(&report)?,
@@ -248,10 +252,17 @@ fn summary(report: &Report) -> String {
         })
         .collect();
     let answers = answers.join(", ");
-    match (report.conforms, report.differences.len()) {
+    let verdict = match (report.conforms, report.differences.len()) {
         (true, _) => format!("the answers conform to the spec: {answers}"),
         (false, 0) => format!("the spec is out of date: {answers}"),
         (false, n) => format!("the spec is out of date: {n} difference(s) in {answers}"),
+    };
+    match report.complete {
+        true => verdict,
+        false => format!(
+            "{verdict}; the service answered more kinds of drift than a client keeps, and \
+             only the first are listed"
+        ),
     }
 }
 

@@ -413,3 +413,33 @@ fn an_answer_no_client_can_read_does_not_conform() {
         out.stdout
     );
 }
+
+/// An answer with more kinds of drift than a client keeps: the report lists the first 256
+/// and says that more were answered, rather than passing for the whole list.
+#[test]
+fn more_kinds_of_drift_than_kept_are_said_not_silently_cut() {
+    let server = common::push_server::PushServer::start();
+    let fields: String = (0..300).map(|n| format!(r#","field_{n}":{n}"#)).collect();
+    let body = format!(r#"{{"ref":"main","created_at":"2026-01-01T00:00:00+08:00"{fields}}}"#);
+    server.answer_raw(body.leak());
+    let check = |output: &str| {
+        run(codearts()
+            .env("HUAWEICLOUD_SDK_TOKEN", "check-token")
+            .args(["--endpoint", &server.url(), "check-spec"])
+            .args(["--repository-id", "7", "--output", output]))
+    };
+    let out = check("table");
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("256 difference(s)")
+            && out
+                .stdout
+                .contains("more kinds of drift than a client keeps"),
+        "{}",
+        out.stdout
+    );
+    let out = check("json");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["differences"].as_array().unwrap().len(), 256);
+    assert_eq!(report["complete"], false);
+}

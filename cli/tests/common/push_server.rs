@@ -60,7 +60,8 @@ impl PushServer {
         self.pushes.lock().unwrap().latest.insert(id, created_at);
     }
 
-    /// Every answer is `body`, with status 200, as JSON: what no client can read.
+    /// Every answer is `body`, with status 200, as JSON: what no client can read, or more
+    /// than the spec says.
     pub fn answer_raw(&self, body: &'static str) {
         self.pushes.lock().unwrap().raw = Some(body);
     }
