@@ -246,6 +246,9 @@ fn elsewhere(page: &str, command: &str) -> Option<&'static str> {
             Some("cli/tests/serve_keyless.rs runs each flow's line from the banner")
         }
         ("docs/deploying.md", "docker") => Some("cli/tests/image.rs"),
+        ("docs/delivery.md", "cargo") => {
+            Some("the delivery cost measurement, whose figures the page records")
+        }
         ("docs/delivery.md", _) => Some(
             "cli/tests/delivery_docs.rs runs the page's command, its openssl and Python checks \
              and its replay against a real receiver",
