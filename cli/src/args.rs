@@ -356,7 +356,8 @@ pub(crate) struct WatchArgs {
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub(crate) shard: Option<codearts_repo::watch::Shard>,
     /// Remember in this file the last event printed for each repository, so that a restart
-    /// prints the pushes made while the watch was down (written atomically, every second).
+    /// prints the pushes made while the watch was down (written atomically, every second;
+    /// every tenth of a second with --deliver).
     #[arg(long, value_name = "PATH")]
     pub(crate) state: Option<PathBuf>,
     /// Keep the state in PostgreSQL, for a fleet: replicas given the same database elect one

@@ -239,6 +239,15 @@ impl StateFile {
     }
 
     fn append(&mut self, lines: &[u8]) -> io::Result<()> {
+        // A journal removed under the watch (its directory deleted or replaced) would take
+        // the lines into a file nobody can read: it is opened again by its path.
+        #[cfg(unix)]
+        if let Some(journal) = &self.journal {
+            use std::os::unix::fs::MetadataExt;
+            if journal.metadata()?.nlink() == 0 {
+                self.journal = None;
+            }
+        }
         if self.journal.is_none() {
             let journal = fs::OpenOptions::new()
                 .create(true)

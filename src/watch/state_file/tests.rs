@@ -289,3 +289,26 @@ fn a_save_without_a_load_keeps_the_pending_items() {
         identities(&[pending(1, 7)])
     );
 }
+
+/// A journal removed under the watch (its directory deleted, then made again) is not
+/// written into unseen: a recording fails while the directory is gone, and goes to a new
+/// journal, which a load reads, once it is back.
+#[test]
+fn a_removed_journal_is_opened_again_not_written_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = dir.path().join("state");
+    fs::create_dir(&place).unwrap();
+    let path = place.join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.record_new(&[entry(1, 1)]).unwrap();
+    fs::remove_dir_all(&place).unwrap();
+    let error = file.record_pending(&[pending(1, 2)]).unwrap_err().to_string();
+    assert!(error.contains("state.json.journal"), "{error}");
+    fs::create_dir(&place).unwrap();
+    file.record_pending(&[pending(2, 3)]).unwrap();
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(2, 3)])
+    );
+}
