@@ -150,10 +150,16 @@ async fn repositories_can_be_added_and_removed_while_it_runs() {
         push(next(&mut stream, INTERVAL * 2).await),
         (1, "2026-01-02T00:00:00+08:00".into(), false)
     );
-    // And one added again with no push meanwhile reports nothing.
+    // And one added again with no push meanwhile is polled, and reports nothing.
+    let polls_of_2 = || {
+        let path = "/v4/repositories/2/last-push-event";
+        server.requests().iter().filter(|r| r.path == path).count()
+    };
+    let before = polls_of_2();
     handle.remove(id(2));
     handle.add(id(2));
     assert!(next(&mut stream, INTERVAL * 3).await.is_none());
+    assert!(polls_of_2() >= before + 2, "2 is polled again");
 }
 
 #[tokio::test(start_paused = true)]
