@@ -5,18 +5,21 @@
 //!
 //! ```sh
 //! cargo build --release -p codearts-cli
-//! cargo run --release -p codearts-bench --bin deliver_bench -- [--repositories 5000] [--interval 10s] [--rounds 3] [--parallel 8]
+//! cargo run --release -p codearts-bench --bin deliver_bench -- [--repositories 5000] [--interval 10s] [--rounds 3] [--parallel 8] [--dir PATH]
 //! ```
 //!
 //! The first round spreads its polls over the interval, so "done" is at least the interval:
 //! what matters is how far past it the last baseline is delivered (the deliveries keeping up
-//! with the polls), and what each delivered push costs: a recording in the outbox before it
-//! is sent, and a save once it is acknowledged. The receiver, on loopback, answers 204 at
-//! once and counts deliveries by id.
+//! with the polls), and what each delivered push costs. The receiver, on loopback, answers
+//! 204 at once and counts deliveries by id, each run at a path of its own. Usage is read a
+//! second and a tenth after "done", when both runs have saved all they handled; saves are
+//! counted by the watch's /metrics. Each run's state goes to a new directory under `--dir`
+//! (the system's temporary directory by default), which must be on a disk: tmpfs counts no
+//! writes.
 
 use std::{
-    collections::HashSet,
-    io::{BufRead, BufReader},
+    collections::{HashMap, HashSet},
+    io::{BufRead, BufReader, Read, Write},
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, ExitCode, Stdio},
@@ -53,28 +56,44 @@ struct Args {
     /// The `codearts` to run (default: the one beside this program).
     #[arg(long)]
     codearts: Option<PathBuf>,
+    /// Where each run's state directory is made (on a disk).
+    #[arg(long)]
+    dir: Option<PathBuf>,
 }
 
-/// What the receiver took: distinct delivery ids, and how many requests in all.
+/// What the receiver took for each run (by its path): distinct delivery ids, and requests.
 #[derive(Default)]
-struct Received {
-    ids: Mutex<HashSet<String>>,
-    requests: AtomicUsize,
+struct Received(Mutex<HashMap<String, (HashSet<String>, usize)>>);
+
+impl Received {
+    /// Distinct ids and requests of `run`.
+    fn of(&self, run: &str) -> (usize, usize) {
+        let runs = self.0.lock().unwrap();
+        runs.get(run)
+            .map_or((0, 0), |(ids, requests)| (ids.len(), *requests))
+    }
 }
 
 /// A receiver on loopback that answers 204 at once.
 async fn receiver() -> (SocketAddr, Arc<Received>) {
-    use axum::{extract::State, http::HeaderMap, http::StatusCode, routing::post};
+    use axum::{
+        extract::{self, State},
+        http::{HeaderMap, StatusCode},
+        routing::post,
+    };
     let received = Arc::new(Received::default());
     let app = axum::Router::new()
         .route(
-            "/hook",
+            "/hook/{run}",
             post(
-                |State(received): State<Arc<Received>>, headers: HeaderMap| async move {
-                    received.requests.fetch_add(1, Ordering::Relaxed);
+                |State(received): State<Arc<Received>>,
+                 extract::Path(run): extract::Path<String>,
+                 headers: HeaderMap| async move {
+                    let mut runs = received.0.lock().unwrap();
+                    let (ids, requests) = runs.entry(run).or_default();
+                    *requests += 1;
                     if let Some(id) = headers.get("x-codearts-delivery") {
-                        let id = String::from_utf8_lossy(id.as_bytes()).into_owned();
-                        received.ids.lock().unwrap().insert(id);
+                        ids.insert(String::from_utf8_lossy(id.as_bytes()).into_owned());
                     }
                     StatusCode::NO_CONTENT
                 },
@@ -87,10 +106,19 @@ async fn receiver() -> (SocketAddr, Arc<Received>) {
     (address, received)
 }
 
-/// One first start, measured when its last baseline was printed or delivered.
+/// Where a run delivers: the receiver, and the run's path there.
+struct Hook<'a> {
+    address: SocketAddr,
+    received: &'a Received,
+    run: String,
+}
+
+/// One first start, measured once its last baseline was printed or delivered.
 struct Run {
     seconds: f64,
     usage: process::Usage,
+    /// Saves of the state file, from /metrics.
+    saves: u64,
     /// Requests the receiver took (attempts, retries included).
     requests: usize,
 }
@@ -100,31 +128,38 @@ fn first_start(
     args: &Args,
     codearts: &Path,
     server: &str,
-    hook: Option<(&str, &Received)>,
+    hook: Option<&Hook>,
 ) -> Result<Run, String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = match &args.dir {
+        Some(parent) => tempfile::tempdir_in(parent),
+        None => tempfile::tempdir(),
+    }
+    .map_err(|e| e.to_string())?;
     let ids: String = (1..=args.repositories)
         .map(|id| format!("{id}\n"))
         .collect();
     std::fs::write(dir.path().join("ids"), ids).map_err(|e| e.to_string())?;
     std::fs::write(dir.path().join("secret"), "bench-secret").map_err(|e| e.to_string())?;
+    let listen = free_port()?;
     let mut command = Command::new(codearts);
     command
         .current_dir(dir.path())
         .env("HUAWEICLOUD_SDK_TOKEN", "deliver-bench-token")
         .args(["--endpoint", server, "watch", "--ids-file", "ids"])
-        .args(["--state", "watch.json", "--interval"])
+        .args(["--state", "watch.json", "--listen", &listen.to_string()])
+        .arg("--interval")
         .arg(humantime::format_duration(args.interval).to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    if let Some((url, _)) = hook {
+    if let Some(hook) = hook {
         command
-            .args(["--deliver", url, "--deliver-baselines"])
-            .args(["--deliver-secret-file", "secret", "--deliver-parallel"])
+            .arg("--deliver")
+            .arg(format!("http://{}/hook/{}", hook.address, hook.run))
+            .args(["--deliver-baselines", "--deliver-secret-file", "secret"])
+            .arg("--deliver-parallel")
             .arg(args.parallel.to_string());
     }
-    let before = hook.map_or(0, |(_, received)| received.requests.load(Ordering::Relaxed));
     let started = Instant::now();
     let mut child = Killed(command.spawn().map_err(|e| e.to_string())?);
     let printed = Arc::new(AtomicUsize::new(0));
@@ -139,7 +174,7 @@ fn first_start(
     });
     let wanted = args.repositories as usize;
     let done = || match hook {
-        Some((_, received)) => received.ids.lock().unwrap().len() >= wanted,
+        Some(hook) => hook.received.of(&hook.run).0 >= wanted,
         None => printed.load(Ordering::Relaxed) >= wanted,
     };
     let limit = args.interval * 3 + Duration::from_secs(60);
@@ -153,18 +188,44 @@ fn first_start(
         std::thread::sleep(Duration::from_millis(5));
     }
     let seconds = started.elapsed().as_secs_f64();
+    // Past the longer flush period (a second, without --deliver): all handled is saved.
+    std::thread::sleep(Duration::from_millis(1100));
     let usage = process::Usage::of(child.0.id()).ok_or("cannot read /proc")?;
-    let requests = hook.map_or(0, |(_, received)| {
-        received.requests.load(Ordering::Relaxed) - before
-    });
-    if let Some((_, received)) = hook {
-        received.ids.lock().unwrap().clear();
+    if usage.written_bytes == 0 {
+        return Err(format!(
+            "{} counts no writes (tmpfs?): pass --dir on a disk",
+            dir.path().display()
+        ));
     }
     Ok(Run {
         seconds,
         usage,
-        requests,
+        saves: state_writes(listen)?,
+        requests: hook.map_or(0, |hook| hook.received.of(&hook.run).1),
     })
+}
+
+/// A port free now, for the watch's `--listen`.
+fn free_port() -> Result<SocketAddr, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    listener.local_addr().map_err(|e| e.to_string())
+}
+
+/// `codearts_watch_state_writes_total` from the watch's /metrics.
+fn state_writes(listen: SocketAddr) -> Result<u64, String> {
+    let mut stream = std::net::TcpStream::connect(listen).map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    answer
+        .lines()
+        .find_map(|line| line.strip_prefix("codearts_watch_state_writes_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .ok_or_else(|| "no codearts_watch_state_writes_total in /metrics".to_owned())
 }
 
 /// A child killed when dropped, however the bench ends.
@@ -198,13 +259,17 @@ async fn main() -> ExitCode {
     let (server, _) =
         loopback::repositories(args.repositories, event(), ServerConfig::default()).await;
     let (address, received) = receiver().await;
-    let hook = format!("http://{address}/hook");
     let (mut printing, mut delivering) = (Vec::new(), Vec::new());
     for round in 1..=args.rounds {
+        let hook = Hook {
+            address,
+            received: &received,
+            run: round.to_string(),
+        };
         // On a thread of its own: the runtime keeps serving the watch and the receiver.
         let measured = tokio::task::block_in_place(|| {
             let printed = first_start(&args, &codearts, &server.url(), None)?;
-            let delivered = first_start(&args, &codearts, &server.url(), Some((&hook, &received)))?;
+            let delivered = first_start(&args, &codearts, &server.url(), Some(&hook))?;
             Ok::<_, String>((printed, delivered))
         });
         let (printed, delivered) = match measured {
@@ -215,8 +280,8 @@ async fn main() -> ExitCode {
             }
         };
         eprintln!(
-            "round {round}: printed in {:.2} s, delivered in {:.2} s ({} requests)",
-            printed.seconds, delivered.seconds, delivered.requests
+            "round {round}: printed in {:.2} s ({} saves), delivered in {:.2} s ({} saves, {} requests)",
+            printed.seconds, printed.saves, delivered.seconds, delivered.saves, delivered.requests
         );
         printing.push(printed);
         delivering.push(delivered);
@@ -224,13 +289,18 @@ async fn main() -> ExitCode {
     let n = f64::from(args.repositories);
     let median =
         |runs: &[Run], figure: fn(&Run) -> f64| stats::median(runs.iter().map(figure).collect());
+    fn kib(bytes: u64) -> f64 {
+        bytes as f64 / 1024.0
+    }
     let report = |runs: &[Run]| {
         serde_json::json!({
             "done_s": median(runs, |r| r.seconds),
             "past_interval_s": median(runs, |r| r.seconds) - args.interval.as_secs_f64(),
             "cpu_ms_per_repository": median(runs, |r| r.usage.cpu_seconds * 1e3) / n,
-            "peak_rss_mib": median(runs, |r| r.usage.peak_rss_kib as f64 / 1024.0),
-            "written_kib_per_repository": median(runs, |r| r.usage.written_bytes as f64 / 1024.0) / n,
+            "peak_rss_mib": median(runs, |r| kib(r.usage.peak_rss_kib)),
+            "state_saves": median(runs, |r| r.saves as f64),
+            "written_kib_per_repository": median(runs, |r| kib(r.usage.written_bytes)) / n,
+            "written_kib_per_save": median(runs, |r| kib(r.usage.written_bytes) / r.saves.max(1) as f64),
         })
     };
     // Ratios within each round, then their median: the machine's drift cancels out.

@@ -6,8 +6,9 @@ pub struct Usage {
     pub cpu_seconds: f64,
     /// Peak resident memory (VmHWM).
     pub peak_rss_kib: u64,
-    /// Bytes it caused to be written to storage (`write_bytes`: not pipes, not the page
-    /// cache's bytes overwritten before they reached the disk).
+    /// Bytes it caused to be written to storage (`write_bytes`): counted by page as pages
+    /// turn dirty (a 60-byte append after an fsync counts 4 KiB), never for pipes, and
+    /// not at all on tmpfs.
     pub written_bytes: u64,
 }
 

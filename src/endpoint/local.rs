@@ -26,6 +26,7 @@ pub fn is_loopback(url: &str) -> bool {
 }
 
 /// Whether a bare host name or address (`::1` or `[::1]`, `localhost`) is this machine.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // the fleet's database URLs
 pub(crate) fn loopback_name(name: &str) -> bool {
     match name.trim_matches(['[', ']']).parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => loopback(&Host::Ipv4(ip)),
