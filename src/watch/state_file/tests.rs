@@ -303,7 +303,10 @@ fn a_removed_journal_is_opened_again_not_written_unseen() {
     file.load().unwrap();
     file.record_new(&[entry(1, 1)]).unwrap();
     fs::remove_dir_all(&place).unwrap();
-    let error = file.record_pending(&[pending(1, 2)]).unwrap_err().to_string();
+    let error = file
+        .record_pending(&[pending(1, 2)])
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("state.json.journal"), "{error}");
     fs::create_dir(&place).unwrap();
     file.record_pending(&[pending(2, 3)]).unwrap();
