@@ -69,14 +69,14 @@ impl Client {
             .unwrap_or_default()
     }
 
-    /// Whether [`Client::drift`] lists every kind of drift seen: false once the service
-    /// answered more kinds than a client keeps (256, so that a long watch's memory stays
-    /// bounded); it then lists the first ones, which still count their answers.
-    pub fn drift_complete(&self) -> bool {
+    /// Whether the service answered more kinds of drift than a client keeps (256, so that a
+    /// long watch's memory stays bounded): [`Client::drift`] then lists the first ones, which
+    /// still count their answers.
+    pub fn drift_truncated(&self) -> bool {
         self.settings
             .drift
             .as_ref()
-            .is_none_or(|log| log.complete())
+            .is_some_and(|log| log.truncated())
     }
 
     fn service(&self, service: Service) -> Result<&generated::Client, Error> {

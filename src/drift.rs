@@ -159,9 +159,9 @@ impl DriftLog {
         }
     }
 
-    /// Whether every kind of drift seen is kept (none came past [`MAX_KEPT`]).
-    pub(crate) fn complete(&self) -> bool {
-        !self.seen.lock().unwrap_or_else(|p| p.into_inner()).full
+    /// Whether a kind of drift came past [`MAX_KEPT`], and was not kept.
+    pub(crate) fn truncated(&self) -> bool {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).full
     }
 
     pub(crate) fn summary(&self) -> Vec<Drift> {
@@ -188,11 +188,11 @@ mod tests {
         };
         // `user_name` and 255 new fields: the bound, every kind kept.
         (0..MAX_KEPT - 1).for_each(&answer);
-        assert!(log.complete());
+        assert!(!log.truncated());
         (MAX_KEPT - 1..MAX_KEPT + 44).for_each(&answer);
         let kept = log.summary();
         assert_eq!(kept.len(), MAX_KEPT);
-        assert!(!log.complete(), "later kinds are not listed");
+        assert!(log.truncated(), "later kinds are not listed");
         assert_eq!(kept[0].path, "$.field_0");
         assert_eq!(kept[1].path, "$.user_name");
         assert_eq!(kept[1].times, (MAX_KEPT + 44) as u64);

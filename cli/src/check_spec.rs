@@ -25,9 +25,9 @@ struct Report {
     /// Answers read per operation, and calls whose answer failed to decode.
     calls: Vec<Calls>,
     differences: Vec<Difference>,
-    /// False when the service answered more kinds of drift than the client keeps: only the
+    /// True when the service answered more kinds of drift than the client keeps: only the
     /// first are in `differences`.
-    complete: bool,
+    truncated: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,7 +101,7 @@ pub(crate) async fn run(client: Client, args: &CheckSpecArgs) -> Result<u8> {
         conforms: differences.is_empty() && !unreadable,
         calls,
         differences,
-        complete: client.drift_complete(),
+        truncated: client.drift_truncated(),
     };
     match args.output {
         Format::Json => output::json(&report)?,
@@ -125,6 +125,12 @@ pub(crate) async fn run(client: Client, args: &CheckSpecArgs) -> Result<u8> {
                 path.display(),
                 path.display()
             );
+            if report.truncated {
+                say!(
+                    "it has the edits of the kinds listed only: the service answered more than \
+                     a client keeps; check again once the spec has these"
+                );
+            }
         }
     }
     Ok(u8::from(!report.conforms))
@@ -257,9 +263,9 @@ fn summary(report: &Report) -> String {
         (false, 0) => format!("the spec is out of date: {answers}"),
         (false, n) => format!("the spec is out of date: {n} difference(s) in {answers}"),
     };
-    match report.complete {
-        true => verdict,
-        false => format!(
+    match report.truncated {
+        false => verdict,
+        true => format!(
             "{verdict}; the service answered more kinds of drift than a client keeps, and \
              only the first are listed"
         ),

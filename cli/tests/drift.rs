@@ -414,14 +414,20 @@ fn an_answer_no_client_can_read_does_not_conform() {
     );
 }
 
-/// An answer with more kinds of drift than a client keeps: the report lists the first 256
-/// and says that more were answered, rather than passing for the whole list.
-#[test]
-fn more_kinds_of_drift_than_kept_are_said_not_silently_cut() {
+/// A scripted server whose every answer holds 300 fields the spec lacks.
+fn answering_300_new_fields() -> common::push_server::PushServer {
     let server = common::push_server::PushServer::start();
     let fields: String = (0..300).map(|n| format!(r#","field_{n}":{n}"#)).collect();
     let body = format!(r#"{{"ref":"main","created_at":"2026-01-01T00:00:00+08:00"{fields}}}"#);
     server.answer_raw(body.leak());
+    server
+}
+
+/// An answer with more kinds of drift than a client keeps: the report lists the first 256
+/// and says that more were answered, rather than passing for the whole list.
+#[test]
+fn more_kinds_of_drift_than_kept_are_said_not_silently_cut() {
+    let server = answering_300_new_fields();
     let check = |output: &str| {
         run(codearts()
             .env("HUAWEICLOUD_SDK_TOKEN", "check-token")
@@ -441,5 +447,32 @@ fn more_kinds_of_drift_than_kept_are_said_not_silently_cut() {
     let out = check("json");
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["differences"].as_array().unwrap().len(), 256);
-    assert_eq!(report["complete"], false);
+    assert_eq!(report["truncated"], true);
+}
+
+/// A watch says the first 256 kinds, then once that later ones are not said.
+#[test]
+fn a_watch_says_when_it_stops_saying_new_kinds_of_drift() {
+    let server = answering_300_new_fields();
+    let mut watching = common::watching::Watching::spawn({
+        let mut command = codearts();
+        command
+            .env("HUAWEICLOUD_SDK_TOKEN", "watch-token")
+            .args(["--endpoint", &server.url(), "watch", "7"])
+            .args(["--interval", "200ms"]);
+        command
+    });
+    let lines = watching.stderr_lines();
+    let said: Vec<String> = std::iter::from_fn(|| lines.recv_timeout(Duration::from_secs(10)).ok())
+        .take_while(|line| !line.contains("more kinds of drift than a client keeps"))
+        .collect();
+    let kinds = said
+        .iter()
+        .filter(|l| l.contains("beyond the spec"))
+        .count();
+    assert_eq!(kinds, 256, "{said:#?}");
+    assert!(
+        lines.recv_timeout(Duration::from_millis(1500)).is_err(),
+        "said once, and nothing after it"
+    );
 }

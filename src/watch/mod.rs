@@ -109,7 +109,8 @@ impl WatchHandle {
         let _ = self.commands.send(Command::Add(repository_id));
     }
 
-    /// Stops watching `repository_id`; a poll in flight is discarded.
+    /// Stops watching `repository_id`; a poll in flight is discarded. What the watch saw of it
+    /// is kept, for a later [`WatchHandle::add`] (one entry per repository ever watched).
     pub fn remove(&self, repository_id: RepositoryId) {
         let _ = self.commands.send(Command::Remove(repository_id));
     }
@@ -131,6 +132,7 @@ impl WatchHandle {
         }
         if let Some(log) = &self.drift {
             stats.drift = log.summary();
+            stats.drift_truncated = log.truncated();
         }
         stats
     }

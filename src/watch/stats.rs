@@ -55,6 +55,9 @@ pub struct WatchStats {
     /// What the answers held beyond the spec, each kind at each JSON path once, with how
     /// many times it was seen ([`Client::drift`](crate::Client::drift)).
     pub drift: Vec<crate::drift::Drift>,
+    /// The answers held more kinds of drift than are kept: `drift` lists the first
+    /// ([`Client::drift_truncated`](crate::Client::drift_truncated)).
+    pub drift_truncated: bool,
 }
 
 /// Failed polls by class.

@@ -231,7 +231,7 @@ impl Printer {
                     if let Some(line) = self.pace.check(&stats, now) {
                         say!("{line}");
                     }
-                    for line in drift::new_lines(&stats.drift) {
+                    for line in drift::new_lines(&stats) {
                         say!("{line}");
                     }
                     continue;
@@ -252,7 +252,7 @@ impl Printer {
             match item {
                 None => {
                     // A `--once` watch ends before its next tick: what it saw is said now.
-                    for line in drift::new_lines(&handle.stats().drift) {
+                    for line in drift::new_lines(&handle.stats()) {
                         say!("{line}");
                     }
                     return Ended::Finished;
