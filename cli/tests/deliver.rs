@@ -274,8 +274,10 @@ fn a_refused_delivery_is_said_once_kept_for_replay_and_not_retried() {
         "{stderr}"
     );
     // Given up, it is no longer pending: the next watch does not send it again.
-    let state = std::fs::read_to_string(state_path(&dir)).unwrap();
-    assert!(!state.contains("\"pending\""), "{state}");
+    let pending = codearts_repo::StateFile::new(state_path(&dir))
+        .read_pending()
+        .unwrap();
+    assert!(pending.is_empty(), "{pending:?}");
     let polls = polls_of(&loopback, 1);
     let again = loopback.spawn_watch(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let end = Instant::now() + Duration::from_secs(10);
@@ -306,10 +308,16 @@ fn a_kill_9_mid_delivery_delivers_again_with_the_same_id_and_nothing_else_twice(
     // Until a flush saved repository 2's delivered push (a fixed sleep would race on a
     // loaded machine).
     let saved = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(state_path(&dir))
-        .unwrap_or_default()
-        .contains(&created_at(2))
-    {
+    let saved_2 = || {
+        let saved = codearts_repo::StateFile::new(state_path(&dir)).read();
+        saved.is_ok_and(|saved| {
+            saved.iter().any(|(id, seen)| {
+                id.get() == 2
+                    && seen.created_at.as_ref().map(ToString::to_string) == Some(created_at(2))
+            })
+        })
+    };
+    while !saved_2() {
         assert!(std::time::Instant::now() < saved, "push 2 never saved");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -150,18 +150,13 @@ impl Watch for Single {
     }
 
     fn handled(&self) -> Vec<(u64, String)> {
-        let text = std::fs::read_to_string(self.dir.path().join("state.json")).unwrap_or_default();
-        let state: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let repositories = state["repositories"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        repositories
-            .iter()
-            .map(|(id, seen)| {
-                let created_at = seen["created_at"].as_str().unwrap().to_owned();
-                (id.parse().unwrap(), created_at)
-            })
+        // The file with its journal, as the next watch reads them.
+        let state = codearts_repo::StateFile::new(self.dir.path().join("state.json"));
+        state
+            .read()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, seen)| (id.get().into(), seen.created_at.unwrap().to_string()))
             .collect()
     }
 

@@ -52,8 +52,15 @@ fn across_a_sigterm_restart_every_push_is_printed_exactly_once() {
         ["watch.json", "watch.json.journal", "watch.json.lock"],
         "no temporary file left"
     );
-    let journal = std::fs::metadata(dir.path().join("watch.json.journal")).unwrap();
-    assert_eq!(journal.len(), 0, "the journal is emptied by the last save");
+    // The file and its journal hold the last push of each repository.
+    let saved: BTreeSet<(u32, String)> = codearts_repo::StateFile::new(&state)
+        .read()
+        .unwrap()
+        .into_iter()
+        .map(|(id, seen)| (id.get(), seen.created_at.unwrap().to_string()))
+        .collect();
+    let expected = [(1, 1), (2, 2), (3, 4), (4, 0)].map(|(id, n)| (id, created_at(n)));
+    assert_eq!(saved, BTreeSet::from(expected));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! [`StateFile`]: the watch state in a JSON file replaced atomically (temporary file, fsync,
-//! rename, fsync of the directory), and first entries and pending items in a journal beside
-//! it, appended and fsynced before they are reported.
+//! rename, fsync of the directory), and a journal beside it, appended and fsynced: first
+//! entries and pending items before they are reported, and what each save changed, until the
+//! journal outgrows the file and a save folds it in.
 
 use std::{
     fs,
@@ -37,38 +38,70 @@ struct Read {
     pending: Vec<Pending>,
 }
 
-/// One line of the journal.
+/// One line of the journal. `generation`: the file's when the line was written (a line of an
+/// earlier generation is in the file already).
 #[derive(Serialize, Deserialize)]
 #[serde(untagged)]
 enum Line {
-    /// `generation`: the file's when the line was written.
     Pending {
         pending: Pending,
+        generation: u64,
+    },
+    /// A repository's entry, changed since the file and the lines before.
+    Saved {
+        saved: Recorded,
+        generation: u64,
+    },
+    /// A repository's entry dropped (a baseline not reported: the next watch reports it).
+    Forgotten {
+        forgotten: RepositoryId,
+        generation: u64,
+    },
+    /// A pending item handled or given up.
+    Settled {
+        settled: Recorded,
         generation: u64,
     },
     First(Recorded),
 }
 
-/// A first entry, in the journal.
-#[derive(Serialize, Deserialize)]
+/// A repository's entry, in the journal.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Recorded {
     repository_id: RepositoryId,
     #[serde(flatten)]
     seen: LastSeen,
 }
 
+impl Recorded {
+    fn new(repository_id: RepositoryId, seen: &LastSeen) -> Self {
+        Self {
+            repository_id,
+            seen: seen.clone(),
+        }
+    }
+
+    /// Whether `pending` is this entry's event.
+    fn is(&self, pending: &Pending) -> bool {
+        pending.repository_id == self.repository_id && pending.seen() == self.seen
+    }
+}
+
 /// A JSON file: `{"codearts_watch_state": 1, "generation": N, "repositories": {"<id>":
 /// {"created_at", "ref"}}, "pending": [...]}`, and beside it `<name>.journal`, one JSON line
-/// per repository or pending item ([`Pending`]) recorded since the last save.
+/// per repository or pending item ([`Pending`]) recorded, and per entry or pending item a
+/// save changed, since the file was written.
 ///
 /// A missing file is an empty state (the first run); anything else that cannot be read is an
-/// error naming the file. Each save writes a temporary file beside it, fsyncs it, renames it
-/// over the old one and fsyncs the directory (after a crash the file is the old state or the
-/// new one, never a mix), then empties the journal. A journal line cut short by a crash is
-/// ignored; the entries it held were not reported yet. Each save counts one more
-/// `generation`, and a pending item's line says the generation it was written under: after
-/// a crash between a save and the emptying of the journal, the lines that save already took
-/// are ignored.
+/// error naming the file. A save appends the entries that changed to the journal, so that it
+/// costs what changed, not the whole state; once the journal would outgrow the file (64 KiB
+/// at least), the save writes the whole state instead: a temporary file beside it, fsynced,
+/// renamed over the old one, the directory fsynced (after a crash the file is the old state
+/// or the new one, never a mix), then the journal emptied. A journal line cut short by a
+/// crash is ignored; what it held was not reported yet, or is reported again. Each whole
+/// write counts one more `generation`, and a journal line says the generation it was written
+/// under: after a crash between a whole write and the emptying of the journal, the lines it
+/// already took are ignored.
 #[derive(Debug)]
 pub struct StateFile {
     path: PathBuf,
@@ -82,7 +115,22 @@ pub struct StateFile {
     pending_read: bool,
     /// The file's generation, as read or last written.
     generation: u64,
+    /// What the file and its journal hold (`None` before a load or a whole write): a save
+    /// appends what changed from it.
+    held: Option<SeenEvents>,
+    /// Pending items settled (handled, given up) since the last save: its journal lines.
+    settled: Vec<Recorded>,
+    /// Pending items whose journal line could not be written: the next save writes them.
+    unwritten: Vec<Pending>,
+    /// The file's length when last read or written, and the journal's now.
+    file_len: u64,
+    journal_len: u64,
 }
+
+/// The journal grows to the file's length, and at least to this, before a save writes the
+/// whole state: a watch writes at most about twice what changed, and a load reads at most
+/// twice the file.
+const JOURNAL_MIN: u64 = 64 * 1024;
 
 impl StateFile {
     /// The state kept at `path` (nothing is read until the watch starts).
@@ -94,6 +142,11 @@ impl StateFile {
             pending: Vec::new(),
             pending_read: false,
             generation: 0,
+            held: None,
+            settled: Vec::new(),
+            unwritten: Vec::new(),
+            file_len: 0,
+            journal_len: 0,
         }
     }
 
@@ -238,6 +291,36 @@ impl StateFile {
         }
     }
 
+    /// Cuts a last line a crash cut short off the journal (the next line appended would be
+    /// glued to it), and returns the journal's length.
+    fn cut_journal(&self) -> Result<u64, StateError> {
+        let path = self.journal_path();
+        let cut = |error: io::Error| {
+            let reason = format!("cannot cut its journal {}: {error}", path.display());
+            self.error(reason, Some(error))
+        };
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(cut(error)),
+        };
+        let complete = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |end| end + 1);
+        if complete < bytes.len() {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|journal| {
+                    journal.set_len(complete as u64)?;
+                    journal.sync_data()
+                })
+                .map_err(cut)?;
+        }
+        Ok(complete as u64)
+    }
+
     fn append(&mut self, lines: &[u8]) -> io::Result<()> {
         // A journal removed under the watch (its directory deleted or replaced) would take
         // the lines into a file nobody can read: it is opened again by its path.
@@ -259,9 +342,12 @@ impl StateFile {
         let journal = self.journal.as_mut().expect("opened above");
         let before = journal.metadata()?.len();
         let appended = journal.write_all(lines).and_then(|()| journal.sync_data());
-        if appended.is_err() {
+        match appended {
+            Ok(()) => self.journal_len = before + lines.len() as u64,
             // A line cut short would be glued to the next one, which a load then refuses.
-            let _ = journal.set_len(before);
+            Err(_) => {
+                let _ = journal.set_len(before);
+            }
         }
         appended
     }
@@ -298,7 +384,9 @@ impl StateFile {
                 }) => {
                     repositories.entry(repository_id).or_insert(seen);
                 }
-                // Or items that save settled (handled, given up, or still pending in it).
+                // The other lines of an earlier generation are in the file already (a crash
+                // came between its write and the emptying of the journal): items it settled,
+                // or kept pending, and entries it holds.
                 Line::Pending {
                     pending: item,
                     generation: written,
@@ -307,38 +395,113 @@ impl StateFile {
                         add_pending(pending, item);
                     }
                 }
+                Line::Saved {
+                    saved,
+                    generation: written,
+                } => {
+                    if written >= *generation {
+                        repositories.insert(saved.repository_id, saved.seen);
+                    }
+                }
+                Line::Forgotten {
+                    forgotten,
+                    generation: written,
+                } => {
+                    if written >= *generation {
+                        repositories.remove(&forgotten);
+                    }
+                }
+                Line::Settled {
+                    settled,
+                    generation: written,
+                } => {
+                    if written >= *generation {
+                        pending.retain(|p| !settled.is(p));
+                    }
+                }
             }
         }
         Ok(read)
     }
 
-    fn save_repositories<T: Serialize>(&mut self, repositories: &T) -> Result<(), StateError> {
+    /// Saves `seen`: what changed, appended to the journal, or the whole state once the
+    /// journal would outgrow the file.
+    fn save_repositories(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
         self.read_pending_once()?;
+        // The first save writes the file, which then holds what the journal adds to.
+        if let Some(held) = self.held.as_ref().filter(|_| self.file_len > 0) {
+            let generation = self.generation;
+            let changed = seen
+                .iter()
+                .filter(|&(id, entry)| held.get(id) != Some(entry));
+            let mut lines: Vec<Line> = changed
+                .map(|(id, entry)| Line::Saved {
+                    saved: Recorded::new(*id, entry),
+                    generation,
+                })
+                .collect();
+            let forgotten = held.keys().filter(|id| !seen.contains_key(id));
+            lines.extend(forgotten.map(|&forgotten| Line::Forgotten {
+                forgotten,
+                generation,
+            }));
+            // Before the settled ones: an item recorded and settled since the last save.
+            lines.extend(self.unwritten.iter().map(|pending| Line::Pending {
+                pending: pending.clone(),
+                generation,
+            }));
+            lines.extend(self.settled.iter().map(|settled| Line::Settled {
+                settled: settled.clone(),
+                generation,
+            }));
+            let bytes = self.lines(lines)?;
+            if self.journal_len + bytes.len() as u64 <= self.file_len.max(JOURNAL_MIN) {
+                self.append_bytes(&bytes)?;
+                self.held = Some(seen.clone());
+                self.settled.clear();
+                self.unwritten.clear();
+                return Ok(());
+            }
+        }
         let written = Written {
             codearts_watch_state: FORMAT,
             generation: self.generation + 1,
-            repositories,
+            repositories: seen,
             pending: &self.pending,
         };
         let bytes = serde_json::to_vec(&written).map_err(|e| self.error(e.to_string(), None))?;
         self.write(&bytes)
             .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))?;
         self.generation += 1;
+        (self.file_len, self.journal_len) = (bytes.len() as u64, 0);
+        self.held = Some(seen.clone());
+        self.settled.clear();
+        self.unwritten.clear();
         Ok(())
     }
 
-    fn append_lines(&mut self, recorded: impl Iterator<Item = Line>) -> Result<(), StateError> {
+    /// `recorded` as journal lines.
+    fn lines(&self, recorded: impl IntoIterator<Item = Line>) -> Result<Vec<u8>, StateError> {
         let mut lines = Vec::new();
         for line in recorded {
             serde_json::to_writer(&mut lines, &line)
                 .map_err(|e| self.error(e.to_string(), None))?;
             lines.push(b'\n');
         }
-        self.append(&lines).map_err(|error| {
+        Ok(lines)
+    }
+
+    fn append_bytes(&mut self, lines: &[u8]) -> Result<(), StateError> {
+        self.append(lines).map_err(|error| {
             let path = self.journal_path();
             let reason = format!("cannot append to its journal {}: {error}", path.display());
             self.error(reason, Some(error))
         })
+    }
+
+    fn append_lines(&mut self, recorded: impl Iterator<Item = Line>) -> Result<(), StateError> {
+        let lines = self.lines(recorded)?;
+        self.append_bytes(&lines)
     }
 
     /// The saved file's entries; none when there is no file yet.
@@ -392,6 +555,9 @@ impl WatchStore for StateFile {
         self.lock()?;
         let read = self.read_all()?;
         (self.pending, self.generation, self.pending_read) = (read.pending, read.generation, true);
+        self.file_len = fs::metadata(&self.path).map_or(0, |m| m.len());
+        self.journal_len = self.cut_journal()?;
+        self.held = Some(read.repositories.clone());
         Ok(read.repositories)
     }
 
@@ -400,20 +566,21 @@ impl WatchStore for StateFile {
     }
 
     fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
-        self.read_pending_once()?;
-        self.pending
-            .retain(|p| !handled.iter().any(|h| p.matches(h)));
+        self.settle(handled)?;
         self.save(seen)
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
-        let lines = first.iter().map(|(repository_id, seen)| {
-            Line::First(Recorded {
-                repository_id: *repository_id,
-                seen: seen.clone(),
-            })
-        });
-        self.append_lines(lines)
+        let lines = first
+            .iter()
+            .map(|(repository_id, seen)| Line::First(Recorded::new(*repository_id, seen)));
+        self.append_lines(lines)?;
+        if let Some(held) = &mut self.held {
+            for (repository_id, seen) in first {
+                held.entry(*repository_id).or_insert_with(|| seen.clone());
+            }
+        }
+        Ok(())
     }
 
     /// Kept in memory even when the journal cannot take them: the next save that succeeds
@@ -428,7 +595,11 @@ impl WatchStore for StateFile {
             pending: item.clone(),
             generation,
         });
-        self.append_lines(lines)
+        self.append_lines(lines).inspect_err(|_| {
+            for item in pending {
+                add_pending(&mut self.unwritten, item.clone());
+            }
+        })
     }
 
     fn load_pending(&mut self) -> Result<Vec<Pending>, StateError> {
@@ -437,9 +608,24 @@ impl WatchStore for StateFile {
 
     /// Written by the next save.
     fn give_up(&mut self, given_up: &[Handled]) -> Result<(), StateError> {
+        self.settle(given_up)
+    }
+}
+
+impl StateFile {
+    /// Takes the pending items of `events` out, for the next save to write.
+    fn settle(&mut self, events: &[Handled]) -> Result<(), StateError> {
         self.read_pending_once()?;
-        self.pending
-            .retain(|p| !given_up.iter().any(|g| p.matches(g)));
+        let (settled, pending) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| events.iter().any(|e| p.matches(e)));
+        self.pending = pending;
+        let settled: Vec<Pending> = settled;
+        self.settled.extend(
+            settled
+                .iter()
+                .map(|p| Recorded::new(p.repository_id, &p.seen())),
+        );
         Ok(())
     }
 }

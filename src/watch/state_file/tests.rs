@@ -28,7 +28,10 @@ fn a_missing_file_is_an_empty_state_and_saves_round_trip_leaving_no_temporary_fi
         .map(|e| e.unwrap().file_name())
         .collect();
     names.sort();
-    assert_eq!(names, ["state.json", "state.json.lock"]);
+    assert_eq!(
+        names,
+        ["state.json", "state.json.journal", "state.json.lock"]
+    );
 }
 
 #[test]
@@ -193,6 +196,7 @@ fn pending_items_last_until_handled_or_given_up() {
         .unwrap();
     file.record_pending(&[pending(2, 5), pending(3, 1)])
         .unwrap();
+    drop(file);
     let journal = dir.path().join("state.json.journal");
     let mut text = fs::read_to_string(&journal).unwrap();
     let cut = serde_json::to_string(&Line::Pending {
@@ -209,11 +213,13 @@ fn pending_items_last_until_handled_or_given_up() {
         "as after a crash: the journal alone"
     );
 
+    // The next watch, whose load cuts the cut line off: what it appends stays readable.
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
     let (one, seen) = entry(1, 7);
     let handled = Handled::new(one, seen.clone());
     file.save_handled(&[(one, seen)].into(), &[handled])
         .unwrap();
-    assert_eq!(fs::metadata(&journal).unwrap().len(), 0);
     let left = StateFile::new(&path).read_pending().unwrap();
     assert_eq!(
         identities(&left),
@@ -314,4 +320,77 @@ fn a_removed_journal_is_opened_again_not_written_unseen() {
         identities(&StateFile::new(&path).read_pending().unwrap()),
         identities(&[pending(2, 3)])
     );
+}
+
+/// The state file `path` as written last, whole.
+fn whole(path: &Path) -> SeenEvents {
+    let bytes = fs::read(path).unwrap();
+    serde_json::from_slice::<Read>(&bytes).unwrap().repositories
+}
+
+/// Once the file exists, a save appends what changed (entries changed, added or dropped) to
+/// the journal and leaves the file alone, until the journal would outgrow the file: then
+/// the save writes the whole state and empties the journal.
+#[test]
+fn a_save_appends_what_changed_until_the_journal_outgrows_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let journal = dir.path().join("state.json.journal");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(3)).unwrap();
+    assert_eq!(whole(&path), seen(3), "the first save writes the file");
+
+    let mut now = seen(3);
+    now.insert(entry(2, 40).0, entry(2, 40).1);
+    now.remove(&entry(3, 0).0);
+    now.insert(entry(4, 41).0, entry(4, 41).1);
+    file.save(&now).unwrap();
+    assert_eq!(whole(&path), seen(3), "the file is left alone");
+    assert_eq!(fs::read_to_string(&journal).unwrap().lines().count(), 3);
+    assert_eq!(StateFile::new(&path).read().unwrap(), now);
+    file.save(&now).unwrap();
+    assert_eq!(
+        fs::read_to_string(&journal).unwrap().lines().count(),
+        3,
+        "nothing changed, nothing appended"
+    );
+
+    // 64 KiB of changes (the file is smaller): a whole write takes them in.
+    let mut saves = 0;
+    while fs::metadata(&journal).unwrap().len() > 0 {
+        saves += 1;
+        now.insert(entry(1, saves % 60).0, entry(1, saves % 60).1);
+        file.save(&now).unwrap();
+        if saves % 64 == 0 {
+            assert_eq!(StateFile::new(&path).read().unwrap(), now);
+        }
+        assert!(fs::metadata(&journal).unwrap().len() <= JOURNAL_MIN);
+    }
+    assert!(saves > 500, "{saves} saves appended");
+    assert_eq!(whole(&path), now);
+}
+
+/// A crash between a whole write and the emptying of the journal leaves lines the file
+/// holds already, perhaps older than it: they are not applied again.
+#[test]
+fn lines_a_whole_write_took_in_are_not_applied_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let journal = dir.path().join("state.json.journal");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(2)).unwrap();
+    let mut older = seen(2);
+    older.insert(entry(1, 30).0, entry(1, 30).1);
+    older.remove(&entry(2, 0).0);
+    file.save(&older).unwrap();
+    let lines = fs::read_to_string(&journal).unwrap();
+    assert_eq!(lines.lines().count(), 2, "one saved, one forgotten");
+    // A whole write of a newer state (as once the journal outgrew the file).
+    drop(file);
+    let newer = seen(3);
+    StateFile::new(&path).save(&newer).unwrap();
+    fs::write(&journal, lines).unwrap();
+    assert_eq!(StateFile::new(&path).load().unwrap(), newer);
 }
