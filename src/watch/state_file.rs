@@ -431,17 +431,22 @@ impl StateFile {
         // The first save writes the file, which then holds what the journal adds to.
         if let Some(held) = self.held.as_ref().filter(|_| self.file_len > 0) {
             let generation = self.generation;
-            let changed = seen
+            let changed: Vec<Recorded> = seen
                 .iter()
-                .filter(|&(id, entry)| held.get(id) != Some(entry));
-            let mut lines: Vec<Line> = changed
-                .map(|(id, entry)| Line::Saved {
-                    saved: Recorded::new(*id, entry),
-                    generation,
-                })
+                .filter(|&(id, entry)| held.get(id) != Some(entry))
+                .map(|(id, entry)| Recorded::new(*id, entry))
                 .collect();
-            let forgotten = held.keys().filter(|id| !seen.contains_key(id));
-            lines.extend(forgotten.map(|&forgotten| Line::Forgotten {
+            let forgotten: Vec<RepositoryId> = held
+                .keys()
+                .filter(|id| !seen.contains_key(id))
+                .copied()
+                .collect();
+            let saved = changed
+                .iter()
+                .cloned()
+                .map(|saved| Line::Saved { saved, generation });
+            let mut lines: Vec<Line> = saved.collect();
+            lines.extend(forgotten.iter().map(|&forgotten| Line::Forgotten {
                 forgotten,
                 generation,
             }));
@@ -457,7 +462,13 @@ impl StateFile {
             let bytes = self.lines(lines)?;
             if self.journal_len + bytes.len() as u64 <= self.file_len.max(JOURNAL_MIN) {
                 self.append_bytes(&bytes)?;
-                self.held = Some(seen.clone());
+                // Changed in place: a copy of the whole state per save would cost what the
+                // journal spares.
+                let held = self.held.as_mut().expect("looked at above");
+                held.extend(changed.into_iter().map(|r| (r.repository_id, r.seen)));
+                for id in forgotten {
+                    held.remove(&id);
+                }
                 self.settled.clear();
                 self.unwritten.clear();
                 return Ok(());
