@@ -4,7 +4,9 @@
 //! journal outgrows the file and a save folds it in.
 
 use std::{
+    collections::HashMap,
     fs,
+    hash::{DefaultHasher, Hash, Hasher},
     io::{self, Write},
     path::{Path, PathBuf},
 };
@@ -115,9 +117,11 @@ pub struct StateFile {
     pending_read: bool,
     /// The file's generation, as read or last written.
     generation: u64,
-    /// What the file and its journal hold (`None` before a load or a whole write): a save
-    /// appends what changed from it.
-    held: Option<SeenEvents>,
+    /// A digest of each entry the file and its journal hold (`None` before a load or a whole
+    /// write): a save appends the entries whose digest changed. Digests, not copies, keep
+    /// the memory small; two events with one digest (one chance in 2^64) would only make a
+    /// restart report that push again.
+    held: Option<HashMap<RepositoryId, u64>>,
     /// Pending items settled (handled, given up) since the last save: its journal lines.
     settled: Vec<Recorded>,
     /// Pending items whose journal line could not be written: the next save writes them.
@@ -433,7 +437,7 @@ impl StateFile {
             let generation = self.generation;
             let changed: Vec<Recorded> = seen
                 .iter()
-                .filter(|&(id, entry)| held.get(id) != Some(entry))
+                .filter(|&(id, entry)| held.get(id) != Some(&digest(entry)))
                 .map(|(id, entry)| Recorded::new(*id, entry))
                 .collect();
             let forgotten: Vec<RepositoryId> = held
@@ -465,7 +469,7 @@ impl StateFile {
                 // Changed in place: a copy of the whole state per save would cost what the
                 // journal spares.
                 let held = self.held.as_mut().expect("looked at above");
-                held.extend(changed.into_iter().map(|r| (r.repository_id, r.seen)));
+                held.extend(changed.iter().map(|r| (r.repository_id, digest(&r.seen))));
                 for id in forgotten {
                     held.remove(&id);
                 }
@@ -485,7 +489,7 @@ impl StateFile {
             .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))?;
         self.generation += 1;
         (self.file_len, self.journal_len) = (bytes.len() as u64, 0);
-        self.held = Some(seen.clone());
+        self.held = Some(digests(seen));
         self.settled.clear();
         self.unwritten.clear();
         Ok(())
@@ -568,7 +572,7 @@ impl WatchStore for StateFile {
         (self.pending, self.generation, self.pending_read) = (read.pending, read.generation, true);
         self.file_len = fs::metadata(&self.path).map_or(0, |m| m.len());
         self.journal_len = self.cut_journal()?;
-        self.held = Some(read.repositories.clone());
+        self.held = Some(digests(&read.repositories));
         Ok(read.repositories)
     }
 
@@ -588,7 +592,7 @@ impl WatchStore for StateFile {
         self.append_lines(lines)?;
         if let Some(held) = &mut self.held {
             for (repository_id, seen) in first {
-                held.entry(*repository_id).or_insert_with(|| seen.clone());
+                held.entry(*repository_id).or_insert_with(|| digest(seen));
             }
         }
         Ok(())
@@ -653,4 +657,17 @@ fn add_pending(pending: &mut Vec<Pending>, item: Pending) {
     {
         pending.push(item);
     }
+}
+
+/// A digest of an entry, to tell whether it changed.
+fn digest(seen: &LastSeen) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    seen.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn digests(seen: &SeenEvents) -> HashMap<RepositoryId, u64> {
+    seen.iter()
+        .map(|(id, entry)| (*id, digest(entry)))
+        .collect()
 }
