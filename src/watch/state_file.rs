@@ -126,6 +126,8 @@ pub struct StateFile {
     settled: Vec<Recorded>,
     /// Pending items whose journal line could not be written: the next save writes them.
     unwritten: Vec<Pending>,
+    /// Repositories whose first entries could not be written: the next save writes them.
+    unrecorded_firsts: Vec<RepositoryId>,
     /// The file's length when last read or written, and the journal's now.
     file_len: u64,
     journal_len: u64,
@@ -149,6 +151,7 @@ impl StateFile {
             held: None,
             settled: Vec::new(),
             unwritten: Vec::new(),
+            unrecorded_firsts: Vec::new(),
             file_len: 0,
             journal_len: 0,
         }
@@ -429,22 +432,18 @@ impl StateFile {
     }
 
     /// Saves `seen`: what changed, appended to the journal, or the whole state once the
-    /// journal would outgrow the file.
-    fn save_repositories(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
+    /// journal would outgrow the file. `touched`: the only repositories whose entries may
+    /// have changed or been added (entries may also have been dropped); `None`: any.
+    fn save_repositories(
+        &mut self,
+        seen: &SeenEvents,
+        touched: Option<Vec<RepositoryId>>,
+    ) -> Result<(), StateError> {
         self.read_pending_once()?;
         // The first save writes the file, which then holds what the journal adds to.
         if let Some(held) = self.held.as_ref().filter(|_| self.file_len > 0) {
             let generation = self.generation;
-            let changed: Vec<Recorded> = seen
-                .iter()
-                .filter(|&(id, entry)| held.get(id) != Some(&digest(entry)))
-                .map(|(id, entry)| Recorded::new(*id, entry))
-                .collect();
-            let forgotten: Vec<RepositoryId> = held
-                .keys()
-                .filter(|id| !seen.contains_key(id))
-                .copied()
-                .collect();
+            let (changed, forgotten) = changes(held, seen, touched);
             let saved = changed
                 .iter()
                 .cloned()
@@ -577,19 +576,29 @@ impl WatchStore for StateFile {
     }
 
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
-        self.save_repositories(seen)
+        self.save_repositories(seen, None)
     }
 
+    /// Looks only at the entries of `handled` and of first entries not recorded: a save
+    /// costs what changed, however many repositories the state holds.
     fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
         self.settle(handled)?;
-        self.save(seen)
+        let mut touched: Vec<RepositoryId> = handled.iter().map(|h| h.repository_id).collect();
+        touched.extend(self.unrecorded_firsts.iter().copied());
+        self.save_repositories(seen, Some(touched))?;
+        self.unrecorded_firsts.clear();
+        Ok(())
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
         let lines = first
             .iter()
             .map(|(repository_id, seen)| Line::First(Recorded::new(*repository_id, seen)));
-        self.append_lines(lines)?;
+        if let Err(error) = self.append_lines(lines) {
+            self.unrecorded_firsts
+                .extend(first.iter().map(|(id, _)| *id));
+            return Err(error);
+        }
         if let Some(held) = &mut self.held {
             for (repository_id, seen) in first {
                 held.entry(*repository_id).or_insert_with(|| digest(seen));
@@ -664,6 +673,45 @@ fn digest(seen: &LastSeen) -> u64 {
     let mut hasher = DefaultHasher::new();
     seen.hash(&mut hasher);
     hasher.finish()
+}
+
+/// The entries of `seen` that `held` lacks or holds otherwise, and the repositories `held`
+/// has that `seen` dropped. Only `touched` can have changed, or been added: unless entries
+/// were dropped too (which the counts tell), only they are looked at.
+fn changes(
+    held: &HashMap<RepositoryId, u64>,
+    seen: &SeenEvents,
+    touched: Option<Vec<RepositoryId>>,
+) -> (Vec<Recorded>, Vec<RepositoryId>) {
+    let differs = |id: &RepositoryId, entry: &LastSeen| held.get(id) != Some(&digest(entry));
+    if let Some(mut touched) = touched {
+        touched.sort_unstable();
+        touched.dedup();
+        let changed: Vec<Recorded> = touched
+            .iter()
+            .filter_map(|id| seen.get_key_value(id))
+            .filter(|&(id, entry)| differs(id, entry))
+            .map(|(id, entry)| Recorded::new(*id, entry))
+            .collect();
+        let added = changed
+            .iter()
+            .filter(|r| !held.contains_key(&r.repository_id))
+            .count();
+        if held.len() + added == seen.len() {
+            return (changed, Vec::new());
+        }
+    }
+    let changed = seen
+        .iter()
+        .filter(|&(id, entry)| differs(id, entry))
+        .map(|(id, entry)| Recorded::new(*id, entry))
+        .collect();
+    let forgotten = held
+        .keys()
+        .filter(|id| !seen.contains_key(id))
+        .copied()
+        .collect();
+    (changed, forgotten)
 }
 
 fn digests(seen: &SeenEvents) -> HashMap<RepositoryId, u64> {

@@ -394,3 +394,40 @@ fn lines_a_whole_write_took_in_are_not_applied_again() {
     fs::write(&journal, lines).unwrap();
     assert_eq!(StateFile::new(&path).load().unwrap(), newer);
 }
+
+/// `save_handled` looks at the handled entries, and at first entries whose recording
+/// failed; entries dropped (baselines not reported) make it look at every entry, even when
+/// as many were added as dropped.
+#[test]
+fn a_save_of_handled_events_writes_those_and_the_first_entries_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = dir.path().join("state");
+    fs::create_dir(&place).unwrap();
+    let path = place.join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(3)).unwrap();
+
+    // 4's first entry cannot be recorded (the directory is away); 3 is dropped, 2 handled.
+    fs::rename(&place, dir.path().join("away")).unwrap();
+    assert!(file.record_new(&[entry(4, 4)]).is_err());
+    fs::rename(dir.path().join("away"), &place).unwrap();
+    let mut now = seen(3);
+    now.insert(entry(4, 4).0, entry(4, 4).1);
+    now.remove(&entry(3, 0).0);
+    let (two, later) = entry(2, 50);
+    now.insert(two, later.clone());
+    file.save_handled(&now, &[Handled::new(two, later)])
+        .unwrap();
+    assert_eq!(StateFile::new(&path).read().unwrap(), now);
+
+    // Then 1 alone, handled anew: one line.
+    let journal = fs::read_to_string(place.join("state.json.journal")).unwrap();
+    let (one, later) = entry(1, 51);
+    now.insert(one, later.clone());
+    file.save_handled(&now, &[Handled::new(one, later)])
+        .unwrap();
+    assert_eq!(StateFile::new(&path).read().unwrap(), now);
+    let added = fs::read_to_string(place.join("state.json.journal")).unwrap();
+    assert_eq!(added.lines().count(), journal.lines().count() + 1);
+}
