@@ -19,7 +19,7 @@ use clap::Parser;
 use codearts_repo::{
     PushEvent, RepositoryId, StateFile, Timestamp, WatchItem, WatchOptions,
     server::ServerConfig,
-    watch::{LastSeen, SeenEvents, StateError, WatchStore},
+    watch::{Handled, LastSeen, SeenEvents, StateError, WatchStore},
 };
 
 mod loopback;
@@ -69,6 +69,9 @@ impl WatchStore for TimedStore {
     }
     fn save(&mut self, seen: &SeenEvents) -> Result<(), StateError> {
         timed(&self.saves, || self.file.save(seen))
+    }
+    fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
+        timed(&self.saves, || self.file.save_handled(seen, handled))
     }
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
         timed(&self.appends, || self.file.record_new(first))
