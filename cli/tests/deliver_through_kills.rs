@@ -154,7 +154,7 @@ impl Watch for Single {
         let state = codearts_repo::StateFile::new(self.dir.path().join("state.json"));
         state
             .read()
-            .unwrap_or_default()
+            .unwrap()
             .into_iter()
             .map(|(id, seen)| (id.get().into(), seen.created_at.unwrap().to_string()))
             .collect()

@@ -30,8 +30,9 @@
 //!   missing (a baseline is not a push: nothing is lost), and a later push is still a push;
 //! - while a held item waits for its consumer (a webhook delivery under way): the next watch
 //!   returns it again, before any newer event of its repository;
-//! - in the middle of a save: the store keeps the old state or the new one, never a mix
-//!   ([`super::StateFile`] renames a complete file);
+//! - in the middle of a save: the store keeps the old state, the new one, or (a state file's
+//!   journal) the old one with a leading part of the save's lines, in which an item's
+//!   settlement never comes before its entry: at worst an item is delivered again;
 //! - after a stop ([`Memory::close`]): nothing is reported twice.
 //!
 //! Lock order: `store`, then `changes`, so that a save and a recording never miss each other.

@@ -38,6 +38,12 @@ struct Read {
     generation: u64,
     #[serde(default)]
     pending: Vec<Pending>,
+    /// The newest generation of the file and its journal's lines: the next whole write's
+    /// must be newer still, or a crash before the journal is emptied would apply those
+    /// lines again (a journal can be newer than its file when the file was restored, or
+    /// moved away).
+    #[serde(skip)]
+    newest: u64,
 }
 
 /// One line of the journal. `generation`: the file's when the line was written (a line of an
@@ -65,6 +71,18 @@ enum Line {
         generation: u64,
     },
     First(Recorded),
+}
+
+impl Line {
+    fn generation(&self) -> Option<u64> {
+        match self {
+            Self::Pending { generation, .. }
+            | Self::Saved { generation, .. }
+            | Self::Forgotten { generation, .. }
+            | Self::Settled { generation, .. } => Some(*generation),
+            Self::First(_) => None,
+        }
+    }
 }
 
 /// A repository's entry, in the journal.
@@ -249,36 +267,38 @@ impl StateFile {
         Ok(())
     }
 
-    /// The journal's entries, in order; a last line cut short by a crash is left out.
+    /// The journal's entries, in order; a last line cut short by a crash is left out (cut
+    /// anywhere, in the middle of a character too).
     fn read_journal(&self) -> Result<Vec<Line>, StateError> {
         let path = self.journal_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(error) => {
                 let reason = format!("cannot read its journal {}: {error}", path.display());
                 return Err(self.error(reason, Some(error)));
             }
         };
-        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
-        complete
-            .lines()
+        let not_a_journal = |line: usize, why: String| {
+            let reason = format!(
+                "its journal {} is not a watch journal (line {line}: {why}); it is left as it \
+                 is: move both away to start from nothing",
+                path.display()
+            );
+            self.error(reason, None)
+        };
+        bytes[..complete(&bytes)]
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
             .enumerate()
             .map(|(index, line)| {
-                serde_json::from_str(line).map_err(|e| {
-                    let reason = format!(
-                        "its journal {} is not a watch journal (line {}: {e}); it is left as \
-                         it is: move both away to start from nothing",
-                        path.display(),
-                        index + 1
-                    );
-                    self.error(reason, None)
-                })
+                serde_json::from_slice(line).map_err(|e| not_a_journal(index + 1, e.to_string()))
             })
             .collect()
     }
 
-    fn write(&self, bytes: &[u8]) -> io::Result<()> {
+    /// Replaces the file with `bytes`: a temporary file, fsynced, renamed over it.
+    fn replace(&self, bytes: &[u8]) -> io::Result<()> {
         let temporary = self.temporary();
         let written = fs::File::create(&temporary).and_then(|mut file| {
             file.write_all(bytes)?;
@@ -288,44 +308,18 @@ impl StateFile {
             let _ = fs::remove_file(&temporary);
             return Err(error);
         }
+        Ok(())
+    }
+
+    /// After a replacement: makes it durable, and empties the journal, whose lines the file
+    /// holds now. (The journal's own handle appends, so it writes from the start again.)
+    fn empty_journal(&self) -> io::Result<()> {
         self.sync_directory()?;
-        // Everything the journal held is in the file now. (The journal's own handle appends,
-        // so after this it writes from the start again.)
         match fs::OpenOptions::new().write(true).open(self.journal_path()) {
             Ok(journal) => journal.set_len(0).and_then(|()| journal.sync_data()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(error),
         }
-    }
-
-    /// Cuts a last line a crash cut short off the journal (the next line appended would be
-    /// glued to it), and returns the journal's length.
-    fn cut_journal(&self) -> Result<u64, StateError> {
-        let path = self.journal_path();
-        let cut = |error: io::Error| {
-            let reason = format!("cannot cut its journal {}: {error}", path.display());
-            self.error(reason, Some(error))
-        };
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(error) => return Err(cut(error)),
-        };
-        let complete = bytes
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |end| end + 1);
-        if complete < bytes.len() {
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .and_then(|journal| {
-                    journal.set_len(complete as u64)?;
-                    journal.sync_data()
-                })
-                .map_err(cut)?;
-        }
-        Ok(complete as u64)
     }
 
     fn append(&mut self, lines: &[u8]) -> io::Result<()> {
@@ -339,19 +333,34 @@ impl StateFile {
             }
         }
         if self.journal.is_none() {
+            let path = self.journal_path();
+            // What the journal held is gone with it: the next save writes the whole state.
+            if self.journal_len > 0 && !path.exists() {
+                (self.held, self.journal_len) = (None, 0);
+            }
             let journal = fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(self.journal_path())?;
+                .open(&path)?;
             self.sync_directory()?;
-            self.journal = Some(journal);
+            // A last line a crash cut short is cut off: the next line would be glued to it.
+            let length = complete(&fs::read(&path)?) as u64;
+            if journal.metadata()?.len() != length {
+                journal.set_len(length)?;
+                journal.sync_data()?;
+            }
+            (self.journal, self.journal_len) = (Some(journal), length);
         }
         let journal = self.journal.as_mut().expect("opened above");
-        let before = journal.metadata()?.len();
+        // What an append that failed left, if cutting it back failed too, goes first: a
+        // line cut short would be glued to the next one, which a load then refuses.
+        let before = self.journal_len;
+        if journal.metadata()?.len() != before {
+            journal.set_len(before)?;
+        }
         let appended = journal.write_all(lines).and_then(|()| journal.sync_data());
         match appended {
             Ok(()) => self.journal_len = before + lines.len() as u64,
-            // A line cut short would be glued to the next one, which a load then refuses.
             Err(_) => {
                 let _ = journal.set_len(before);
             }
@@ -372,60 +381,66 @@ impl StateFile {
         Ok(self.read_all()?.pending)
     }
 
-    /// The saved file with its journal's lines applied.
+    /// The saved file with its journal's lines applied. Without the lock, a watch may
+    /// replace the file between the two reads: the journal's lines are then not the file's,
+    /// and both are read again.
     fn read_all(&self) -> Result<Read, StateError> {
+        for _ in 0..100 {
+            let before = self.identity();
+            let read = self.read_both()?;
+            if self.identity() == before {
+                return Ok(read);
+            }
+        }
+        Err(self.error("it was replaced during each of 100 reads", None))
+    }
+
+    /// Which file the path names now (`None` when none, or not on unix).
+    fn identity(&self) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(&self.path).ok().map(|m| (m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
+    fn read_both(&self) -> Result<Read, StateError> {
         let mut read = self.read_saved()?;
         let Read {
             repositories,
             pending,
             generation,
+            newest,
             ..
         } = &mut read;
+        *newest = *generation;
         for line in self.read_journal()? {
+            // A line of an earlier generation is in the file already: a crash came between
+            // the file's replacement and the emptying of the journal.
+            if let Some(written) = line.generation() {
+                if written < *generation {
+                    continue;
+                }
+                *newest = written.max(*newest);
+            }
             match line {
-                // A journal left by a crash between a save and the emptying of the journal
-                // may hold entries the save already has, perhaps older ones.
+                // Perhaps older than the file's entry (the crash above): never over it.
                 Line::First(Recorded {
                     repository_id,
                     seen,
                 }) => {
                     repositories.entry(repository_id).or_insert(seen);
                 }
-                // The other lines of an earlier generation are in the file already (a crash
-                // came between its write and the emptying of the journal): items it settled,
-                // or kept pending, and entries it holds.
-                Line::Pending {
-                    pending: item,
-                    generation: written,
-                } => {
-                    if written >= *generation {
-                        add_pending(pending, item);
-                    }
+                Line::Pending { pending: item, .. } => add_pending(pending, item),
+                Line::Saved { saved, .. } => {
+                    repositories.insert(saved.repository_id, saved.seen);
                 }
-                Line::Saved {
-                    saved,
-                    generation: written,
-                } => {
-                    if written >= *generation {
-                        repositories.insert(saved.repository_id, saved.seen);
-                    }
+                Line::Forgotten { forgotten, .. } => {
+                    repositories.remove(&forgotten);
                 }
-                Line::Forgotten {
-                    forgotten,
-                    generation: written,
-                } => {
-                    if written >= *generation {
-                        repositories.remove(&forgotten);
-                    }
-                }
-                Line::Settled {
-                    settled,
-                    generation: written,
-                } => {
-                    if written >= *generation {
-                        pending.retain(|p| !settled.is(p));
-                    }
-                }
+                Line::Settled { settled, .. } => pending.retain(|p| !settled.is(p)),
             }
         }
         Ok(read)
@@ -440,8 +455,14 @@ impl StateFile {
         touched: Option<Vec<RepositoryId>>,
     ) -> Result<(), StateError> {
         self.read_pending_once()?;
-        // The first save writes the file, which then holds what the journal adds to.
-        if let Some(held) = self.held.as_ref().filter(|_| self.file_len > 0) {
+        // The first save writes the file, which then holds what the journal adds to (and
+        // so does a save that finds the file is not the one it wrote).
+        let file_is_ours = || fs::metadata(&self.path).is_ok_and(|m| m.len() == self.file_len);
+        if let Some(held) = self
+            .held
+            .as_ref()
+            .filter(|_| self.file_len > 0 && file_is_ours())
+        {
             let generation = self.generation;
             let (changed, forgotten) = changes(held, seen, touched);
             let saved = changed
@@ -464,7 +485,9 @@ impl StateFile {
             }));
             let bytes = self.lines(lines)?;
             if self.journal_len + bytes.len() as u64 <= self.file_len.max(JOURNAL_MIN) {
-                self.append_bytes(&bytes)?;
+                if !bytes.is_empty() {
+                    self.append_bytes(&bytes)?;
+                }
                 // Changed in place: a copy of the whole state per save would cost what the
                 // journal spares.
                 let held = self.held.as_mut().expect("looked at above");
@@ -484,14 +507,26 @@ impl StateFile {
             pending: &self.pending,
         };
         let bytes = serde_json::to_vec(&written).map_err(|e| self.error(e.to_string(), None))?;
-        self.write(&bytes)
-            .map_err(|error| self.error(format!("cannot write it: {error}"), Some(error)))?;
+        let failed =
+            |error: io::Error| self.error(format!("cannot write it: {error}"), Some(error));
+        self.replace(&bytes).map_err(failed)?;
+        // The rename is the commit: lines from here on are of the new generation, which a
+        // load applies over the new file, or over the old one if the rename is lost.
         self.generation += 1;
-        (self.file_len, self.journal_len) = (bytes.len() as u64, 0);
-        self.held = Some(digests(seen));
+        self.file_len = bytes.len() as u64;
         self.settled.clear();
         self.unwritten.clear();
-        Ok(())
+        match self.empty_journal() {
+            Ok(()) => {
+                (self.held, self.journal_len) = (Some(digests(seen)), 0);
+                Ok(())
+            }
+            // Not known durable, the journal not known empty: the next save writes it all.
+            Err(error) => {
+                self.held = None;
+                Err(self.error(format!("cannot write it: {error}"), Some(error)))
+            }
+        }
     }
 
     /// `recorded` as journal lines.
@@ -528,6 +563,7 @@ impl StateFile {
                     generation: 0,
                     repositories: SeenEvents::new(),
                     pending: Vec::new(),
+                    newest: 0,
                 });
             }
             Err(error) => return Err(self.error(format!("cannot read it: {error}"), Some(error))),
@@ -535,8 +571,8 @@ impl StateFile {
         let corrupt = |detail: String| {
             self.error(
                 format!(
-                    "is not a watch state ({detail}); it is left as it is: \
-                     move it away to start from nothing (every repository then reports a \
+                    "is not a watch state ({detail}); it is left as it is: move it and its \
+                     journal away to start from nothing (every repository then reports a \
                      baseline), or restore a good copy"
                 ),
                 None,
@@ -557,7 +593,7 @@ impl StateFile {
     fn read_pending_once(&mut self) -> Result<(), StateError> {
         if !self.pending_read {
             let read = self.read_all()?;
-            (self.pending, self.generation) = (read.pending, read.generation);
+            (self.pending, self.generation) = (read.pending, read.newest);
             self.pending_read = true;
         }
         Ok(())
@@ -568,9 +604,9 @@ impl WatchStore for StateFile {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
         self.lock()?;
         let read = self.read_all()?;
-        (self.pending, self.generation, self.pending_read) = (read.pending, read.generation, true);
-        self.file_len = fs::metadata(&self.path).map_or(0, |m| m.len());
-        self.journal_len = self.cut_journal()?;
+        (self.pending, self.generation, self.pending_read) = (read.pending, read.newest, true);
+        let length = |path: &Path| fs::metadata(path).map_or(0, |m| m.len());
+        (self.file_len, self.journal_len) = (length(&self.path), length(&self.journal_path()));
         self.held = Some(digests(&read.repositories));
         Ok(read.repositories)
     }
@@ -666,6 +702,14 @@ fn add_pending(pending: &mut Vec<Pending>, item: Pending) {
     {
         pending.push(item);
     }
+}
+
+/// The length of `bytes` up to the end of its last complete line.
+fn complete(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |end| end + 1)
 }
 
 /// A digest of an entry, to tell whether it changed.

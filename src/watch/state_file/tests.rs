@@ -133,7 +133,7 @@ fn recorded_entries_are_loaded_until_a_save_takes_them_over() {
 }
 
 #[test]
-fn a_journal_never_overrides_the_saved_state_and_a_cut_last_line_is_ignored() {
+fn first_entries_never_override_the_saved_state_and_a_cut_last_line_is_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.json");
     StateFile::new(&path).save(&[entry(1, 9)].into()).unwrap();
@@ -192,6 +192,7 @@ fn pending_items_last_until_handled_or_given_up() {
     let path = dir.path().join("state.json");
     let mut file = StateFile::new(&path);
     assert!(file.load().unwrap().is_empty());
+    file.save(&SeenEvents::new()).unwrap();
     file.record_pending(&[pending(2, 5), pending(1, 7)])
         .unwrap();
     file.record_pending(&[pending(2, 5), pending(3, 1)])
@@ -213,7 +214,8 @@ fn pending_items_last_until_handled_or_given_up() {
         "as after a crash: the journal alone"
     );
 
-    // The next watch, whose load cuts the cut line off: what it appends stays readable.
+    // The next watch cuts the cut line off before it appends: what it appends stays readable
+    // (the file exists, so its save appends).
     let mut file = StateFile::new(&path);
     file.load().unwrap();
     let (one, seen) = entry(1, 7);
@@ -320,6 +322,14 @@ fn a_removed_journal_is_opened_again_not_written_unseen() {
         identities(&StateFile::new(&path).read_pending().unwrap()),
         identities(&[pending(2, 3)])
     );
+    // The file went with the directory: the next save writes the whole state again, not
+    // what changed since the file it had written.
+    file.save(&seen(2)).unwrap();
+    assert_eq!(StateFile::new(&path).read().unwrap(), seen(2));
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(1, 2), pending(2, 3)])
+    );
 }
 
 /// The state file `path` as written last, whole.
@@ -360,6 +370,7 @@ fn a_save_appends_what_changed_until_the_journal_outgrows_the_file() {
     let mut saves = 0;
     while fs::metadata(&journal).unwrap().len() > 0 {
         saves += 1;
+        assert!(saves < 10_000, "the journal is never folded in");
         now.insert(entry(1, saves % 60).0, entry(1, saves % 60).1);
         file.save(&now).unwrap();
         if saves % 64 == 0 {
@@ -430,4 +441,69 @@ fn a_save_of_handled_events_writes_those_and_the_first_entries_not_recorded() {
     assert_eq!(StateFile::new(&path).read().unwrap(), now);
     let added = fs::read_to_string(place.join("state.json.journal")).unwrap();
     assert_eq!(added.lines().count(), journal.lines().count() + 1);
+}
+
+/// A crash can cut a line in the middle of a character (a commit message in Chinese): the
+/// load leaves the cut line out, and the next append is not glued to it.
+#[test]
+fn a_line_cut_in_the_middle_of_a_character_is_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let journal = dir.path().join("state.json.journal");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(1)).unwrap();
+    file.record_pending(&[pending(1, 1)]).unwrap();
+    let whole = fs::read(&journal).unwrap();
+    let mut item = pending(2, 2);
+    item.event.ref_ = Some("功能/登录".into());
+    file.record_pending(&[item]).unwrap();
+    drop(file);
+    let text = fs::read(&journal).unwrap();
+    let cut = whole.len()
+        + text[whole.len()..]
+            .windows(3)
+            .position(|w| w == "功".as_bytes())
+            .unwrap()
+        + 1;
+    fs::write(&journal, &text[..cut]).unwrap();
+
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    assert_eq!(
+        identities(&file.load_pending().unwrap()),
+        identities(&[pending(1, 1)])
+    );
+    file.record_pending(&[pending(3, 3)]).unwrap();
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(1, 1), pending(3, 3)])
+    );
+}
+
+/// An item whose journal line could not be written is written by the next save, before its
+/// settlement when it is settled by then.
+#[test]
+fn a_pending_item_not_written_is_written_by_the_next_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let place = dir.path().join("state");
+    fs::create_dir(&place).unwrap();
+    let path = place.join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(2)).unwrap();
+    fs::rename(&place, dir.path().join("away")).unwrap();
+    assert!(
+        file.record_pending(&[pending(1, 5), pending(2, 6)])
+            .is_err()
+    );
+    fs::rename(dir.path().join("away"), &place).unwrap();
+    let (two, seen_2) = entry(2, 6);
+    file.give_up(&[Handled::new(two, seen_2)]).unwrap();
+    file.save_handled(&seen(2), &[]).unwrap();
+    assert_eq!(
+        identities(&StateFile::new(&path).read_pending().unwrap()),
+        identities(&[pending(1, 5)])
+    );
+    assert_eq!(whole(&path), seen(2), "appended, not written whole");
 }
