@@ -322,22 +322,29 @@ impl StateFile {
         }
     }
 
+    /// Whether the journal lost lines this value wrote: removed (its directory deleted or
+    /// replaced), or cut shorter by another hand. The lines would go into a file nobody
+    /// reads, or after a hole: the journal is opened again by its path, and the next save
+    /// writes the whole state.
+    fn journal_lost(&self) -> bool {
+        match &self.journal {
+            Some(journal) => journal.metadata().is_ok_and(|m| {
+                #[cfg(unix)]
+                let unlinked = std::os::unix::fs::MetadataExt::nlink(&m) == 0;
+                #[cfg(not(unix))]
+                let unlinked = false;
+                unlinked || m.len() < self.journal_len
+            }),
+            None => self.journal_len > 0 && !self.journal_path().exists(),
+        }
+    }
+
     fn append(&mut self, lines: &[u8]) -> io::Result<()> {
-        // A journal removed under the watch (its directory deleted or replaced) would take
-        // the lines into a file nobody can read: it is opened again by its path.
-        #[cfg(unix)]
-        if let Some(journal) = &self.journal {
-            use std::os::unix::fs::MetadataExt;
-            if journal.metadata()?.nlink() == 0 {
-                self.journal = None;
-            }
+        if self.journal_lost() {
+            (self.journal, self.held) = (None, None);
         }
         if self.journal.is_none() {
             let path = self.journal_path();
-            // What the journal held is gone with it: the next save writes the whole state.
-            if self.journal_len > 0 && !path.exists() {
-                (self.held, self.journal_len) = (None, 0);
-            }
             let journal = fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -355,7 +362,7 @@ impl StateFile {
         // What an append that failed left, if cutting it back failed too, goes first: a
         // line cut short would be glued to the next one, which a load then refuses.
         let before = self.journal_len;
-        if journal.metadata()?.len() != before {
+        if journal.metadata()?.len() > before {
             journal.set_len(before)?;
         }
         let appended = journal.write_all(lines).and_then(|()| journal.sync_data());
@@ -454,7 +461,11 @@ impl StateFile {
         seen: &SeenEvents,
         touched: Option<Vec<RepositoryId>>,
     ) -> Result<(), StateError> {
+        self.lock()?;
         self.read_pending_once()?;
+        if self.journal_lost() {
+            (self.journal, self.held) = (None, None);
+        }
         // The first save writes the file, which then holds what the journal adds to (and
         // so does a save that finds the file is not the one it wrote).
         let file_is_ours = || fs::metadata(&self.path).is_ok_and(|m| m.len() == self.file_len);
@@ -490,10 +501,12 @@ impl StateFile {
                 }
                 // Changed in place: a copy of the whole state per save would cost what the
                 // journal spares.
-                let held = self.held.as_mut().expect("looked at above");
-                held.extend(changed.iter().map(|r| (r.repository_id, digest(&r.seen))));
-                for id in forgotten {
-                    held.remove(&id);
+                // (Unless the append found the journal lost: then the next save is whole.)
+                if let Some(held) = &mut self.held {
+                    held.extend(changed.iter().map(|r| (r.repository_id, digest(&r.seen))));
+                    for id in forgotten {
+                        held.remove(&id);
+                    }
                 }
                 self.settled.clear();
                 self.unwritten.clear();
@@ -521,9 +534,10 @@ impl StateFile {
                 (self.held, self.journal_len) = (Some(digests(seen)), 0);
                 Ok(())
             }
-            // Not known durable, the journal not known empty: the next save writes it all.
+            // Not known durable, the journal not known empty: the next save writes it all,
+            // and the journal is opened again, its length read anew.
             Err(error) => {
-                self.held = None;
+                (self.held, self.journal) = (None, None);
                 Err(self.error(format!("cannot write it: {error}"), Some(error)))
             }
         }
@@ -603,6 +617,11 @@ impl StateFile {
 impl WatchStore for StateFile {
     fn load(&mut self) -> Result<SeenEvents, StateError> {
         self.lock()?;
+        // Everything is as read now (a second load, by a library, starts over).
+        self.journal = None;
+        self.settled.clear();
+        self.unwritten.clear();
+        self.unrecorded_firsts.clear();
         let read = self.read_all()?;
         (self.pending, self.generation, self.pending_read) = (read.pending, read.newest, true);
         let length = |path: &Path| fs::metadata(path).map_or(0, |m| m.len());
@@ -615,8 +634,10 @@ impl WatchStore for StateFile {
         self.save_repositories(seen, None)
     }
 
-    /// Looks only at the entries of `handled` and of first entries not recorded: a save
-    /// costs what changed, however many repositories the state holds.
+    /// Looks only at the entries of `handled` and of first entries not recorded (at every
+    /// entry when entries were dropped): a save costs what changed, however many
+    /// repositories the state holds. An entry of `seen` changed otherwise is not saved by
+    /// it; [`WatchStore::save`] looks at every entry.
     fn save_handled(&mut self, seen: &SeenEvents, handled: &[Handled]) -> Result<(), StateError> {
         self.settle(handled)?;
         let mut touched: Vec<RepositoryId> = handled.iter().map(|h| h.repository_id).collect();
@@ -627,6 +648,7 @@ impl WatchStore for StateFile {
     }
 
     fn record_new(&mut self, first: &[(RepositoryId, LastSeen)]) -> Result<(), StateError> {
+        self.lock()?;
         let lines = first
             .iter()
             .map(|(repository_id, seen)| Line::First(Recorded::new(*repository_id, seen)));
@@ -646,6 +668,7 @@ impl WatchStore for StateFile {
     /// Kept in memory even when the journal cannot take them: the next save that succeeds
     /// writes them.
     fn record_pending(&mut self, pending: &[Pending]) -> Result<(), StateError> {
+        self.lock()?;
         self.read_pending_once()?;
         for item in pending {
             add_pending(&mut self.pending, item.clone());

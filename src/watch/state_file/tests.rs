@@ -121,7 +121,7 @@ fn recorded_entries_are_loaded_until_a_save_takes_them_over() {
     file.record_new(&[entry(3, 3)]).unwrap();
     // As after a crash: nothing saved yet, the journal alone.
     let expected: SeenEvents = [entry(1, 1), entry(2, 2), entry(3, 3)].into();
-    assert_eq!(StateFile::new(&path).load().unwrap(), expected);
+    assert_eq!(StateFile::new(&path).read().unwrap(), expected);
     file.save(&expected).unwrap();
     let journal = dir.path().join("state.json.journal");
     assert_eq!(
@@ -129,6 +129,7 @@ fn recorded_entries_are_loaded_until_a_save_takes_them_over() {
         0,
         "emptied by the save"
     );
+    drop(file);
     assert_eq!(StateFile::new(&path).load().unwrap(), expected);
 }
 
@@ -506,4 +507,63 @@ fn a_pending_item_not_written_is_written_by_the_next_save() {
         identities(&[pending(1, 5)])
     );
     assert_eq!(whole(&path), seen(2), "appended, not written whole");
+}
+
+/// A save with nothing to write touches nothing: no journal is even made.
+#[test]
+fn a_save_with_nothing_changed_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(2)).unwrap();
+    file.save_handled(&seen(2), &[]).unwrap();
+    assert!(!dir.path().join("state.json.journal").exists());
+}
+
+/// A journal deleted under the watch, the file left: the next save writes the whole state
+/// (what the journal held is gone), and goes on appending after it.
+#[test]
+fn a_journal_deleted_alone_makes_the_next_save_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let journal = dir.path().join("state.json.journal");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    file.save(&seen(1)).unwrap();
+    file.save(&seen(2)).unwrap();
+    assert_eq!(whole(&path), seen(1), "2 is in the journal");
+    fs::remove_file(&journal).unwrap();
+    let (one, later) = entry(1, 30);
+    let mut now = seen(3);
+    now.insert(one, later.clone());
+    file.save_handled(&now, &[Handled::new(one, later)])
+        .unwrap();
+    assert_eq!(whole(&path), now);
+    assert_eq!(StateFile::new(&path).read().unwrap(), now);
+}
+
+/// A journal newer than its file (the file restored from a backup, or moved away): the
+/// next whole write is newer still, so that a crash before the journal is emptied does
+/// not apply those lines over it.
+#[test]
+fn the_next_whole_write_is_newer_than_the_journals_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let journal = dir.path().join("state.json.journal");
+    // The file moved away; its journal's lines are of generation 5.
+    let (one, later) = entry(1, 40);
+    let line = serde_json::to_string(&Line::Saved {
+        saved: Recorded::new(one, &later),
+        generation: 5,
+    })
+    .unwrap();
+    fs::write(&journal, format!("{line}\n")).unwrap();
+    let mut file = StateFile::new(&path);
+    assert_eq!(file.load().unwrap(), [(one, later)].into());
+    file.save(&seen(2)).unwrap();
+    // A crash between that write and the emptying of the journal.
+    fs::write(&journal, format!("{line}\n")).unwrap();
+    drop(file);
+    assert_eq!(StateFile::new(&path).load().unwrap(), seen(2));
 }
