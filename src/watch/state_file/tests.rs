@@ -299,17 +299,32 @@ fn a_save_without_a_load_keeps_the_pending_items() {
     );
 }
 
+/// A loaded state file in a directory of its own (`state` in `dir`): the directory, and it.
+fn in_a_directory(dir: &tempfile::TempDir) -> (PathBuf, StateFile) {
+    let place = dir.path().join("state");
+    fs::create_dir(&place).unwrap();
+    let mut file = StateFile::new(place.join("state.json"));
+    file.load().unwrap();
+    (place, file)
+}
+
+/// Runs `away` while the directory `place` is moved away (nothing opens in it).
+fn while_away<T>(place: &Path, away: impl FnOnce() -> T) -> T {
+    let moved = place.with_file_name("away");
+    fs::rename(place, &moved).unwrap();
+    let result = away();
+    fs::rename(&moved, place).unwrap();
+    result
+}
+
 /// A journal removed under the watch (its directory deleted, then made again) is not
 /// written into unseen: a recording fails while the directory is gone, and goes to a new
 /// journal, which a load reads, once it is back.
 #[test]
 fn a_removed_journal_is_opened_again_not_written_unseen() {
     let dir = tempfile::tempdir().unwrap();
-    let place = dir.path().join("state");
-    fs::create_dir(&place).unwrap();
-    let path = place.join("state.json");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
+    let (place, mut file) = in_a_directory(&dir);
+    let path = file.path().to_owned();
     file.record_new(&[entry(1, 1)]).unwrap();
     fs::remove_dir_all(&place).unwrap();
     let error = file
@@ -413,17 +428,12 @@ fn lines_a_whole_write_took_in_are_not_applied_again() {
 #[test]
 fn a_save_of_handled_events_writes_those_and_the_first_entries_not_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let place = dir.path().join("state");
-    fs::create_dir(&place).unwrap();
-    let path = place.join("state.json");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
+    let (place, mut file) = in_a_directory(&dir);
+    let path = file.path().to_owned();
     file.save(&seen(3)).unwrap();
 
     // 4's first entry cannot be recorded (the directory is away); 3 is dropped, 2 handled.
-    fs::rename(&place, dir.path().join("away")).unwrap();
-    assert!(file.record_new(&[entry(4, 4)]).is_err());
-    fs::rename(dir.path().join("away"), &place).unwrap();
+    assert!(while_away(&place, || file.record_new(&[entry(4, 4)])).is_err());
     let mut now = seen(3);
     now.insert(entry(4, 4).0, entry(4, 4).1);
     now.remove(&entry(3, 0).0);
@@ -487,18 +497,13 @@ fn a_line_cut_in_the_middle_of_a_character_is_left_out() {
 #[test]
 fn a_pending_item_not_written_is_written_by_the_next_save() {
     let dir = tempfile::tempdir().unwrap();
-    let place = dir.path().join("state");
-    fs::create_dir(&place).unwrap();
-    let path = place.join("state.json");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
+    let (place, mut file) = in_a_directory(&dir);
+    let path = file.path().to_owned();
     file.save(&seen(2)).unwrap();
-    fs::rename(&place, dir.path().join("away")).unwrap();
-    assert!(
+    let recorded = while_away(&place, || {
         file.record_pending(&[pending(1, 5), pending(2, 6)])
-            .is_err()
-    );
-    fs::rename(dir.path().join("away"), &place).unwrap();
+    });
+    assert!(recorded.is_err());
     let (two, seen_2) = entry(2, 6);
     file.give_up(&[Handled::new(two, seen_2)]).unwrap();
     file.save_handled(&seen(2), &[]).unwrap();
