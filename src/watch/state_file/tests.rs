@@ -104,6 +104,14 @@ fn a_missing_directory_is_named() {
     );
 }
 
+/// `state.json` in `dir`, loaded (and so locked).
+fn loaded(dir: &tempfile::TempDir) -> (PathBuf, StateFile) {
+    let path = dir.path().join("state.json");
+    let mut file = StateFile::new(&path);
+    file.load().unwrap();
+    (path, file)
+}
+
 fn entry(id: u32, second: u32) -> (RepositoryId, LastSeen) {
     let seen = LastSeen {
         created_at: Some(Timestamp::from(format!("2026-01-01T00:00:{second:02}Z"))),
@@ -262,9 +270,7 @@ fn a_state_in_use_by_another_watch_is_refused() {
 #[test]
 fn pending_lines_the_last_save_settled_are_not_pending_again() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
+    let (path, mut file) = loaded(&dir);
     file.record_pending(&[pending(1, 6), pending(1, 7), pending(3, 1), pending(4, 2)])
         .unwrap();
     let journal = dir.path().join("state.json.journal");
@@ -287,9 +293,7 @@ fn pending_lines_the_last_save_settled_are_not_pending_again() {
 #[test]
 fn a_save_without_a_load_keeps_the_pending_items() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
+    let (path, mut file) = loaded(&dir);
     file.record_pending(&[pending(1, 7)]).unwrap();
     drop(file);
     StateFile::new(&path).save(&seen(2)).unwrap();
@@ -360,10 +364,8 @@ fn whole(path: &Path) -> SeenEvents {
 #[test]
 fn a_save_appends_what_changed_until_the_journal_outgrows_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
+    let (path, mut file) = loaded(&dir);
     let journal = dir.path().join("state.json.journal");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
     file.save(&seen(3)).unwrap();
     assert_eq!(whole(&path), seen(3), "the first save writes the file");
 
@@ -403,10 +405,8 @@ fn a_save_appends_what_changed_until_the_journal_outgrows_the_file() {
 #[test]
 fn lines_a_whole_write_took_in_are_not_applied_again() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
+    let (path, mut file) = loaded(&dir);
     let journal = dir.path().join("state.json.journal");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
     file.save(&seen(2)).unwrap();
     let mut older = seen(2);
     older.insert(entry(1, 30).0, entry(1, 30).1);
@@ -459,10 +459,8 @@ fn a_save_of_handled_events_writes_those_and_the_first_entries_not_recorded() {
 #[test]
 fn a_line_cut_in_the_middle_of_a_character_is_left_out() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
+    let (path, mut file) = loaded(&dir);
     let journal = dir.path().join("state.json.journal");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
     file.save(&seen(1)).unwrap();
     file.record_pending(&[pending(1, 1)]).unwrap();
     let whole = fs::read(&journal).unwrap();
@@ -518,9 +516,7 @@ fn a_pending_item_not_written_is_written_by_the_next_save() {
 #[test]
 fn a_save_with_nothing_changed_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
+    let (_, mut file) = loaded(&dir);
     file.save(&seen(2)).unwrap();
     file.save_handled(&seen(2), &[]).unwrap();
     assert!(!dir.path().join("state.json.journal").exists());
@@ -531,10 +527,8 @@ fn a_save_with_nothing_changed_writes_nothing() {
 #[test]
 fn a_journal_deleted_alone_makes_the_next_save_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.json");
+    let (path, mut file) = loaded(&dir);
     let journal = dir.path().join("state.json.journal");
-    let mut file = StateFile::new(&path);
-    file.load().unwrap();
     file.save(&seen(1)).unwrap();
     file.save(&seen(2)).unwrap();
     assert_eq!(whole(&path), seen(1), "2 is in the journal");
